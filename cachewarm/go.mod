@@ -1,0 +1,3 @@
+module github.com/logchat/cachewarm
+
+go 1.26.8

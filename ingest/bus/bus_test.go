@@ -1,0 +1,345 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/testkit"
+)
+
+func setup(t *testing.T) (jetstream.JetStream, bus.Topology) {
+	t.Helper()
+	n := testkit.StartNATS(t)
+	_, js := n.Connect(t)
+	topo := bus.DefaultTopology()
+	topo.Partitions = 4
+	topo.AckWait = 2 * time.Second
+	topo.PinnedTTL = time.Second
+	ctx := context.Background()
+	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	// Provisioning twice changes nothing and fails nothing.
+	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
+		t.Fatalf("second provisioning: %v", err)
+	}
+	return js, topo
+}
+
+func msgEnvelope(t *testing.T, chat int64, text string) event.Envelope {
+	env, err := event.New(event.MessageCreated, chat, 1, time.Now(), event.MessageCreatedData{Text: text, ClientID: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestGroupCommitAssignsConsecutiveIDsAndDeduplicates(t *testing.T) {
+	js, _ := setup(t)
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pub.Run(ctx)
+
+	const n = 300
+	acks := make([]bus.Ack, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := pub.Publish(ctx, msgEnvelope(t, int64(1+i%7), fmt.Sprint(i)), fmt.Sprintf("id-%d", i))
+			if err != nil {
+				t.Errorf("publish %d: %v", i, err)
+			}
+			acks[i] = a
+		}()
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for i, a := range acks {
+		if a.Seq == 0 || seen[a.Seq] || a.Duplicate {
+			t.Fatalf("ack %d = %+v: want a fresh, unique sequence", i, a)
+		}
+		seen[a.Seq] = true
+	}
+	// Each acknowledged sequence holds the event that was published for it.
+	s, _ := js.Stream(ctx, "CHAT")
+	for i := 0; i < n; i += 37 {
+		raw, err := s.GetMsg(ctx, acks[i].Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := raw.Header.Get(jetstream.MsgIDHeader); got != fmt.Sprintf("id-%d", i) {
+			t.Fatalf("seq %d holds %q, want id-%d", acks[i].Seq, got, i)
+		}
+	}
+
+	// Retries of already stored ids, mixed with new ones in the same batch window.
+	var wg2 sync.WaitGroup
+	retries := make([]bus.Ack, 20)
+	for i := range 20 {
+		wg2.Add(1)
+		go func() {
+			defer wg2.Done()
+			id := fmt.Sprintf("id-%d", i)
+			if i%2 == 1 {
+				id = fmt.Sprintf("new-%d", i)
+			}
+			a, err := pub.Publish(ctx, msgEnvelope(t, 3, id), id)
+			if err != nil {
+				t.Errorf("retry publish: %v", err)
+			}
+			retries[i] = a
+		}()
+	}
+	wg2.Wait()
+	for i, a := range retries {
+		if i%2 == 0 && (!a.Duplicate || a.Seq != acks[i].Seq) {
+			t.Fatalf("retry of id-%d = %+v, want duplicate of seq %d", i, a, acks[i].Seq)
+		}
+		if i%2 == 1 && (a.Duplicate || seen[a.Seq]) {
+			t.Fatalf("new id %d = %+v, want a fresh sequence", i, a)
+		}
+	}
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != n+10 {
+		t.Fatalf("stream holds %d messages, want %d", info.State.Msgs, n+10)
+	}
+}
+
+func TestStoredSubjectsArePartitionedAndLastMessageIsFoundByChat(t *testing.T) {
+	js, topo := setup(t)
+	pub := bus.NewPublisher(js, bus.PublisherConfig{Timeout: 5 * time.Second}, nil)
+	ctx := context.Background()
+	var last uint64
+	for i := range 5 {
+		a, err := pub.Publish(ctx, msgEnvelope(t, 42, fmt.Sprint(i)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = a.Seq
+		if _, err := pub.Publish(ctx, msgEnvelope(t, 43, fmt.Sprint(i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := js.Stream(ctx, topo.Stream)
+	m, err := s.GetLastMsgForSubject(ctx, bus.StoredSubjectPattern(42, event.KindMessage))
+	if err != nil {
+		t.Fatalf("last message by wildcard subject: %v", err)
+	}
+	if m.Sequence != last {
+		t.Fatalf("last message of chat 42 = %d, want %d", m.Sequence, last)
+	}
+	if _, err := s.GetLastMsgForSubject(ctx, bus.StoredSubjectPattern(44, event.KindMessage)); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("chat without messages: err = %v, want ErrMsgNotFound", err)
+	}
+}
+
+// recorder is a handler that records what it applied, failing on demand.
+type recorder struct {
+	mu      sync.Mutex
+	applied map[int64][]uint64 // chat -> seqs in the order applied
+	count   map[uint64]int
+	failFor func(ev event.Event) error
+}
+
+func newRecorder() *recorder {
+	return &recorder{applied: map[int64][]uint64{}, count: map[uint64]int{}}
+}
+
+func (r *recorder) Handle(_ context.Context, evs []event.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range evs {
+		if r.failFor != nil {
+			if err := r.failFor(ev); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ev := range evs {
+		if r.count[ev.Seq] == 0 {
+			r.applied[ev.ChatID] = append(r.applied[ev.ChatID], ev.Seq)
+		}
+		r.count[ev.Seq]++
+	}
+	return nil
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.count)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func runner(js jetstream.JetStream, topo bus.Topology, h bus.Handler) *bus.Runner {
+	cfg := bus.DefaultRunnerConfig("test", 50)
+	cfg.BackoffMin = 10 * time.Millisecond
+	cfg.BackoffMax = 50 * time.Millisecond
+	return &bus.Runner{JS: js, Topology: topo, Config: cfg, Handler: h, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func TestRunnerAppliesEachChatInOrderAndDeadLettersPoison(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	go pub.Run(ctx)
+
+	rec := newRecorder()
+	transientLeft := 3
+	rec.failFor = func(ev event.Event) error {
+		if string(ev.Data) == `{"boom":true}` {
+			return bus.Permanent(ev.Seq, errors.New("semantically invalid"))
+		}
+		if transientLeft > 0 {
+			transientLeft--
+			return errors.New("database briefly down")
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner(js, topo, rec).Run(ctx) }()
+
+	nc := js.Conn()
+	const perChat = 60
+	var poisonSeq uint64
+	for i := range perChat {
+		for chat := int64(1); chat <= 5; chat++ {
+			if _, err := pub.Publish(ctx, msgEnvelope(t, chat, fmt.Sprint(i)), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 10 {
+			// Undecodable bytes, appended by hand.
+			if _, err := js.Publish(ctx, bus.PublishSubject(2, "msg"), []byte("not json")); err != nil {
+				t.Fatal(err)
+			}
+			env := msgEnvelope(t, 3, "x")
+			env.Data = []byte(`{"boom":true}`)
+			b, _ := env.Encode()
+			a, err := js.PublishMsg(ctx, &nats.Msg{Subject: bus.PublishSubject(3, "msg"), Data: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			poisonSeq = a.Sequence
+		}
+	}
+	_ = nc
+	waitFor(t, "all events applied", func() bool { return rec.total() == 5*perChat })
+	rec.mu.Lock()
+	for chat, seqs := range rec.applied {
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] <= seqs[i-1] {
+				t.Fatalf("chat %d applied out of order: %v", chat, seqs)
+			}
+		}
+	}
+	rec.mu.Unlock()
+
+	dlq, _ := js.Stream(ctx, topo.DLQStream)
+	waitFor(t, "two dead letters", func() bool {
+		info, _ := dlq.Info(ctx)
+		return info.State.Msgs == 2
+	})
+	var reasons []string
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := dlq.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reasons = append(reasons, m.Header.Get(bus.HeaderDLQReason))
+		if m.Header.Get(bus.HeaderDLQSeq) == fmt.Sprint(poisonSeq) && m.Header.Get(bus.HeaderDLQReason) == "" {
+			t.Fatal("poison dead letter lacks its reason")
+		}
+	}
+	if reasons[0] == "" || reasons[1] == "" {
+		t.Fatalf("dead letters without reasons: %q", reasons)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runner stopped with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("runner did not stop after cancel")
+	}
+}
+
+func TestTwoRunnersSharePartitionsWithoutConcurrentChats(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	go pub.Run(ctx)
+
+	// One recorder shared by both instances: it sees every application, and
+	// complains if a chat is in two handler calls at once.
+	rec := newRecorder()
+	var busyMu sync.Mutex
+	busy := map[int64]bool{}
+	h := bus.HandlerFunc(func(ctx context.Context, evs []event.Event) error {
+		chats := map[int64]bool{}
+		busyMu.Lock()
+		for _, ev := range evs {
+			if busy[ev.ChatID] && !chats[ev.ChatID] {
+				t.Errorf("chat %d processed concurrently", ev.ChatID)
+			}
+			busy[ev.ChatID] = true
+			chats[ev.ChatID] = true
+		}
+		busyMu.Unlock()
+		time.Sleep(time.Millisecond)
+		err := rec.Handle(ctx, evs)
+		busyMu.Lock()
+		for c := range chats {
+			busy[c] = false
+		}
+		busyMu.Unlock()
+		return err
+	})
+	for range 2 {
+		go runner(js, topo, h).Run(ctx)
+	}
+	for i := range 100 {
+		for chat := int64(1); chat <= 8; chat++ {
+			if _, err := pub.Publish(ctx, msgEnvelope(t, chat, fmt.Sprint(i)), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "all applied", func() bool { return rec.total() == 800 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for chat, seqs := range rec.applied {
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] <= seqs[i-1] {
+				t.Fatalf("chat %d applied out of order", chat)
+			}
+		}
+	}
+}

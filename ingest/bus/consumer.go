@@ -1,0 +1,407 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logchat/shared/event"
+)
+
+// Handler applies a batch of one partition's events, in log order.
+//
+// Contract: nil means every event's effect is durable, and the batch is acked.
+// Any other error means "call me again": the runtime retries with back-off,
+// with the same events or a suffix of them, so a Handler must be idempotent
+// (a replayed or redelivered event changes nothing). Return a *PermanentError
+// to say one event can never be applied; it goes to the dead-letter stream.
+// Events of a Type the handler does not know must be skipped, not rejected:
+// newer producers may be running.
+type Handler interface {
+	Handle(ctx context.Context, events []event.Event) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, events []event.Event) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, events []event.Event) error { return f(ctx, events) }
+
+// Pinger is implemented by handlers whose dependency can be probed. It is how
+// the runtime tells a poison event (the dependency answers, yet this one event
+// keeps failing) from an outage (nothing works): only the former is dead-lettered.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// PermanentError marks one event that retrying can never fix.
+type PermanentError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *PermanentError) Error() string { return fmt.Sprintf("event %d: %v", e.Seq, e.Err) }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as the permanent failure of the event with sequence seq.
+func Permanent(seq uint64, err error) error { return &PermanentError{Seq: seq, Err: err} }
+
+// RunnerConfig tunes the consumer runtime of one worker type.
+type RunnerConfig struct {
+	Worker       string        // consumer name prefix and dead-letter subject: persister, cachewarm, notifier
+	Batch        int           // events per handler call; also the consumer's MaxAckPending
+	MaxAttempts  int           // tries of one event, its dependency healthy, before it is dead-lettered
+	IsolateAfter int           // failed batch tries before events are retried one at a time
+	BackoffMin   time.Duration // first retry delay
+	BackoffMax   time.Duration // cap of the exponential back-off
+	DrainTimeout time.Duration // how long shutdown may spend finishing buffered events
+}
+
+// DefaultRunnerConfig is a sensible runtime for a worker.
+func DefaultRunnerConfig(worker string, batch int) RunnerConfig {
+	return RunnerConfig{
+		Worker: worker, Batch: batch, MaxAttempts: 5, IsolateAfter: 3,
+		BackoffMin: 100 * time.Millisecond, BackoffMax: 10 * time.Second, DrainTimeout: 10 * time.Second,
+	}
+}
+
+// Runner consumes every partition of the log for one worker type.
+type Runner struct {
+	JS       jetstream.JetStream
+	Topology Topology
+	Config   RunnerConfig
+	Handler  Handler
+	Log      *slog.Logger
+	Metrics  *Metrics
+}
+
+// Run provisions the worker's consumers and processes events until ctx is
+// cancelled, then finishes the events it already holds and returns.
+func (r *Runner) Run(ctx context.Context) error {
+	if r.Metrics == nil {
+		r.Metrics = NewMetrics(nil)
+	}
+	consumers, err := ProvisionConsumers(ctx, r.JS, r.Topology, r.Config.Worker, r.Config.Batch)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for p, c := range consumers {
+		pr := &partitionRunner{Runner: r, partition: p, consumer: c,
+			log: r.Log.With("worker", r.Config.Worker, "partition", p)}
+		g.Go(func() error { return pr.run(gctx) })
+	}
+	return g.Wait()
+}
+
+type partitionRunner struct {
+	*Runner
+	partition int
+	consumer  jetstream.Consumer
+	log       *slog.Logger
+	lastDone  uint64 // highest stream sequence applied by this client
+}
+
+var errStopped = errors.New("stopped before the batch was applied")
+
+func (pr *partitionRunner) run(ctx context.Context) error {
+	inbox := make(chan jetstream.Msg, 4*pr.Config.Batch)
+	cc, err := pr.consumer.Consume(func(m jetstream.Msg) { inbox <- m },
+		jetstream.PullMaxMessages(pr.Config.Batch),
+		jetstream.PullPriorityGroup(PriorityGroup),
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			// Pin mismatches are the normal state of a standby instance.
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				return
+			}
+			pr.log.Debug("consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", ConsumerName(pr.Config.Worker, pr.partition), err)
+	}
+	lag := pr.Metrics.Lag.WithLabelValues(pr.Config.Worker, strconv.Itoa(pr.partition))
+	batch := make([]jetstream.Msg, 0, pr.Config.Batch)
+	for {
+		batch = batch[:0]
+		select {
+		case m := <-inbox:
+			batch = append(batch, m)
+		case <-ctx.Done():
+			cc.Stop()
+			return pr.drain(inbox)
+		}
+		batch = collect(inbox, batch, pr.Config.Batch)
+		if err := pr.process(ctx, batch, lag); err != nil {
+			// Stopped mid-retry: nothing acked, the events are redelivered.
+			cc.Stop()
+			return nil
+		}
+	}
+}
+
+// collect appends what is already buffered, without waiting.
+func collect(inbox chan jetstream.Msg, batch []jetstream.Msg, limit int) []jetstream.Msg {
+	for len(batch) < limit {
+		select {
+		case m := <-inbox:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain finishes the events already delivered to this client, so that a
+// graceful stop does not leave them waiting out AckWait.
+func (pr *partitionRunner) drain(inbox chan jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pr.Config.DrainTimeout)
+	defer cancel()
+	lag := pr.Metrics.Lag.WithLabelValues(pr.Config.Worker, strconv.Itoa(pr.partition))
+	for {
+		batch := collect(inbox, make([]jetstream.Msg, 0, pr.Config.Batch), pr.Config.Batch)
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := pr.process(ctx, batch, lag); err != nil {
+			return nil
+		}
+	}
+}
+
+// process applies one batch and acks it. It returns errStopped only when ctx
+// ends while the batch still fails; then nothing is acked.
+func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, lag interface{ Set(float64) }) error {
+	events := make([]event.Event, 0, len(msgs))
+	byseq := make(map[uint64]jetstream.Msg, len(msgs))
+	var last jetstream.Msg
+	var lastSeq uint64
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue // not a JetStream message; nothing to ack
+		}
+		seq := meta.Sequence.Stream
+		if seq > lastSeq {
+			last, lastSeq = m, seq
+			lag.Set(float64(meta.NumPending))
+		}
+		if seq <= pr.lastDone {
+			continue // redelivered after this client already applied it
+		}
+		env, err := event.Decode(m.Data())
+		if err != nil {
+			if err := pr.deadLetterRetrying(ctx, m, seq, err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		events = append(events, event.Event{Seq: seq, Envelope: env})
+		byseq[seq] = m
+	}
+	if len(events) > 0 {
+		if err := pr.apply(ctx, events, byseq, msgs); err != nil {
+			return err
+		}
+	}
+	if last != nil {
+		// AckAll: acknowledging the highest sequence acknowledges the batch.
+		if err := last.Ack(); err != nil {
+			pr.log.Warn("ack", "seq", lastSeq, "err", err)
+		}
+		pr.lastDone = max(pr.lastDone, lastSeq)
+	}
+	return nil
+}
+
+// apply calls the handler until the batch is applied, dead-lettering events
+// that can never be.
+func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byseq map[uint64]jetstream.Msg, held []jetstream.Msg) error {
+	started := time.Now()
+	keepalive := newKeepalive(held, pr.Topology.AckWait)
+	for attempt := 0; len(events) > 0; {
+		err := pr.handle(events)
+		if err == nil {
+			pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Add(float64(len(events)))
+			pr.Metrics.BatchSize.WithLabelValues(pr.Config.Worker).Observe(float64(len(events)))
+			pr.Metrics.BatchSeconds.WithLabelValues(pr.Config.Worker).Observe(time.Since(started).Seconds())
+			return nil
+		}
+		pr.Metrics.Failed.WithLabelValues(pr.Config.Worker).Inc()
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			if i := indexOf(events, perm.Seq); i >= 0 {
+				if err := pr.deadLetterRetrying(ctx, byseq[perm.Seq], perm.Seq, perm.Err.Error()); err != nil {
+					return err
+				}
+				events = append(events[:i:i], events[i+1:]...)
+				continue
+			}
+		}
+		attempt++
+		if len(events) > 1 && attempt >= pr.Config.IsolateAfter {
+			// Find the one event that fails, if one does, by going one at a time.
+			for _, ev := range events {
+				if err := pr.applyOne(ctx, ev, byseq[ev.Seq], keepalive); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		pr.log.Warn("batch failed, retrying", "attempt", attempt, "events", len(events), "first_seq", events[0].Seq, "err", err)
+		if err := pr.sleep(ctx, attempt, keepalive); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetstream.Msg, keepalive *keepalive) error {
+	one := []event.Event{ev}
+	for attempt := 1; ; attempt++ {
+		err := pr.handle(one)
+		if err == nil {
+			pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Inc()
+			return nil
+		}
+		pr.Metrics.Failed.WithLabelValues(pr.Config.Worker).Inc()
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			return pr.deadLetterRetrying(ctx, m, ev.Seq, perm.Err.Error())
+		}
+		if attempt >= pr.Config.MaxAttempts && pr.dependencyHealthy() {
+			// The dependency answers, yet this event fails every time: poison.
+			// An outage (the probe fails too) is waited out instead.
+			return pr.deadLetterRetrying(ctx, m, ev.Seq, fmt.Sprintf("failed %d times with the dependency healthy: %v", attempt, err))
+		}
+		pr.log.Warn("event failed, retrying", "attempt", attempt, "seq", ev.Seq, "type", ev.Type, "err", err)
+		if err := pr.sleep(ctx, attempt, keepalive); err != nil {
+			return err
+		}
+	}
+}
+
+// handle runs the handler detached from the shutdown signal: a batch that has
+// started is finished, so a graceful stop does not throw away work in flight.
+func (pr *partitionRunner) handle(events []event.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return pr.Handler.Handle(ctx, events)
+}
+
+func (pr *partitionRunner) dependencyHealthy() bool {
+	p, ok := pr.Handler.(Pinger)
+	if !ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return p.Ping(ctx) == nil
+}
+
+// sleep waits the back-off of the given attempt, keeping held events from
+// being redelivered meanwhile.
+func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive) error {
+	d := pr.Config.BackoffMin << min(attempt-1, 20)
+	if d > pr.Config.BackoffMax || d <= 0 {
+		d = pr.Config.BackoffMax
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(max(pr.Topology.AckWait/3, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.C:
+			k.touch()
+			return nil
+		case <-tick.C:
+			k.touch()
+		case <-ctx.Done():
+			return errStopped
+		}
+	}
+}
+
+// deadLetterRetrying publishes to the dead-letter stream, retrying while the
+// log is unreachable: an event is acked only once its dead letter is stored.
+func (pr *partitionRunner) deadLetterRetrying(ctx context.Context, m jetstream.Msg, seq uint64, reason string) error {
+	for attempt := 1; ; attempt++ {
+		err := pr.deadLetter(m, seq, reason)
+		if err == nil {
+			pr.Metrics.DeadLettered.WithLabelValues(pr.Config.Worker).Inc()
+			pr.log.Error("event dead-lettered", "seq", seq, "reason", reason)
+			return nil
+		}
+		pr.log.Warn("dead-letter publish failed", "seq", seq, "err", err)
+		if err := pr.sleep(ctx, attempt, &keepalive{}); err != nil {
+			return err
+		}
+	}
+}
+
+// Headers of a dead-lettered event.
+const (
+	HeaderDLQReason  = "Logchat-Dlq-Reason"
+	HeaderDLQWorker  = "Logchat-Dlq-Worker"
+	HeaderDLQSeq     = "Logchat-Dlq-Stream-Seq"
+	HeaderDLQSubject = "Logchat-Dlq-Subject"
+)
+
+// DLQSubject is where a worker type's dead letters go.
+func DLQSubject(worker string) string { return "dlq." + worker }
+
+func (pr *partitionRunner) deadLetter(m jetstream.Msg, seq uint64, reason string) error {
+	out := nats.NewMsg(DLQSubject(pr.Config.Worker))
+	out.Data = m.Data()
+	out.Header.Set(HeaderDLQReason, reason)
+	out.Header.Set(HeaderDLQWorker, pr.Config.Worker)
+	out.Header.Set(HeaderDLQSeq, strconv.FormatUint(seq, 10))
+	out.Header.Set(HeaderDLQSubject, m.Subject())
+	// The id makes a dead letter idempotent too: a redelivered poison event
+	// is stored once.
+	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d", pr.Config.Worker, seq))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := pr.JS.PublishMsg(ctx, out)
+	return err
+}
+
+func indexOf(events []event.Event, seq uint64) int {
+	for i, e := range events {
+		if e.Seq == seq {
+			return i
+		}
+	}
+	return -1
+}
+
+// keepalive tells the server that held events are still being worked on, so
+// that a long outage does not make it redeliver them to another instance.
+type keepalive struct {
+	msgs  []jetstream.Msg
+	last  time.Time
+	every time.Duration
+}
+
+func newKeepalive(msgs []jetstream.Msg, ackWait time.Duration) *keepalive {
+	return &keepalive{msgs: msgs, last: time.Now(), every: ackWait / 3}
+}
+
+func (k *keepalive) touch() {
+	if len(k.msgs) == 0 || time.Since(k.last) < k.every {
+		return
+	}
+	for _, m := range k.msgs {
+		_ = m.InProgress()
+	}
+	k.last = time.Now()
+}

@@ -1,0 +1,243 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/logchat/shared/event"
+)
+
+// ErrUnavailable means the log did not acknowledge the append: the event may or
+// may not be stored. Callers answer 503; a client retry with the same
+// idempotency key is deduplicated by the stream.
+var ErrUnavailable = errors.New("log unavailable")
+
+// Ack is the log's answer to one append.
+type Ack struct {
+	Seq       uint64 // the event's stream sequence: its id
+	Duplicate bool   // the idempotency key was seen before; Seq is the original event's
+}
+
+// PublisherConfig tunes group commit.
+type PublisherConfig struct {
+	// GroupCommit coalesces concurrent appends into one atomic batch publish.
+	// With fsync before acknowledgement (sync_interval: always) one batch costs
+	// about one fsync, so this is what keeps durable sends fast.
+	GroupCommit bool
+	Window      time.Duration // how long the first append of a batch waits for company
+	MaxBatch    int           // at most this many appends per batch (server limit 1000)
+	Committers  int           // batches in flight at once
+	Timeout     time.Duration // how long an append may wait for the log
+}
+
+// DefaultPublisherConfig is group commit with a 1 ms window.
+func DefaultPublisherConfig() PublisherConfig {
+	return PublisherConfig{GroupCommit: true, Window: time.Millisecond, MaxBatch: 100, Committers: 4, Timeout: 5 * time.Second}
+}
+
+type pubRequest struct {
+	msg  *nats.Msg
+	done chan pubResult
+}
+
+type pubResult struct {
+	ack Ack
+	err error
+}
+
+// Publisher appends events to the log.
+type Publisher struct {
+	js       jetstream.JetStream
+	cfg      PublisherConfig
+	reqs     chan pubRequest
+	start    sync.Once
+	batchLen prometheus.Histogram
+	fallback prometheus.Counter
+}
+
+// NewPublisher returns a publisher; Run must be running for group commit.
+func NewPublisher(js jetstream.JetStream, cfg PublisherConfig, reg prometheus.Registerer) *Publisher {
+	p := &Publisher{
+		js:   js,
+		cfg:  cfg,
+		reqs: make(chan pubRequest, 4*max(cfg.MaxBatch, 1)),
+		batchLen: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "logchat_publish_batch_size", Help: "Appends per group-commit batch.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}),
+		fallback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logchat_publish_batch_fallbacks_total", Help: "Batches republished one by one because one of their ids was a duplicate.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(p.batchLen, p.fallback)
+	}
+	return p
+}
+
+// Publish appends one event. msgID, if not empty, is the idempotency key
+// (Nats-Msg-Id): a second append with the same key within the duplicate window
+// stores nothing and answers the original sequence with Duplicate set.
+func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID string) (Ack, error) {
+	data, err := env.Encode()
+	if err != nil {
+		return Ack{}, err
+	}
+	msg := nats.NewMsg(PublishSubject(env.ChatID, event.SubjectKind(env.Type)))
+	msg.Data = data
+	if msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	if !p.cfg.GroupCommit {
+		return p.publishOne(ctx, msg)
+	}
+	req := pubRequest{msg: msg, done: make(chan pubResult, 1)}
+	select {
+	case p.reqs <- req:
+	case <-ctx.Done():
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	select {
+	case r := <-req.done:
+		return r.ack, r.err
+	case <-ctx.Done():
+		// The batch may still commit; the client's retry is deduplicated.
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// Run commits batches until ctx is cancelled. Pending appends at that point are
+// still committed, so a graceful shutdown loses no accepted request.
+func (p *Publisher) Run(ctx context.Context) error {
+	if !p.cfg.GroupCommit {
+		<-ctx.Done()
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range max(p.cfg.Committers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.commitLoop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Publisher) commitLoop(ctx context.Context) {
+	batch := make([]pubRequest, 0, p.cfg.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-p.reqs:
+			batch = append(batch, r)
+		case <-ctx.Done():
+			p.drain()
+			return
+		}
+		timer.Reset(p.cfg.Window)
+	collect:
+		for len(batch) < p.cfg.MaxBatch {
+			select {
+			case r := <-p.reqs:
+				batch = append(batch, r)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		p.commit(batch)
+	}
+}
+
+// drain commits whatever is queued when the publisher stops.
+func (p *Publisher) drain() {
+	for {
+		batch := make([]pubRequest, 0, p.cfg.MaxBatch)
+	fill:
+		for len(batch) < p.cfg.MaxBatch {
+			select {
+			case r := <-p.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		p.commit(batch)
+	}
+}
+
+func (p *Publisher) commit(batch []pubRequest) {
+	p.batchLen.Observe(float64(len(batch)))
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+	defer cancel()
+	if len(batch) == 1 {
+		ack, err := p.publishOne(ctx, batch[0].msg)
+		batch[0].done <- pubResult{ack, err}
+		return
+	}
+	msgs := make([]*nats.Msg, len(batch))
+	for i, r := range batch {
+		msgs[i] = r.msg
+	}
+	back, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false, AckTimeout: p.cfg.Timeout})
+	if err == nil {
+		// An atomic batch is stored consecutively and acknowledged with the
+		// sequence of its last message.
+		first := back.Sequence - uint64(len(batch)) + 1
+		for i, r := range batch {
+			r.done <- pubResult{ack: Ack{Seq: first + uint64(i)}}
+		}
+		return
+	}
+	if !isDuplicateInBatch(err) {
+		for _, r := range batch {
+			r.done <- pubResult{err: fmt.Errorf("%w: atomic batch: %v", ErrUnavailable, err)}
+		}
+		return
+	}
+	// One id was already in the duplicate window (a client retry), which fails
+	// the whole atomic batch. Publish one by one, in order: each gets its own
+	// acknowledgement, the duplicate its original sequence. Retries are rare.
+	p.fallback.Inc()
+	for _, r := range batch {
+		r.msg.Header.Del(jetstreamext.BatchIDHeader)
+		r.msg.Header.Del(jetstreamext.BatchSeqHeader)
+		r.msg.Header.Del(jetstreamext.BatchCommitHeader)
+		ack, err := p.publishOne(ctx, r.msg)
+		r.done <- pubResult{ack, err}
+	}
+}
+
+func (p *Publisher) publishOne(ctx context.Context, msg *nats.Msg) (Ack, error) {
+	pa, err := p.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return Ack{Seq: pa.Sequence, Duplicate: pa.Duplicate}, nil
+}
+
+func isDuplicateInBatch(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == 10201 {
+		return true
+	}
+	return strings.Contains(err.Error(), "duplicate message")
+}

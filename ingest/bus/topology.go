@@ -1,0 +1,172 @@
+// Package bus is everything about the log in one place: the stream and consumer
+// topology as code, its idempotent provisioning, the publisher the gateway uses
+// and the consumer runtime every worker uses.
+//
+// Subjects. Producers publish to chat.<chat_id>.<kind> (kind: msg, read, member,
+// chat). The stream's subject transform rewrites that on intake to
+// ev.<partition>.<chat_id>.<kind>, where partition = partition(P, chat_id) is
+// NATS's own deterministic hash of the chat id. Each worker type has one durable
+// consumer per partition, filtered on ev.<partition>.>, so all events of one
+// chat reach one consumer, in log order.
+//
+// Invariant: one chat's events are never processed concurrently by one worker
+// type. That holds because (1) a partition's consumer is pinned to one client at a
+// time (priority group with PriorityPolicyPinned), (2) a client processes its
+// partition's events strictly one batch after another, and (3) MaxAckPending
+// equals the batch size, so after a fail-over the new pinned client receives
+// nothing until the dead client's unacked events are redelivered, in order.
+//
+// Changing Partitions changes where future events land; old events keep their
+// stored subjects. Do it only with every worker drained (see README).
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Topology describes the stream and its consumers.
+type Topology struct {
+	Stream          string        // the log
+	DLQStream       string        // dead-lettered events with reasons
+	Partitions      int           // fixed at first provisioning
+	DuplicateWindow time.Duration // how long a send's idempotency key is remembered
+	MaxAge          time.Duration // how far back a replay can go
+	MaxBytes        int64         // -1: unlimited
+	Replicas        int
+	AckWait         time.Duration // redelivery delay after a crash
+	PinnedTTL       time.Duration // fail-over delay after a client stops pulling
+}
+
+// DefaultTopology is the topology of a developer machine.
+func DefaultTopology() Topology {
+	return Topology{
+		Stream:          "CHAT",
+		DLQStream:       "CHAT_DLQ",
+		Partitions:      8,
+		DuplicateWindow: 2 * time.Hour,
+		MaxAge:          7 * 24 * time.Hour,
+		MaxBytes:        -1,
+		Replicas:        1,
+		AckWait:         30 * time.Second,
+		PinnedTTL:       5 * time.Second,
+	}
+}
+
+// PriorityGroup is the one group name every worker pulls with.
+const PriorityGroup = "workers"
+
+// PublishSubject is where producers append an event of the given kind.
+func PublishSubject(chatID int64, kind string) string {
+	return fmt.Sprintf("chat.%d.%s", chatID, kind)
+}
+
+// StoredSubjectPattern matches the stored subject of one chat's events of one kind,
+// whatever partition they landed in.
+func StoredSubjectPattern(chatID int64, kind string) string {
+	return fmt.Sprintf("ev.*.%d.%s", chatID, kind)
+}
+
+// PartitionFilter is the filter subject of partition p's consumers.
+func PartitionFilter(p int) string { return fmt.Sprintf("ev.%d.>", p) }
+
+// ConsumerName is the durable name of a worker type's consumer for partition p.
+func ConsumerName(worker string, p int) string { return fmt.Sprintf("%s_p%02d", worker, p) }
+
+// StreamConfig is the stream as code.
+func (t Topology) StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.Stream,
+		Description: "every chat event; MySQL, Redis and realtime are projections of it",
+		Subjects:    []string{"chat.*.*"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source:      "chat.*.*",
+			Destination: fmt.Sprintf("ev.{{partition(%d,1)}}.{{wildcard(1)}}.{{wildcard(2)}}", t.Partitions),
+		},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardOld,
+		MaxAge:             t.MaxAge,
+		MaxBytes:           t.MaxBytes,
+		Duplicates:         t.DuplicateWindow,
+		Replicas:           t.Replicas,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	}
+}
+
+// DLQStreamConfig is the dead-letter stream: one subject per worker type.
+func (t Topology) DLQStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.DLQStream,
+		Description: "events a worker could not apply, with the reason in headers",
+		Subjects:    []string{"dlq.>"},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      30 * 24 * time.Hour,
+		Replicas:    t.Replicas,
+		AllowDirect: true,
+	}
+}
+
+// ConsumerConfig is worker's consumer for partition p.
+func (t Topology) ConsumerConfig(worker string, p, batch int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerName(worker, p),
+		Description:    fmt.Sprintf("%s, partition %d", worker, p),
+		FilterSubject:  PartitionFilter(p),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckAllPolicy,
+		AckWait:        t.AckWait,
+		MaxDeliver:     -1, // poison is detected by the runtime, never dropped by the server
+		MaxAckPending:  batch,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      t.PinnedTTL,
+	}
+}
+
+// Validate checks the topology.
+func (t Topology) Validate() error {
+	var errs []error
+	if t.Partitions < 1 || t.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions must be 1..1024, got %d", t.Partitions))
+	}
+	if t.DuplicateWindow < time.Hour {
+		errs = append(errs, fmt.Errorf("duplicate window must be at least 1h (the API promises it), got %v", t.DuplicateWindow))
+	}
+	if t.Stream == "" || t.DLQStream == "" {
+		errs = append(errs, errors.New("stream names must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// ProvisionStreams creates or updates the log and the dead-letter stream.
+// It is idempotent and safe to run from every process at start.
+func ProvisionStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	for _, cfg := range []jetstream.StreamConfig{t.StreamConfig(), t.DLQStreamConfig()} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// ProvisionConsumers creates or updates every partition consumer of one worker type.
+func ProvisionConsumers(ctx context.Context, js jetstream.JetStream, t Topology, worker string, batch int) ([]jetstream.Consumer, error) {
+	out := make([]jetstream.Consumer, 0, t.Partitions)
+	for p := 0; p < t.Partitions; p++ {
+		c, err := js.CreateOrUpdateConsumer(ctx, t.Stream, t.ConsumerConfig(worker, p, batch))
+		if err != nil {
+			return nil, fmt.Errorf("provision consumer %s: %w", ConsumerName(worker, p), err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

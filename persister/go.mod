@@ -1,0 +1,3 @@
+module github.com/logchat/persister
+
+go 1.26.8

@@ -1,0 +1,122 @@
+// Package config reads a process's settings from environment variables.
+//
+// Every setting has a default that works on a developer machine, so a bare
+// `go run` starts. Errors are collected, not returned one by one, so that a
+// misconfigured process names every bad variable at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env reads variables and remembers what went wrong and what to log.
+type Env struct {
+	errs    []error
+	logged  []slog.Attr
+	secrets map[string]bool
+}
+
+// New starts reading the environment.
+func New() *Env { return &Env{secrets: map[string]bool{}} }
+
+func (e *Env) lookup(key, def string) string {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		v = def
+	}
+	return v
+}
+
+func (e *Env) record(key, v string) {
+	if e.secrets[key] {
+		if v == "" {
+			v = "(empty)"
+		} else {
+			v = "***"
+		}
+	}
+	e.logged = append(e.logged, slog.String(key, v))
+}
+
+// String reads a string.
+func (e *Env) String(key, def string) string {
+	v := e.lookup(key, def)
+	e.record(key, v)
+	return v
+}
+
+// Secret reads a string that must never be logged in clear.
+func (e *Env) Secret(key, def string) string {
+	e.secrets[key] = true
+	return e.String(key, def)
+}
+
+// Int reads an integer.
+func (e *Env) Int(key string, def int) int {
+	s := e.lookup(key, strconv.Itoa(def))
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not an integer", key, s))
+	}
+	e.record(key, s)
+	return n
+}
+
+// Duration reads a Go duration such as "1h" or "250ms".
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	s := e.lookup(key, def.String())
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not a duration", key, s))
+	}
+	e.record(key, s)
+	return d
+}
+
+// Bool reads true/false/1/0.
+func (e *Env) Bool(key string, def bool) bool {
+	s := e.lookup(key, strconv.FormatBool(def))
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %q is not a boolean", key, s))
+	}
+	e.record(key, s)
+	return b
+}
+
+// List reads a comma-separated list.
+func (e *Env) List(key, def string) []string {
+	s := e.String(key, def)
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Check records a failed validation rule when ok is false.
+func (e *Env) Check(ok bool, format string, args ...any) {
+	if !ok {
+		e.errs = append(e.errs, fmt.Errorf(format, args...))
+	}
+}
+
+// Err is every problem found, or nil.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// Log writes the settings read so far, secrets masked.
+func (e *Env) Log(log *slog.Logger) {
+	args := make([]any, 0, len(e.logged))
+	for _, a := range e.logged {
+		args = append(args, a)
+	}
+	log.Info("config", args...)
+}

@@ -1,0 +1,89 @@
+// Package domain holds the chat domain: users, chats, memberships and messages,
+// the validation rules of the API contract, and the errors every layer translates.
+//
+// It imports nothing from Fiber, NATS, MySQL or Redis on purpose: every service
+// and every storage adapter speaks these types, and none of them owns them.
+package domain
+
+import (
+	"errors"
+	"time"
+)
+
+// User is an account. Names are unique without regard to case.
+type User struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// ChatKind distinguishes a two-person chat from a titled group.
+type ChatKind string
+
+const (
+	KindDirect ChatKind = "direct"
+	KindGroup  ChatKind = "group"
+)
+
+// Role is a member's role in a chat.
+type Role string
+
+const (
+	RoleAdmin     Role = "admin"
+	RoleModerator Role = "moderator"
+	RoleMember    Role = "member"
+	RoleMuted     Role = "muted"
+)
+
+// CanSend reports whether a member with this role may post messages.
+func (r Role) CanSend() bool { return r != RoleMuted }
+
+// CanManageMembers reports whether a member with this role may add or remove others.
+func (r Role) CanManageMembers() bool { return r == RoleAdmin }
+
+// Member is a user's membership in a chat.
+type Member struct {
+	User User `json:"user"`
+	Role Role `json:"role"`
+}
+
+// Chat is a conversation. Title is empty for direct chats: their title is the
+// other member's name and depends on who is looking (see DirectTitle).
+type Chat struct {
+	ID        int64     `json:"id"`
+	Kind      ChatKind  `json:"kind"`
+	Title     string    `json:"title"`
+	CreatedAt time.Time `json:"created_at"`
+	Members   []Member  `json:"members"`
+}
+
+// DirectTitle is the title of a direct chat as seen by viewer: the other member's name.
+func DirectTitle(members []Member, viewer int64) string {
+	for _, m := range members {
+		if m.User.ID != viewer {
+			return m.User.Name
+		}
+	}
+	return ""
+}
+
+// Message is one chat message. Its ID is the sequence of its event in the log,
+// so ids increase within every chat in the order messages were accepted.
+type Message struct {
+	ID        int64     `json:"id"`
+	ChatID    int64     `json:"chat_id"`
+	Author    User      `json:"author"`
+	Text      string    `json:"text"`
+	SentAt    time.Time `json:"sent_at"`
+	ClientID  string    `json:"client_id"`
+	ReplyToID *int64    `json:"reply_to_id"`
+}
+
+// Errors that cross layers. Storage adapters translate driver errors into these;
+// the HTTP layer turns them into status codes; consumers into ack or dead-letter.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrForbidden   = errors.New("forbidden")
+	ErrInvalid     = errors.New("invalid argument")
+	ErrUnavailable = errors.New("unavailable")
+)

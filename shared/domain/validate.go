@@ -1,0 +1,104 @@
+package domain
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the API contract.
+const (
+	MaxTextRunes     = 4096
+	MaxNameRunes     = 32
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72 // bcrypt ignores everything past 72 bytes
+	MaxClientIDLen   = 64
+	MaxTitleRunes    = 100
+)
+
+// ValidationError is an ErrInvalid with a message a client can show.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// NormalizeText trims outer whitespace and checks the message text rules:
+// valid UTF-8, no NUL, 1 to 4096 code points after trimming.
+func NormalizeText(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", invalid("text is not valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", invalid("text must not contain NUL characters")
+	}
+	t := strings.TrimSpace(s)
+	n := utf8.RuneCountInString(t)
+	if n == 0 {
+		return "", invalid("text must not be empty")
+	}
+	if n > MaxTextRunes {
+		return "", invalid("text is longer than %d characters", MaxTextRunes)
+	}
+	return t, nil
+}
+
+// ValidateClientID checks the idempotency key: 1 to 64 of [A-Za-z0-9_-].
+func ValidateClientID(id string) error {
+	if id == "" || len(id) > MaxClientIDLen {
+		return invalid("client_id must be 1 to %d characters", MaxClientIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+		if !ok {
+			return invalid("client_id may contain only letters A-Z a-z, digits, '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// ValidateName checks a user name: 1 to 32 letters of any script, digits, '_', '-', '.'.
+func ValidateName(name string) error {
+	if !utf8.ValidString(name) {
+		return invalid("name is not valid UTF-8")
+	}
+	n := utf8.RuneCountInString(name)
+	if n < 1 || n > MaxNameRunes {
+		return invalid("name must be 1 to %d characters", MaxNameRunes)
+	}
+	for _, r := range name {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.') {
+			return invalid("name may contain only letters, digits, '_', '-' and '.'")
+		}
+	}
+	return nil
+}
+
+// ValidatePassword checks the password length in bytes (8 to 72).
+func ValidatePassword(p string) error {
+	if len(p) < MinPasswordBytes || len(p) > MaxPasswordBytes {
+		return invalid("password must be %d to %d bytes", MinPasswordBytes, MaxPasswordBytes)
+	}
+	return nil
+}
+
+// NormalizeTitle trims a group title and checks it is 1 to 100 characters.
+func NormalizeTitle(t string) (string, error) {
+	if !utf8.ValidString(t) {
+		return "", invalid("title is not valid UTF-8")
+	}
+	t = strings.TrimSpace(t)
+	n := utf8.RuneCountInString(t)
+	if n < 1 || n > MaxTitleRunes {
+		return "", invalid("title must be 1 to %d characters", MaxTitleRunes)
+	}
+	return t, nil
+}
+
+// Invalid builds a validation error for callers outside this package.
+func Invalid(format string, args ...any) error { return invalid(format, args...) }

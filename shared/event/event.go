@@ -1,0 +1,166 @@
+// Package event defines the versioned envelope of everything written to the log.
+//
+// The log is the source of truth: MySQL, Redis and the realtime channels are
+// projections of it. An event never carries its own id; its id is the stream
+// sequence the log assigned on append (for a message, that is the message id).
+// Adding a field or a new Type is backward compatible: workers ignore types they
+// do not know. Changing the meaning of a field needs a new Version.
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logchat/shared/domain"
+)
+
+// Version is the envelope version this code writes and understands.
+const Version = 1
+
+// Type names an event. New types may appear in the log before a worker knows them.
+type Type string
+
+const (
+	MessageCreated Type = "message.created"
+	ReadMoved      Type = "read.moved"
+	ChatCreated    Type = "chat.created"
+	MemberAdded    Type = "member.added"
+	MemberRemoved  Type = "member.removed"
+	// Planned: message.edited, message.deleted, member.role_changed.
+)
+
+// Envelope is the JSON body of every event in the log.
+type Envelope struct {
+	V       int             `json:"v"`
+	Type    Type            `json:"type"`
+	ChatID  int64           `json:"chat_id"`
+	ActorID int64           `json:"actor_id"`
+	At      time.Time       `json:"at"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// MessageCreatedData is the payload of MessageCreated. The message id is the
+// event's stream sequence; sent_at is the envelope's At.
+type MessageCreatedData struct {
+	Author    domain.User `json:"author"`
+	Text      string      `json:"text"`
+	ClientID  string      `json:"client_id"`
+	ReplyToID *int64      `json:"reply_to_id"`
+}
+
+// ReadMovedData is the payload of ReadMoved: user's read position in the chat
+// moves forward to MessageID (never backward; consumers apply max()).
+type ReadMovedData struct {
+	UserID    int64 `json:"user_id"`
+	MessageID int64 `json:"message_id"`
+}
+
+// ChatCreatedData is the payload of ChatCreated: the chat as created, members included.
+type ChatCreatedData struct {
+	Chat domain.Chat `json:"chat"`
+}
+
+// MemberAddedData is the payload of MemberAdded: who joined, and the chat
+// afterwards, so that consumers can build the newcomer's chat list entry
+// without a lookup.
+type MemberAddedData struct {
+	Member domain.Member `json:"member"`
+	Chat   domain.Chat   `json:"chat"`
+}
+
+// MemberRemovedData is the payload of MemberRemoved.
+type MemberRemovedData struct {
+	UserID       int64 `json:"user_id"`
+	MembersCount int   `json:"members_count"`
+}
+
+// New builds an envelope with its payload marshalled. At is truncated to
+// milliseconds, the precision of the API's times and of the database.
+func New(t Type, chatID, actorID int64, at time.Time, data any) (Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("marshal %s payload: %w", t, err)
+	}
+	return Envelope{V: Version, Type: t, ChatID: chatID, ActorID: actorID, At: at.UTC().Truncate(time.Millisecond), Data: raw}, nil
+}
+
+// Encode marshals the envelope for the log.
+func (e Envelope) Encode() ([]byte, error) { return json.Marshal(e) }
+
+// Decode parses an envelope and checks what every consumer relies on. An error
+// here means the event can never be processed: it is poison.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	if e.V < 1 || e.V > Version {
+		return Envelope{}, fmt.Errorf("unsupported envelope version %d", e.V)
+	}
+	if e.Type == "" || e.ChatID <= 0 {
+		return Envelope{}, fmt.Errorf("envelope lacks type or chat_id")
+	}
+	return e, nil
+}
+
+// Payload decodes the envelope's data into a typed payload.
+func Payload[T any](e Envelope) (T, error) {
+	var v T
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		return v, fmt.Errorf("decode %s payload: %w", e.Type, err)
+	}
+	return v, nil
+}
+
+// Event is an envelope as read back from the log, with its position there.
+type Event struct {
+	Seq uint64 // stream sequence: the event id, and the message id for MessageCreated
+	Envelope
+}
+
+// Message rebuilds the domain message of a MessageCreated event.
+func (ev Event) Message() (domain.Message, error) {
+	d, err := Payload[MessageCreatedData](ev.Envelope)
+	if err != nil {
+		return domain.Message{}, err
+	}
+	return domain.Message{
+		ID: int64(ev.Seq), ChatID: ev.ChatID, Author: d.Author, Text: d.Text,
+		SentAt: ev.At, ClientID: d.ClientID, ReplyToID: d.ReplyToID,
+	}, nil
+}
+
+// Subject kinds: the last token of an event's subject, so that the log can be
+// queried for "the last message of chat 42" without reading other event kinds.
+const (
+	KindMessage = "msg"
+	KindRead    = "read"
+	KindMember  = "member"
+	KindChat    = "chat"
+)
+
+// SubjectKind maps an event type to its subject token.
+func SubjectKind(t Type) string {
+	switch t {
+	case MessageCreated:
+		return KindMessage
+	case ReadMoved:
+		return KindRead
+	case ChatCreated:
+		return KindChat
+	default:
+		if strings.HasPrefix(string(t), "member.") {
+			return KindMember
+		}
+		if strings.HasPrefix(string(t), "message.") {
+			return KindMessage
+		}
+		return "other"
+	}
+}
+
+// FormatChatID renders a chat id for a subject token.
+func FormatChatID(id int64) string { return strconv.FormatInt(id, 10) }

@@ -1,0 +1,113 @@
+package testkit
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Centrifugo is a real Centrifugo process started with the project's config
+// (deploy/centrifugo/config.json) on a free port with secrets of its own.
+type Centrifugo struct {
+	URL        string // http://127.0.0.1:port
+	WSURL      string // ws://127.0.0.1:port/connection/websocket
+	APIKey     string
+	HMACSecret string
+	cmd        *exec.Cmd
+	env        []string
+	bin        string
+	config     string
+	t          testing.TB
+}
+
+// CentrifugoBin is the binary: $CENTRIFUGO_BIN, else .bin/centrifugo in the repo.
+func CentrifugoBin(t testing.TB) string {
+	if b := os.Getenv("CENTRIFUGO_BIN"); b != "" {
+		return b
+	}
+	b := filepath.Join(RepoRoot(t), ".bin", "centrifugo")
+	if _, err := os.Stat(b); err != nil {
+		t.Fatalf("centrifugo binary missing at %s: run `make tools` (it builds Centrifugo v6.9.1)", b)
+	}
+	return b
+}
+
+// StartCentrifugo starts Centrifugo and stops it when the test ends.
+func StartCentrifugo(t testing.TB) *Centrifugo {
+	t.Helper()
+	port := FreePort(t)
+	c := &Centrifugo{
+		URL:        fmt.Sprintf("http://127.0.0.1:%d", port),
+		WSURL:      fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", port),
+		APIKey:     "test-api-" + RandomID(),
+		HMACSecret: "test-hmac-" + RandomID() + RandomID(),
+		bin:        CentrifugoBin(t),
+		config:     filepath.Join(RepoRoot(t), "deploy", "centrifugo", "config.json"),
+		t:          t,
+	}
+	c.env = append(os.Environ(),
+		"CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port),
+		"CENTRIFUGO_HTTP_API_KEY="+c.APIKey,
+		"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY="+c.HMACSecret,
+		"CENTRIFUGO_LOG_LEVEL=error",
+	)
+	c.Start(t)
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// Start (re)starts the process and waits until its API answers.
+func (c *Centrifugo) Start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(c.bin, "--config", c.config)
+	cmd.Env = c.env
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start centrifugo: %v", err)
+	}
+	c.cmd = cmd
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("POST", c.URL+"/api/info", bytes.NewReader([]byte("{}")))
+		req.Header.Set("X-API-Key", c.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("centrifugo did not answer within 15s")
+}
+
+// Stop kills the process (history is in memory and is lost, as in an outage).
+func (c *Centrifugo) Stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Kill()
+		_, _ = c.cmd.Process.Wait()
+		c.cmd = nil
+	}
+}
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
