@@ -87,3 +87,23 @@ var (
 	ErrInvalid     = errors.New("invalid argument")
 	ErrUnavailable = errors.New("unavailable")
 )
+
+// ChatSummary is a chat as it appears in a user's chat list. Title is already
+// resolved for the viewer (the other member's name for a direct chat).
+type ChatSummary struct {
+	ID            int64     `json:"id"`
+	Kind          ChatKind  `json:"kind"`
+	Title         string    `json:"title"`
+	Channel       string    `json:"channel"`
+	MembersCount  int       `json:"members_count"`
+	LastMessage   *Message  `json:"last_message"`
+	UnreadCount   int       `json:"unread_count"`
+	ReadMessageID int64     `json:"read_message_id"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// ChatChannel is the realtime channel of a chat (Centrifugo namespace "chat").
+func ChatChannel(chatID int64) string { return "chat:" + itoa(chatID) }
+
+// PersonalChannel is a user's own realtime channel (Centrifugo namespace "user").
+func PersonalChannel(userID int64) string { return "user:" + itoa(userID) }

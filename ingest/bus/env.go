@@ -1,0 +1,85 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logchat/shared/config"
+)
+
+// DefaultNATSURL is the project's own NATS 2.15 (port 4233: a machine may run
+// an older NATS on 4222 that lacks subject transforms and priority groups).
+const DefaultNATSURL = "nats://127.0.0.1:4233"
+
+// TopologyFromEnv reads the topology every process must agree on.
+func TopologyFromEnv(e *config.Env) Topology {
+	t := DefaultTopology()
+	t.Stream = e.String("STREAM_NAME", t.Stream)
+	t.DLQStream = e.String("STREAM_DLQ_NAME", t.DLQStream)
+	t.Partitions = e.Int("STREAM_PARTITIONS", t.Partitions)
+	t.DuplicateWindow = e.Duration("STREAM_DUPLICATE_WINDOW", t.DuplicateWindow)
+	t.MaxAge = e.Duration("STREAM_MAX_AGE", t.MaxAge)
+	t.Replicas = e.Int("STREAM_REPLICAS", t.Replicas)
+	t.AckWait = e.Duration("CONSUMER_ACK_WAIT", t.AckWait)
+	t.PinnedTTL = e.Duration("CONSUMER_PINNED_TTL", t.PinnedTTL)
+	if err := t.Validate(); err != nil {
+		e.Check(false, "%v", err)
+	}
+	return t
+}
+
+// Connect connects to NATS and keeps reconnecting forever: an outage of the
+// log pauses a process, it never ends it.
+func Connect(url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// PingNATS is a readiness check: the connection is up and JetStream answers.
+func PingNATS(js jetstream.JetStream) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if !js.Conn().IsConnected() {
+			return fmt.Errorf("not connected")
+		}
+		_, err := js.AccountInfo(ctx)
+		return err
+	}
+}
+
+// ProvisionRetrying provisions the streams, waiting for NATS to come up.
+func ProvisionRetrying(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ProvisionStreams(cctx, js, t)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("provision streams, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
