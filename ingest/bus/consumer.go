@@ -204,7 +204,7 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 			}
 			continue
 		}
-		events = append(events, event.Event{Seq: seq, Envelope: env})
+		events = append(events, event.Event{Seq: seq, Partition: pr.partition, Envelope: env})
 		byseq[seq] = m
 	}
 	if len(events) > 0 {

@@ -117,7 +117,8 @@ func Payload[T any](e Envelope) (T, error) {
 
 // Event is an envelope as read back from the log, with its position there.
 type Event struct {
-	Seq uint64 // stream sequence: the event id, and the message id for MessageCreated
+	Seq       uint64 // stream sequence: the event id, and the message id for MessageCreated
+	Partition int    // the log partition it was read from (all of a chat's events share one)
 	Envelope
 }
 
