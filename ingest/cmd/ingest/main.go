@@ -1,0 +1,88 @@
+// Command ingest is the operator's tool for the log: provision the stream and
+// consumers, and show status and lag.
+//
+//	ingest provision            create or update the streams (idempotent)
+//	ingest status [--json]      streams, consumers, lag, pinned instances
+//
+// Settings come from the same environment variables as every process
+// (NATS_URL, STREAM_*; see docs/design.md).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/ops"
+	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/obs"
+)
+
+const usage = `usage: ingest <command> [flags]
+
+commands:
+  provision          create or update the log and dead-letter streams (idempotent)
+  status [--json]    per stream: messages, bytes, sequences; per consumer:
+                     pending, ack-pending, redelivered, last delivered, pinned client
+
+environment: NATS_URL (default ` + bus.DefaultNATSURL + `), STREAM_NAME, STREAM_PARTITIONS, ...
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Print(usage)
+		return nil
+	}
+	env := config.New()
+	url := env.String("NATS_URL", bus.DefaultNATSURL)
+	topo := bus.TopologyFromEnv(env)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := obs.NewLogger("ingest")
+	nc, js, err := bus.Connect(url, "ingest-cli", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	switch args[0] {
+	case "provision":
+		if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
+			return err
+		}
+		log.Info("streams provisioned", slog.String("stream", topo.Stream), slog.Int("partitions", topo.Partitions))
+		return nil
+	case "status":
+		fs := flag.NewFlagSet("status", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		st, err := ops.Status(ctx, js, topo)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return st.WriteJSON(os.Stdout)
+		}
+		st.WriteTable(os.Stdout)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+	}
+}

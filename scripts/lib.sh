@@ -1,0 +1,116 @@
+# Shared helpers of the project's scripts: find or install and start what the
+# project needs. Sourced, not run. Every function is idempotent.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$ROOT/.bin"
+# Built tools are kept outside the clone too, so a fresh clone (CI) does not
+# rebuild Centrifugo every time.
+TOOLS_CACHE=${LOGCHAT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/logchat-tools}
+CENTRIFUGO_VERSION=v6.9.1
+NATS_SERVER_VERSION=v2.15.2
+export PATH="$BIN:/usr/local/go/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  command -v apt-get >/dev/null || die "need $* but apt-get is not available: install it yourself"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ ! -f /tmp/.logchat-apt-updated ]; then $sudo apt-get update -qq && touch /tmp/.logchat-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# tool NAME MODULE VERSION: a Go-built binary in .bin, built once into the cache.
+ensure_go_tool() {
+  local name=$1 module=$2 version=$3
+  local cached="$TOOLS_CACHE/$name-$version"
+  if [ ! -x "$cached" ]; then
+    command -v go >/dev/null || die "Go is required (https://go.dev/dl); /usr/local/go/bin is searched"
+    log "building $name $version (first time only, a few minutes)"
+    mkdir -p "$TOOLS_CACHE/gobin-$name"
+    GOBIN="$TOOLS_CACHE/gobin-$name" GOFLAGS=-buildvcs=false go install "$module@$version"
+    mv "$TOOLS_CACHE/gobin-$name/$name" "$cached"
+  fi
+  mkdir -p "$BIN"
+  ln -sf "$cached" "$BIN/$name"
+}
+
+ensure_tools() {
+  ensure_go_tool centrifugo github.com/centrifugal/centrifugo/v6 "$CENTRIFUGO_VERSION"
+  ensure_go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"
+}
+
+mysql_root() {
+  # Root over TCP with an empty password (test machines), else the unix socket
+  # (a fresh Debian MariaDB authenticates root that way).
+  if mysql -uroot -h127.0.0.1 -P3306 -e 'SELECT 1' >/dev/null 2>&1; then
+    mysql -uroot -h127.0.0.1 -P3306 "$@"
+  else
+    mysql -uroot "$@"
+  fi
+}
+
+ensure_mysql() {
+  if ! command -v mysql >/dev/null || ! { command -v mariadbd || command -v mysqld; } >/dev/null; then
+    log "installing MariaDB (Debian package mariadb-server)"
+    apt_install mariadb-server mariadb-client
+  fi
+  if ! mysqladmin -h127.0.0.1 -P3306 ping >/dev/null 2>&1 && ! mysqladmin ping >/dev/null 2>&1; then
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec "$(command -v mariadbd || command -v mysqld)" -- --user=mysql
+    for _ in $(seq 1 60); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.5; done
+    mysqladmin ping >/dev/null 2>&1 || die "MariaDB did not start"
+  fi
+  # The project's own account: the app database and every test database.
+  mysql_root -e "
+    CREATE DATABASE IF NOT EXISTS logchat CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    CREATE USER IF NOT EXISTS 'logchat'@'127.0.0.1' IDENTIFIED BY 'logchat';
+    CREATE USER IF NOT EXISTS 'logchat'@'localhost' IDENTIFIED BY 'logchat';
+    GRANT ALL PRIVILEGES ON \`logchat\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';
+    GRANT ALL PRIVILEGES ON \`logchat\\_%\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';" \
+    || die "could not create the logchat MySQL user (need root access to MariaDB)"
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null || { log "installing Redis (Debian package redis-server)"; apt_install redis-server; }
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 40); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.25; done
+  fi
+}
+
+ensure_node_deps() {
+  [ -f "$ROOT/web/package.json" ] || return 0
+  command -v npm >/dev/null || { log "installing Node.js (Debian packages nodejs npm)"; apt_install nodejs npm; }
+  if [ ! -d "$ROOT/web/node_modules" ] || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
+    log "installing the web client's packages"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+build_web() {
+  [ -f "$ROOT/web/package.json" ] || return 0
+  ensure_node_deps
+  log "building the web client"
+  (cd "$ROOT/web" && npm run build --silent >/dev/null)
+}
+
+build_go() {
+  log "building gateway, workers and the ingest CLI"
+  mkdir -p "$BIN"
+  (cd "$ROOT" && go build -o "$BIN/" ./gateway/cmd/gateway ./persister/cmd/persister \
+      ./cachewarm/cmd/cachewarm ./notifier/cmd/notifier ./ingest/cmd/ingest)
+}
+
+# wait_http URL SECONDS: until URL answers 200.
+wait_http() {
+  local url=$1 secs=${2:-30}
+  for _ in $(seq 1 $((secs * 4))); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ] && return 0
+    sleep 0.25
+  done
+  return 1
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine, without Docker.
+#
+#   scripts/stack.sh run     everything in the foreground; Ctrl-C stops what it started  (make up)
+#   scripts/stack.sh start   the same in the background; returns once every /readyz is 200
+#   scripts/stack.sh stop    stops what start started                                     (make down)
+#   scripts/stack.sh status  which processes run
+#
+# MariaDB and Redis are shared machine services: they are checked, installed
+# (Debian packages) and started when missing, and left running afterwards.
+# NATS 2.15, Centrifugo, the gateway and the workers are the stack's own
+# processes, with state under STACK_DIR. Ports and names are environment
+# variables so that tests can run a second stack beside a developer's.
+source "$(dirname "$0")/lib.sh"
+
+STACK_DIR=${STACK_DIR:-$ROOT/.run/stack}
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
+NATS_PORT=${NATS_PORT:-4233}
+NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
+HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notifier +3
+MYSQL_DB=${MYSQL_DB:-logchat}
+export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
+# Secrets for a local run; set them in the environment for anything else.
+export JWT_SECRET=${JWT_SECRET:-dev-jwt-secret-change-me}
+export CENTRIFUGO_API_KEY=${CENTRIFUGO_API_KEY:-dev-centrifugo-api-key-change-me}
+export CENTRIFUGO_HMAC_SECRET=${CENTRIFUGO_HMAC_SECRET:-dev-centrifugo-hmac-secret-change-me}
+
+PIDS="$STACK_DIR/pids"
+LOGS="$STACK_DIR/logs"
+URL="http://127.0.0.1:$GATEWAY_PORT"
+
+running() {
+  local f alive=""
+  for f in "$PIDS"/*.pid; do
+    [ -e "$f" ] || continue
+    kill -0 "$(cat "$f")" 2>/dev/null && alive="$alive $(basename "$f" .pid)"
+  done
+  echo "$alive"
+}
+
+# start_proc NAME COMMAND...: in its own process group, logging to LOGS/NAME.log.
+start_proc() {
+  local name=$1; shift
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$PIDS/$name.pid"
+}
+
+stop_all() {
+  local f pid order="gateway persister cachewarm notifier centrifugo nats"
+  for name in $order; do
+    f="$PIDS/$name.pid"; [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    # SIGTERM: each process finishes in-flight work and acks before it exits.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_all() {
+  local alive; alive=$(running)
+  if [ -n "$alive" ]; then
+    die "logchat is already running from $STACK_DIR (${alive# }) at $URL — stop it with Ctrl-C in its terminal or 'make down'"
+  fi
+  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$NATS_PORT"; do
+    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/NATS_PORT to free ones"
+  done
+  mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
+
+  ensure_mysql
+  ensure_redis
+  ensure_tools
+  build_go
+  build_web
+  mysql_root -e "CREATE DATABASE IF NOT EXISTS \`$MYSQL_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    GRANT ALL PRIVILEGES ON \`$MYSQL_DB\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';"
+
+  export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+  export MYSQL_DSN="logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB"
+  export REDIS_ADDR=127.0.0.1:6379
+  export CENTRIFUGO_API_URL="http://127.0.0.1:$CENTRIFUGO_PORT/api"
+  export CENTRIFUGO_WS_URL="ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket"
+  export GATEWAY_ADDR="127.0.0.1:$GATEWAY_PORT"
+  export WEB_DIR="$ROOT/web/dist"
+
+  log "starting NATS $NATS_SERVER_VERSION on :$NATS_PORT (data in $STACK_DIR/nats)"
+  local nats_conf="$ROOT/deploy/nats/nats.conf"
+  if [ "${LOGCHAT_LAZY_FSYNC:-0}" = 1 ]; then
+    # Explicit opt-in: acknowledged writes may be lost on power failure.
+    sed 's/sync_interval: always/sync_interval: "2m"/' "$nats_conf" > "$STACK_DIR/nats-lazy.conf"
+    nats_conf="$STACK_DIR/nats-lazy.conf"
+  fi
+  start_proc nats nats-server -c "$nats_conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT"
+  wait_http "http://127.0.0.1:$NATS_HTTP_PORT/healthz?js-enabled-only=true" 30 || die "NATS did not start; see $LOGS/nats.log"
+
+  log "starting Centrifugo $CENTRIFUGO_VERSION on :$CENTRIFUGO_PORT"
+  CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT \
+  CENTRIFUGO_HTTP_API_KEY=$CENTRIFUGO_API_KEY \
+  CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY=$CENTRIFUGO_HMAC_SECRET \
+  CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
+    start_proc centrifugo centrifugo --config "$ROOT/deploy/centrifugo/config.json"
+
+  log "provisioning the stream"
+  ingest provision >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
+
+  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister
+  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm
+  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier
+  start_proc gateway gateway
+
+  for target in "gateway $URL/readyz" \
+                "persister http://127.0.0.1:$((HEALTH_PORT_BASE + 1))/readyz" \
+                "cachewarm http://127.0.0.1:$((HEALTH_PORT_BASE + 2))/readyz" \
+                "notifier http://127.0.0.1:$((HEALTH_PORT_BASE + 3))/readyz"; do
+    set -- $target
+    wait_http "$2" 60 || { stop_all; die "$1 is not ready; see $LOGS/$1.log"; }
+  done
+  log "logs in $LOGS"
+  printf '\nlogchat is up: \033[1m%s\033[0m\n' "$URL"
+}
+
+case "${1:-run}" in
+  run)
+    trap 'echo; log "stopping"; stop_all; exit 0' INT TERM
+    start_all
+    echo "Ctrl-C stops it."
+    # Wait for any of the stack's processes to exit, then stop the rest.
+    while :; do
+      for f in "$PIDS"/*.pid; do
+        [ -e "$f" ] || continue
+        if ! kill -0 "$(cat "$f")" 2>/dev/null; then
+          log "$(basename "$f" .pid) exited; stopping the rest (see $LOGS)"; stop_all; exit 1
+        fi
+      done
+      sleep 1
+    done ;;
+  start) start_all ;;
+  stop) stop_all; log "stopped" ;;
+  status) a=$(running); [ -n "$a" ] && echo "running:$a ($URL)" || echo "not running" ;;
+  *) die "usage: $0 run|start|stop|status" ;;
+esac
