@@ -10,7 +10,7 @@ import (
 
 // MySQLServerDSN is the server the tests use, without a database name.
 // LOGCHAT_TEST_MYSQL overrides it.
-func MySQLServerDSN() string { return env("LOGCHAT_TEST_MYSQL", "root:@tcp(127.0.0.1:3306)/") }
+func MySQLServerDSN() string { return env("LOGCHAT_TEST_MYSQL", "logchat:logchat@tcp(127.0.0.1:3306)/") }
 
 // MySQL creates a fresh, empty database for the test and drops it afterwards.
 // It returns a DSN for that database with parseTime and multiStatements on.
@@ -27,7 +27,7 @@ func MySQL(t testing.TB) string {
 	defer admin.Close()
 	name := "logchat_t_" + RandomID()
 	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		t.Fatalf("mysql: create database (is MariaDB running on %s? `make services` starts it): %v", cfg.Addr, err)
+		t.Fatalf("mysql: create database (is MariaDB running on %s with the logchat user? `make services` sets both up): %v", cfg.Addr, err)
 	}
 	t.Cleanup(func() {
 		db, err := sql.Open("mysql", cfg.FormatDSN())
