@@ -1,0 +1,135 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/shared/realtime"
+)
+
+// Publication is one message for one Centrifugo channel.
+type Publication struct {
+	Channel string
+	Data    []byte // JSON, one of the shared/realtime types
+}
+
+// Publications maps one event to what clients receive (API.md, "Realtime"),
+// in the order they must be published. An event type this code does not know
+// maps to nothing: newer producers may be running. An error means the event
+// can never be published (its payload is malformed).
+func Publications(ev event.Event) ([]Publication, error) {
+	switch ev.Type {
+	case event.MessageCreated:
+		m, err := ev.Message()
+		if err != nil {
+			return nil, err
+		}
+		data, err := encodeMessageCreated(realtime.MessageCreated{Type: realtime.TypeMessageCreated, Message: m})
+		if err != nil {
+			return nil, err
+		}
+		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}}, nil
+
+	case event.ReadMoved:
+		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
+		if err != nil {
+			return nil, err
+		}
+		if d.UserID <= 0 {
+			return nil, errors.New("read.moved without a user_id")
+		}
+		data, err := json.Marshal(realtime.ReadUpdated{Type: realtime.TypeReadUpdated, ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
+		if err != nil {
+			return nil, err
+		}
+		// The chat channel first: it is what the other members watch; the
+		// personal channel tells the reader's other devices.
+		return []Publication{
+			{Channel: domain.ChatChannel(ev.ChatID), Data: data},
+			{Channel: domain.PersonalChannel(d.UserID), Data: data},
+		}, nil
+
+	case event.ChatCreated:
+		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Publication, 0, len(d.Chat.Members))
+		for _, m := range d.Chat.Members {
+			p, err := chatAdded(ev, d.Chat, m.User.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+		return out, nil
+
+	case event.MemberAdded:
+		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
+		if err != nil {
+			return nil, err
+		}
+		p, err := chatAdded(ev, d.Chat, d.Member.User.ID)
+		if err != nil {
+			return nil, err
+		}
+		return []Publication{p}, nil
+
+	case event.MemberRemoved:
+		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
+		if err != nil {
+			return nil, err
+		}
+		if d.UserID <= 0 {
+			return nil, errors.New("member.removed without a user_id")
+		}
+		data, err := json.Marshal(realtime.ChatRemoved{Type: realtime.TypeChatRemoved, ChatID: ev.ChatID})
+		if err != nil {
+			return nil, err
+		}
+		return []Publication{{Channel: domain.PersonalChannel(d.UserID), Data: data}}, nil
+	}
+	return nil, nil
+}
+
+// chatAdded is the chat.added publication for one viewer's personal channel.
+func chatAdded(ev event.Event, chat domain.Chat, viewer int64) (Publication, error) {
+	if viewer <= 0 {
+		return Publication{}, fmt.Errorf("%s: member without a user id", ev.Type)
+	}
+	data, err := encodeChatAdded(realtime.ChatAdded{Type: realtime.TypeChatAdded, Chat: Summary(ev, chat, viewer)})
+	if err != nil {
+		return Publication{}, err
+	}
+	return Publication{Channel: domain.PersonalChannel(viewer), Data: data}, nil
+}
+
+// Summary is the chat list entry of a chat the viewer just created or joined.
+//
+// The notifier has no read model, so it says what the event says: no last
+// message, nothing unread, nothing read, and updated_at is the chat's
+// creation. For a chat that already had messages (a member added later) the
+// client learns the rest from GET /chats or from the chat's channel.
+func Summary(ev event.Event, chat domain.Chat, viewer int64) domain.ChatSummary {
+	title := chat.Title
+	if chat.Kind == domain.KindDirect {
+		title = domain.DirectTitle(chat.Members, viewer)
+	}
+	created := chat.CreatedAt
+	if created.IsZero() {
+		created = ev.At
+	}
+	return domain.ChatSummary{
+		ID:           ev.ChatID,
+		Kind:         chat.Kind,
+		Title:        title,
+		Channel:      domain.ChatChannel(ev.ChatID),
+		MembersCount: len(chat.Members),
+		LastMessage:  nil,
+		UnreadCount:  0,
+		UpdatedAt:    created.UTC(),
+	}
+}

@@ -1,0 +1,272 @@
+// Package relay turns log events into Centrifugo publications (API.md,
+// "Realtime"). It is the notifier's bus.Handler.
+//
+// Order. A batch holds one partition's events in log order, and every event
+// of a chat lives in one partition, so publishing a batch's publications in
+// batch order keeps each chat's channel in id order. They go out as gocent
+// pipes: one HTTP request per pipe, and Centrifugo's /api handler runs a
+// pipe's commands one after another in the order sent
+// (internal/api/handler_legacy.go, handleAPI, in Centrifugo v6.9.1; the test
+// TestOnePipeKeepsLogOrder checks it against the real server). Pipes of one
+// batch are sent sequentially, never concurrently.
+//
+// Retries. Centrifugo answers each command of a pipe separately, so a pipe can
+// partly succeed. Publications already accepted are remembered until their
+// batch succeeds, and a retry of the batch (the runtime calls Handle again
+// with the same events or a suffix) sends only the rest: subscribers do not
+// see those twice. After a failure in the middle of a pipe, the commands after
+// it were still applied, so a retried publication can arrive after later ones
+// of its chat; clients order message.created by id (API.md) and read.updated
+// only moves forward, so that is harmless. When a whole request fails
+// (Centrifugo down, timeout) nothing is known to be accepted and the whole
+// remainder is sent again; a request cut off mid-way can then show a
+// publication twice, which clients tolerate (they drop known message ids).
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/centrifugal/gocent/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/event"
+)
+
+// Config says where Centrifugo's server API is.
+type Config struct {
+	APIURL  string        // Centrifugo's /api endpoint, e.g. http://127.0.0.1:8000/api
+	APIKey  string        // http_api.key of Centrifugo's configuration
+	Timeout time.Duration // per HTTP request; 0 means 10s
+	MaxPipe int           // publications per HTTP request; 0 means 1000
+	// HTTPClient replaces the default keep-alive client (tests count requests with it).
+	HTTPClient *http.Client
+}
+
+// Relay publishes events to Centrifugo. It implements bus.Handler and bus.Pinger.
+type Relay struct {
+	client  *gocent.Client
+	http    *http.Client
+	maxPipe int
+	log     *slog.Logger
+	metrics *metrics
+
+	mu       sync.Mutex
+	accepted map[pubKey]struct{} // publications Centrifugo took during a batch that then failed
+}
+
+// pubKey names one publication of one event: the event's sequence is unique
+// in the log, and an event's publications are always built in the same order.
+type pubKey struct {
+	seq uint64
+	idx int
+}
+
+// maxRemembered bounds the accepted set. Entries of an event that is never
+// retried here (dead-lettered, or redelivered to another instance) would
+// otherwise stay forever; forgetting costs at most a duplicate publication.
+const maxRemembered = 100_000
+
+var (
+	_ bus.Handler = (*Relay)(nil)
+	_ bus.Pinger  = (*Relay)(nil)
+)
+
+// New builds a relay. reg may be nil.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Relay {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxPipe <= 0 {
+		cfg.MaxPipe = 1000
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = NewHTTPClient(cfg.Timeout)
+	}
+	return &Relay{
+		client:   gocent.New(gocent.Config{Addr: cfg.APIURL, Key: cfg.APIKey, HTTPClient: hc}),
+		http:     hc,
+		maxPipe:  cfg.MaxPipe,
+		log:      log,
+		metrics:  newMetrics(reg),
+		accepted: map[pubKey]struct{}{},
+	}
+}
+
+// NewHTTPClient is a client that keeps connections to Centrifugo alive, so
+// that a pipe per batch costs no TCP handshake. Every partition may have a
+// request in flight, hence the idle pool per host. No proxy: Centrifugo's API
+// is an internal service, and a proxy from the environment must not see it.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       60 * time.Second,
+			ResponseHeaderTimeout: timeout,
+		},
+	}
+}
+
+// Close drops idle connections.
+func (r *Relay) Close() { r.http.CloseIdleConnections() }
+
+// Ping asks Centrifugo for its info: it answers only when it is up and the API
+// key is right, which is what every publish needs too.
+func (r *Relay) Ping(ctx context.Context) error {
+	if _, err := r.client.Info(ctx); err != nil {
+		return fmt.Errorf("centrifugo info: %w", err)
+	}
+	return nil
+}
+
+type pending struct {
+	Publication
+	key pubKey
+}
+
+// Handle publishes a batch's publications in log order. A malformed event or a
+// publication Centrifugo rejects as invalid is a bus.Permanent error; anything
+// else (Centrifugo down, an internal error) is a plain error, retried.
+func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
+	pubs := make([]pending, 0, len(events))
+	for _, ev := range events {
+		ps, err := Publications(ev)
+		if err != nil {
+			// Before anything is sent: the rest of the batch is retried
+			// without this event, so order is kept.
+			return bus.Permanent(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+		}
+		for i, p := range ps {
+			pubs = append(pubs, pending{Publication: p, key: pubKey{ev.Seq, i}})
+		}
+	}
+	all := pubs
+	pubs = r.skipAccepted(all)
+
+	var taken []pubKey
+	for start := 0; start < len(pubs); start += r.maxPipe {
+		chunk := pubs[start:min(start+r.maxPipe, len(pubs))]
+		ok, err := r.send(ctx, chunk)
+		taken = append(taken, ok...)
+		if err != nil {
+			// Later pipes are not sent: they may hold later events of the
+			// failed publication's chat.
+			r.remember(taken)
+			return err
+		}
+	}
+	r.forget(all)
+	return nil
+}
+
+// send sends one pipe and returns the keys Centrifugo accepted.
+func (r *Relay) send(ctx context.Context, chunk []pending) ([]pubKey, error) {
+	pipe := r.client.Pipe()
+	for _, p := range chunk {
+		if err := pipe.AddPublish(p.Channel, p.Data); err != nil {
+			return nil, err
+		}
+	}
+	started := time.Now()
+	replies, err := r.client.SendPipe(ctx, pipe)
+	r.metrics.pipeSeconds.Observe(time.Since(started).Seconds())
+	if err != nil {
+		r.metrics.failed.Add(float64(len(chunk)))
+		return nil, fmt.Errorf("centrifugo pipe of %d publications: %w", len(chunk), err)
+	}
+	taken := make([]pubKey, 0, len(chunk))
+	var permanent, transient error
+	for i, rep := range replies {
+		p := chunk[i]
+		if rep.Error == nil {
+			taken = append(taken, p.key)
+			continue
+		}
+		r.metrics.failed.Inc()
+		cerr := fmt.Errorf("centrifugo refused publication %d of event %d to %s: %w", p.key.idx, p.key.seq, p.Channel, *rep.Error)
+		switch {
+		case permanentCode(rep.Error.Code):
+			if permanent == nil {
+				permanent = bus.Permanent(p.key.seq, cerr)
+			}
+		case transient == nil:
+			transient = cerr
+		}
+	}
+	r.metrics.published.Add(float64(len(taken)))
+	if permanent != nil {
+		// The runtime dead-letters that event and calls again at once
+		// with the others; publications taken here are not sent twice.
+		return taken, permanent
+	}
+	return taken, transient
+}
+
+// permanentCode tells the errors that the same command gets again however
+// often it is sent (Centrifugo's apiproto errors). Everything else, above all
+// 100 "internal server error" (e.g. its broker is down), is worth a retry; the
+// runtime still dead-letters an event that fails while Ping succeeds.
+func permanentCode(code int) bool {
+	switch code {
+	case 102, // unknown channel: no such namespace
+		104, // method not found
+		107, // bad request: e.g. the data is not what the namespace accepts
+		108: // not available
+		return true
+	}
+	return false
+}
+
+func (r *Relay) skipAccepted(pubs []pending) []pending {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.accepted) == 0 {
+		return pubs
+	}
+	out := pubs[:0:0]
+	for _, p := range pubs {
+		if _, done := r.accepted[p.key]; !done {
+			out = append(out, p)
+		}
+	}
+	if skipped := len(pubs) - len(out); skipped > 0 {
+		r.log.Info("retry skips publications already accepted", "skipped", skipped, "first_seq", pubs[0].key.seq)
+	}
+	return out
+}
+
+func (r *Relay) remember(keys []pubKey) {
+	if len(keys) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.accepted)+len(keys) > maxRemembered {
+		clear(r.accepted)
+	}
+	for _, k := range keys {
+		r.accepted[k] = struct{}{}
+	}
+}
+
+func (r *Relay) forget(pubs []pending) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.accepted) == 0 {
+		return
+	}
+	for _, p := range pubs {
+		delete(r.accepted, p.key)
+	}
+}
