@@ -1,0 +1,371 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/logchat/shared/domain"
+)
+
+// ReadMove is a read position that moves forward to MessageID.
+type ReadMove struct {
+	ChatID, UserID, MessageID int64
+}
+
+// Batch is what one consumer batch of one partition changes.
+type Batch struct {
+	Partition int
+	LastSeq   uint64           // recorded as the partition's high-water mark
+	Messages  []domain.Message // inserted if absent (by id, and by author+client_id)
+	Reads     []ReadMove       // applied as max(current, new)
+}
+
+// ValidateMessage checks that a message fits the messages table as it is,
+// with nothing truncated: ApplyBatch inserts with INSERT IGNORE, which would
+// turn a value that does not fit into a warning and a mangled row. The error
+// wraps domain.ErrInvalid; a consumer treats it as a poison event.
+func ValidateMessage(m domain.Message) error {
+	var problem string
+	switch {
+	case m.ID <= 0 || m.ChatID <= 0:
+		problem = "id and chat id must be positive"
+	case m.Author.ID <= 0:
+		problem = "author id must be positive"
+	case domain.ValidateClientID(m.ClientID) != nil:
+		problem = "bad client_id"
+	case !utf8.ValidString(m.Text) || strings.IndexByte(m.Text, 0) >= 0:
+		problem = "text is not valid UTF-8 without NUL"
+	case m.Text == "" || utf8.RuneCountInString(m.Text) > domain.MaxTextRunes:
+		problem = fmt.Sprintf("text must be 1 to %d characters", domain.MaxTextRunes)
+	case m.SentAt.IsZero():
+		problem = "sent_at is missing"
+	case m.ReplyToID != nil && *m.ReplyToID <= 0:
+		problem = "reply_to_id must be positive"
+	default:
+		return nil
+	}
+	return fmt.Errorf("message %d of chat %d: %s: %w", m.ID, m.ChatID, problem, domain.ErrInvalid)
+}
+
+type shardWork struct {
+	shard Shard
+	msgs  []domain.Message
+	reads []ReadMove
+}
+
+// ApplyBatch writes a batch in one transaction per shard, with multi-row
+// statements: messages (INSERT IGNORE: a replayed or duplicated event changes
+// nothing), the authors' read positions moved to their messages, read moves,
+// chats.last_message_id/updated_at, and the partition's high-water mark.
+//
+// Applying a batch again leaves every row as it was: messages are inserted
+// only if absent, positions and chats only move forward, and the progress
+// row changes only when last_seq grows.
+//
+// A message whose (chat, author, client_id) is already stored under another
+// id (a send retried after the log's duplicate window) is dropped, and is
+// treated as absent throughout: neither its author's read position nor the
+// chat's last message point at an id that is not in the table.
+//
+// chats lives in the main database: with one shard it is updated in the
+// shard's transaction; otherwise just after it, which a retried batch
+// completes (the update is idempotent).
+func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
+	for _, m := range b.Messages {
+		if err := ValidateMessage(m); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+	}
+	for _, r := range b.Reads {
+		if r.ChatID <= 0 || r.UserID <= 0 || r.MessageID < 0 {
+			return fmt.Errorf("apply batch: read move %+v: %w", r, domain.ErrInvalid)
+		}
+	}
+	// Every shard records the partition's progress, touched by the batch or
+	// not: "everything up to last_seq is applied here" holds for it either way.
+	work := map[string]*shardWork{}
+	for _, sh := range s.shards.Shards() {
+		work[sh.Name] = &shardWork{shard: sh}
+	}
+	get := func(chatID int64) *shardWork {
+		sh := s.shards.ShardFor(chatID)
+		w := work[sh.Name]
+		if w == nil {
+			w = &shardWork{shard: sh}
+			work[sh.Name] = w
+		}
+		return w
+	}
+	for _, m := range b.Messages {
+		w := get(m.ChatID)
+		w.msgs = append(w.msgs, m)
+	}
+	for _, r := range b.Reads {
+		w := get(r.ChatID)
+		w.reads = append(w.reads, r)
+	}
+	names := make([]string, 0, len(work))
+	for n := range work {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	now := dbTime(time.Now())
+	for _, n := range names {
+		if err := s.applyShard(ctx, work[n], b.Partition, b.LastSeq, now); err != nil {
+			return fmt.Errorf("apply batch to shard %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// chatHead is the newest stored message of a chat within a batch.
+type chatHead struct {
+	id     int64
+	sentAt time.Time
+}
+
+func (s *Store) applyShard(ctx context.Context, w *shardWork, partition int, lastSeq uint64, now time.Time) error {
+	// Rows in primary-key order, so that concurrent batches (other
+	// partitions) lock in one order and rarely deadlock.
+	sort.Slice(w.msgs, func(i, j int) bool {
+		a, b := w.msgs[i], w.msgs[j]
+		return a.ChatID < b.ChatID || a.ChatID == b.ChatID && a.ID < b.ID
+	})
+	sameDB := w.shard.DB == s.main
+	var heads map[int64]chatHead
+	// READ COMMITTED: no gap locks, so batches of other partitions, which
+	// touch other chats, do not block each other on neighbouring keys.
+	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	err := inTx(ctx, w.shard.DB, opts, func(tx *sql.Tx) error {
+		if err := insertMessages(ctx, tx, w.msgs); err != nil {
+			return err
+		}
+		stored, err := storedMessages(ctx, tx, w.msgs)
+		if err != nil {
+			return err
+		}
+		// Sending moves the sender's own read position to the message.
+		positions := map[[2]int64]int64{}
+		heads = map[int64]chatHead{}
+		for _, m := range stored {
+			k := [2]int64{m.chatID, m.authorID}
+			positions[k] = max(positions[k], m.id)
+			if h, ok := heads[m.chatID]; !ok || m.id > h.id {
+				heads[m.chatID] = chatHead{id: m.id, sentAt: m.sentAt}
+			}
+		}
+		for _, r := range w.reads {
+			k := [2]int64{r.ChatID, r.UserID}
+			positions[k] = max(positions[k], r.MessageID)
+		}
+		if err := upsertReadPositions(ctx, tx, positions); err != nil {
+			return err
+		}
+		if sameDB {
+			if err := moveChats(ctx, tx, heads); err != nil {
+				return err
+			}
+		}
+		if lastSeq > 0 {
+			// updated_at is assigned first, while last_seq still holds the old
+			// value, so a replay (no growth) leaves the row untouched.
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO persister_progress (partition_id, last_seq, updated_at) VALUES (?, ?, ?)
+				 ON DUPLICATE KEY UPDATE
+				   updated_at = IF(VALUES(last_seq) > last_seq, VALUES(updated_at), updated_at),
+				   last_seq = GREATEST(last_seq, VALUES(last_seq))`,
+				partition, lastSeq, now); err != nil {
+				return fmt.Errorf("record progress: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil || sameDB || len(heads) == 0 {
+		return err
+	}
+	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads) })
+}
+
+// Statement size bounds: a multi-row INSERT stays well under MariaDB's
+// default max_allowed_packet (16 MiB) even with 4096-character texts.
+const (
+	maxRowsPerInsert  = 500
+	maxBytesPerInsert = 2 << 20
+)
+
+func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) error {
+	const head = "INSERT IGNORE INTO messages (" + messageColumns + ") VALUES "
+	for len(msgs) > 0 {
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, 7*min(len(msgs), maxRowsPerInsert))
+		n, size := 0, 0
+		for n < len(msgs) && n < maxRowsPerInsert && (n == 0 || size < maxBytesPerInsert) {
+			m := msgs[n]
+			if n > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?)")
+			var reply any
+			if m.ReplyToID != nil {
+				reply = *m.ReplyToID
+			}
+			args = append(args, m.ChatID, m.ID, m.Author.ID, m.ClientID, m.Text, reply, dbTime(m.SentAt))
+			size += len(m.Text) + len(m.ClientID) + 64
+			n++
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert messages: %w", err)
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+type storedHead struct {
+	chatID, id, authorID int64
+	sentAt               time.Time
+}
+
+// storedMessages returns the rows now in the table under the batch's
+// (chat, id) pairs: the batch minus the messages INSERT IGNORE dropped as
+// duplicates of an earlier client_id.
+func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]storedHead, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	want := make(map[[2]int64]bool, len(msgs))
+	chats := make([]int64, 0, len(msgs))
+	ids := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		want[[2]int64{m.ChatID, m.ID}] = true
+		chats = append(chats, m.ChatID)
+		ids = append(ids, m.ID)
+	}
+	chats = uniqueIDs(chats)
+	var out []storedHead
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), maxInList)]
+		ids = ids[len(chunk):]
+		for cs := chats; len(cs) > 0; {
+			cchunk := cs[:min(len(cs), maxInList)]
+			cs = cs[len(cchunk):]
+			rows, err := tx.QueryContext(ctx,
+				"SELECT chat_id, id, author_id, sent_at FROM messages WHERE chat_id IN ("+placeholders(len(cchunk))+
+					") AND id IN ("+placeholders(len(chunk))+")",
+				append(int64Args(cchunk), int64Args(chunk)...)...)
+			if err != nil {
+				return nil, fmt.Errorf("read back messages: %w", err)
+			}
+			for rows.Next() {
+				var h storedHead
+				if err := rows.Scan(&h.chatID, &h.id, &h.authorID, &h.sentAt); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("read back messages: %w", err)
+				}
+				if want[[2]int64{h.chatID, h.id}] {
+					out = append(out, h)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("read back messages: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func upsertReadPositions(ctx context.Context, tx *sql.Tx, positions map[[2]int64]int64) error {
+	keys := make([][2]int64, 0, len(positions))
+	for k := range positions {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxRowsPerInsert)]
+		keys = keys[len(chunk):]
+		args := make([]any, 0, 3*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k[0], k[1], positions[k])
+		}
+		// VALUES() in ON DUPLICATE KEY UPDATE: MySQL 8 deprecates it for the
+		// row alias syntax, which MariaDB does not have.
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO read_positions (chat_id, user_id, message_id) VALUES "+
+				strings.TrimSuffix(strings.Repeat("(?,?,?),", len(chunk)), ",")+
+				" ON DUPLICATE KEY UPDATE message_id = GREATEST(message_id, VALUES(message_id))", args...)
+		if err != nil {
+			return fmt.Errorf("upsert read positions: %w", err)
+		}
+	}
+	return nil
+}
+
+// moveChats moves each chat's last message forward to its head, with
+// updated_at the head's sent_at. A chat whose last message is already as new
+// is left alone, so neither column ever moves back.
+func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead) error {
+	ids := make([]int64, 0, len(heads))
+	for id := range heads {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), maxRowsPerInsert)]
+		ids = ids[len(chunk):]
+		var q strings.Builder
+		args := make([]any, 0, 3*len(chunk))
+		q.WriteString("UPDATE chats c JOIN (")
+		for i, id := range chunk {
+			if i == 0 {
+				q.WriteString("SELECT ? AS id, ? AS mid, ? AS sent_at")
+			} else {
+				q.WriteString(" UNION ALL SELECT ?, ?, ?")
+			}
+			args = append(args, id, heads[id].id, dbTime(heads[id].sentAt))
+		}
+		// The condition, not GREATEST() per column: a multi-table UPDATE does
+		// not promise the order of its assignments, so one column cannot
+		// depend on the other's old value.
+		q.WriteString(") n ON c.id = n.id SET c.last_message_id = n.mid, c.updated_at = n.sent_at WHERE c.last_message_id < n.mid")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("move chats: %w", err)
+		}
+	}
+	return nil
+}
+
+// Progress returns each partition's high-water mark on each shard.
+func (s *Store) Progress(ctx context.Context) (map[string]map[int]uint64, error) {
+	out := map[string]map[int]uint64{}
+	for _, sh := range s.shards.Shards() {
+		rows, err := sh.DB.QueryContext(ctx, "SELECT partition_id, last_seq FROM persister_progress")
+		if err != nil {
+			return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
+		}
+		m := map[int]uint64{}
+		for rows.Next() {
+			var p int
+			var seq uint64
+			if err := rows.Scan(&p, &seq); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
+			}
+			m[p] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
+		}
+		out[sh.Name] = m
+	}
+	return out, nil
+}

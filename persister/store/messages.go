@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/logchat/shared/domain"
+)
+
+// HistoryQuery selects a page: the newest Limit (Before and After zero), the
+// newest Limit with id < Before, or the oldest Limit with id > After.
+type HistoryQuery struct {
+	Before, After int64
+	Limit         int
+}
+
+const messageColumns = "chat_id, id, author_id, client_id, text, reply_to_id, sent_at"
+
+// History returns a page of a chat's messages ascending by id (authors with
+// names), and whether more exist beyond the page in its direction.
+//
+// Each page is one range scan of the primary key (chat_id, id) reading
+// Limit+1 rows: the extra row, if present, is what has_more reports.
+func (s *Store) History(ctx context.Context, chatID int64, q HistoryQuery) ([]domain.Message, bool, error) {
+	if q.Before != 0 && q.After != 0 {
+		return nil, false, domain.Invalid("before and after exclude each other")
+	}
+	if q.Limit <= 0 {
+		return nil, false, domain.Invalid("limit must be positive")
+	}
+	var query string
+	args := []any{chatID}
+	descending := true
+	switch {
+	case q.After != 0:
+		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? AND id > ? ORDER BY id ASC LIMIT ?"
+		args = append(args, q.After)
+		descending = false
+	case q.Before != 0:
+		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+		args = append(args, q.Before)
+	default:
+		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?"
+	}
+	args = append(args, q.Limit+1)
+	rows, err := s.shards.ShardFor(chatID).DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("history: %w", err)
+	}
+	msgs, err := scanMessages(rows)
+	if err != nil {
+		return nil, false, fmt.Errorf("history: %w", err)
+	}
+	more := len(msgs) > q.Limit
+	if more {
+		msgs = msgs[:q.Limit] // the extra row is the farthest in the page's direction
+	}
+	if descending {
+		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+			msgs[i], msgs[j] = msgs[j], msgs[i]
+		}
+	}
+	if err := s.fillAuthors(ctx, msgs); err != nil {
+		return nil, false, fmt.Errorf("history: %w", err)
+	}
+	return msgs, more, nil
+}
+
+// Message returns one message of a chat. ErrNotFound when it is not (yet) there.
+func (s *Store) Message(ctx context.Context, chatID, messageID int64) (domain.Message, error) {
+	rows, err := s.shards.ShardFor(chatID).DB.QueryContext(ctx,
+		"SELECT "+messageColumns+" FROM messages WHERE chat_id = ? AND id = ?", chatID, messageID)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("message: %w", err)
+	}
+	msgs, err := scanMessages(rows)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("message: %w", err)
+	}
+	if len(msgs) == 0 {
+		return domain.Message{}, fmt.Errorf("message %d of chat %d: %w", messageID, chatID, domain.ErrNotFound)
+	}
+	if err := s.fillAuthors(ctx, msgs); err != nil {
+		return domain.Message{}, fmt.Errorf("message: %w", err)
+	}
+	return msgs[0], nil
+}
+
+// MessagesByID returns the messages with the given ids, keyed by chat id and
+// message id pairs (chatIDs[i], ids[i]); missing ones are absent from the map.
+// The map's key is the message id (unique across chats: it is the event's
+// stream sequence).
+func (s *Store) MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error) {
+	if len(chatIDs) != len(ids) {
+		return nil, domain.Invalid("messages by id: %d chat ids for %d message ids", len(chatIDs), len(ids))
+	}
+	want := make(map[[2]int64]bool, len(ids))
+	byShard := map[string]*shardKeys{}
+	for i, id := range ids {
+		want[[2]int64{chatIDs[i], id}] = true
+		sh := s.shards.ShardFor(chatIDs[i])
+		k := byShard[sh.Name]
+		if k == nil {
+			k = &shardKeys{db: sh.DB}
+			byShard[sh.Name] = k
+		}
+		k.chats = append(k.chats, chatIDs[i])
+		k.ids = append(k.ids, id)
+	}
+	out := make(map[int64]domain.Message, len(ids))
+	var found []domain.Message
+	for _, k := range byShard {
+		msgs, err := selectMessages(ctx, k.db, "SELECT "+messageColumns+" FROM messages", k.chats, k.ids)
+		if err != nil {
+			return nil, fmt.Errorf("messages by id: %w", err)
+		}
+		for _, m := range msgs {
+			if want[[2]int64{m.ChatID, m.ID}] {
+				found = append(found, m)
+			}
+		}
+	}
+	if err := s.fillAuthors(ctx, found); err != nil {
+		return nil, fmt.Errorf("messages by id: %w", err)
+	}
+	for _, m := range found {
+		out[m.ID] = m
+	}
+	return out, nil
+}
+
+type shardKeys struct {
+	db    *sql.DB
+	chats []int64
+	ids   []int64
+}
+
+// selectMessages runs "<selectFrom> WHERE chat_id IN (..) AND id IN (..)" in
+// chunks. The result may hold pairs that were not asked for (the two lists
+// form a cross product); callers filter.
+func selectMessages(ctx context.Context, q querier, selectFrom string, chatIDs, ids []int64) ([]domain.Message, error) {
+	chats := uniqueIDs(chatIDs)
+	ids = uniqueIDs(ids)
+	var out []domain.Message
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), maxInList)]
+		ids = ids[len(chunk):]
+		for cs := chats; len(cs) > 0; {
+			cchunk := cs[:min(len(cs), maxInList)]
+			cs = cs[len(cchunk):]
+			args := append(int64Args(cchunk), int64Args(chunk)...)
+			rows, err := q.QueryContext(ctx, selectFrom+
+				" WHERE chat_id IN ("+placeholders(len(cchunk))+") AND id IN ("+placeholders(len(chunk))+")", args...)
+			if err != nil {
+				return nil, err
+			}
+			msgs, err := scanMessages(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, msgs...)
+		}
+	}
+	return out, nil
+}
+
+func scanMessages(rows *sql.Rows) ([]domain.Message, error) {
+	defer rows.Close()
+	msgs := []domain.Message{}
+	for rows.Next() {
+		var m domain.Message
+		var reply sql.NullInt64
+		if err := rows.Scan(&m.ChatID, &m.ID, &m.Author.ID, &m.ClientID, &m.Text, &reply, &m.SentAt); err != nil {
+			return nil, err
+		}
+		if reply.Valid {
+			r := reply.Int64
+			m.ReplyToID = &r
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// fillAuthors sets the authors' names from the main database (users and
+// messages may live on different databases, so this is not a SQL join).
+func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.Author.ID
+	}
+	names, err := s.userNames(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		msgs[i].Author.Name = names[msgs[i].Author.ID]
+	}
+	return nil
+}
+
+// ReadPositions returns userID's read position in each chat (0 when none).
+func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(chatIDs))
+	byShard := map[string]*shardKeys{}
+	for _, c := range uniqueIDs(chatIDs) {
+		out[c] = 0
+		sh := s.shards.ShardFor(c)
+		k := byShard[sh.Name]
+		if k == nil {
+			k = &shardKeys{db: sh.DB}
+			byShard[sh.Name] = k
+		}
+		k.chats = append(k.chats, c)
+	}
+	for _, k := range byShard {
+		for cs := k.chats; len(cs) > 0; {
+			chunk := cs[:min(len(cs), maxInList)]
+			cs = cs[len(chunk):]
+			// Point lookups of the primary key (chat_id, user_id).
+			rows, err := k.db.QueryContext(ctx,
+				"SELECT chat_id, message_id FROM read_positions WHERE user_id = ? AND chat_id IN ("+placeholders(len(chunk))+")",
+				append([]any{userID}, int64Args(chunk)...)...)
+			if err != nil {
+				return nil, fmt.Errorf("read positions: %w", err)
+			}
+			for rows.Next() {
+				var chat, pos int64
+				if err := rows.Scan(&chat, &pos); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("read positions: %w", err)
+				}
+				out[chat] = pos
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("read positions: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// UnreadCount counts the messages of chatID with id > after written by someone
+// other than userID.
+func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error) {
+	var n int
+	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ?", chatID, after, userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("unread count: %w", err)
+	}
+	return n, nil
+}
