@@ -82,6 +82,11 @@ ensure_redis() {
   fi
 }
 
+# docker-compose validates docker-compose.yml without an engine (e2e/compose_test.go).
+ensure_compose() {
+  command -v docker-compose >/dev/null || { log "installing Debian's docker-compose (to validate docker-compose.yml)"; apt_install docker-compose; }
+}
+
 ensure_node_deps() {
   [ -f "$ROOT/web/package.json" ] || return 0
   command -v npm >/dev/null || { log "installing Node.js (Debian packages nodejs npm)"; apt_install nodejs npm; }

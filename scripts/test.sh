@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of the project against real services: Go unit and
+# integration tests (MariaDB, Redis, in-process NATS JetStream, Centrifugo
+# processes), the whole-system tests in e2e/ (real processes, SIGKILL, the
+# compose file check), the web client's unit tests, and its end-to-end tests in
+# headless Chromium against a freshly started stack.
+#
+# What is missing is installed and started first (scripts/lib.sh).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_mysql
+ensure_redis
+ensure_tools
+ensure_compose
+export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:3306)/}
+export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
+
+status=0
+modules="shared ingest persister cachewarm notifier gateway e2e"
+log "go vet"
+go vet $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+
+log "go test (unit and integration, real services)"
+# -p 2: two cores; the packages start their own servers and databases.
+go test -count=1 -p 2 -timeout 20m $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+
+if [ -f web/package.json ]; then
+  ensure_node_deps
+  log "web client: unit tests"
+  (cd web && npm test --silent) || status=1
+  if [ -d web/e2e ]; then
+    log "web client: end-to-end tests in Chromium against a fresh stack"
+    bash scripts/web-e2e.sh || status=1
+  fi
+fi
+
+[ $status -eq 0 ] && log "all tests passed" || log "SOME TESTS FAILED"
+exit $status

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Starts a stack of its own (own ports, database, key prefix and NATS data),
+# runs the web client's browser tests against it, and stops it again.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+command -v chromium >/dev/null || { log "installing Debian's chromium"; apt_install chromium; }
+
+export STACK_DIR="$ROOT/.run/e2e-stack"
+export GATEWAY_PORT=18080 CENTRIFUGO_PORT=18000 NATS_PORT=14233 NATS_HTTP_PORT=18233 HEALTH_PORT_BASE=19100
+export MYSQL_DB=logchat_e2e REDIS_PREFIX="e2e$(date +%s):"
+bash scripts/stack.sh stop >/dev/null 2>&1 || true
+rm -rf "$STACK_DIR/nats"
+mysql_root -e "DROP DATABASE IF EXISTS logchat_e2e" || true
+trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/stack.sh start
+E2E_BASE_URL="http://127.0.0.1:$GATEWAY_PORT" node --test --test-concurrency=1 web/e2e/
