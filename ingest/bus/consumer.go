@@ -88,9 +88,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Metrics == nil {
 		r.Metrics = NewMetrics(nil)
 	}
-	consumers, err := ProvisionConsumers(ctx, r.JS, r.Topology, r.Config.Worker, r.Config.Batch)
-	if err != nil {
-		return err
+	var consumers []jetstream.Consumer
+	for {
+		// The log may be down when a worker starts: wait for it, never exit.
+		var err error
+		consumers, err = ProvisionConsumers(ctx, r.JS, r.Topology, r.Config.Worker, r.Config.Batch)
+		if err == nil {
+			break
+		}
+		r.Log.Warn("provision consumers, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for p, c := range consumers {
