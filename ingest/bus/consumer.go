@@ -195,6 +195,7 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 	byseq := make(map[uint64]jetstream.Msg, len(msgs))
 	var last jetstream.Msg
 	var lastSeq uint64
+	replayed := false
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -206,7 +207,14 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 			lag.Set(float64(meta.NumPending))
 		}
 		if seq <= pr.lastDone {
-			continue // redelivered after this client already applied it
+			if meta.NumDelivered > 1 {
+				// A redelivery of an event this client already applied (its
+				// ack was lost or came late).
+				continue
+			}
+			// A first delivery below lastDone is a replay: the consumer was
+			// reset on purpose, so the event is applied again.
+			replayed = true
 		}
 		env, err := event.Decode(m.Data())
 		if err != nil {
@@ -228,7 +236,11 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 		if err := last.Ack(); err != nil {
 			pr.log.Warn("ack", "seq", lastSeq, "err", err)
 		}
-		pr.lastDone = max(pr.lastDone, lastSeq)
+		if replayed {
+			pr.lastDone = lastSeq
+		} else {
+			pr.lastDone = max(pr.lastDone, lastSeq)
+		}
 	}
 	return nil
 }
@@ -377,9 +389,9 @@ func (pr *partitionRunner) deadLetter(m jetstream.Msg, seq uint64, reason string
 	out.Header.Set(HeaderDLQWorker, pr.Config.Worker)
 	out.Header.Set(HeaderDLQSeq, strconv.FormatUint(seq, 10))
 	out.Header.Set(HeaderDLQSubject, m.Subject())
-	// The id makes a dead letter idempotent too: a redelivered poison event
-	// is stored once.
-	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:%d", pr.Config.Worker, seq))
+	// No Nats-Msg-Id on purpose: after `ingest dlq retry` the same event may
+	// fail again and must be dead-lettered again. A crash between this publish
+	// and the ack can leave two dead letters of one event; that is harmless.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := pr.JS.PublishMsg(ctx, out)

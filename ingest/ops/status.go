@@ -28,9 +28,9 @@ type StreamStatus struct {
 // ConsumerStatus describes one partition consumer.
 type ConsumerStatus struct {
 	Name          string    `json:"name"`
-	Pending       uint64    `json:"pending"`      // not yet delivered
-	AckPending    int       `json:"ack_pending"`  // delivered, not acked
-	Redelivered   int       `json:"redelivered"`  // delivered more than once, unacked
+	Pending       uint64    `json:"pending"`     // not yet delivered
+	AckPending    int       `json:"ack_pending"` // delivered, not acked
+	Redelivered   int       `json:"redelivered"` // delivered more than once, unacked
 	LastDelivered uint64    `json:"last_delivered_seq"`
 	AckFloor      uint64    `json:"ack_floor_seq"`
 	LagSeconds    float64   `json:"lag_seconds"` // age of the oldest unacked event

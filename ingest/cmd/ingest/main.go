@@ -1,8 +1,6 @@
-// Command ingest is the operator's tool for the log: provision the stream and
-// consumers, and show status and lag.
-//
-//	ingest provision            create or update the streams (idempotent)
-//	ingest status [--json]      streams, consumers, lag, pinned instances
+// Command ingest is the operator's tool for the log: provision the streams,
+// show status and lag, replay a worker, and handle dead letters. Run it with
+// --help for the commands.
 //
 // Settings come from the same environment variables as every process
 // (NATS_URL, STREAM_*; see docs/design.md).
@@ -28,7 +26,15 @@ const usage = `usage: ingest <command> [flags]
 commands:
   provision          create or update the log and dead-letter streams (idempotent)
   status [--json]    per stream: messages, bytes, sequences; per consumer:
-                     pending, ack-pending, redelivered, last delivered, pinned client
+                     pending, ack-pending, redelivered, last delivered, lag, pinned client
+  replay WORKER (--from-seq N | --since DURATION|TIME)
+                     move every partition consumer of WORKER (persister, cachewarm,
+                     notifier) back, so it applies the log again from there;
+                     projections are idempotent and converge to the same state
+  dlq list [--json]  dead-lettered events with worker and reason
+  dlq show SEQ       one dead letter with its event
+  dlq retry SEQ|--all   give events back to their worker after a fix
+  dlq drop SEQ       delete a dead letter
 
 environment: NATS_URL (default ` + bus.DefaultNATSURL + `), STREAM_NAME, STREAM_PARTITIONS, ...
 `
@@ -82,6 +88,10 @@ func run(ctx context.Context, args []string) error {
 		}
 		st.WriteTable(os.Stdout)
 		return nil
+	case "replay":
+		return replay(ctx, js, topo, args[1:])
+	case "dlq":
+		return dlq(ctx, js, topo, args[1:])
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 	}
