@@ -17,7 +17,7 @@ export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:33
 export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
 
 status=0
-modules="shared ingest persister cachewarm notifier gateway e2e"
+modules="shared ingest persister cachewarm notifier gateway testkit e2e"
 log "go vet"
 go vet $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
 
