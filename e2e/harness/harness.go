@@ -6,7 +6,6 @@
 package harness
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -61,6 +60,11 @@ func Build(t testing.TB) Binaries {
 type Options struct {
 	Persisters, Cachewarms, Notifiers int // instances of each worker (default 1)
 	Partitions                        int // default 4
+	// OwnServices runs MariaDB and Redis as processes of the test's own, so
+	// that a test may stop them without disturbing the machine's services.
+	OwnServices bool
+	// Env adds settings for every process.
+	Env []string
 }
 
 // System is a running stack.
@@ -72,6 +76,8 @@ type System struct {
 	RedisAddr  string
 	RedisPref  string
 	Centrifugo *testkit.Centrifugo
+	OwnMySQL   *testkit.OwnMariaDB // with Options.OwnServices
+	OwnRedis   *testkit.OwnRedis   // with Options.OwnServices
 	GatewayURL string
 	env        []string
 	mu         sync.Mutex
@@ -95,9 +101,16 @@ func Start(t testing.TB, o Options) *System {
 	}
 	s := &System{t: t, bins: Build(t), procs: map[string][]*Proc{}}
 	s.NATS = testkit.StartNATS(t)
-	s.MySQLDSN = testkit.MySQL(t)
-	_, s.RedisPref = testkit.Redis(t)
-	s.RedisAddr = testkit.RedisAddr()
+	if o.OwnServices {
+		s.OwnMySQL = testkit.StartOwnMariaDB(t)
+		s.MySQLDSN = s.OwnMySQL.Database(t, "logchat")
+		s.OwnRedis = testkit.StartOwnRedis(t)
+		s.RedisAddr, s.RedisPref = s.OwnRedis.Addr, "lc:"
+	} else {
+		s.MySQLDSN = testkit.MySQL(t)
+		_, s.RedisPref = testkit.Redis(t)
+		s.RedisAddr = testkit.RedisAddr()
+	}
 	s.Centrifugo = testkit.StartCentrifugo(t)
 	port := testkit.FreePort(t)
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -119,6 +132,7 @@ func Start(t testing.TB, o Options) *System {
 		"WORKER_BACKOFF_MAX=1s",
 		"LOG_LEVEL=info",
 	)
+	s.env = append(s.env, o.Env...)
 	s.StartProc("gateway")
 	s.WaitReady("gateway", s.GatewayURL)
 	for range o.Persisters {
@@ -265,4 +279,3 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-var _ = context.Background
