@@ -1,0 +1,143 @@
+import type {
+  AuthResult,
+  Chat,
+  ChatPage,
+  Message,
+  MessagePage,
+  RealtimeToken,
+  User,
+} from './types'
+
+/**
+ * An error answer of the API ({"error": {"code", "message"}}), or a network failure
+ * (status 0, code "network") when no answer arrived at all.
+ */
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly retryAfter: number | null
+
+  constructor(status: number, code: string, message: string, retryAfter: number | null = null) {
+    super(message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+    this.retryAfter = retryAfter
+  }
+
+  /** Whether the same request may succeed later without change (the server said so, or never answered). */
+  get transient(): boolean {
+    return this.status === 0 || this.status === 429 || this.status === 503 || this.status >= 500
+  }
+}
+
+/** A human readable sentence for any error thrown by the API layer. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 429 && err.retryAfter != null) {
+      return `${err.message} (try again in ${err.retryAfter} s)`
+    }
+    return err.message
+  }
+  if (err instanceof Error) return err.message
+  return String(err)
+}
+
+export interface ApiOptions {
+  /** Base of the API; relative so the client works at whatever origin serves it. */
+  baseUrl?: string
+  getToken: () => string | null
+  /** Called on any 401 answer to an authenticated request (expired or revoked session). */
+  onUnauthorized?: () => void
+  fetch?: typeof fetch
+}
+
+export type Api = ReturnType<typeof createApi>
+
+export function createApi(opts: ApiOptions) {
+  const base = opts.baseUrl ?? '/api/v1'
+  const doFetch = opts.fetch ?? ((input, init) => fetch(input, init))
+
+  async function request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    if (auth) {
+      const token = opts.getToken()
+      if (token) headers.Authorization = `Bearer ${token}`
+    }
+    let res: Response
+    try {
+      res = await doFetch(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.')
+    }
+    if (res.status === 204) return undefined as T
+    const text = await res.text()
+    let data: unknown = null
+    if (text) {
+      try {
+        data = JSON.parse(text)
+      } catch {
+        data = null
+      }
+    }
+    if (!res.ok) {
+      const e = (data as { error?: { code?: string; message?: string } } | null)?.error
+      const retry = Number(res.headers.get('Retry-After'))
+      const err = new ApiError(
+        res.status,
+        e?.code ?? 'http_' + res.status,
+        e?.message || `The server answered ${res.status} ${res.statusText}`.trim(),
+        Number.isFinite(retry) && retry > 0 ? retry : null,
+      )
+      if (res.status === 401 && auth) opts.onUnauthorized?.()
+      throw err
+    }
+    return data as T
+  }
+
+  const q = (params: Record<string, string | number | undefined | null>) => {
+    const s = new URLSearchParams()
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) s.set(k, String(v))
+    const str = s.toString()
+    return str ? '?' + str : ''
+  }
+
+  return {
+    register: (name: string, password: string) =>
+      request<AuthResult>('POST', '/auth/register', { name, password }, false),
+    login: (name: string, password: string) =>
+      request<AuthResult>('POST', '/auth/login', { name, password }, false),
+    me: () => request<User>('GET', '/me'),
+    searchUsers: (prefix: string, limit = 20) =>
+      request<{ users: User[] }>('GET', '/users' + q({ prefix, limit })),
+
+    listChats: (cursor?: string | null, limit = 100) =>
+      request<ChatPage>('GET', '/chats' + q({ limit, cursor })),
+    getChat: (id: number) => request<Chat>('GET', `/chats/${id}`),
+    createChat: (memberIds: number[], title?: string) =>
+      request<Chat>('POST', '/chats', title ? { title, member_ids: memberIds } : { member_ids: memberIds }),
+
+    messages: (chatId: number, page: { before?: number; after?: number; limit?: number } = {}) =>
+      request<MessagePage>(
+        'GET',
+        `/chats/${chatId}/messages` + q({ before: page.before, after: page.after, limit: page.limit ?? 50 }),
+      ),
+    sendMessage: (chatId: number, text: string, clientId: string, replyToId?: number | null) =>
+      request<{ message: Message }>('POST', `/chats/${chatId}/messages`, {
+        text,
+        client_id: clientId,
+        ...(replyToId ? { reply_to_id: replyToId } : {}),
+      }),
+    markRead: (chatId: number, messageId: number) =>
+      request<void>('POST', `/chats/${chatId}/read`, { message_id: messageId }),
+
+    realtimeToken: () => request<RealtimeToken>('GET', '/realtime/token'),
+    subscriptionToken: (channel: string) =>
+      request<{ token: string }>('POST', '/realtime/subscription-token', { channel }),
+  }
+}

@@ -1,0 +1,67 @@
+// Wire types of the HTTP and realtime API, version 1 (shared/API.md).
+// Ids are JSON integers below 2^53, so plain numbers are exact.
+
+export interface User {
+  id: number
+  name: string
+}
+
+export interface Message {
+  id: number
+  chat_id: number
+  author: User
+  text: string
+  sent_at: string
+  client_id: string
+  reply_to_id: number | null
+}
+
+export type ChatKind = 'direct' | 'group'
+
+export interface ChatSummary {
+  id: number
+  kind: ChatKind
+  title: string
+  channel: string
+  members_count: number
+  last_message: Message | null
+  unread_count: number
+  read_message_id: number
+  updated_at: string
+}
+
+export type MemberRole = 'admin' | 'moderator' | 'member' | 'muted'
+
+export interface Chat extends ChatSummary {
+  created_at: string
+  members: { user: User; role: MemberRole }[]
+}
+
+export interface AuthResult {
+  user: User
+  token: string
+}
+
+export interface ChatPage {
+  chats: ChatSummary[]
+  next_cursor: string | null
+}
+
+export interface MessagePage {
+  messages: Message[]
+  has_more: boolean
+}
+
+export interface RealtimeToken {
+  url: string
+  token: string
+  expires_at: string
+  personal_channel: string
+}
+
+/** Publications on a chat channel and on the personal channel (API.md "Realtime"). */
+export type Publication =
+  | { type: 'message.created'; message: Message }
+  | { type: 'read.updated'; chat_id: number; user_id: number; message_id: number }
+  | { type: 'chat.added'; chat: ChatSummary }
+  | { type: 'chat.removed'; chat_id: number }

@@ -1,0 +1,28 @@
+import { inject, provide, type InjectionKey, type Ref } from 'vue'
+import type { Api } from '../api/client'
+import type { User } from '../api/types'
+import type { ChannelHub } from '../lib/hub'
+import type { ChatList } from './useChatList'
+import type { ConnectionState } from './useRealtime'
+
+/** What the messenger screen shares with the panes under it. */
+export interface MessengerContext {
+  api: Api
+  me: User
+  chatList: ChatList
+  hub: ChannelHub
+  connection: Ref<ConnectionState>
+  openNewChat: () => void
+}
+
+const KEY: InjectionKey<MessengerContext> = Symbol('messenger')
+
+export function provideMessenger(ctx: MessengerContext): void {
+  provide(KEY, ctx)
+}
+
+export function useMessenger(): MessengerContext {
+  const ctx = inject(KEY, null)
+  if (!ctx) throw new Error('useMessenger outside the messenger view')
+  return ctx
+}
