@@ -343,3 +343,45 @@ func TestTwoRunnersSharePartitionsWithoutConcurrentChats(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishFailsFastWhileTheLogIsDown(t *testing.T) {
+	n := testkit.StartNATS(t)
+	_, js := n.Connect(t)
+	topo := bus.DefaultTopology()
+	if err := bus.ProvisionStreams(context.Background(), js, topo); err != nil {
+		t.Fatal(err)
+	}
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pub.Run(ctx)
+	if _, err := pub.Publish(ctx, msgEnvelope(t, 1, "before"), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	n.Shutdown()
+	start := time.Now()
+	_, err := pub.Publish(ctx, msgEnvelope(t, 1, "during"), "k2")
+	if !errors.Is(err, bus.ErrUnavailable) {
+		t.Fatalf("publish while down: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("publish while down took %v; a client must not hang", d)
+	}
+	n.Restart(t)
+	waitFor(t, "reconnect", func() bool { return js.Conn().IsConnected() })
+	// The failed publish may still have reached the log (it was buffered
+	// while the client had not yet noticed the outage): the retry is either
+	// stored now or answered as a duplicate, never stored twice.
+	a, err := pub.Publish(ctx, msgEnvelope(t, 1, "during"), "k2")
+	if err != nil {
+		t.Fatalf("retry after restart: %v", err)
+	}
+	again, err := pub.Publish(ctx, msgEnvelope(t, 1, "during"), "k2")
+	if err != nil || !again.Duplicate || again.Seq != a.Seq {
+		t.Fatalf("second retry: %+v %v, want a duplicate of %d", again, err, a.Seq)
+	}
+	s, _ := js.Stream(ctx, topo.Stream)
+	if info, _ := s.Info(ctx); info.State.Msgs != 2 {
+		t.Fatalf("stream holds %d events, want 2", info.State.Msgs)
+	}
+}

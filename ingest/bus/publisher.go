@@ -41,7 +41,7 @@ type PublisherConfig struct {
 
 // DefaultPublisherConfig is group commit with a 1 ms window.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{GroupCommit: true, Window: time.Millisecond, MaxBatch: 100, Committers: 4, Timeout: 5 * time.Second}
+	return PublisherConfig{GroupCommit: true, Window: time.Millisecond, MaxBatch: 100, Committers: 4, Timeout: 3 * time.Second}
 }
 
 type pubRequest struct {
@@ -96,6 +96,11 @@ func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID strin
 	msg.Data = data
 	if msgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	if !p.js.Conn().IsConnected() {
+		// Fail fast while the log is unreachable instead of letting the client
+		// wait out the timeout; its retry with the same key is deduplicated.
+		return Ack{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
