@@ -54,7 +54,7 @@ type subscriber struct {
 	pubs         map[string][]json.RawMessage // channel -> data, in arrival order
 	subscribed   map[string]int               // channel -> times subscribed
 	unsubscribed map[string]centrifuge.UnsubscribedEvent
-	errs         map[string][]error // channel -> subscription errors
+	errs         map[string][]error             // channel -> subscription errors
 	disconnects  []centrifuge.DisconnectedEvent // terminal disconnects (the server refused the connection)
 	connects     int
 }
