@@ -3,27 +3,90 @@
 // and what unread counts are computed from. cachewarm writes it (ApplyEvents);
 // the gateway reads it (ChatList, Summary).
 //
-// Every write is idempotent: a replayed or duplicated event changes nothing
-// (sets and sorted sets absorb repeats, positions and last messages only move
-// forward). What is missing (Redis flushed, a user never seen) is rebuilt from
-// MySQL through the Loader.
+// # Key layout
 //
-// IMPLEMENTATION STATUS: signatures are fixed (the gateway and cachewarm code
-// against them); bodies marked TODO are being written.
+// Every key starts with the prefix P (REDIS_PREFIX). <cid> and <uid> are
+// decimal ids.
+//
+//	P u:<uid>:chats   ZSET  the user's chat list. Member: the chat id zero-padded
+//	                        to 19 digits; score: the chat's updated_at in Unix
+//	                        milliseconds. ZRANGE ... REV returns equal scores in
+//	                        reverse lexicographic order, which for equal-width
+//	                        digits is id desc: exactly the API's order
+//	                        (updated_at desc, then id desc). A float64 holds
+//	                        millisecond times exactly, so no precision is lost.
+//	                        The sentinel member "~warm" (score -inf) says the
+//	                        list is complete (rebuilt from MySQL at least once);
+//	                        a list without it is cold, whether absent or only
+//	                        holding entries written by events since a flush.
+//	                        Keeping the mark inside the list means the two can
+//	                        never be lost separately.
+//	P u:<uid>:read    HASH  chat id -> the user's read position (message id).
+//	                        Only moves forward.
+//	P c:<cid>         HASH  the chat. kind, title, ca (created_at ms), upd
+//	                        (updated_at ms), lid (last message id), last (last
+//	                        message JSON), floor (see below), mv (sequence of the
+//	                        last membership event applied), n:<uid> (member
+//	                        names, direct chats only: their title is the other
+//	                        member's name). The hash's existence means "this
+//	                        chat's members are cached".
+//	P c:<cid>:mem     SET   member user ids (complete whenever c:<cid> exists).
+//	P c:<cid>:ids     ZSET  the chat's newest messages above floor, at most
+//	                        RecentMessages of them. Score: message id; member:
+//	                        "<author id>:<client_id>", so that a send retried
+//	                        after the log's duplicate window (a second event,
+//	                        another id, the same author and client_id) is
+//	                        recognised and ignored, as MySQL ignores it.
+//
+// # Unread counts
+//
+// unread(user, chat) = ZCOUNT(c:<cid>:ids, (pos, +inf)) when pos >= floor,
+// where pos is the user's read position. The API counts only messages "written
+// by someone else", and this needs no per-author index: the script that adds a
+// message moves its author's read position to it, and positions never move
+// back, so none of a user's own messages above floor is ever above their
+// position. floor is the id below which c:<cid>:ids is not complete: 0 for a
+// chat created while cachewarm ran, id-1 for the first message cachewarm saw
+// after the chat was (re)loaded from MySQL, raised when the set is trimmed;
+// absent means unknown. When pos < floor (or floor is unknown and there are
+// messages after pos) the count comes from MySQL (Loader.UnreadCount). When
+// pos >= lid the count is 0 without looking further.
+//
+// # Idempotency
+//
+// Every write is idempotent and safe under redelivery and replay from any
+// sequence: messages are keyed by id (and by author and client_id), last
+// message, updated_at and read positions only move forward (compare-and-set in
+// Lua), and membership events apply only when their sequence is above the
+// chat's mv. Writes are Lua scripts sent pipelined, one round trip per batch
+// (two when a chat must first be loaded from MySQL).
+//
+// What is missing (Redis flushed, a user never seen) is rebuilt from MySQL
+// through the Loader. Rebuilt data never overwrites what cachewarm wrote:
+// a chat is created from MySQL only if absent, its last message filled in
+// only if unknown, read positions merged with max, and a chat is added to the
+// user's list only if the cached member set (which events maintain) holds
+// the user.
+//
+// The scripts compute key names from the prefix, so the layout needs one
+// Redis (or a primary with replicas), not Redis Cluster. Keys have no TTL:
+// Redis should run with maxmemory-policy noeviction (or a volatile-* policy),
+// so that keys are lost only all together (a flush), never one by one.
 package chatcache
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
-	"github.com/logchat/shared/event"
 )
-
-var errTODO = errors.New("chatcache: not implemented yet")
 
 // Loader reads what the cache rebuilds from. *store.Store implements it.
 type Loader interface {
@@ -36,40 +99,60 @@ type Loader interface {
 
 var _ Loader = (*store.Store)(nil)
 
+// DefaultRecentMessages is how many of a chat's newest messages the cache
+// indexes for unread counts. A user further behind is counted in MySQL.
+const DefaultRecentMessages = 5000
+
 // Cache is the Redis chat-list cache. All keys start with the prefix.
 type Cache struct {
 	rdb    redis.UniversalClient
 	prefix string
 	loader Loader
+
+	recent   int
+	rebuilds singleflight.Group
+	loaded   atomic.Bool // scripts are known to be in Redis's script cache
 }
 
 // New returns a cache over rdb with keys under prefix, rebuilding from loader.
 func New(rdb redis.UniversalClient, prefix string, loader Loader) *Cache {
-	return &Cache{rdb: rdb, prefix: prefix, loader: loader}
+	return &Cache{rdb: rdb, prefix: prefix, loader: loader, recent: DefaultRecentMessages}
+}
+
+// SetRecentMessages sets how many of each chat's newest messages are indexed
+// (default DefaultRecentMessages). Call it before the cache is used.
+func (c *Cache) SetRecentMessages(n int) {
+	if n > 0 {
+		c.recent = n
+	}
 }
 
 // Ping checks Redis.
 func (c *Cache) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
 
-// ApplyEvents applies a batch of one partition's events in log order
-// (MessageCreated, ReadMoved, ChatCreated, MemberAdded, MemberRemoved; other
-// types are skipped). Pipelined; idempotent.
-func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error { return errTODO }
-
-// ChatList returns a page of userID's chats, most recent activity first
-// (updated_at desc, then id desc), with last message, unread count and read
-// position, titles resolved for userID and Channel set. cursor is "" for the
-// first page; next is "" at the end. A user whose list is not cached is
-// rebuilt from the loader first.
-func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit int) (page []domain.ChatSummary, next string, err error) {
-	return nil, "", errTODO
-}
-
-// Summary returns one chat as userID sees it in the list (rebuilt from the
-// loader when not cached). domain.ErrNotFound when userID is not a member.
-func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error) {
-	return domain.ChatSummary{}, errTODO
-}
-
 // ErrBadCursor means a chat-list cursor could not be decoded (HTTP 400).
 var ErrBadCursor = errors.New("chatcache: bad cursor")
+
+// BadEventError is an event that can never be applied (its payload does not
+// decode, or it is a message MySQL would refuse too). A consumer dead-letters it.
+type BadEventError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *BadEventError) Error() string { return fmt.Sprintf("event %d: %v", e.Seq, e.Err) }
+func (e *BadEventError) Unwrap() error { return e.Err }
+
+// warmMember marks a complete chat list (see the package comment).
+const warmMember = "~warm"
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// listMember is a chat's member in a user's list: equal-width digits, so that
+// lexicographic order is numeric order.
+func listMember(chatID int64) string { return fmt.Sprintf("%019d", chatID) }
+
+func (c *Cache) chatKey(chatID int64) string { return c.prefix + "c:" + itoa(chatID) }
+func (c *Cache) idsKey(chatID int64) string  { return c.prefix + "c:" + itoa(chatID) + ":ids" }
+func (c *Cache) listKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":chats" }
+func (c *Cache) readKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":read" }

@@ -1,0 +1,236 @@
+package chatcache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+)
+
+// loadConcurrency bounds the MySQL reads of one batch (chats to load after a flush).
+const loadConcurrency = 4
+
+// op is one script call of a batch.
+type op struct {
+	seq    uint64
+	chatID int64
+	script *redis.Script
+	keys   []string
+	args   []any
+}
+
+// ApplyEvents applies a batch of one partition's events in log order
+// (MessageCreated, ReadMoved, ChatCreated, MemberAdded, MemberRemoved; other
+// types are skipped). Pipelined; idempotent.
+//
+// A message for a chat whose members are not cached (Redis was flushed) loads
+// the chat from the Loader first. An event that can never apply is reported
+// as a *BadEventError.
+func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
+	ops := make([]op, 0, len(events)+8)
+	// Chats the batch needs cached before its first message or removal, unless
+	// an earlier event of the batch carries the whole chat.
+	need := map[int64]bool{}
+	carried := map[int64]bool{}
+	withMessages := map[int64]bool{}
+	var fanout []int64
+	for _, ev := range events {
+		o, err := c.prepare(ev)
+		if err != nil {
+			return &BadEventError{Seq: ev.Seq, Err: err}
+		}
+		if o.script == nil {
+			continue
+		}
+		switch ev.Type {
+		case event.ChatCreated, event.MemberAdded:
+			carried[ev.ChatID] = true
+		case event.MessageCreated, event.MemberRemoved:
+			if !carried[ev.ChatID] {
+				need[ev.ChatID] = true
+			}
+		}
+		if ev.Type == event.MessageCreated && !withMessages[ev.ChatID] {
+			withMessages[ev.ChatID] = true
+			fanout = append(fanout, ev.ChatID)
+		}
+		ops = append(ops, o)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	loads, err := c.loadMissing(ctx, need, withMessages)
+	if err != nil {
+		return err
+	}
+	for _, chatID := range fanout {
+		ops = append(ops, op{chatID: chatID, script: fanoutScript,
+			keys: []string{c.chatKey(chatID)}, args: []any{c.prefix, listMember(chatID)}})
+	}
+	all := append(loads, ops...)
+	cmds, err := c.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, o := range all {
+			o.script.EvalSha(ctx, p, o.keys, o.args...)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("apply events: %w", err)
+	}
+	for i, cmd := range cmds {
+		o := all[i]
+		if o.script == messageScript {
+			if n, _ := cmd.(*redis.Cmd).Int(); n == scriptSkipped {
+				// Loaded above, gone now: Redis was flushed mid-batch. The retry loads it again.
+				return fmt.Errorf("apply message %d: chat %d is no longer cached", o.seq, o.chatID)
+			}
+		}
+	}
+	return nil
+}
+
+// prepare turns one event into its script call; a zero op for types this
+// cache does not use.
+func (c *Cache) prepare(ev event.Event) (op, error) {
+	o := op{seq: ev.Seq, chatID: ev.ChatID}
+	switch ev.Type {
+	case event.MessageCreated:
+		m, err := ev.Message()
+		if err != nil {
+			return op{}, err
+		}
+		m.SentAt = m.SentAt.UTC()
+		// What MySQL refuses must not count here either.
+		if err := store.ValidateMessage(m); err != nil {
+			return op{}, err
+		}
+		last, err := json.Marshal(m)
+		if err != nil {
+			return op{}, err
+		}
+		o.script = messageScript
+		o.keys = []string{c.chatKey(m.ChatID), c.idsKey(m.ChatID), c.readKey(m.Author.ID)}
+		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.ChatID),
+			itoa(m.SentAt.UnixMilli()), last, c.recent}
+	case event.ReadMoved:
+		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		if d.UserID <= 0 || d.MessageID < 0 {
+			return op{}, fmt.Errorf("read.moved with user %d, message %d: %w", d.UserID, d.MessageID, domain.ErrInvalid)
+		}
+		o.script = readMovedScript
+		o.keys = []string{c.readKey(d.UserID)}
+		o.args = []any{itoa(ev.ChatID), itoa(d.MessageID)}
+	case event.ChatCreated:
+		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		o.script = chatCreatedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = append([]any{c.prefix, listMember(ev.ChatID), ev.Seq,
+			string(d.Chat.Kind), d.Chat.Title, itoa(d.Chat.CreatedAt.UnixMilli())}, memberArgs(d.Chat.Members)...)
+	case event.MemberAdded:
+		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		if d.Member.User.ID <= 0 {
+			return op{}, fmt.Errorf("member.added without a user: %w", domain.ErrInvalid)
+		}
+		o.script = memberAddedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = append([]any{c.prefix, listMember(ev.ChatID), ev.Seq, itoa(d.Member.User.ID), d.Member.User.Name,
+			string(d.Chat.Kind), d.Chat.Title, itoa(d.Chat.CreatedAt.UnixMilli())}, memberArgs(d.Chat.Members)...)
+	case event.MemberRemoved:
+		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		if d.UserID <= 0 {
+			return op{}, fmt.Errorf("member.removed without a user: %w", domain.ErrInvalid)
+		}
+		o.script = memberRemovedScript
+		o.keys = []string{c.chatKey(ev.ChatID), c.listKey(d.UserID)}
+		o.args = []any{ev.Seq, itoa(d.UserID), listMember(ev.ChatID)}
+	}
+	return o, nil
+}
+
+func memberArgs(ms []domain.Member) []any {
+	out := make([]any, 0, 2*len(ms))
+	for _, m := range ms {
+		out = append(out, itoa(m.User.ID), m.User.Name)
+	}
+	return out
+}
+
+// loadMissing finds which of the needed chats are not cached and reads them
+// from MySQL, returning the script calls that cache them. A chat missing from
+// MySQL too is an error when the batch has messages for it (the gateway
+// commits a chat just after publishing its event, so a retry usually finds
+// it; one that never appears ends in the dead-letter stream), and is left
+// alone when the batch only removes members from it.
+func (c *Cache) loadMissing(ctx context.Context, need, withMessages map[int64]bool) ([]op, error) {
+	if len(need) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, 0, len(need))
+	for id := range need {
+		ids = append(ids, id)
+	}
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Exists(ctx, c.chatKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check cached chats: %w", err)
+	}
+	var missing []int64
+	for i, cmd := range cmds {
+		if cmd.(*redis.IntCmd).Val() == 0 {
+			missing = append(missing, ids[i])
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	chats := make([]*domain.Chat, len(missing))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadConcurrency)
+	for i, id := range missing {
+		g.Go(func() error {
+			ch, err := c.loader.Chat(gctx, id)
+			if errors.Is(err, domain.ErrNotFound) && !withMessages[id] {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("load chat %d: %w", id, err)
+			}
+			chats[i] = &ch
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]op, 0, len(missing))
+	for i, ch := range chats {
+		if ch == nil {
+			continue
+		}
+		out = append(out, op{chatID: missing[i], script: loadChatScript, keys: []string{c.chatKey(missing[i])},
+			args: append([]any{string(ch.Kind), ch.Title, itoa(ch.CreatedAt.UnixMilli())}, memberArgs(ch.Members)...)})
+	}
+	return out, nil
+}

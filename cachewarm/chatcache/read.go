@@ -1,0 +1,265 @@
+package chatcache
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logchat/shared/domain"
+)
+
+// maxLimit caps a page whatever the caller asks (the API allows 200).
+const maxLimit = 1000
+
+// ChatList returns a page of userID's chats, most recent activity first
+// (updated_at desc, then id desc), with last message, unread count and read
+// position, titles resolved for userID and Channel set. cursor is "" for the
+// first page; next is "" at the end. A user whose list is not cached is
+// rebuilt from the loader first.
+//
+// A page may hold fewer than limit chats while next is not "" (a chat whose
+// cache entry vanished is left out); a client keeps paging until next is "".
+func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit int) (page []domain.ChatSummary, next string, err error) {
+	cur, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	limit = min(max(limit, 1), maxLimit)
+	args := []any{c.prefix, itoa(userID), "", "", limit}
+	if cursor != "" {
+		args[2], args[3] = itoa(cur.ms), itoa(cur.chatID)
+	}
+	keys := []string{c.listKey(userID), c.readKey(userID)}
+	var res []any
+	for attempt := 0; ; attempt++ {
+		res, err = c.runRead(ctx, pageScript, keys, args)
+		if err != nil {
+			return nil, "", fmt.Errorf("chat list: %w", err)
+		}
+		if res[0].(int64) == 0 || (attempt == 0 && needsRepair(res[2:], 2)) {
+			// Cold, or an entry lost or incomplete: rebuild from MySQL
+			// once. A list that stays cold was flushed again meanwhile.
+			if attempt >= 2 {
+				return nil, "", fmt.Errorf("chat list of user %d: still not cached after rebuilding: %w", userID, domain.ErrUnavailable)
+			}
+			if err := c.rebuild(ctx, userID); err != nil {
+				return nil, "", err
+			}
+			continue
+		}
+		break
+	}
+	more := res[1].(int64) == 1
+	rest := res[2:]
+	page = make([]domain.ChatSummary, 0, len(rest)/(2+detailFields))
+	var last cursorPos
+	for len(rest) >= 2+detailFields {
+		score, _ := strconv.ParseInt(str(rest[0]), 10, 64)
+		d := parseDetail(rest[2 : 2+detailFields])
+		rest = rest[2+detailFields:]
+		last = cursorPos{ms: score, chatID: d.chatID}
+		if d.state == "missing" || d.state == "notmember" {
+			continue
+		}
+		page = append(page, d.summary())
+	}
+	if err := c.fillUnread(ctx, userID, page); err != nil {
+		return nil, "", err
+	}
+	if more {
+		next = encodeCursor(last)
+	}
+	return page, next, nil
+}
+
+// Summary returns one chat as userID sees it in the list (rebuilt from the
+// loader when not cached). domain.ErrNotFound when userID is not a member.
+func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error) {
+	keys := []string{c.listKey(userID), c.readKey(userID)}
+	args := []any{c.prefix, itoa(userID), itoa(chatID)}
+	var d detail
+	for attempt := 0; ; attempt++ {
+		res, err := c.runRead(ctx, summaryScript, keys, args)
+		if err != nil {
+			return domain.ChatSummary{}, fmt.Errorf("chat summary: %w", err)
+		}
+		if res[0].(int64) == 1 {
+			d = parseDetail(res[1:])
+			if attempt > 0 || (d.state != "missing" && d.state != "partial") {
+				break
+			}
+		}
+		if attempt >= 2 {
+			return domain.ChatSummary{}, fmt.Errorf("chat %d of user %d: still not cached after rebuilding: %w", chatID, userID, domain.ErrUnavailable)
+		}
+		if err := c.rebuild(ctx, userID); err != nil {
+			return domain.ChatSummary{}, err
+		}
+	}
+	switch d.state {
+	case "missing":
+		// Rebuilt from the user's chats in MySQL, yet not there: not a member.
+		return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
+	case "notmember":
+		// The cache may lag the gateway's membership tables (the event of a
+		// join not applied yet): MySQL decides.
+		ch, err := c.loader.Chat(ctx, chatID)
+		if err != nil {
+			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, err)
+		}
+		if !isMember(ch.Members, userID) {
+			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
+		}
+		d.membersCount = len(ch.Members)
+		if ch.Kind == domain.KindDirect {
+			d.title = domain.DirectTitle(ch.Members, userID)
+		}
+	}
+	page := []domain.ChatSummary{d.summary()}
+	if err := c.fillUnread(ctx, userID, page); err != nil {
+		return domain.ChatSummary{}, err
+	}
+	return page[0], nil
+}
+
+func isMember(ms []domain.Member, userID int64) bool {
+	for _, m := range ms {
+		if m.User.ID == userID {
+			return true
+		}
+	}
+	return false
+}
+
+// runRead runs a read script (EVALSHA, falling back to EVAL) and returns its array.
+func (c *Cache) runRead(ctx context.Context, s *redis.Script, keys []string, args []any) ([]any, error) {
+	return s.Run(ctx, c.rdb, keys, args...).Slice()
+}
+
+// needsRepair reports whether a page holds an entry that is not cached or
+// whose last message is unknown.
+func needsRepair(rest []any, skip int) bool {
+	for len(rest) >= skip+detailFields {
+		if st := str(rest[skip+1]); st == "missing" || st == "partial" {
+			return true
+		}
+		rest = rest[skip+detailFields:]
+	}
+	return false
+}
+
+// detail is one chat as luaDetail renders it.
+type detail struct {
+	chatID       int64
+	state        string
+	kind         domain.ChatKind
+	title        string
+	createdMS    int64
+	updatedMS    int64
+	lastJSON     string
+	membersCount int
+	pos          int64
+	unread       int64 // -1: count in MySQL
+}
+
+func parseDetail(f []any) detail {
+	d := detail{state: str(f[1]), kind: domain.ChatKind(str(f[2])), title: str(f[3]), lastJSON: str(f[7])}
+	d.chatID, _ = strconv.ParseInt(str(f[0]), 10, 64)
+	d.createdMS, _ = strconv.ParseInt(str(f[4]), 10, 64)
+	d.updatedMS, _ = strconv.ParseInt(str(f[5]), 10, 64)
+	n, _ := f[8].(int64)
+	d.membersCount = int(n)
+	d.pos, _ = strconv.ParseInt(str(f[9]), 10, 64)
+	d.unread, _ = f[10].(int64)
+	return d
+}
+
+func (d detail) summary() domain.ChatSummary {
+	s := domain.ChatSummary{
+		ID: d.chatID, Kind: d.kind, Title: d.title, Channel: domain.ChatChannel(d.chatID),
+		MembersCount: d.membersCount, ReadMessageID: d.pos, UnreadCount: int(d.unread),
+	}
+	if d.lastJSON != "" {
+		var m domain.Message
+		if json.Unmarshal([]byte(d.lastJSON), &m) == nil {
+			m.SentAt = m.SentAt.UTC()
+			s.LastMessage = &m
+		}
+	}
+	ms := d.updatedMS
+	if ms == 0 {
+		ms = d.createdMS
+	}
+	s.UpdatedAt = time.UnixMilli(ms).UTC()
+	return s
+}
+
+// fillUnread asks MySQL for the unread counts the cache cannot give (marked -1).
+func (c *Cache) fillUnread(ctx context.Context, userID int64, page []domain.ChatSummary) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadConcurrency)
+	for i := range page {
+		if page[i].UnreadCount >= 0 {
+			continue
+		}
+		g.Go(func() error {
+			n, err := c.loader.UnreadCount(gctx, page[i].ID, userID, page[i].ReadMessageID)
+			if err != nil {
+				return fmt.Errorf("unread count of chat %d: %w", page[i].ID, err)
+			}
+			page[i].UnreadCount = n
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
+
+// cursorPos is the last chat of a page: where the next page starts after.
+type cursorPos struct {
+	ms     int64
+	chatID int64
+}
+
+// The cursor is "v1.<updated ms>.<chat id>" in unpadded base64url: opaque to
+// clients, and versioned so that its meaning can change.
+func encodeCursor(p cursorPos) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1." + itoa(p.ms) + "." + itoa(p.chatID)))
+}
+
+func decodeCursor(s string) (cursorPos, error) {
+	if s == "" {
+		return cursorPos{}, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursorPos{}, ErrBadCursor
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || parts[0] != "v1" {
+		return cursorPos{}, ErrBadCursor
+	}
+	ms, err1 := strconv.ParseInt(parts[1], 10, 64)
+	id, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err := errors.Join(err1, err2); err != nil || id <= 0 || ms < 0 {
+		return cursorPos{}, ErrBadCursor
+	}
+	return cursorPos{ms: ms, chatID: id}, nil
+}

@@ -1,0 +1,89 @@
+package chatcache
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// rebuildTimeout bounds one rebuild, which may serve several callers at once.
+const rebuildTimeout = 15 * time.Second
+
+// Rebuild loads userID's chat list from MySQL into the cache and marks it
+// complete. Concurrent calls for one user share one rebuild. Safe at any time:
+// it never overwrites what events wrote (see the package comment).
+func (c *Cache) Rebuild(ctx context.Context, userID int64) error { return c.rebuild(ctx, userID) }
+
+func (c *Cache) rebuild(ctx context.Context, userID int64) error {
+	ch := c.rebuilds.DoChan(itoa(userID), func() (any, error) {
+		// Detached from the first caller: the others wait for it too.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
+		defer cancel()
+		return nil, c.rebuildNow(rctx, userID)
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
+	rows, err := c.loader.AllUserChats(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
+	}
+	chatIDs := make([]int64, 0, len(rows))
+	var lastChats, lastIDs []int64
+	for _, r := range rows {
+		chatIDs = append(chatIDs, r.Chat.ID)
+		if r.LastMessageID > 0 {
+			lastChats = append(lastChats, r.Chat.ID)
+			lastIDs = append(lastIDs, r.LastMessageID)
+		}
+	}
+	positions := map[int64]int64{}
+	if len(chatIDs) > 0 {
+		if positions, err = c.loader.ReadPositions(ctx, userID, chatIDs); err != nil {
+			return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
+		}
+	}
+	lasts := map[int64]string{}
+	if len(lastIDs) > 0 {
+		msgs, err := c.loader.MessagesByID(ctx, lastChats, lastIDs)
+		if err != nil {
+			return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
+		}
+		for id, m := range msgs {
+			m.SentAt = m.SentAt.UTC()
+			b, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			lasts[id] = string(b)
+		}
+	}
+	_, err = c.pipelined(ctx, func(p redis.Pipeliner) {
+		for _, r := range rows {
+			id := r.Chat.ID
+			updated := r.UpdatedAt
+			if updated.IsZero() {
+				updated = r.Chat.CreatedAt
+			}
+			last := lasts[r.LastMessageID] // ""  when the chat is empty or the message is missing
+			args := append([]any{c.prefix, itoa(userID), itoa(id), listMember(id), string(r.Chat.Kind), r.Chat.Title,
+				itoa(r.Chat.CreatedAt.UnixMilli()), itoa(r.LastMessageID), itoa(updated.UnixMilli()), last, itoa(positions[id])},
+				memberArgs(r.Chat.Members)...)
+			rebuildScript.EvalSha(ctx, p, []string{c.chatKey(id), c.listKey(userID), c.readKey(userID)}, args...)
+		}
+		p.Do(ctx, "ZADD", c.listKey(userID), "-inf", warmMember)
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+package chatcache
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts. Each one is atomic, so every compare-and-set below is
+// race free against other writers (a second cachewarm instance during a
+// fail-over, the gateway's rebuilds). Ids and times are passed as decimal
+// strings and written back as received or with string.format('%d'), so
+// that no number is ever rendered in exponent notation.
+
+// Status codes returned by scripts.
+const (
+	scriptSkipped   = 0 // nothing to do (already applied, or chat not cached)
+	scriptApplied   = 1
+	scriptDuplicate = 2 // a retried send stored under another id
+)
+
+// addMembers: a Lua helper that adds members (pairs of id, name from
+// ARGV[from..]) to a chat, with names for direct chats.
+const luaAddMembers = `
+local function add_members(h, kind, from)
+  for i = from, #ARGV, 2 do
+    redis.call('SADD', h .. ':mem', ARGV[i])
+    if kind == 'direct' then redis.call('HSET', h, 'n:' .. ARGV[i], ARGV[i + 1]) end
+  end
+end
+local function membership_applied(h, seq)
+  local mv = redis.call('HGET', h, 'mv')
+  return mv and tonumber(mv) >= tonumber(seq)
+end
+`
+
+// messageScript applies one message.created.
+// KEYS: chat hash, chat ids, author's read hash.
+// ARGV: id, client key, chat id, sent_at ms, message JSON, recent limit.
+// Returns scriptSkipped when the chat is not cached (the caller loads it first;
+// this happens only if Redis was flushed in between, and the batch is retried).
+var messageScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local id = tonumber(ARGV[1])
+local prev = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if prev and tonumber(prev) ~= id then return 2 end
+local floor = redis.call('HGET', KEYS[1], 'floor')
+if floor then
+  floor = tonumber(floor)
+else
+  -- First message seen since the chat was loaded: everything after it will be seen too.
+  floor = id - 1
+  redis.call('HSET', KEYS[1], 'floor', string.format('%d', floor))
+end
+if id > floor then
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+  local n = redis.call('ZCARD', KEYS[2])
+  local keep = tonumber(ARGV[6])
+  if n > keep then
+    local cut = redis.call('ZRANGE', KEYS[2], n - keep - 1, n - keep - 1, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - keep - 1)
+    redis.call('HSET', KEYS[1], 'floor', cut[2])
+  end
+end
+local pos = redis.call('HGET', KEYS[3], ARGV[3])
+if not pos or tonumber(pos) < id then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
+local lid = redis.call('HGET', KEYS[1], 'lid')
+if not lid or tonumber(lid) < id then
+  redis.call('HSET', KEYS[1], 'lid', ARGV[1], 'upd', ARGV[4], 'last', ARGV[5])
+end
+return 1
+`)
+
+// fanoutScript puts a chat at its current updated_at in every member's list.
+// It runs once per chat and batch, after the batch's messages.
+// KEYS: chat hash. ARGV: prefix, list member.
+var fanoutScript = redis.NewScript(`
+local upd = redis.call('HGET', KEYS[1], 'upd')
+if not upd then return 0 end
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':mem')) do
+  redis.call('ZADD', ARGV[1] .. 'u:' .. u .. ':chats', upd, ARGV[2])
+end
+return 1
+`)
+
+// chatCreatedScript applies chat.created.
+// KEYS: chat hash. ARGV: prefix, list member, seq, kind, title, created ms,
+// then member id, name pairs.
+var chatCreatedScript = redis.NewScript(luaAddMembers + `
+local h = KEYS[1]
+if membership_applied(h, ARGV[3]) then return 0 end
+if redis.call('EXISTS', h) == 0 then
+  redis.call('HSET', h, 'kind', ARGV[4], 'title', ARGV[5], 'ca', ARGV[6], 'upd', ARGV[6], 'lid', '0')
+end
+-- A chat's first event: every message of it comes after, so the index is complete from 0.
+if not redis.call('HGET', h, 'floor') then redis.call('HSET', h, 'floor', '0') end
+redis.call('HSET', h, 'mv', ARGV[3])
+add_members(h, ARGV[4], 7)
+local upd = redis.call('HGET', h, 'upd')
+for i = 7, #ARGV, 2 do
+  redis.call('ZADD', ARGV[1] .. 'u:' .. ARGV[i] .. ':chats', upd, ARGV[2])
+end
+return 1
+`)
+
+// memberAddedScript applies member.added.
+// KEYS: chat hash. ARGV: prefix, list member, seq, user id, name, kind, title,
+// created ms, then the chat's member id, name pairs afterwards.
+var memberAddedScript = redis.NewScript(luaAddMembers + `
+local h = KEYS[1]
+if membership_applied(h, ARGV[3]) then return 0 end
+if redis.call('EXISTS', h) == 0 then
+  -- Not cached: the event carries the whole member list. The last message is
+  -- unknown (lid absent) until a message or a reader's rebuild fills it in.
+  redis.call('HSET', h, 'kind', ARGV[6], 'title', ARGV[7], 'ca', ARGV[8], 'upd', ARGV[8])
+  add_members(h, ARGV[6], 9)
+end
+redis.call('HSET', h, 'mv', ARGV[3])
+redis.call('SADD', h .. ':mem', ARGV[4])
+if redis.call('HGET', h, 'kind') == 'direct' then redis.call('HSET', h, 'n:' .. ARGV[4], ARGV[5]) end
+redis.call('ZADD', ARGV[1] .. 'u:' .. ARGV[4] .. ':chats', redis.call('HGET', h, 'upd'), ARGV[2])
+return 1
+`)
+
+// memberRemovedScript applies member.removed.
+// KEYS: chat hash, the user's list. ARGV: seq, user id, list member.
+var memberRemovedScript = redis.NewScript(luaAddMembers + `
+local h = KEYS[1]
+if membership_applied(h, ARGV[1]) then return 0 end
+if redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'mv', ARGV[1]) end
+redis.call('SREM', h .. ':mem', ARGV[2])
+redis.call('HDEL', h, 'n:' .. ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 1
+`)
+
+// readMovedScript moves a read position forward.
+// KEYS: the user's read hash. ARGV: chat id, message id.
+var readMovedScript = redis.NewScript(`
+local pos = redis.call('HGET', KEYS[1], ARGV[1])
+if pos and tonumber(pos) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// loadChatScript caches a chat's members read from MySQL, unless cached.
+// KEYS: chat hash. ARGV: kind, title, created ms, then member id, name pairs.
+var loadChatScript = redis.NewScript(luaAddMembers + `
+local h = KEYS[1]
+if redis.call('EXISTS', h) == 1 then return 0 end
+redis.call('HSET', h, 'kind', ARGV[1], 'title', ARGV[2], 'ca', ARGV[3], 'upd', ARGV[3])
+add_members(h, ARGV[1], 4)
+return 1
+`)
+
+// rebuildScript merges one chat of a user's MySQL chat list into the cache.
+// KEYS: chat hash, the user's list, the user's read hash.
+// ARGV: prefix, user id, chat id, list member, kind, title, created ms,
+// last message id, updated ms, last message JSON, read position, then member
+// id, name pairs.
+var rebuildScript = redis.NewScript(luaAddMembers + `
+local h = KEYS[1]
+if redis.call('EXISTS', h) == 0 then
+  redis.call('HSET', h, 'kind', ARGV[5], 'title', ARGV[6], 'ca', ARGV[7], 'lid', ARGV[8], 'upd', ARGV[9], 'last', ARGV[10])
+  add_members(h, ARGV[5], 12)
+elseif not redis.call('HGET', h, 'lid') then
+  -- Cached from a membership event: no message seen yet, so MySQL's last
+  -- message is the best known. Every member's list learns the time.
+  redis.call('HSET', h, 'lid', ARGV[8], 'upd', ARGV[9], 'last', ARGV[10])
+  for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do
+    redis.call('ZADD', ARGV[1] .. 'u:' .. u .. ':chats', ARGV[9], ARGV[4])
+  end
+end
+local pos = redis.call('HGET', KEYS[3], ARGV[3])
+if tonumber(ARGV[11]) > 0 and (not pos or tonumber(pos) < tonumber(ARGV[11])) then
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[11])
+end
+-- The cached member set is the newer truth: a removal applied meanwhile wins.
+if redis.call('SISMEMBER', h .. ':mem', ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], redis.call('HGET', h, 'upd'), ARGV[4])
+return 1
+`)
+
+// luaDetail renders one chat as seen by a user: chat id, state ("ok",
+// "missing": not cached, "notmember", "partial": last message unknown),
+// kind, title (resolved for the viewer), created ms, updated ms, last id,
+// last JSON, members count, read position, unread (-1: ask MySQL).
+const luaDetail = `
+local function detail(prefix, uid, cid, readkey)
+  local h = prefix .. 'c:' .. cid
+  local v = redis.call('HMGET', h, 'kind', 'title', 'ca', 'upd', 'lid', 'last', 'floor')
+  if not v[1] then return {cid, 'missing', '', '', '', '', '', '', 0, '0', 0} end
+  local state = 'ok'
+  if redis.call('SISMEMBER', h .. ':mem', uid) == 0 then state = 'notmember'
+  elseif not v[5] then state = 'partial' end
+  local title = v[2] or ''
+  if v[1] == 'direct' then
+    -- The other member's name; the lowest id if there were several, as in MySQL's member order.
+    title = ''
+    local other
+    for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do
+      if u ~= uid and (not other or tonumber(u) < tonumber(other)) then other = u end
+    end
+    if other then title = redis.call('HGET', h, 'n:' .. other) or '' end
+  end
+  local pos = redis.call('HGET', readkey, cid) or '0'
+  local p = tonumber(pos)
+  local unread = -1
+  if v[5] and p >= tonumber(v[5]) then
+    unread = 0
+  elseif v[7] and p >= tonumber(v[7]) then
+    unread = redis.call('ZCOUNT', h .. ':ids', '(' .. pos, '+inf')
+  end
+  return {cid, state, v[1], title, v[3] or '', v[4] or '', v[5] or '', v[6] or '', redis.call('SCARD', h .. ':mem'), pos, unread}
+end
+`
+
+// detailFields is the length of luaDetail's answer.
+const detailFields = 11
+
+// pageScript reads one page of a user's chat list.
+// KEYS: the user's list, the user's read hash.
+// ARGV: prefix, user id, cursor score ("" for the first page), cursor chat id, limit.
+// Returns {0} for a cold list, else {1, more (0/1), then per chat: score,
+// list member, detail...}.
+var pageScript = redis.NewScript(luaDetail + `
+if not redis.call('ZSCORE', KEYS[1], '` + warmMember + `') then return {0} end
+local lim = tonumber(ARGV[5])
+local picked = {}
+if ARGV[3] == '' then
+  picked = redis.call('ZRANGE', KEYS[1], '+inf', '(-inf', 'BYSCORE', 'REV', 'LIMIT', 0, lim + 1, 'WITHSCORES')
+else
+  -- Chats with the cursor's time and a lower id, then older times.
+  local cm = tonumber(ARGV[4])
+  local ties = redis.call('ZRANGE', KEYS[1], ARGV[3], ARGV[3], 'BYSCORE', 'REV', 'WITHSCORES')
+  for i = 1, #ties, 2 do
+    if #picked < 2 * (lim + 1) and tonumber(ties[i]) < cm then
+      picked[#picked + 1] = ties[i]
+      picked[#picked + 1] = ties[i + 1]
+    end
+  end
+  local need = lim + 1 - #picked / 2
+  if need > 0 then
+    local rest = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[3], '(-inf', 'BYSCORE', 'REV', 'LIMIT', 0, need, 'WITHSCORES')
+    for i = 1, #rest do picked[#picked + 1] = rest[i] end
+  end
+end
+local n = #picked / 2
+local out = {1, 0}
+if n > lim then
+  out[2] = 1
+  n = lim
+end
+for i = 1, n do
+  out[#out + 1] = picked[2 * i]
+  out[#out + 1] = picked[2 * i - 1]
+  for _, x in ipairs(detail(ARGV[1], ARGV[2], string.format('%d', tonumber(picked[2 * i - 1])), KEYS[2])) do
+    out[#out + 1] = x
+  end
+end
+return out
+`)
+
+// summaryScript reads one chat as a user sees it.
+// KEYS: the user's list, the user's read hash. ARGV: prefix, user id, chat id.
+// Returns {0} for a cold list, else {1, detail...}.
+var summaryScript = redis.NewScript(luaDetail + `
+if not redis.call('ZSCORE', KEYS[1], '` + warmMember + `') then return {0} end
+local out = {1}
+for _, x in ipairs(detail(ARGV[1], ARGV[2], ARGV[3], KEYS[2])) do out[#out + 1] = x end
+return out
+`)
+
+var allScripts = []*redis.Script{
+	messageScript, fanoutScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
+	readMovedScript, loadChatScript, rebuildScript, pageScript, summaryScript,
+}
+
+// loadScripts puts every script into Redis's script cache, so that pipelines
+// can use EVALSHA (a pipeline cannot fall back to EVAL per command).
+func (c *Cache) loadScripts(ctx context.Context) error {
+	for _, s := range allScripts {
+		if err := s.Load(ctx, c.rdb).Err(); err != nil {
+			return fmt.Errorf("load scripts: %w", err)
+		}
+	}
+	c.loaded.Store(true)
+	return nil
+}
+
+// pipelined runs fill's EVALSHA commands in one pipeline. When Redis lost its
+// script cache (a restart, SCRIPT FLUSH), it loads the scripts and runs the
+// whole pipeline again: every script is idempotent, so running some twice is
+// harmless.
+func (c *Cache) pipelined(ctx context.Context, fill func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	for attempt := 0; ; attempt++ {
+		if !c.loaded.Load() {
+			if err := c.loadScripts(ctx); err != nil {
+				return nil, err
+			}
+		}
+		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			fill(p)
+			return nil
+		})
+		if err != nil && attempt == 0 && hasNoScript(cmds) {
+			c.loaded.Store(false)
+			continue
+		}
+		return cmds, err
+	}
+}
+
+func hasNoScript(cmds []redis.Cmder) bool {
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
