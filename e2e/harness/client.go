@@ -211,8 +211,11 @@ type Subscriber struct {
 	mu     sync.Mutex
 	pubs   []Publication
 	subs   map[string]*centrifuge.Subscription
-	// Reconnects counts subscribed events after the first, per channel.
+	// Resubscribes counts subscribed events after the first, per channel.
 	Resubscribes map[string]int
+	// RecoveryFailed counts resubscriptions whose recovery failed (the
+	// channel's history could not fill the gap: a client reloads from the API).
+	RecoveryFailed map[string]int
 }
 
 // Connect opens a realtime connection with a token from the API.
@@ -224,7 +227,7 @@ func (c *Client) Connect() *Subscriber {
 		PersonalChannel string `json:"personal_channel"`
 	}
 	c.Must(200, "GET", "/realtime/token", nil, &tok)
-	s := &Subscriber{t: c.t, api: c, subs: map[string]*centrifuge.Subscription{}, Resubscribes: map[string]int{}}
+	s := &Subscriber{t: c.t, api: c, subs: map[string]*centrifuge.Subscription{}, Resubscribes: map[string]int{}, RecoveryFailed: map[string]int{}}
 	s.client = centrifuge.NewJsonClient(tok.URL, centrifuge.Config{
 		GetToken: func(centrifuge.ConnectionTokenEvent) (string, error) {
 			var t2 struct{ Token string }
@@ -266,10 +269,13 @@ func (s *Subscriber) Subscribe(channel string) {
 	}
 	subscribed := make(chan struct{}, 1)
 	first := true
-	sub.OnSubscribed(func(centrifuge.SubscribedEvent) {
+	sub.OnSubscribed(func(e centrifuge.SubscribedEvent) {
 		s.mu.Lock()
 		if !first {
 			s.Resubscribes[channel]++
+			if e.WasRecovering && !e.Recovered {
+				s.RecoveryFailed[channel]++
+			}
 		}
 		first = false
 		s.mu.Unlock()
@@ -294,6 +300,13 @@ func (s *Subscriber) Subscribe(channel string) {
 		s.t.Fatalf("not subscribed to %s within 10s", channel)
 	}
 	s.subs[channel] = sub
+}
+
+// Counts returns the resubscription and failed-recovery counts of a channel.
+func (s *Subscriber) Counts(channel string) (resubscribes, recoveryFailed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Resubscribes[channel], s.RecoveryFailed[channel]
 }
 
 // Publications returns what arrived on a channel, optionally of one type.

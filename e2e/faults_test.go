@@ -1,0 +1,467 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/e2e/harness"
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+)
+
+// The fault-injection suite: a steady load of sends through the real HTTP API
+// with a live Centrifugo subscriber, one real fault per scenario (SIGKILL,
+// stopped servers, poison events, replays), then the invariants checked
+// against every 202-accepted message. LOGCHAT_SOAK=1 runs longer loads.
+//
+// Each scenario has its own MariaDB, Redis, NATS and Centrifugo, so that
+// stopping them never disturbs the machine's services.
+
+type faultScenario struct {
+	name string
+	// inject runs during the load and returns when the fault has cleared.
+	inject func(t *testing.T, f *faultRun)
+	// poison is how many dead letters the scenario expects.
+	poison int
+	// realtimeDupsOK: the scenario re-publishes on purpose (notifier replay).
+	realtimeDupsOK bool
+}
+
+type faultRow struct {
+	scenario                            string
+	accepted, lost, dupRows, outOfOrder int
+	catchUp                             time.Duration
+	realtimeDups, recoveryFailed        int
+	deadLetters                         int
+}
+
+var (
+	faultRowsMu sync.Mutex
+	faultRows   []faultRow
+)
+
+func soak() bool { return os.Getenv("LOGCHAT_SOAK") == "1" }
+
+func TestFaults(t *testing.T) {
+	outage := 20 * time.Second
+	natsOutage := 10 * time.Second
+	scenarios := []faultScenario{
+		{name: "crash", inject: func(t *testing.T, f *faultRun) {
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				f.kill(w)
+				f.sleep(2 * time.Second)
+				f.sys.StartWorker(w)
+				f.sleep(2 * time.Second)
+			}
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				f.kill(w)
+			}
+			f.sleep(2 * time.Second)
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				f.sys.StartWorker(w)
+			}
+		}},
+		{name: "scale", inject: func(t *testing.T, f *faultRun) {
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				f.sys.StartWorker(w)
+				f.sys.StartWorker(w)
+			}
+			f.sleep(5 * time.Second)
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				procs := f.sys.Procs(w)
+				for _, p := range procs[:len(procs)-1] {
+					p.Terminate(15 * time.Second)
+				}
+			}
+		}},
+		{name: "mysql down", inject: func(t *testing.T, f *faultRun) {
+			f.sys.OwnMySQL.Stop(syscall.SIGTERM)
+			f.sleep(outage)
+			f.sys.OwnMySQL.Start(t)
+		}},
+		{name: "redis down", inject: func(t *testing.T, f *faultRun) {
+			f.sys.OwnRedis.Stop(syscall.SIGTERM)
+			f.sleep(outage)
+			f.sys.OwnRedis.Start(t)
+			f.sleep(3 * time.Second)
+			rdb := redis.NewClient(&redis.Options{Addr: f.sys.OwnRedis.Addr})
+			defer rdb.Close()
+			if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+				t.Errorf("FLUSHALL: %v", err)
+			}
+		}},
+		{name: "centrifugo down", inject: func(t *testing.T, f *faultRun) {
+			f.sys.Centrifugo.Stop()
+			f.sleep(outage)
+			f.sys.Centrifugo.Start(t)
+		}},
+		{name: "nats restart", inject: func(t *testing.T, f *faultRun) {
+			f.sys.NATS.Shutdown()
+			f.sleep(natsOutage)
+			f.sys.NATS.Restart(t)
+		}},
+		{name: "poison", poison: 2 * 3, inject: func(t *testing.T, f *faultRun) {
+			// Two poison events, each refused by all three workers: bytes that
+			// are no event at all, and a message that cannot exist (no author,
+			// no text).
+			nc, err := nats.Connect(f.sys.NATS.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			chat := f.chats[0].ID
+			if err := nc.Publish(bus.PublishSubject(chat, event.KindMessage), []byte("\x00 not an event")); err != nil {
+				t.Fatal(err)
+			}
+			env, _ := event.New(event.MessageCreated, chat, 0, time.Now(), map[string]any{"text": ""})
+			b, _ := env.Encode()
+			if err := nc.Publish(bus.PublishSubject(chat, event.KindMessage), b); err != nil {
+				t.Fatal(err)
+			}
+			_ = nc.Flush()
+			f.sleep(3 * time.Second)
+		}},
+		{name: "replay", realtimeDupsOK: true, inject: func(t *testing.T, f *faultRun) {
+			f.sleep(5 * time.Second)
+			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+				out, err := f.ingest("replay", w, "--from-seq", "1")
+				if err != nil {
+					t.Errorf("ingest replay %s: %v\n%s", w, err, out)
+				}
+			}
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) { runFaultScenario(t, sc) })
+	}
+	printFaultTable(t)
+}
+
+type faultRun struct {
+	t     *testing.T
+	sys   *harness.System
+	chats []harness.Chat
+}
+
+func (f *faultRun) sleep(d time.Duration) { time.Sleep(d) }
+
+func (f *faultRun) kill(worker string) {
+	for _, p := range f.sys.Procs(worker) {
+		p.Kill()
+	}
+}
+
+func (f *faultRun) ingest(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(harness.Build(f.t).Dir, "ingest"), args...)
+	cmd.Env = append(os.Environ(), "NATS_URL="+f.sys.NATS.URL, "STREAM_PARTITIONS=4")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// sent is one accepted message, as the client knows it.
+type sent struct {
+	id   int64
+	text string
+}
+
+// faultLoad sends steadily to every chat, one sequential sender per chat, and
+// retries a failed send with the same client_id until it is accepted, as a
+// client would: what the API accepted is what the invariants are checked against.
+type faultLoad struct {
+	mu       sync.Mutex
+	author   int64            // who sends
+	byChat   map[int64][]sent // in acceptance order
+	failures int              // answers other than 202 (503 during outages), retried
+}
+
+func (l *faultLoad) run(ctx context.Context, t *testing.T, from *harness.Client, reader *harness.Client, chats []harness.Chat, perChatRate float64) {
+	var wg sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / perChatRate)
+	for ci, ch := range chats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for k := 0; ; k++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				text := fmt.Sprintf("chat %d message %d", ci, k)
+				clientID := fmt.Sprintf("f-%d-%d", ci, k)
+				deadline := time.Now().Add(90 * time.Second)
+				for {
+					m, err := from.Send(ch.ID, text, clientID)
+					if err == nil {
+						l.mu.Lock()
+						l.byChat[ch.ID] = append(l.byChat[ch.ID], sent{m.ID, text})
+						l.mu.Unlock()
+						break
+					}
+					l.mu.Lock()
+					l.failures++
+					l.mu.Unlock()
+					if time.Now().After(deadline) {
+						t.Errorf("send %s not accepted within 90s: %v", clientID, err)
+						return
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				// The reader reads now and then, so read positions move too.
+				if k%25 == 24 {
+					l.mu.Lock()
+					last := l.byChat[ch.ID][len(l.byChat[ch.ID])-1].id
+					l.mu.Unlock()
+					_, _ = reader.Do("POST", fmt.Sprintf("/chats/%d/read", ch.ID), map[string]int64{"message_id": last}, nil)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func runFaultScenario(t *testing.T, sc faultScenario) {
+	sys := harness.Start(t, harness.Options{OwnServices: true})
+	alice := harness.Register(t, sys.GatewayURL, "alice")
+	bob := harness.Register(t, sys.GatewayURL, "bob")
+	chats := groups(t, alice, bob, 8)
+	rt := bob.Connect()
+	for _, ch := range chats {
+		rt.Subscribe(ch.Channel)
+	}
+	loadFor, rate := 12*time.Second, 5.0 // 8 chats × 5/s = 40 msg/s
+	if soak() {
+		loadFor, rate = 3*time.Minute, 25.0
+	}
+	f := &faultRun{t: t, sys: sys, chats: chats}
+	load := &faultLoad{author: alice.User.ID, byChat: map[int64][]sent{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	loadDone := make(chan struct{})
+	go func() { load.run(ctx, t, alice, bob, chats, rate); close(loadDone) }()
+
+	time.Sleep(3 * time.Second) // steady state before the fault
+	sc.inject(t, f)
+	cleared := time.Now()
+	time.Sleep(loadFor)
+	cancel()
+	<-loadDone
+
+	row := checkFaultInvariants(t, sys, bob, rt, chats, load, sc, cleared)
+	faultRowsMu.Lock()
+	faultRows = append(faultRows, row)
+	faultRowsMu.Unlock()
+}
+
+// checkFaultInvariants waits for the projections to converge and compares them
+// with what was accepted.
+func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, load *faultLoad, sc faultScenario, cleared time.Time) faultRow {
+	t.Helper()
+	row := faultRow{scenario: sc.name}
+	db, err := sql.Open("mysql", sys.MySQLDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	load.mu.Lock()
+	byChat := load.byChat
+	load.mu.Unlock()
+	for _, msgs := range byChat {
+		row.accepted += len(msgs)
+	}
+
+	// Convergence: MySQL has every accepted message, Redis agrees with MySQL,
+	// the subscriber has every message. Catch-up is measured from the moment
+	// the fault cleared.
+	converged := func() (bool, string) {
+		for _, ch := range chats {
+			var n int
+			if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ?", ch.ID).Scan(&n); err != nil {
+				return false, err.Error()
+			}
+			if n < len(byChat[ch.ID]) {
+				return false, fmt.Sprintf("chat %d: %d of %d in MySQL", ch.ID, n, len(byChat[ch.ID]))
+			}
+		}
+		if ok, why := cacheMatchesMySQL(db, bob, chats); !ok {
+			return false, why
+		}
+		for _, ch := range chats {
+			_, failed := rt.Counts(ch.Channel)
+			if failed > 0 {
+				continue // recovery failed: a client reloads from the API instead
+			}
+			seen := map[int64]bool{}
+			for _, id := range rt.MessageIDs(ch.Channel) {
+				seen[id] = true
+			}
+			for _, m := range byChat[ch.ID] {
+				if !seen[m.id] {
+					return false, fmt.Sprintf("chat %d: message %d not delivered live", ch.ID, m.id)
+				}
+			}
+		}
+		return true, ""
+	}
+	harness.Eventually(t, 120*time.Second, "projections converge after "+sc.name, converged)
+	row.catchUp = time.Since(cleared)
+	if row.catchUp < 0 {
+		row.catchUp = 0
+	}
+
+	for _, ch := range chats {
+		msgs := byChat[ch.ID]
+		// Exactly once, with the right chat, author and text.
+		stored := map[int64]string{}
+		rows, err := db.Query("SELECT id, author_id, text FROM messages WHERE chat_id = ? ORDER BY id", ch.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, author int64
+			var text string
+			if err := rows.Scan(&id, &author, &text); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := stored[id]; dup {
+				row.dupRows++
+			}
+			if author != load.author {
+				t.Errorf("chat %d message %d: author %d, want %d", ch.ID, id, author, load.author)
+			}
+			stored[id] = text
+		}
+		rows.Close()
+		var byClient int
+		_ = db.QueryRow("SELECT COUNT(*) - COUNT(DISTINCT author_id, client_id) FROM messages WHERE chat_id = ?", ch.ID).Scan(&byClient)
+		row.dupRows += byClient
+		for i, m := range msgs {
+			if text, ok := stored[m.id]; !ok {
+				row.lost++
+			} else if text != m.text {
+				t.Errorf("chat %d message %d: text %q, want %q", ch.ID, m.id, text, m.text)
+			}
+			// Ids strictly increase in acceptance order.
+			if i > 0 && m.id <= msgs[i-1].id {
+				row.outOfOrder++
+			}
+		}
+		// Live delivery: in id order; repeats only across a resubscription.
+		resub, failed := rt.Counts(ch.Channel)
+		row.recoveryFailed += failed
+		var last int64
+		seen := map[int64]bool{}
+		for _, id := range rt.MessageIDs(ch.Channel) {
+			if seen[id] {
+				row.realtimeDups++
+				continue
+			}
+			if id < last && failed == 0 {
+				row.outOfOrder++
+			}
+			seen[id] = true
+			last = max(last, id)
+		}
+		if row.realtimeDups > 0 && resub == 0 && !sc.realtimeDupsOK && failed == 0 {
+			// Duplicates without any reconnect are only tolerated when a worker
+			// was restarted; they are counted in the table either way.
+			t.Logf("chat %d: %d live duplicates without a resubscription", ch.ID, row.realtimeDups)
+		}
+	}
+
+	// Dead letters: exactly the scenario's poison, with reasons.
+	_, js := sys.NATS.Connect(t)
+	s, err := js.Stream(context.Background(), "CHAT_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	row.deadLetters = int(info.State.Msgs)
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err == nil && m.Header.Get(bus.HeaderDLQReason) == "" {
+			t.Errorf("dead letter %d has no reason", seq)
+		}
+	}
+	if row.deadLetters != sc.poison {
+		t.Errorf("%d dead letters, want %d (an outage must not dead-letter anything)", row.deadLetters, sc.poison)
+	}
+	if row.lost != 0 || row.dupRows != 0 || row.outOfOrder != 0 {
+		t.Errorf("lost %d, duplicated rows %d, out of order %d: all must be 0", row.lost, row.dupRows, row.outOfOrder)
+	}
+	return row
+}
+
+// cacheMatchesMySQL compares bob's chat list (Redis) with what MySQL implies:
+// last message, read position and unread count of every chat.
+func cacheMatchesMySQL(db *sql.DB, bob *harness.Client, chats []harness.Chat) (bool, string) {
+	list, err := bob.ChatList(200)
+	if err != nil {
+		return false, err.Error()
+	}
+	byID := map[int64]domain.ChatSummary{}
+	for _, c := range list {
+		byID[c.ID] = c
+	}
+	for _, ch := range chats {
+		var last, read int64
+		var unread int
+		if err := db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM messages WHERE chat_id = ?", ch.ID).Scan(&last); err != nil {
+			return false, err.Error()
+		}
+		err := db.QueryRow("SELECT message_id FROM read_positions WHERE chat_id = ? AND user_id = ?", ch.ID, bob.User.ID).Scan(&read)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err.Error()
+		}
+		if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ?", ch.ID, read, bob.User.ID).Scan(&unread); err != nil {
+			return false, err.Error()
+		}
+		c, ok := byID[ch.ID]
+		if !ok {
+			return false, fmt.Sprintf("chat %d missing from the list", ch.ID)
+		}
+		if c.LastMessage == nil || c.LastMessage.ID != last || c.ReadMessageID != read || c.UnreadCount != unread {
+			lastID := int64(0)
+			if c.LastMessage != nil {
+				lastID = c.LastMessage.ID
+			}
+			return false, fmt.Sprintf("chat %d: cache last=%d read=%d unread=%d, MySQL last=%d read=%d unread=%d",
+				ch.ID, lastID, c.ReadMessageID, c.UnreadCount, last, read, unread)
+		}
+	}
+	return true, ""
+}
+
+func printFaultTable(t *testing.T) {
+	faultRowsMu.Lock()
+	defer faultRowsMu.Unlock()
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\taccepted\tlost\tduplicated rows\tout of order\tmax catch-up (s)\trealtime dups\trecovery failed\tdead letters\t")
+	for _, r := range faultRows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t\n", r.scenario, r.accepted, r.lost, r.dupRows, r.outOfOrder,
+			r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters)
+	}
+	tw.Flush()
+	// Printed, not logged: the table belongs in the CI log even when green.
+	fmt.Printf("\nFault-injection results (soak=%v):\n%s\n", soak(), b.String())
+}
