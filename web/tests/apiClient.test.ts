@@ -1,0 +1,59 @@
+import { describe, expect, it, vi } from 'vitest'
+import { ApiError, createApi, errorMessage } from '../src/api/client'
+
+function respond(status: number, body: unknown, headers: Record<string, string> = {}) {
+  return vi.fn(async () => new Response(body === undefined ? null : JSON.stringify(body), { status, headers }))
+}
+
+describe('API client', () => {
+  it('sends the bearer token and relative URLs', async () => {
+    const fetch = respond(200, { users: [] })
+    const api = createApi({ getToken: () => 'tok', fetch })
+    await api.searchUsers('al', 5)
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
+    expect(url).toBe('/api/v1/users?prefix=al&limit=5')
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok')
+  })
+
+  it('turns the error format into ApiError with the server’s message', async () => {
+    const api = createApi({ getToken: () => 't', fetch: respond(409, { error: { code: 'conflict', message: 'name already taken' } }) })
+    const err = await api.register('alice', 'password1').catch((e) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err).toMatchObject({ status: 409, code: 'conflict', message: 'name already taken' })
+  })
+
+  it('reports Retry-After on 429', async () => {
+    const api = createApi({ getToken: () => 't', fetch: respond(429, { error: { code: 'rate_limited', message: 'slow down' } }, { 'Retry-After': '3' }) })
+    const err = await api.me().catch((e) => e)
+    expect(errorMessage(err)).toBe('slow down (try again in 3 s)')
+    expect(err.transient).toBe(true)
+  })
+
+  it('a 401 ends the session', async () => {
+    const onUnauthorized = vi.fn()
+    const api = createApi({ getToken: () => 't', onUnauthorized, fetch: respond(401, { error: { code: 'unauthenticated', message: 'bad token' } }) })
+    await api.me().catch(() => {})
+    expect(onUnauthorized).toHaveBeenCalledOnce()
+  })
+
+  it('a wrong password at sign-in does not count as an expired session', async () => {
+    const onUnauthorized = vi.fn()
+    const api = createApi({ getToken: () => null, onUnauthorized, fetch: respond(401, { error: { code: 'unauthenticated', message: 'wrong name or password' } }) })
+    await expect(api.login('a', 'b')).rejects.toThrow('wrong name or password')
+    expect(onUnauthorized).not.toHaveBeenCalled()
+  })
+
+  it('a network failure is a transient ApiError with a readable message', async () => {
+    const api = createApi({ getToken: () => 't', fetch: vi.fn(async () => { throw new TypeError('Failed to fetch') }) })
+    const err = await api.me().catch((e) => e)
+    expect(err).toMatchObject({ status: 0, code: 'network' })
+    expect(err.transient).toBe(true)
+  })
+
+  it('handles 204 and non-JSON error bodies', async () => {
+    const ok = createApi({ getToken: () => 't', fetch: respond(204, undefined) })
+    await expect(ok.markRead(1, 2)).resolves.toBeUndefined()
+    const bad = createApi({ getToken: () => 't', fetch: vi.fn(async () => new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' })) })
+    await expect(bad.me()).rejects.toThrow('The server answered 502 Bad Gateway')
+  })
+})

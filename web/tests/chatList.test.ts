@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats } from '../src/lib/chatList'
+import { parsePublication } from '../src/lib/publications'
+import { alice, bob, chat, msg } from './fixtures'
+
+describe('chat list updates', () => {
+  it('orders by last activity, then id', () => {
+    const t = '2026-11-27T10:00:00.000Z'
+    const list = sortChats([chat(1, { updated_at: t }), chat(2, { updated_at: '2026-11-27T11:00:00.000Z' }), chat(3, { updated_at: t })])
+    expect(list.map((c) => c.id)).toEqual([2, 3, 1])
+  })
+
+  it('a message from someone else moves the chat up and counts once', () => {
+    let list = sortChats([chat(1), chat(2)])
+    expect(list[0].id).toBe(2)
+    const m = msg(10, bob, { chat_id: 1, sent_at: '2030-01-01T00:00:00.000Z' })
+    list = applyMessage(list, m, alice.id)!
+    expect(list[0]).toMatchObject({ id: 1, unread_count: 1, last_message: m })
+    // The same publication again, or a reload that saw it: no second count.
+    expect(applyMessage(list, m, alice.id)).toBe(list)
+  })
+
+  it('an own message clears the badge and moves the read position', () => {
+    const list = [chat(1, { unread_count: 3, read_message_id: 5, last_message: msg(8, bob, { chat_id: 1 }) })]
+    const out = applyMessage(list, msg(9, alice, { chat_id: 1 }), alice.id)!
+    expect(out[0]).toMatchObject({ unread_count: 0, read_message_id: 9 })
+  })
+
+  it('reports an unknown chat', () => {
+    expect(applyMessage([chat(1)], msg(3, bob, { chat_id: 9 }), alice.id)).toBeNull()
+  })
+
+  it('a read position at the last message clears the badge; elsewhere it takes the known count or asks', () => {
+    const list = [chat(1, { unread_count: 4, read_message_id: 2, last_message: msg(6, bob, { chat_id: 1 }) })]
+    expect(applyRead(list, 1, 6).list[0].unread_count).toBe(0)
+    expect(applyRead(list, 1, 4, 2).list[0].unread_count).toBe(2)
+    const unknown = applyRead(list, 1, 4)
+    expect(unknown.needsRefresh).toBe(true)
+    // Never backwards.
+    const back = applyRead(list, 1, 1)
+    expect(back.list).toBe(list)
+  })
+
+  it('a fresh summary does not overwrite a newer live state', () => {
+    const live = [chat(1, { last_message: msg(10, bob, { chat_id: 1 }), unread_count: 2 })]
+    const stale = chat(1, { last_message: msg(9, bob, { chat_id: 1 }), unread_count: 1, title: 'renamed' })
+    const out = upsertChats(live, [stale])
+    expect(out[0]).toMatchObject({ title: 'renamed', unread_count: 2 })
+    expect(out[0].last_message!.id).toBe(10)
+    // A newer one replaces it.
+    const fresh = chat(1, { last_message: msg(11, bob, { chat_id: 1 }), unread_count: 3 })
+    expect(upsertChats(out, [fresh])[0].unread_count).toBe(3)
+  })
+
+  it('adds, removes and totals', () => {
+    let list = upsertChats([], [chat(1, { unread_count: 2 }), chat(2, { unread_count: 3 })])
+    expect(totalUnread(list)).toBe(5)
+    list = removeChat(list, 1)
+    expect(list.map((c) => c.id)).toEqual([2])
+    expect(removeChat(list, 7)).toBe(list)
+  })
+})
+
+describe('parsePublication', () => {
+  it('reads the contract’s publication types', () => {
+    const m = msg(1)
+    expect(parsePublication({ type: 'message.created', message: m })).toEqual({ type: 'message.created', message: m })
+    expect(parsePublication({ type: 'read.updated', chat_id: 1, user_id: 2, message_id: 3 })?.type).toBe('read.updated')
+    expect(parsePublication({ type: 'chat.added', chat: chat(1) })?.type).toBe('chat.added')
+    expect(parsePublication({ type: 'chat.removed', chat_id: 1 })).toEqual({ type: 'chat.removed', chat_id: 1 })
+  })
+
+  it('ignores unknown and malformed ones (newer servers, planned events)', () => {
+    expect(parsePublication({ type: 'message.edited', message: msg(1) })).toBeNull()
+    expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
+    expect(parsePublication('hello')).toBeNull()
+    expect(parsePublication(null)).toBeNull()
+  })
+})

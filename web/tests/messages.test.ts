@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest'
+import { countUnread, hasMessage, mergeMessages } from '../src/lib/messages'
+import { alice, bob, msg, msgs } from './fixtures'
+
+const ids = (l: { id: number }[]) => l.map((m) => m.id)
+
+describe('mergeMessages', () => {
+  it('appends newer messages and prepends older pages', () => {
+    const page = msgs(51, 100)
+    expect(ids(mergeMessages(page, [msg(101)]))).toEqual([...ids(page), 101])
+    expect(ids(mergeMessages(page, msgs(1, 50)))).toEqual(ids(msgs(1, 100)))
+  })
+
+  it('never shows a message twice, whatever order the copies arrive in', () => {
+    let list = msgs(1, 10)
+    // The same publication twice, the answer to the send, a recovery page overlapping.
+    list = mergeMessages(list, [msg(11)])
+    list = mergeMessages(list, [msg(11)])
+    list = mergeMessages(list, [msg(12), msg(11)])
+    list = mergeMessages(list, msgs(5, 15))
+    expect(ids(list)).toEqual(ids(msgs(1, 15)))
+  })
+
+  it('fills a gap in the middle and stays sorted', () => {
+    const list = [...msgs(1, 3), ...msgs(7, 9)]
+    expect(ids(mergeMessages(list, [msg(5), msg(4), msg(6)]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+  })
+
+  it('dedups within the incoming batch', () => {
+    expect(ids(mergeMessages([], [msg(2), msg(1), msg(2)]))).toEqual([1, 2])
+  })
+
+  it('returns the same array when nothing changed (no needless re-render)', () => {
+    const list = msgs(1, 5)
+    expect(mergeMessages(list, [])).toBe(list)
+    expect(mergeMessages(list, [msg(3)])).toBe(list)
+  })
+
+  it('takes a changed copy (an edit) in place', () => {
+    const list = msgs(1, 3)
+    const out = mergeMessages(list, [msg(2, bob, { text: 'edited' })])
+    expect(out).not.toBe(list)
+    expect(out[1].text).toBe('edited')
+    expect(ids(out)).toEqual([1, 2, 3])
+  })
+
+  it('does not mutate its input', () => {
+    const list = msgs(1, 3)
+    const copy = list.slice()
+    mergeMessages(list, [msg(4), msg(0)])
+    expect(list).toEqual(copy)
+  })
+})
+
+describe('hasMessage and countUnread', () => {
+  it('finds ids by binary search', () => {
+    const list = [msg(2), msg(5), msg(9)]
+    expect(hasMessage(list, 5)).toBe(true)
+    expect(hasMessage(list, 4)).toBe(false)
+    expect(hasMessage([], 1)).toBe(false)
+  })
+
+  it('counts only others’ messages after the read position', () => {
+    const list = [msg(1), msg(2, alice), msg(3), msg(4, alice), msg(5)]
+    expect(countUnread(list, 2, alice.id)).toBe(2)
+    expect(countUnread(list, 5, alice.id)).toBe(0)
+    expect(countUnread(list, 0, alice.id)).toBe(3)
+  })
+})

@@ -1,0 +1,181 @@
+import { effectScope } from 'vue'
+import { describe, expect, it, vi } from 'vitest'
+import { ApiError } from '../src/api/client'
+import type { Publication } from '../src/api/types'
+import { useRealtime, type RealtimeClient, type RealtimeSubscription } from '../src/composables/useRealtime'
+
+/** A fake Centrifuge client that records what the composable did and lets tests emit events. */
+class FakeEmitter {
+  handlers = new Map<string, ((ctx: any) => void)[]>()
+  on(ev: string, fn: (ctx: any) => void) {
+    this.handlers.set(ev, [...(this.handlers.get(ev) ?? []), fn])
+    return this
+  }
+  emit(ev: string, ctx: any = {}) {
+    for (const fn of this.handlers.get(ev) ?? []) fn(ctx)
+  }
+}
+
+class FakeSub extends FakeEmitter implements RealtimeSubscription {
+  subscribed = false
+  constructor(public channel: string, public getToken: (ctx: { channel: string }) => Promise<string>) {
+    super()
+  }
+  subscribe() {
+    this.subscribed = true
+  }
+  unsubscribe() {
+    this.subscribed = false
+  }
+}
+
+class FakeClient extends FakeEmitter implements RealtimeClient {
+  subs = new Map<string, FakeSub>()
+  connected = false
+  constructor(public url: string, public opts: { token: string; getToken: () => Promise<string> }) {
+    super()
+  }
+  connect() {
+    this.connected = true
+    this.emit('connecting', { code: 0, reason: 'connect called' })
+  }
+  disconnect() {
+    this.connected = false
+  }
+  newSubscription(channel: string, opts: { getToken: (ctx: { channel: string }) => Promise<string> }) {
+    if (this.subs.has(channel)) throw new Error('duplicate subscription ' + channel)
+    const s = new FakeSub(channel, opts.getToken)
+    this.subs.set(channel, s)
+    return s
+  }
+  removeSubscription(sub: RealtimeSubscription) {
+    this.subs.delete(sub.channel)
+  }
+}
+
+function setup(apiOver: Partial<{ realtimeToken: () => Promise<any>; subscriptionToken: (ch: string) => Promise<any> }> = {}) {
+  const clients: FakeClient[] = []
+  const api = {
+    realtimeToken: vi.fn(async () => ({ url: 'ws://x/connection/websocket', token: 'conn-tok', expires_at: '', personal_channel: 'user:1' })),
+    subscriptionToken: vi.fn(async (channel: string) => ({ token: 'sub-' + channel })),
+    ...apiOver,
+  }
+  const pubs: [string, Publication][] = []
+  const resyncs: [string, string][] = []
+  const scope = effectScope()
+  const rt = scope.run(() =>
+    useRealtime(
+      api as any,
+      { onPublication: (ch, p) => pubs.push([ch, p]), onResync: (ch, r) => resyncs.push([ch, r]) },
+      (url, opts) => {
+        const c = new FakeClient(url, opts)
+        clients.push(c)
+        return c
+      },
+    ),
+  )!
+  return { rt, api, clients, pubs, resyncs, scope }
+}
+
+describe('useRealtime', () => {
+  it('connects with the API token and subscribes the personal channel and the chats', async () => {
+    const { rt, clients } = setup()
+    rt.setChannels(['chat:1', 'chat:2'])
+    await rt.start()
+    const c = clients[0]
+    expect(c.url).toBe('ws://x/connection/websocket')
+    expect(c.opts.token).toBe('conn-tok')
+    expect(c.connected).toBe(true)
+    expect([...c.subs.keys()].sort()).toEqual(['chat:1', 'chat:2', 'user:1'])
+    expect(rt.state.value).toBe('connecting')
+    c.emit('connected', {})
+    expect(rt.state.value).toBe('connected')
+  })
+
+  it('gets subscription tokens from the API (and refreshes through the same callback)', async () => {
+    const { rt, clients, api } = setup()
+    rt.setChannels(['chat:7'])
+    await rt.start()
+    await expect(clients[0].subs.get('chat:7')!.getToken({ channel: 'chat:7' })).resolves.toBe('sub-chat:7')
+    expect(api.subscriptionToken).toHaveBeenCalledWith('chat:7')
+    await expect(clients[0].opts.getToken()).resolves.toBe('conn-tok')
+  })
+
+  it('tells the SDK to stop retrying when the API refuses a token', async () => {
+    const { rt, clients } = setup({ subscriptionToken: async () => { throw new ApiError(403, 'forbidden', 'not a member') } })
+    rt.setChannels(['chat:9'])
+    await rt.start()
+    const err = await clients[0].subs.get('chat:9')!.getToken({ channel: 'chat:9' }).catch((e) => e)
+    expect(err.name).toBe('UnauthorizedError')
+  })
+
+  it('follows the chat list: subscribes new channels and unsubscribes removed ones, never twice', async () => {
+    const { rt, clients } = setup()
+    await rt.start()
+    rt.setChannels(['chat:1'])
+    rt.setChannels(['chat:1', 'chat:2'])
+    rt.setChannels(['chat:2'])
+    expect([...clients[0].subs.keys()].sort()).toEqual(['chat:2', 'user:1'])
+  })
+
+  it('parses publications and drops unknown ones', async () => {
+    const { rt, clients, pubs } = setup()
+    rt.setChannels(['chat:1'])
+    await rt.start()
+    const sub = clients[0].subs.get('chat:1')!
+    sub.emit('publication', { data: { type: 'read.updated', chat_id: 1, user_id: 2, message_id: 3 } })
+    sub.emit('publication', { data: { type: 'message.edited', message: {} } })
+    expect(pubs).toEqual([['chat:1', { type: 'read.updated', chat_id: 1, user_id: 2, message_id: 3 }]])
+  })
+
+  it('asks for a reload when recovery failed, not when it succeeded', async () => {
+    const { rt, clients, resyncs } = setup()
+    rt.setChannels(['chat:1'])
+    await rt.start()
+    const sub = clients[0].subs.get('chat:1')!
+    sub.emit('subscribed', { wasRecovering: false, recovered: false })
+    sub.emit('subscribed', { wasRecovering: true, recovered: true })
+    sub.emit('subscribed', { wasRecovering: true, recovered: false })
+    expect(resyncs).toEqual([
+      ['chat:1', 'first-subscribe'],
+      ['chat:1', 'recovery-failed'],
+    ])
+  })
+
+  it('shows reconnecting after having been connected', async () => {
+    const { rt, clients } = setup()
+    await rt.start()
+    clients[0].emit('connected', {})
+    clients[0].emit('connecting', { code: 1, reason: 'transport closed' })
+    expect(rt.state.value).toBe('reconnecting')
+  })
+
+  it('retries the first token with back-off while the API is down', async () => {
+    vi.useFakeTimers()
+    try {
+      let fail = 2
+      const { rt, clients } = setup({
+        realtimeToken: async () => {
+          if (fail-- > 0) throw new ApiError(503, 'unavailable', 'down')
+          return { url: 'ws://y', token: 't', expires_at: '', personal_channel: 'user:1' }
+        },
+      })
+      await rt.start()
+      expect(clients).toHaveLength(0)
+      await vi.advanceTimersByTimeAsync(5000)
+      expect(clients).toHaveLength(1)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('cleans up when its scope ends', async () => {
+    const { rt, clients, scope } = setup()
+    rt.setChannels(['chat:1'])
+    await rt.start()
+    scope.stop()
+    expect(clients[0].connected).toBe(false)
+    expect(clients[0].subs.size).toBe(0)
+    expect(rt.state.value).toBe('idle')
+  })
+})
