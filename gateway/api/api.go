@@ -1,0 +1,136 @@
+// Package api is the gateway's HTTP API (API.md) on Fiber: authentication,
+// validation, membership checks, reads from MySQL and Redis, and appends to
+// the log. Every answer that is not 2xx has the body
+// {"error": {"code", "message"}}, Fiber's own errors included.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/shared/obs"
+)
+
+// BodyLimit is the largest request body API.md accepts (413 beyond).
+const BodyLimit = 64 << 10
+
+// Config is what the API is built from.
+type Config struct {
+	Store     Store
+	Cache     ChatCache
+	Publisher Publisher
+	Events    EventLog
+
+	Passwords   *auth.Passwords
+	Tokens      *auth.Tokens
+	Realtime    *rtoken.Issuer
+	RealtimeURL string // CENTRIFUGO_WS_URL, handed to clients
+
+	Log      *slog.Logger
+	Registry *prometheus.Registry // request metrics are registered here and /metrics serves it
+	Checks   obs.Checks           // dependencies /readyz probes
+
+	// RateLimitPerMinute is the requests each user may make per minute, and
+	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
+	RateLimitPerMinute     int
+	AuthRateLimitPerMinute int
+
+	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
+	WebDir         string        // the built web client, served at "/"; "" serves none
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	store     Store
+	cache     ChatCache
+	pub       Publisher
+	events    EventLog
+	passwords *auth.Passwords
+	tokens    *auth.Tokens
+	rt        *rtoken.Issuer
+	rtURL     string
+	log       *slog.Logger
+	checks    obs.Checks
+	timeout   time.Duration
+	metrics   *httpMetrics
+	now       func() time.Time
+}
+
+// New builds the Fiber app serving the whole API, the health endpoints and
+// the web client.
+func New(cfg Config) *fiber.App {
+	a := &API{
+		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events,
+		passwords: cfg.Passwords, tokens: cfg.Tokens, rt: cfg.Realtime, rtURL: cfg.RealtimeURL,
+		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout, now: time.Now,
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.timeout <= 0 {
+		a.timeout = 10 * time.Second
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	a.metrics = newHTTPMetrics(reg)
+
+	app := fiber.New(fiber.Config{
+		AppName:               "logchat-gateway",
+		BodyLimit:             BodyLimit,
+		ErrorHandler:          a.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	app.Use(a.observe, a.recover, a.withDeadline)
+
+	app.Get("/healthz", a.healthz)
+	app.Get("/readyz", a.readyz)
+	app.Get("/metrics", metricsHandler(reg))
+
+	v1 := app.Group("/api/v1")
+	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + c.IP() })
+	v1.Post("/auth/register", perIP, a.register)
+	v1.Post("/auth/login", perIP, a.login)
+
+	// Every other endpoint needs a token; the user's limiter runs after it
+	// so that it can key on the user.
+	perUser := rateLimit(cfg.RateLimitPerMinute, func(c *fiber.Ctx) string { return "u:" + formatID(caller(c).ID) })
+	authed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{a.authenticate, perUser, h} }
+	v1.Get("/me", authed(a.me)...)
+	v1.Get("/users", authed(a.searchUsers)...)
+	v1.Post("/chats", authed(a.createChat)...)
+	v1.Get("/chats", authed(a.listChats)...)
+	v1.Get("/chats/:id", authed(a.getChat)...)
+	v1.Post("/chats/:id/members", authed(a.addMember)...)
+	v1.Delete("/chats/:id/members/:user_id", authed(a.removeMember)...)
+	v1.Post("/chats/:id/messages", authed(a.sendMessage)...)
+	v1.Get("/chats/:id/messages", authed(a.history)...)
+	v1.Post("/chats/:id/read", authed(a.markRead)...)
+	v1.Get("/realtime/token", authed(a.realtimeToken)...)
+	v1.Post("/realtime/subscription-token", authed(a.subscriptionToken)...)
+
+	if cfg.WebDir != "" {
+		app.Use(webClient(cfg.WebDir))
+	}
+	return app
+}
+
+// withDeadline bounds the dependency calls of a request: fasthttp does not
+// cancel a request's context when the client goes away, so without a deadline
+// a hung dependency would hold handlers forever.
+func (a *API) withDeadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}

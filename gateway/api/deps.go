@@ -1,0 +1,69 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+)
+
+// The gateway declares what it needs of each dependency; *store.Store,
+// *chatcache.Cache, *bus.Publisher and a jetstream.Stream implement these.
+
+// Store is MySQL: accounts, chats and memberships (strongly consistent, the
+// basis of every authorization decision) and the persister's projection of the
+// log (history, read positions).
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateUser(ctx context.Context, name string, passwordHash []byte, at time.Time) (domain.User, error)
+	UserByName(ctx context.Context, name string) (domain.User, []byte, error)
+	UserByID(ctx context.Context, id int64) (domain.User, error)
+	UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, error)
+	SearchUsers(ctx context.Context, prefix string, limit int) ([]domain.User, error)
+
+	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, publish store.Publish) (domain.Chat, bool, error)
+	CreateGroupChat(ctx context.Context, title string, creator domain.User, others []domain.User, at time.Time, publish store.Publish) (domain.Chat, error)
+	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
+	MemberRole(ctx context.Context, chatID, userID int64) (domain.Role, error)
+	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, publish store.Publish) (domain.Chat, bool, error)
+	RemoveMember(ctx context.Context, chatID, userID int64, publish store.Publish) error
+	UserChats(ctx context.Context, userID int64, after *store.ListCursor, limit int) ([]store.ChatRow, error)
+
+	History(ctx context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error)
+	Message(ctx context.Context, chatID, messageID int64) (domain.Message, error)
+	MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error)
+	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
+	UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error)
+}
+
+// ChatCache is the Redis chat list (cachewarm's projection of the log).
+type ChatCache interface {
+	Ping(ctx context.Context) error
+	ChatList(ctx context.Context, userID int64, cursor string, limit int) ([]domain.ChatSummary, string, error)
+	Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error)
+}
+
+// Publisher appends events to the log.
+type Publisher interface {
+	Publish(ctx context.Context, env event.Envelope, msgID string) (bus.Ack, error)
+}
+
+// EventLog reads single events back from the log (a jetstream.Stream): the
+// original of a deduplicated send, a reply target the persister has not
+// written yet, the newest message of a chat.
+type EventLog interface {
+	GetMsg(ctx context.Context, seq uint64, opts ...jetstream.GetMsgOpt) (*jetstream.RawStreamMsg, error)
+	GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error)
+}
+
+var (
+	_ Store     = (*store.Store)(nil)
+	_ Publisher = (*bus.Publisher)(nil)
+	_ EventLog  = (jetstream.Stream)(nil)
+)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/config"
+)
+
+// Development defaults of the secrets: they match deploy/centrifugo/config.json
+// so that a bare `go run` works, and are announced loudly at start.
+const (
+	devJWTSecret        = "dev-jwt-secret-change-me"
+	devCentrifugoSecret = "dev-centrifugo-hmac-secret-change-me"
+)
+
+type settings struct {
+	Addr     string
+	NATSURL  string
+	Topology bus.Topology
+	MySQLDSN string
+
+	RedisAddr   string
+	RedisPrefix string
+
+	CentrifugoWSURL  string
+	CentrifugoSecret string
+	RealtimeTokenTTL time.Duration
+
+	JWTSecret  string
+	JWTTTL     time.Duration
+	BcryptCost int
+
+	RateLimitPerMinute     int
+	AuthRateLimitPerMinute int
+
+	WebDir          string
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// readSettings reads the gateway's environment (docs/design.md lists it);
+// problems are collected in env.
+func readSettings(env *config.Env) settings {
+	s := settings{
+		Addr:     env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
+		NATSURL:  env.String("NATS_URL", bus.DefaultNATSURL),
+		Topology: bus.TopologyFromEnv(env),
+		MySQLDSN: env.Secret("MYSQL_DSN", "logchat:logchat@tcp(127.0.0.1:3306)/logchat"),
+
+		RedisAddr:   env.String("REDIS_ADDR", "127.0.0.1:6379"),
+		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
+
+		CentrifugoWSURL:  env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),
+		CentrifugoSecret: env.Secret("CENTRIFUGO_HMAC_SECRET", devCentrifugoSecret),
+		RealtimeTokenTTL: env.Duration("REALTIME_TOKEN_TTL", time.Hour),
+
+		JWTSecret:  env.Secret("JWT_SECRET", devJWTSecret),
+		JWTTTL:     env.Duration("JWT_TTL", 24*time.Hour),
+		BcryptCost: env.Int("BCRYPT_COST", bcrypt.DefaultCost),
+
+		// Generous: a person never gets near them, a runaway client does.
+		RateLimitPerMinute:     env.Int("RATE_LIMIT_PER_MINUTE", 6000),
+		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
+
+		WebDir:          env.String("WEB_DIR", "web/dist"),
+		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
+		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
+	}
+	env.Check(len(s.JWTSecret) >= 16, "JWT_SECRET must be at least 16 bytes")
+	env.Check(len(s.CentrifugoSecret) >= 16, "CENTRIFUGO_HMAC_SECRET must be at least 16 bytes")
+	env.Check(s.JWTTTL > 0, "JWT_TTL must be positive")
+	env.Check(s.RealtimeTokenTTL > 0, "REALTIME_TOKEN_TTL must be positive")
+	env.Check(s.BcryptCost >= bcrypt.MinCost && s.BcryptCost <= bcrypt.MaxCost, "BCRYPT_COST must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost)
+	env.Check(s.RateLimitPerMinute >= 0, "RATE_LIMIT_PER_MINUTE must be >= 0 (0 is off)")
+	env.Check(s.AuthRateLimitPerMinute >= 0, "RATE_LIMIT_AUTH_PER_MINUTE must be >= 0 (0 is off)")
+	env.Check(s.RequestTimeout > 0, "REQUEST_TIMEOUT must be positive")
+	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
+	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
+	return s
+}

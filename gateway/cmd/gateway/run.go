@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logchat/cachewarm/chatcache"
+	"github.com/logchat/gateway/api"
+	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/obs"
+)
+
+// run serves until ctx is cancelled, then stops accepting connections, lets
+// the requests in flight finish and only then stops the publisher, which
+// commits whatever appends are still queued.
+func run(ctx context.Context, log *slog.Logger) error {
+	env := config.New()
+	s := readSettings(env)
+	env.Log(log)
+	if err := env.Err(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if s.JWTSecret == devJWTSecret || s.CentrifugoSecret == devCentrifugoSecret {
+		log.Warn("using development secrets: set JWT_SECRET and CENTRIFUGO_HMAC_SECRET in production")
+	}
+
+	nc, js, err := bus.Connect(s.NATSURL, "gateway", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := bus.ProvisionRetrying(ctx, js, s.Topology, log); err != nil {
+		return fmt.Errorf("provision streams: %w", err)
+	}
+	stream, err := js.Stream(ctx, s.Topology.Stream)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", s.Topology.Stream, err)
+	}
+
+	st, err := store.Open(ctx, s.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("open mysql: %w", err)
+	}
+	defer st.Close()
+	if err := retry(ctx, log, "migrate mysql", st.Migrate); err != nil {
+		return err
+	}
+
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	cache := chatcache.New(rdb, s.RedisPrefix, st)
+
+	passwords, err := auth.NewPasswords(s.BcryptCost)
+	if err != nil {
+		return err
+	}
+	reg := obs.NewRegistry()
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), reg)
+	webDir := api.WebDirIfPresent(s.WebDir)
+	if webDir == "" {
+		log.Info("no web client to serve", "web_dir", s.WebDir)
+	}
+	app := api.New(api.Config{
+		Store: st, Cache: cache, Publisher: pub, Events: stream,
+		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
+		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
+		Log: log, Registry: reg,
+		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
+		RateLimitPerMinute:     s.RateLimitPerMinute,
+		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
+		RequestTimeout:         s.RequestTimeout,
+		WebDir:                 webDir,
+	})
+
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.Addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	// The publisher outlives ctx: requests still in flight after the signal
+	// need it, and its Run commits the queue when stopped.
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return pub.Run(pubCtx) })
+	g.Go(func() error { return app.Listener(ln) })
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		err := app.ShutdownWithTimeout(s.ShutdownTimeout)
+		stopPub()
+		return err
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// retry calls f until it succeeds or ctx ends: a dependency that is still
+// starting delays the gateway, it does not stop it.
+func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn(what+", retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
