@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/logchat/shared/domain"
+)
+
+func TestPasswords(t *testing.T) {
+	p, err := NewPasswords(bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(h), "correct horse") {
+		t.Fatal("the hash holds the password")
+	}
+	if !p.Check(h, "correct horse") {
+		t.Fatal("the right password does not match")
+	}
+	for _, wrong := range []string{"correct hors", "Correct horse", ""} {
+		if p.Check(h, wrong) {
+			t.Fatalf("%q matches", wrong)
+		}
+	}
+	if p.Check(nil, "correct horse") {
+		t.Fatal("an unknown user's login succeeded")
+	}
+	if _, err := NewPasswords(bcrypt.MaxCost + 1); err == nil {
+		t.Fatal("cost out of range accepted")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	tokens := NewTokens("0123456789abcdef", time.Hour)
+	tokens.now = func() time.Time { return now }
+	alice := domain.User{ID: 7, Name: "alice"}
+	tok, exp, err := tokens.Issue(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exp.Equal(now.Add(time.Hour)) {
+		t.Fatalf("expires %v", exp)
+	}
+	got, err := tokens.Verify(tok)
+	if err != nil || got != alice {
+		t.Fatalf("verify: %+v %v", got, err)
+	}
+
+	tokens.now = func() time.Time { return now.Add(time.Hour + time.Second) }
+	if _, err := tokens.Verify(tok); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("expired token: %v", err)
+	}
+	tokens.now = func() time.Time { return now }
+
+	other := NewTokens("another-secret-0123", time.Hour)
+	other.now = tokens.now
+	forged, _, _ := other.Issue(alice)
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.RegisteredClaims{Subject: "7",
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "7"}).SignedString([]byte("0123456789abcdef"))
+	badSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "seven",
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte("0123456789abcdef"))
+	for name, bad := range map[string]string{
+		"wrong secret": forged, "alg none": none, "no exp": noExp, "bad subject": badSub,
+		"garbage": "a.b.c", "empty": "", "tampered": tok[:len(tok)-2] + "xx",
+	} {
+		if _, err := tokens.Verify(bad); !errors.Is(err, ErrBadToken) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

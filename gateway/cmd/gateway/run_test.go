@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logchat/testkit"
+)
+
+// TestRun starts the whole gateway from its environment, as the binary does,
+// sends a message through it and stops it.
+func TestRun(t *testing.T) {
+	n := testkit.StartNATS(t)
+	_, js := n.Connect(t)
+	_, prefix := testkit.Redis(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	for k, v := range map[string]string{
+		"NATS_URL": n.URL, "MYSQL_DSN": testkit.MySQL(t), "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
+		"GATEWAY_ADDR": addr, "JWT_SECRET": "run-test-secret-0123456789", "BCRYPT_COST": "4",
+		"STREAM_PARTITIONS": "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway not ready in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	post := func(path, token string, body any, out any) int {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+"/api/v1"+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode
+	}
+	type session struct {
+		User  struct{ ID int64 } `json:"user"`
+		Token string             `json:"token"`
+	}
+	var a, b session
+	if s := post("/auth/register", "", map[string]string{"name": "alice", "password": "12345678"}, &a); s != 201 {
+		t.Fatalf("register: %d", s)
+	}
+	if s := post("/auth/register", "", map[string]string{"name": "bob", "password": "12345678"}, &b); s != 201 {
+		t.Fatalf("register: %d", s)
+	}
+	var chat struct{ ID int64 }
+	if s := post("/chats", a.Token, map[string]any{"member_ids": []int64{b.User.ID}}, &chat); s != 201 {
+		t.Fatalf("create chat: %d", s)
+	}
+	var sent struct{ Message struct{ ID int64 } }
+	if s := post(fmt.Sprintf("/chats/%d/messages", chat.ID), a.Token, map[string]any{"text": "hi", "client_id": "run-1"}, &sent); s != 202 {
+		t.Fatalf("send: %d", s)
+	}
+	stream, err := js.Stream(context.Background(), "CHAT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := stream.Info(context.Background()); err != nil || info.State.LastSeq != uint64(sent.Message.ID) {
+		t.Fatalf("stream %+v %v, message id %d", info, err, sent.Message.ID)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop in 20s")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	t.Setenv("JWT_TTL", "soon")
+	t.Setenv("JWT_SECRET", "short")
+	t.Setenv("RATE_LIMIT_PER_MINUTE", "-1")
+	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, v := range []string{"JWT_TTL", "JWT_SECRET", "RATE_LIMIT_PER_MINUTE"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("error does not name %s: %v", v, err)
+		}
+	}
+}
