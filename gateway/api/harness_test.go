@@ -48,6 +48,7 @@ type harness struct {
 	cache    *chatcache.Cache
 	js       jetstream.JetStream
 	stream   jetstream.Stream
+	nats     *testkit.NATS
 	topo     bus.Topology
 	registry *prometheus.Registry
 }
@@ -108,7 +109,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		RateLimitPerMinute: o.rateLimit, AuthRateLimitPerMinute: o.authRateLimit,
 		WebDir: o.webDir,
 	}
-	h := &harness{t: t, cfg: cfg, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
+	h := &harness{t: t, cfg: cfg, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()
 	return h
 }

@@ -1,0 +1,72 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logchat/gateway/api"
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/testkit"
+)
+
+// A dependency that does not answer is 503 unavailable, safe to retry.
+func TestDependenciesDown(t *testing.T) {
+	h := newHarness(t)
+	alice, bob := h.register("alice"), h.register("bob")
+	chat := h.direct(alice, bob)
+
+	t.Run("mysql", func(t *testing.T) {
+		dead, err := store.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := h.variant(func(c *api.Config) { c.Store = dead })
+		before := h.logCount()
+		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/api/v1/auth/login", "", map[string]string{"name": "alice", "password": "password-alice"})
+		v.fails(http.StatusServiceUnavailable, "unavailable", "GET", "/api/v1/me", alice.token, nil)
+		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", chatPath(chat.ID, "/messages"), alice.token, map[string]any{"text": "hi", "client_id": "down-1"})
+		if h.logCount() != before {
+			t.Fatal("the log changed")
+		}
+	})
+
+	t.Run("nats", func(t *testing.T) {
+		// A publisher that gives up quickly, so that the test does not wait 5 s.
+		cfg := bus.DefaultPublisherConfig()
+		cfg.Timeout = 300 * time.Millisecond
+		pub := bus.NewPublisher(h.js, cfg, nil)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = pub.Run(ctx) }()
+		defer func() { stop(); <-done }()
+		v := h.variant(func(c *api.Config) { c.Publisher = pub })
+
+		h.nats.Shutdown()
+		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", chatPath(chat.ID, "/messages"), alice.token, map[string]any{"text": "hi", "client_id": "nats-1"})
+		var ready struct {
+			Failing []string `json:"failing"`
+		}
+		v.must(http.StatusServiceUnavailable, "GET", "/readyz", "", nil, &ready)
+		if strings.Join(ready.Failing, ",") != "nats" {
+			t.Fatalf("failing %v", ready.Failing)
+		}
+
+		h.nats.Restart(t)
+		eventually(t, "ready again", func() bool { return v.do("GET", "/readyz", "", nil).status == http.StatusOK })
+		// The client's retry with the same client_id: accepted once, whether or
+		// not the failed attempt reached the log.
+		var out struct {
+			Message messageJSON `json:"message"`
+		}
+		v.must(http.StatusAccepted, "POST", chatPath(chat.ID, "/messages"), alice.token, map[string]any{"text": "hi", "client_id": "nats-1"}, &out)
+		again := v.send(alice, chat.ID, "hi", "nats-1")
+		if again.ID != out.Message.ID {
+			t.Fatalf("retry got %d, first %d", again.ID, out.Message.ID)
+		}
+	})
+}
