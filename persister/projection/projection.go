@@ -1,0 +1,149 @@
+// Package projection is the persister's consumer: it turns each batch of a
+// partition's events into one store.Batch, so that a batch costs a handful of
+// multi-row statements in one transaction.
+//
+// The persister writes what only the log knows: messages and read positions.
+// Chats and memberships are written by the gateway in the transaction that
+// publishes their events, so those events only advance the partition's
+// progress here.
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/worker"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/shared/obs"
+)
+
+// DefaultDSN is the developer machine's database (docs/design.md).
+const DefaultDSN = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"
+
+// Store is what the handler needs of the MySQL store.
+type Store interface {
+	ApplyBatch(ctx context.Context, b store.Batch) error
+	Ping(ctx context.Context) error
+}
+
+// Handler implements bus.Handler and bus.Pinger.
+type Handler struct {
+	store Store
+	log   *slog.Logger
+}
+
+var (
+	_ bus.Handler = (*Handler)(nil)
+	_ bus.Pinger  = (*Handler)(nil)
+)
+
+// New returns the persister's handler over st.
+func New(st Store, log *slog.Logger) *Handler { return &Handler{store: st, log: log} }
+
+// Handle applies events (one partition's, in log order) as one batch. An
+// event whose payload can never be stored is reported with bus.Permanent;
+// the runtime dead-letters it and calls again with the rest.
+func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	// The runtime hands over one partition per call; grouping keeps each
+	// partition's progress right should that ever change.
+	var order []int
+	batches := map[int]*store.Batch{}
+	for _, ev := range events {
+		b := batches[ev.Partition]
+		if b == nil {
+			b = &store.Batch{Partition: ev.Partition}
+			batches[ev.Partition] = b
+			order = append(order, ev.Partition)
+		}
+		b.LastSeq = max(b.LastSeq, ev.Seq)
+		if err := add(b, ev); err != nil {
+			return bus.Permanent(ev.Seq, err)
+		}
+	}
+	for _, p := range order {
+		b := batches[p]
+		if err := h.store.ApplyBatch(ctx, *b); err != nil {
+			return fmt.Errorf("partition %d up to seq %d: %w", p, b.LastSeq, err)
+		}
+	}
+	return nil
+}
+
+// add puts one event's effect into the batch, or says why it has none ever.
+func add(b *store.Batch, ev event.Event) error {
+	switch ev.Type {
+	case event.MessageCreated:
+		m, err := ev.Message()
+		if err != nil {
+			return err
+		}
+		if err := store.ValidateMessage(m); err != nil {
+			return err
+		}
+		b.Messages = append(b.Messages, m)
+	case event.ReadMoved:
+		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
+		if err != nil {
+			return err
+		}
+		if d.UserID <= 0 || d.MessageID <= 0 {
+			return errors.New("read.moved needs a positive user_id and message_id")
+		}
+		b.Reads = append(b.Reads, store.ReadMove{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
+	case event.ChatCreated, event.MemberAdded, event.MemberRemoved:
+		// Written by the gateway before the event was published.
+	default:
+		// A newer producer's type: skipped, as the bus contract asks.
+	}
+	return nil
+}
+
+// Ping tells an outage of MySQL from a poison event.
+func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
+
+// Setup reads the persister's settings, opens and migrates the database and
+// builds the handler; it is the persister's worker.Spec.Setup.
+func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
+	dsn := env.Secret("MYSQL_DSN", DefaultDSN)
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := migrateRetrying(ctx, st, deps.Log); err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return New(st, deps.Log), obs.Checks{"mysql": st.Ping}, func() { st.Close() }, nil
+}
+
+// migrateRetrying migrates, waiting for MySQL to come up: a persister started
+// before its database waits instead of crash-looping. A migration that fails
+// while the server answers is a bug, not an outage, and ends the start.
+func migrateRetrying(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := st.Migrate(ctx)
+		if err == nil {
+			return nil
+		}
+		if st.Ping(ctx) == nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		log.Warn("mysql unavailable, retrying migration", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migrate: gave up waiting for mysql: %w", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

@@ -1,0 +1,316 @@
+package projection_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/worker"
+	"github.com/logchat/persister/projection"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/testkit"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), testkit.MySQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func envelope(t *testing.T, typ event.Type, chat, actor int64, data any) event.Envelope {
+	t.Helper()
+	env, err := event.New(typ, chat, actor, time.Now(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// rawEnvelope carries a payload exactly as given, however broken.
+func rawEnvelope(typ event.Type, chat int64, data string) event.Envelope {
+	return event.Envelope{V: event.Version, Type: typ, ChatID: chat, ActorID: 1,
+		At: time.Now().UTC().Truncate(time.Millisecond), Data: json.RawMessage(data)}
+}
+
+func TestHandleClassifiesEvents(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	h := projection.New(st, quiet)
+	alice := domain.User{ID: 1, Name: "alice"}
+	good := event.MessageCreatedData{Author: alice, Text: "hi", ClientID: "c1"}
+	tests := []struct {
+		name      string
+		env       event.Envelope
+		permanent bool
+	}{
+		{"a message", envelope(t, event.MessageCreated, 7, 1, good), false},
+		{"a read move", envelope(t, event.ReadMoved, 7, 1, event.ReadMovedData{UserID: 1, MessageID: 1}), false},
+		{"chat created", envelope(t, event.ChatCreated, 7, 1, event.ChatCreatedData{}), false},
+		{"member added", envelope(t, event.MemberAdded, 7, 1, event.MemberAddedData{}), false},
+		{"member removed", envelope(t, event.MemberRemoved, 7, 1, event.MemberRemovedData{UserID: 2}), false},
+		{"an unknown type, whatever its data", rawEnvelope("message.edited", 7, `"anything"`), false},
+		{"message data that is not an object", rawEnvelope(event.MessageCreated, 7, `"oops"`), true},
+		{"message without author id", envelope(t, event.MessageCreated, 7, 1,
+			event.MessageCreatedData{Author: domain.User{Name: "x"}, Text: "hi", ClientID: "c2"}), true},
+		{"message with a bad client id", envelope(t, event.MessageCreated, 7, 1,
+			event.MessageCreatedData{Author: alice, Text: "hi", ClientID: "no spaces"}), true},
+		{"message without text", envelope(t, event.MessageCreated, 7, 1,
+			event.MessageCreatedData{Author: alice, Text: "", ClientID: "c3"}), true},
+		{"read data that is not an object", rawEnvelope(event.ReadMoved, 7, `[1,2]`), true},
+		{"read without user", envelope(t, event.ReadMoved, 7, 1, event.ReadMovedData{MessageID: 3}), true},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seq := uint64(100 + i)
+			err := h.Handle(t.Context(), []event.Event{{Seq: seq, Partition: 2, Envelope: tc.env}})
+			var perm *bus.PermanentError
+			isPerm := errors.As(err, &perm)
+			if isPerm != tc.permanent || (!tc.permanent && err != nil) {
+				t.Fatalf("err = %v, want permanent=%v", err, tc.permanent)
+			}
+			if isPerm && perm.Seq != seq {
+				t.Fatalf("permanent error names seq %d, want %d", perm.Seq, seq)
+			}
+			if !tc.permanent {
+				prog, err := st.Progress(t.Context())
+				if err != nil || prog["main"][2] != seq {
+					t.Fatalf("progress %v, %v; want partition 2 at %d", prog, err, seq)
+				}
+			}
+		})
+	}
+	if err := h.Ping(t.Context()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in time; last state: %s", what, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunnerProjectsTheLog(t *testing.T) {
+	t.Parallel()
+	n := testkit.StartNATS(t)
+	_, js := n.Connect(t)
+	topo := bus.DefaultTopology()
+	topo.Partitions = 2
+	topo.AckWait = 2 * time.Second
+	topo.PinnedTTL = time.Second
+	ctx := t.Context()
+	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+
+	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	runCtx, stop := context.WithCancel(context.Background())
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Run(runCtx) }()
+	cfg := bus.DefaultRunnerConfig("persister", 50)
+	cfg.BackoffMin, cfg.BackoffMax, cfg.MaxAttempts, cfg.DrainTimeout = 10*time.Millisecond, 100*time.Millisecond, 2, 2*time.Second
+	runner := &bus.Runner{JS: js, Topology: topo, Config: cfg, Handler: projection.New(st, quiet), Log: quiet}
+	runDone := make(chan error, 1)
+	go func() { runDone <- runner.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		for _, ch := range []chan error{runDone, pubDone} {
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("did not stop within 10s of cancelling")
+			}
+		}
+	})
+
+	publish := func(env event.Envelope, msgID string) uint64 {
+		t.Helper()
+		ack, err := pub.Publish(ctx, env, msgID)
+		if err != nil {
+			t.Fatalf("publish %s: %v", env.Type, err)
+		}
+		return ack.Seq
+	}
+	alice, err := st.CreateUser(ctx, "alice", []byte("h"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := st.CreateUser(ctx, "bob", []byte("h"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the gateway does it: the chat's event is appended inside the
+	// transaction that creates it.
+	chat, _, err := st.CreateDirectChat(ctx, alice, bob, time.Now(), func(c domain.Chat) error {
+		publish(envelope(t, event.ChatCreated, c.ID, alice.ID, event.ChatCreatedData{Chat: c}), "")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(author domain.User, client, text string) uint64 {
+		return publish(envelope(t, event.MessageCreated, chat.ID, author.ID,
+			event.MessageCreatedData{Author: author, Text: text, ClientID: client}),
+			fmt.Sprintf("m:%d:%d:%s", chat.ID, author.ID, client))
+	}
+	m1 := send(alice, "a1", "hello")
+	m2 := send(bob, "b1", "hi alice")
+	publish(envelope(t, event.ReadMoved, chat.ID, alice.ID, event.ReadMovedData{UserID: alice.ID, MessageID: int64(m2)}), "")
+	publish(rawEnvelope("message.edited", chat.ID, `{"id": 1}`), "")
+	poison1 := publish(rawEnvelope(event.MessageCreated, chat.ID, `"not an object"`), "")
+	poison2 := publish(envelope(t, event.MessageCreated, chat.ID, bob.ID,
+		event.MessageCreatedData{Author: domain.User{Name: "nobody"}, Text: "x", ClientID: "x1"}), "")
+	// alice's first send again, past the log's duplicate window (another
+	// Nats-Msg-Id lets it through): it must not become a second message.
+	retried := publish(envelope(t, event.MessageCreated, chat.ID, alice.ID,
+		event.MessageCreatedData{Author: alice, Text: "hello", ClientID: "a1"}), "late-retry")
+	m3 := send(bob, "b2", "are you there?")
+
+	// Every event of the chat lands in one partition; find it from the log.
+	s, err := js.Stream(ctx, topo.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.GetMsg(ctx, m3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partition, err := strconv.Atoi(strings.Split(raw.Subject, ".")[1])
+	if err != nil {
+		t.Fatalf("subject %q: %v", raw.Subject, err)
+	}
+
+	eventually(t, "the partition's progress reaches the last event", func() (bool, string) {
+		p, err := st.Progress(ctx)
+		return err == nil && p["main"][partition] == m3, fmt.Sprintf("%v %v", p, err)
+	})
+
+	msgs, more, err := st.History(ctx, chat.ID, store.HistoryQuery{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, fmt.Sprintf("%d %s: %s", m.ID, m.Author.Name, m.Text))
+	}
+	want := []string{
+		fmt.Sprintf("%d alice: hello", m1),
+		fmt.Sprintf("%d bob: hi alice", m2),
+		fmt.Sprintf("%d bob: are you there?", m3),
+	}
+	if !reflect.DeepEqual(got, want) || more {
+		t.Fatalf("history %q more=%v, want %q (retried send %d must not appear)", got, more, want, retried)
+	}
+	for _, tc := range []struct {
+		user domain.User
+		want int64
+	}{{alice, int64(m2)}, {bob, int64(m3)}} {
+		pos, err := st.ReadPositions(ctx, tc.user.ID, []int64{chat.ID})
+		if err != nil || pos[chat.ID] != tc.want {
+			t.Errorf("%s's read position %v, %v; want %d", tc.user.Name, pos, err, tc.want)
+		}
+	}
+	rows, err := st.UserChats(ctx, alice.ID, nil, 10)
+	if err != nil || len(rows) != 1 || rows[0].LastMessageID != int64(m3) {
+		t.Fatalf("alice's chats %+v, %v; want the chat with last message %d", rows, err, m3)
+	}
+
+	// Both poison events are in the dead-letter stream, with their reasons.
+	dlq, err := js.Stream(ctx, topo.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two dead letters", func() (bool, string) {
+		info, err := dlq.Info(ctx)
+		return err == nil && info.State.Msgs == 2, fmt.Sprintf("%+v %v", info, err)
+	})
+	dead := map[uint64]string{}
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := dlq.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig, _ := strconv.ParseUint(m.Header.Get(bus.HeaderDLQSeq), 10, 64)
+		if m.Subject != bus.DLQSubject("persister") || m.Header.Get(bus.HeaderDLQReason) == "" {
+			t.Fatalf("dead letter %d: subject %q headers %v", seq, m.Subject, m.Header)
+		}
+		dead[orig] = m.Header.Get(bus.HeaderDLQReason)
+	}
+	if _, ok := dead[poison1]; !ok {
+		t.Errorf("dead letters %v lack the undecodable event %d", dead, poison1)
+	}
+	if _, ok := dead[poison2]; !ok {
+		t.Errorf("dead letters %v lack the authorless event %d", dead, poison2)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	dsn := testkit.MySQL(t)
+	t.Run("migrates and reports mysql", func(t *testing.T) {
+		t.Setenv("MYSQL_DSN", dsn)
+		h, checks, closeFn, err := projection.Setup(t.Context(), config.New(), worker.Deps{Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeFn()
+		if h == nil || checks["mysql"] == nil {
+			t.Fatalf("handler %v, checks %v", h, checks)
+		}
+		if err := checks["mysql"](t.Context()); err != nil {
+			t.Fatalf("mysql check: %v", err)
+		}
+		// The schema is there: a batch applies.
+		if err := h.Handle(t.Context(), []event.Event{{Seq: 5, Partition: 1,
+			Envelope: envelope(t, event.ReadMoved, 3, 1, event.ReadMovedData{UserID: 1, MessageID: 2})}}); err != nil {
+			t.Fatalf("handle after setup: %v", err)
+		}
+	})
+	t.Run("waits for mysql until cancelled", func(t *testing.T) {
+		t.Setenv("MYSQL_DSN", fmt.Sprintf("logchat:logchat@tcp(127.0.0.1:%d)/logchat", testkit.FreePort(t)))
+		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+		defer cancel()
+		started := time.Now()
+		_, _, _, err := projection.Setup(ctx, config.New(), worker.Deps{Log: quiet})
+		if err == nil {
+			t.Fatal("setup succeeded without a database")
+		}
+		if time.Since(started) < 500*time.Millisecond {
+			t.Fatalf("setup gave up after %v instead of waiting: %v", time.Since(started), err)
+		}
+	})
+}
