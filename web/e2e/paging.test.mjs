@@ -12,7 +12,7 @@ after(async () => {
   await browser?.close()
 })
 
-test('history of 300 messages pages up to the first one, exactly once each', { timeout: 240_000 }, async () => {
+test('history of 300 messages pages up to the first one, exactly once each', { timeout: 240_000 }, async (t) => {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const chat = await directChat(bob, alice)
@@ -72,6 +72,8 @@ test('history of 300 messages pages up to the first one, exactly once each', { t
   assert.equal(new Set(befores).size, befores.length, `a page was requested twice: ${befores}`)
   const loadedPerPage = Number(pages[0].limit)
   assert.ok(befores.length >= Math.ceil((N - loadedPerPage) / 200), 'paged up')
+
+  t.diagnostic(`history requests: ${pages.map((p) => new URLSearchParams(p).toString()).join(' | ')}`)
 
   // At the top with has_more=false: more scrolling asks for nothing.
   const count = pages.length
