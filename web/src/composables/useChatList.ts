@@ -11,7 +11,9 @@ type ChatListApi = Pick<Api, 'listChats' | 'getChat'>
  * a message moves its chat up and counts toward the badge, chat.added and chat.removed
  * change the list, and the user's own read position (from any device) clears badges.
  */
-export function useChatList(api: ChatListApi, me: User, pageSize = 100) {
+// 50 per page: every loaded chat gets a realtime subscription, and each needs a token
+// request, so the list grows as the user scrolls rather than all at once.
+export function useChatList(api: ChatListApi, me: User, pageSize = 50) {
   const chats = shallowRef<ChatSummary[]>([])
   const nextCursor = ref<string | null>(null)
   const loading = ref(false)
