@@ -17,13 +17,26 @@ import (
 // loadConcurrency bounds the MySQL reads of one batch (chats to load after a flush).
 const loadConcurrency = 4
 
-// op is one script call of a batch.
+// maxRun bounds the messages of one script call: a script blocks Redis while
+// it runs, and 100 messages take about a millisecond.
+const maxRun = 100
+
+// op is one event's effect: a script call (one message of a messagesScript
+// run, for messages), or a plain command when script is nil.
 type op struct {
 	seq    uint64
 	chatID int64
 	script *redis.Script
 	keys   []string
 	args   []any
+}
+
+// call is one command of a batch's pipeline: a single op, or a run of messages.
+type call struct {
+	script *redis.Script // nil: args is a plain command
+	keys   []string
+	args   []any
+	msgs   []op // the messages of a run, in ARGV order
 }
 
 // ApplyEvents applies a batch of one partition's events in log order
@@ -34,20 +47,20 @@ type op struct {
 // the chat from the Loader first. An event that can never apply is reported
 // as a *BadEventError.
 func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
-	ops := make([]op, 0, len(events)+8)
+	ops := make([]op, 0, len(events))
 	// Chats the batch needs cached before its first message or removal, unless
 	// an earlier event of the batch carries the whole chat.
 	need := map[int64]bool{}
 	carried := map[int64]bool{}
 	withMessages := map[int64]bool{}
-	var fanout []int64
+	lastMessage := map[int64]int{} // chat -> index in ops of its last message
 	for _, ev := range events {
 		o, err := c.prepare(ev)
 		if err != nil {
 			return &BadEventError{Seq: ev.Seq, Err: err}
 		}
-		if o.script == nil {
-			continue
+		if o.script == nil && o.args == nil {
+			continue // a type this cache does not use
 		}
 		switch ev.Type {
 		case event.ChatCreated, event.MemberAdded:
@@ -57,37 +70,58 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 				need[ev.ChatID] = true
 			}
 		}
-		if ev.Type == event.MessageCreated && !withMessages[ev.ChatID] {
+		if ev.Type == event.MessageCreated {
 			withMessages[ev.ChatID] = true
-			fanout = append(fanout, ev.ChatID)
+			lastMessage[ev.ChatID] = len(ops)
 		}
 		ops = append(ops, o)
 	}
 	if len(ops) == 0 {
 		return nil
 	}
-	loads, err := c.loadMissing(ctx, need, withMessages)
+	for _, i := range lastMessage {
+		ops[i].args[messageFields-1] = "1"
+	}
+	calls, err := c.loadMissing(ctx, need, withMessages)
 	if err != nil {
 		return err
 	}
-	for _, chatID := range fanout {
-		ops = append(ops, op{chatID: chatID, script: fanoutScript,
-			keys: []string{c.chatKey(chatID)}, args: []any{c.prefix, listMember(chatID)}})
+	for _, o := range ops {
+		if o.script != messagesScript {
+			calls = append(calls, call{script: o.script, keys: o.keys, args: o.args})
+			continue
+		}
+		if n := len(calls); n == 0 || calls[n-1].script != messagesScript || len(calls[n-1].msgs) == maxRun {
+			calls = append(calls, call{script: messagesScript, args: []any{c.prefix, c.recent}})
+		}
+		run := &calls[len(calls)-1]
+		run.args = append(run.args, o.args...)
+		run.msgs = append(run.msgs, o)
 	}
-	all := append(loads, ops...)
 	cmds, err := c.pipelined(ctx, func(p redis.Pipeliner) {
-		for _, o := range all {
-			o.script.EvalSha(ctx, p, o.keys, o.args...)
+		for _, cl := range calls {
+			if cl.script == nil {
+				p.Do(ctx, cl.args...)
+				continue
+			}
+			cl.script.EvalSha(ctx, p, cl.keys, cl.args...)
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}
 	for i, cmd := range cmds {
-		o := all[i]
-		if o.script == messageScript {
-			if n, _ := cmd.(*redis.Cmd).Int(); n == scriptSkipped {
+		if calls[i].script != messagesScript {
+			continue
+		}
+		statuses, err := cmd.(*redis.Cmd).Int64Slice()
+		if err != nil {
+			return fmt.Errorf("apply messages: %w", err)
+		}
+		for j, st := range statuses {
+			if st == scriptSkipped {
 				// Loaded above, gone now: Redis was flushed mid-batch. The retry loads it again.
+				o := calls[i].msgs[j]
 				return fmt.Errorf("apply message %d: chat %d is no longer cached", o.seq, o.chatID)
 			}
 		}
@@ -114,10 +148,9 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		if err != nil {
 			return op{}, err
 		}
-		o.script = messageScript
-		o.keys = []string{c.chatKey(m.ChatID), c.idsKey(m.ChatID), c.readKey(m.Author.ID)}
-		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.ChatID),
-			itoa(m.SentAt.UnixMilli()), last, c.recent}
+		o.script = messagesScript
+		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.ChatID), itoa(m.Author.ID),
+			itoa(m.SentAt.UnixMilli()), string(last), "0"} // messageFields; the last is the fan-out flag
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
 		if err != nil {
@@ -126,9 +159,8 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		if d.UserID <= 0 || d.MessageID < 0 {
 			return op{}, fmt.Errorf("read.moved with user %d, message %d: %w", d.UserID, d.MessageID, domain.ErrInvalid)
 		}
-		o.script = readMovedScript
-		o.keys = []string{c.readKey(d.UserID)}
-		o.args = []any{itoa(ev.ChatID), itoa(d.MessageID)}
+		// Not a script: ZADD GT moves a position only forward.
+		o.args = []any{"ZADD", c.readKey(d.UserID), "GT", itoa(d.MessageID), itoa(ev.ChatID)}
 	case event.ChatCreated:
 		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
 		if err != nil {
@@ -179,7 +211,7 @@ func memberArgs(ms []domain.Member) []any {
 // commits a chat just after publishing its event, so a retry usually finds
 // it; one that never appears ends in the dead-letter stream), and is left
 // alone when the batch only removes members from it.
-func (c *Cache) loadMissing(ctx context.Context, need, withMessages map[int64]bool) ([]op, error) {
+func (c *Cache) loadMissing(ctx context.Context, need, withMessages map[int64]bool) ([]call, error) {
 	if len(need) == 0 {
 		return nil, nil
 	}
@@ -224,12 +256,12 @@ func (c *Cache) loadMissing(ctx context.Context, need, withMessages map[int64]bo
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make([]op, 0, len(missing))
+	out := make([]call, 0, len(missing))
 	for i, ch := range chats {
 		if ch == nil {
 			continue
 		}
-		out = append(out, op{chatID: missing[i], script: loadChatScript, keys: []string{c.chatKey(missing[i])},
+		out = append(out, call{script: loadChatScript, keys: []string{c.chatKey(missing[i])},
 			args: append([]any{string(ch.Kind), ch.Title, itoa(ch.CreatedAt.UnixMilli())}, memberArgs(ch.Members)...)})
 	}
 	return out, nil

@@ -21,8 +21,9 @@
 //	                        holding entries written by events since a flush.
 //	                        Keeping the mark inside the list means the two can
 //	                        never be lost separately.
-//	P u:<uid>:read    HASH  chat id -> the user's read position (message id).
-//	                        Only moves forward.
+//	P u:<uid>:read    ZSET  the user's read positions. Member: chat id; score:
+//	                        the position (a message id). Written with ZADD GT,
+//	                        so it only moves forward without a script.
 //	P c:<cid>         HASH  the chat. kind, title, ca (created_at ms), upd
 //	                        (updated_at ms), lid (last message id), last (last
 //	                        message JSON), floor (see below), mv (sequence of the
@@ -153,6 +154,5 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func listMember(chatID int64) string { return fmt.Sprintf("%019d", chatID) }
 
 func (c *Cache) chatKey(chatID int64) string { return c.prefix + "c:" + itoa(chatID) }
-func (c *Cache) idsKey(chatID int64) string  { return c.prefix + "c:" + itoa(chatID) + ":ids" }
 func (c *Cache) listKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":chats" }
 func (c *Cache) readKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":read" }

@@ -363,7 +363,9 @@ var errNoLoader = errors.New("loader must not be called here")
 func (failingLoader) AllUserChats(context.Context, int64) ([]store.ChatRow, error) {
 	return nil, errNoLoader
 }
-func (failingLoader) Chat(context.Context, int64) (domain.Chat, error) { return domain.Chat{}, errNoLoader }
+func (failingLoader) Chat(context.Context, int64) (domain.Chat, error) {
+	return domain.Chat{}, errNoLoader
+}
 func (failingLoader) MessagesByID(context.Context, []int64, []int64) (map[int64]domain.Message, error) {
 	return nil, errNoLoader
 }

@@ -35,54 +35,76 @@ local function membership_applied(h, seq)
 end
 `
 
-// messageScript applies one message.created.
-// KEYS: chat hash, chat ids, author's read hash.
-// ARGV: id, client key, chat id, sent_at ms, message JSON, recent limit.
-// Returns scriptSkipped when the chat is not cached (the caller loads it first;
-// this happens only if Redis was flushed in between, and the batch is retried).
-var messageScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local id = tonumber(ARGV[1])
-local prev = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if prev and tonumber(prev) ~= id then return 2 end
-local floor = redis.call('HGET', KEYS[1], 'floor')
-if floor then
-  floor = tonumber(floor)
-else
-  -- First message seen since the chat was loaded: everything after it will be seen too.
-  floor = id - 1
-  redis.call('HSET', KEYS[1], 'floor', string.format('%d', floor))
-end
-if id > floor then
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-  local n = redis.call('ZCARD', KEYS[2])
-  local keep = tonumber(ARGV[6])
-  if n > keep then
-    local cut = redis.call('ZRANGE', KEYS[2], n - keep - 1, n - keep - 1, 'WITHSCORES')
-    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - keep - 1)
-    redis.call('HSET', KEYS[1], 'floor', cut[2])
+// messagesScript applies a run of consecutive message.created events.
+// ARGV: prefix, recent limit, then per message: id, client key, chat id,
+// author id, sent_at ms, message JSON, fan-out (1 on the chat's last message
+// of the batch). Returns one status per message: scriptSkipped when the chat
+// is not cached (the caller loads chats first, so this happens only if Redis
+// was flushed in between; the batch is retried), scriptApplied, or
+// scriptDuplicate.
+//
+// One call for many messages: on this hot path the per-call overhead of
+// EVALSHA costs more than the work. Key names are built here from the prefix.
+//
+// The fan-out (the chat's time into every member's list) is done once per
+// chat and batch, by its last message, whether that one applied or not: it
+// writes the chat's current time, whichever message set it.
+var messagesScript = redis.NewScript(`
+local prefix, keep = ARGV[1], tonumber(ARGV[2])
+local function fanout(h, cid, upd)
+  local member = string.format('%019d', tonumber(cid))
+  for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do
+    redis.call('ZADD', prefix .. 'u:' .. u .. ':chats', upd, member)
   end
 end
-local pos = redis.call('HGET', KEYS[3], ARGV[3])
-if not pos or tonumber(pos) < id then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
-local lid = redis.call('HGET', KEYS[1], 'lid')
-if not lid or tonumber(lid) < id then
-  redis.call('HSET', KEYS[1], 'lid', ARGV[1], 'upd', ARGV[4], 'last', ARGV[5])
+local function apply(i)
+  local sid, ckey, cid, author, at, body, fan = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
+  local h = prefix .. 'c:' .. cid
+  local idsk = h .. ':ids'
+  local v = redis.call('HMGET', h, 'kind', 'floor', 'lid', 'upd')
+  if not v[1] then return 0 end
+  local id = tonumber(sid)
+  local floor = v[2]
+  if floor then
+    floor = tonumber(floor)
+  else
+    -- First message seen since the chat was loaded: everything after it will be seen too.
+    floor = id - 1
+    redis.call('HSET', h, 'floor', string.format('%d', floor))
+  end
+  local added = 0
+  if id > floor then added = redis.call('ZADD', idsk, 'NX', sid, ckey) end
+  if added == 0 then
+    -- Seen before: this very message again, or a retried send under another id.
+    local prev = redis.call('ZSCORE', idsk, ckey)
+    if prev and tonumber(prev) ~= id then
+      if fan == '1' then fanout(h, cid, v[4]) end
+      return 2
+    end
+  else
+    local n = redis.call('ZCARD', idsk)
+    if n > keep then
+      local cut = redis.call('ZRANGE', idsk, n - keep - 1, n - keep - 1, 'WITHSCORES')
+      redis.call('ZREMRANGEBYRANK', idsk, 0, n - keep - 1)
+      redis.call('HSET', h, 'floor', cut[2])
+    end
+  end
+  redis.call('ZADD', prefix .. 'u:' .. author .. ':read', 'GT', sid, cid)
+  local upd = v[4]
+  if not v[3] or tonumber(v[3]) < id then
+    redis.call('HSET', h, 'lid', sid, 'upd', at, 'last', body)
+    upd = at
+  end
+  if fan == '1' then fanout(h, cid, upd) end
+  return 1
 end
-return 1
+local out = {}
+for i = 3, #ARGV, 7 do out[#out + 1] = apply(i) end
+return out
 `)
 
-// fanoutScript puts a chat at its current updated_at in every member's list.
-// It runs once per chat and batch, after the batch's messages.
-// KEYS: chat hash. ARGV: prefix, list member.
-var fanoutScript = redis.NewScript(`
-local upd = redis.call('HGET', KEYS[1], 'upd')
-if not upd then return 0 end
-for _, u in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':mem')) do
-  redis.call('ZADD', ARGV[1] .. 'u:' .. u .. ':chats', upd, ARGV[2])
-end
-return 1
-`)
+// messageFields is the number of ARGV per message of messagesScript.
+const messageFields = 7
 
 // chatCreatedScript applies chat.created.
 // KEYS: chat hash. ARGV: prefix, list member, seq, kind, title, created ms,
@@ -135,15 +157,6 @@ redis.call('ZREM', KEYS[2], ARGV[3])
 return 1
 `)
 
-// readMovedScript moves a read position forward.
-// KEYS: the user's read hash. ARGV: chat id, message id.
-var readMovedScript = redis.NewScript(`
-local pos = redis.call('HGET', KEYS[1], ARGV[1])
-if pos and tonumber(pos) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`)
-
 // loadChatScript caches a chat's members read from MySQL, unless cached.
 // KEYS: chat hash. ARGV: kind, title, created ms, then member id, name pairs.
 var loadChatScript = redis.NewScript(luaAddMembers + `
@@ -172,10 +185,7 @@ elseif not redis.call('HGET', h, 'lid') then
     redis.call('ZADD', ARGV[1] .. 'u:' .. u .. ':chats', ARGV[9], ARGV[4])
   end
 end
-local pos = redis.call('HGET', KEYS[3], ARGV[3])
-if tonumber(ARGV[11]) > 0 and (not pos or tonumber(pos) < tonumber(ARGV[11])) then
-  redis.call('HSET', KEYS[3], ARGV[3], ARGV[11])
-end
+if tonumber(ARGV[11]) > 0 then redis.call('ZADD', KEYS[3], 'GT', ARGV[11], ARGV[3]) end
 -- The cached member set is the newer truth: a removal applied meanwhile wins.
 if redis.call('SISMEMBER', h .. ':mem', ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], redis.call('HGET', h, 'upd'), ARGV[4])
@@ -204,7 +214,7 @@ local function detail(prefix, uid, cid, readkey)
     end
     if other then title = redis.call('HGET', h, 'n:' .. other) or '' end
   end
-  local pos = redis.call('HGET', readkey, cid) or '0'
+  local pos = redis.call('ZSCORE', readkey, cid) or '0'
   local p = tonumber(pos)
   local unread = -1
   if v[5] and p >= tonumber(v[5]) then
@@ -273,8 +283,8 @@ return out
 `)
 
 var allScripts = []*redis.Script{
-	messageScript, fanoutScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
-	readMovedScript, loadChatScript, rebuildScript, pageScript, summaryScript,
+	messagesScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
+	loadChatScript, rebuildScript, pageScript, summaryScript,
 }
 
 // loadScripts puts every script into Redis's script cache, so that pipelines
