@@ -52,6 +52,13 @@ describe('chat list updates', () => {
     expect(upsertChats(out, [fresh])[0].unread_count).toBe(3)
   })
 
+  it('a lagging list does not bring back a badge the user already cleared', () => {
+    const last = msg(10, bob, { chat_id: 1 })
+    const local = [chat(1, { last_message: last, unread_count: 0, read_message_id: 10 })]
+    const lagging = chat(1, { last_message: last, unread_count: 3, read_message_id: 7 })
+    expect(upsertChats(local, [lagging])[0]).toMatchObject({ unread_count: 0, read_message_id: 10 })
+  })
+
   it('adds, removes and totals', () => {
     let list = upsertChats([], [chat(1, { unread_count: 2 }), chat(2, { unread_count: 3 })])
     expect(totalUnread(list)).toBe(5)

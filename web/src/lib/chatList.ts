@@ -36,7 +36,12 @@ export function upsertChats(list: readonly ChatSummary[], incoming: readonly Cha
       })
     } else {
       const summary = toSummary(c)
-      if (old) summary.read_message_id = Math.max(summary.read_message_id, old.read_message_id)
+      if (old && old.read_message_id > c.read_message_id) {
+        // The list is served from a cache that may lag behind a read we already made:
+        // the newer position wins, and with the same last message so does its count.
+        summary.read_message_id = old.read_message_id
+        if (lastId(old) === lastId(c)) summary.unread_count = old.unread_count
+      }
       byId.set(c.id, summary)
     }
   }
