@@ -2,7 +2,7 @@
 // view steady while older pages are prepended, and stops asking once has_more=false.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { directChat, launchBrowser, openChat, openPage, registerUser, screenshot, send, signIn } from './helpers.mjs'
+import { directChat, eventually, history, launchBrowser, openChat, openPage, registerUser, screenshot, send, signIn } from './helpers.mjs'
 
 let browser
 before(async () => {
@@ -20,6 +20,9 @@ test('history of 300 messages pages up to the first one, exactly once each', { t
   for (let i = 1; i <= N; i++) {
     await send(i % 10 === 0 ? alice : bob, chat.id, `m${String(i).padStart(3, '0')}`)
   }
+
+  // History is written by the persister shortly after each send is accepted.
+  await eventually(async () => (await history(alice, chat.id)).length === N, 'all 300 messages in history', 60_000)
 
   const { page, context, problems } = await openPage(browser)
   const pages = []
