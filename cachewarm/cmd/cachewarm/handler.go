@@ -51,7 +51,9 @@ func setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler,
 // handler applies the log to the chat cache.
 type handler struct {
 	cache *chatcache.Cache
-	mysql interface{ Ping(ctx context.Context) error }
+	mysql interface {
+		Ping(ctx context.Context) error
+	}
 }
 
 // Handle applies a batch; an event that can never apply is dead-lettered.
