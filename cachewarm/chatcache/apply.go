@@ -98,7 +98,8 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 		run.args = append(run.args, o.args...)
 		run.msgs = append(run.msgs, o)
 	}
-	cmds, err := c.pipelined(ctx, func(p redis.Pipeliner) {
+	// Not atomic: each script is, and a batch interrupted half way is retried.
+	cmds, err := c.pipelined(ctx, false, func(p redis.Pipeliner) {
 		for _, cl := range calls {
 			if cl.script == nil {
 				p.Do(ctx, cl.args...)

@@ -69,6 +69,14 @@
 // user's list only if the cached member set (which events maintain) holds
 // the user.
 //
+// After a flush the cache is as good as MySQL: a message or read that
+// cachewarm applied shortly before the flush, but the persister had not
+// written yet, is not applied again, so a chat's last message or a read
+// position can stay behind until the chat's next message or read. (Unread
+// counts are not affected: until cachewarm sees the chat's next message they
+// are counted in MySQL.) `ingest replay cachewarm --since 10m` after a flush
+// closes that gap; replays are harmless.
+//
 // The scripts compute key names from the prefix, so the layout needs one
 // Redis (or a primary with replicas), not Redis Cluster. Keys have no TTL:
 // Redis should run with maxmemory-policy noeviction (or a volatile-* policy),

@@ -652,3 +652,78 @@ func BenchmarkBaselinePipeline(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
 }
+
+// Readers rebuilding lists while the worker applies events, with Redis
+// flushed half way: whatever interleaving happens, the cache ends where the
+// model does. MySQL may be ahead of the cache (the persister is faster) or
+// behind it.
+func TestConcurrentRebuildsEventsAndAFlushConverge(t *testing.T) {
+	for _, mysqlAhead := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mysql ahead %v", mysqlAhead), func(t *testing.T) {
+			m := newModel()
+			c, rdb, prefix := newCache(t, m)
+			users := userRange(9)
+			events := randomLog(t, 21, 600).events
+			done := make(chan struct{})
+			errs := make(chan error, 100)
+			for r := range 3 {
+				go func() {
+					for i := 0; ; i++ {
+						select {
+						case <-done:
+							errs <- nil
+							return
+						default:
+						}
+						u := users[(i+r)%len(users)]
+						if _, _, err := c.ChatList(ctx, u, "", 3); err != nil {
+							errs <- err
+							return
+						}
+						if _, err := c.Summary(ctx, u, int64(1+i%6)); err != nil && !errors.Is(err, domain.ErrNotFound) {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := 0; i < len(events); i += 20 {
+				batch := events[i:min(i+20, len(events))]
+				if mysqlAhead {
+					m.apply(t, batch)
+				}
+				apply(t, c, batch, len(batch))
+				if !mysqlAhead {
+					m.apply(t, batch)
+				}
+				if i == 300 {
+					flush(t, rdb, prefix)
+				}
+			}
+			close(done)
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Fatalf("reader: %v", err)
+				}
+			}
+			checkLists(t, c, m, users, 4)
+			// The stored lists too, not only what reads let through.
+			for _, u := range users {
+				raw, err := rdb.ZRange(ctx, fmt.Sprintf("%su:%d:chats", prefix, u), 0, -1).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []string
+				for _, s := range m.list(u) {
+					want = append(want, fmt.Sprintf("%019d", s.ID))
+				}
+				raw = slices.DeleteFunc(raw, func(x string) bool { return x == "~warm" })
+				slices.Sort(raw)
+				slices.Sort(want)
+				if !slices.Equal(raw, want) {
+					t.Fatalf("user %d's stored list %v, want %v", u, raw, want)
+				}
+			}
+		})
+	}
+}

@@ -340,18 +340,14 @@ func diffDumps(a, b map[string]string) string {
 	return strings.Join(out, "\n")
 }
 
-// flush deletes every key under prefix, as FLUSHDB would for this prefix.
+// flush deletes every key under prefix at once, as FLUSHDB would for this prefix.
 func flush(t testing.TB, rdb *redis.Client, prefix string) {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	err := rdb.Eval(context.Background(), `
+for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end
+return 1`, nil, prefix+"*").Err()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(keys) > 0 {
-		if err := rdb.Del(ctx, keys...).Err(); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

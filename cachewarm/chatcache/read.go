@@ -258,7 +258,7 @@ func decodeCursor(s string) (cursorPos, error) {
 	}
 	ms, err1 := strconv.ParseInt(parts[1], 10, 64)
 	id, err2 := strconv.ParseInt(parts[2], 10, 64)
-	if err := errors.Join(err1, err2); err != nil || id <= 0 || ms < 0 {
+	if err := errors.Join(err1, err2); err != nil || id <= 0 {
 		return cursorPos{}, ErrBadCursor
 	}
 	return cursorPos{ms: ms, chatID: id}, nil

@@ -67,7 +67,9 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 			lasts[id] = string(b)
 		}
 	}
-	_, err = c.pipelined(ctx, func(p redis.Pipeliner) {
+	// One transaction: the list is marked complete together with its entries,
+	// never after a flush that removed some of them.
+	_, err = c.pipelined(ctx, true, func(p redis.Pipeliner) {
 		for _, r := range rows {
 			id := r.Chat.ID
 			updated := r.UpdatedAt

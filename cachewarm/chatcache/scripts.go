@@ -299,18 +299,22 @@ func (c *Cache) loadScripts(ctx context.Context) error {
 	return nil
 }
 
-// pipelined runs fill's EVALSHA commands in one pipeline. When Redis lost its
-// script cache (a restart, SCRIPT FLUSH), it loads the scripts and runs the
-// whole pipeline again: every script is idempotent, so running some twice is
-// harmless.
-func (c *Cache) pipelined(ctx context.Context, fill func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+// pipelined runs fill's EVALSHA commands in one pipeline (tx false)
+// or one MULTI/EXEC transaction. When Redis lost its script cache (a restart,
+// SCRIPT FLUSH), it loads the scripts and runs the whole pipeline again:
+// every script is idempotent, so running some twice is harmless.
+func (c *Cache) pipelined(ctx context.Context, tx bool, fill func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	run := c.rdb.Pipelined
+	if tx {
+		run = c.rdb.TxPipelined
+	}
 	for attempt := 0; ; attempt++ {
 		if !c.loaded.Load() {
 			if err := c.loadScripts(ctx); err != nil {
 				return nil, err
 			}
 		}
-		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, err := run(ctx, func(p redis.Pipeliner) error {
 			fill(p)
 			return nil
 		})
