@@ -580,6 +580,7 @@ func TestSummaryAndListAgree(t *testing.T) {
 	l := randomLog(t, 6, 300)
 	apply(t, c, l.events, 500)
 	m.apply(t, l.events)
+	rebuilds := m.rebuilds.Load()
 	for _, u := range users {
 		list := listAll(t, c, u, 100)
 		for _, s := range list {
@@ -596,6 +597,13 @@ func TestSummaryAndListAgree(t *testing.T) {
 				t.Fatalf("user %d, chat %d not in the list: summary err %v, want ErrNotFound", u, chat, err)
 			}
 		}
+		if _, err := c.Summary(ctx, u, 999); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("no such chat: %v", err)
+		}
+	}
+	// Asking for chats one is not in is answered without rebuilding lists.
+	if n := m.rebuilds.Load(); n != rebuilds {
+		t.Fatalf("%d rebuilds for summaries of warm users", n-rebuilds)
 	}
 }
 

@@ -93,8 +93,15 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 		}
 		if res[0].(int64) == 1 {
 			d = parseDetail(res[1:])
-			if attempt > 0 || (d.state != "missing" && d.state != "partial") {
+			if attempt > 0 || d.state == "ok" || d.state == "notmember" {
 				break
+			}
+			if d.state == "missing" {
+				// Most often not the user's chat at all: one lookup says so,
+				// so that asking for other ids never costs a rebuild.
+				if _, err := c.memberChat(ctx, chatID, userID); err != nil {
+					return domain.ChatSummary{}, err
+				}
 			}
 		}
 		if attempt >= 2 {
@@ -106,17 +113,14 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 	}
 	switch d.state {
 	case "missing":
-		// Rebuilt from the user's chats in MySQL, yet not there: not a member.
+		// A member per MySQL, yet not cached by the rebuild: it raced a removal.
 		return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
 	case "notmember":
 		// The cache may lag the gateway's membership tables (the event of a
 		// join not applied yet): MySQL decides.
-		ch, err := c.loader.Chat(ctx, chatID)
+		ch, err := c.memberChat(ctx, chatID, userID)
 		if err != nil {
-			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, err)
-		}
-		if !isMember(ch.Members, userID) {
-			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
+			return domain.ChatSummary{}, err
 		}
 		d.membersCount = len(ch.Members)
 		if ch.Kind == domain.KindDirect {
@@ -128,6 +132,19 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 		return domain.ChatSummary{}, err
 	}
 	return page[0], nil
+}
+
+// memberChat reads a chat from MySQL, the authority on membership:
+// domain.ErrNotFound when it does not exist or userID is not a member.
+func (c *Cache) memberChat(ctx context.Context, chatID, userID int64) (domain.Chat, error) {
+	ch, err := c.loader.Chat(ctx, chatID)
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && !isMember(ch.Members, userID)) {
+		return domain.Chat{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
+	}
+	if err != nil {
+		return domain.Chat{}, fmt.Errorf("chat %d: %w", chatID, err)
+	}
+	return ch, nil
 }
 
 func isMember(ms []domain.Member, userID int64) bool {
