@@ -735,3 +735,44 @@ func TestConcurrentRebuildsEventsAndAFlushConverge(t *testing.T) {
 		})
 	}
 }
+
+// Entries whose chat vanished from both Redis and MySQL are left out, and
+// pages stay full: only the last page is short, and no page is empty.
+func TestVanishedEntriesAreSkippedAndPagesStayFull(t *testing.T) {
+	m := newModel()
+	c, rdb, prefix := newCache(t, m)
+	warm(t, c, []int64{1})
+	l := newLog(t, 0)
+	for id := int64(1); id <= 7; id++ {
+		l.group(id, fmt.Sprint(id), 1, 2)
+	}
+	apply(t, c, l.events, 500)
+	m.apply(t, l.events)
+	for _, gone := range []int64{6, 5, 3} {
+		m.mu.Lock()
+		delete(m.chats, gone)
+		m.mu.Unlock()
+		if err := rdb.Del(ctx, fmt.Sprintf("%sc:%d", prefix, gone), fmt.Sprintf("%sc:%d:mem", prefix, gone)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	cursor := ""
+	for {
+		page, next, err := c.ChatList(ctx, 1, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(page)...)
+		if next == "" {
+			break
+		}
+		if len(page) != 2 {
+			t.Fatalf("a page of %d before the end (%v)", len(page), ids(page))
+		}
+		cursor = next
+	}
+	if !slices.Equal(got, []int64{7, 4, 2, 1}) {
+		t.Fatalf("list %v, want [7 4 2 1]", got)
+	}
+}

@@ -24,17 +24,42 @@ const maxLimit = 1000
 // position, titles resolved for userID and Channel set. cursor is "" for the
 // first page; next is "" at the end. A user whose list is not cached is
 // rebuilt from the loader first.
-//
-// A page may hold fewer than limit chats while next is not "" (a chat whose
-// cache entry vanished is left out); a client keeps paging until next is "".
 func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit int) (page []domain.ChatSummary, next string, err error) {
 	cur, err := decodeCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
 	limit = min(max(limit, 1), maxLimit)
+	page = make([]domain.ChatSummary, 0, min(limit, 64))
+	// Entries whose chat is no longer cached are left out; reading on keeps
+	// the page full, so that a short page means the end of the list.
+	for range 10 {
+		part, more, last, err := c.listPart(ctx, userID, cur, limit-len(page))
+		if err != nil {
+			return nil, "", err
+		}
+		page = append(page, part...)
+		if !more {
+			next = ""
+			break
+		}
+		cur, next = last, encodeCursor(last)
+		if len(page) == limit {
+			break
+		}
+	}
+	if err := c.fillUnread(ctx, userID, page); err != nil {
+		return nil, "", err
+	}
+	return page, next, nil
+}
+
+// listPart reads up to limit entries after cur (from the top for a zero
+// cur), rebuilding the list first when it is cold or an entry is
+// incomplete. last is the position of the last entry read, skipped or not.
+func (c *Cache) listPart(ctx context.Context, userID int64, cur cursorPos, limit int) (part []domain.ChatSummary, more bool, last cursorPos, err error) {
 	args := []any{c.prefix, itoa(userID), "", "", limit}
-	if cursor != "" {
+	if cur.chatID != 0 {
 		args[2], args[3] = itoa(cur.ms), itoa(cur.chatID)
 	}
 	keys := []string{c.listKey(userID), c.readKey(userID)}
@@ -42,25 +67,24 @@ func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit
 	for attempt := 0; ; attempt++ {
 		res, err = c.runRead(ctx, pageScript, keys, args)
 		if err != nil {
-			return nil, "", fmt.Errorf("chat list: %w", err)
+			return nil, false, last, fmt.Errorf("chat list: %w", err)
 		}
 		if res[0].(int64) == 0 || (attempt == 0 && needsRepair(res[2:], 2)) {
 			// Cold, or an entry lost or incomplete: rebuild from MySQL
 			// once. A list that stays cold was flushed again meanwhile.
 			if attempt >= 2 {
-				return nil, "", fmt.Errorf("chat list of user %d: still not cached after rebuilding: %w", userID, domain.ErrUnavailable)
+				return nil, false, last, fmt.Errorf("chat list of user %d: still not cached after rebuilding: %w", userID, domain.ErrUnavailable)
 			}
 			if err := c.rebuild(ctx, userID); err != nil {
-				return nil, "", err
+				return nil, false, last, err
 			}
 			continue
 		}
 		break
 	}
-	more := res[1].(int64) == 1
+	more = res[1].(int64) == 1
 	rest := res[2:]
-	page = make([]domain.ChatSummary, 0, len(rest)/(2+detailFields))
-	var last cursorPos
+	part = make([]domain.ChatSummary, 0, len(rest)/(2+detailFields))
 	for len(rest) >= 2+detailFields {
 		score, _ := strconv.ParseInt(str(rest[0]), 10, 64)
 		d := parseDetail(rest[2 : 2+detailFields])
@@ -69,15 +93,9 @@ func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit
 		if d.state == "missing" || d.state == "notmember" {
 			continue
 		}
-		page = append(page, d.summary())
+		part = append(part, d.summary())
 	}
-	if err := c.fillUnread(ctx, userID, page); err != nil {
-		return nil, "", err
-	}
-	if more {
-		next = encodeCursor(last)
-	}
-	return page, next, nil
+	return part, more, last, nil
 }
 
 // Summary returns one chat as userID sees it in the list (rebuilt from the
