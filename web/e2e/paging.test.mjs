@@ -60,6 +60,7 @@ test('history of 300 messages pages up to the first one, exactly once each', { t
     }
   }
   await start.waitFor()
+  await list.evaluate((el) => (el.scrollTop = 0))
   await screenshot(page, '09-history-start')
 
   // Every message once, in order.

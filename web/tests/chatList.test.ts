@@ -36,6 +36,9 @@ describe('chat list updates', () => {
     expect(applyRead(list, 1, 4, 2).list[0].unread_count).toBe(2)
     const unknown = applyRead(list, 1, 4)
     expect(unknown.needsRefresh).toBe(true)
+    // The move's own publication came first: the exact count still applies.
+    const published = applyRead(list, 1, 4).list
+    expect(applyRead(published, 1, 4, 2).list[0].unread_count).toBe(2)
     // Never backwards.
     const back = applyRead(list, 1, 1)
     expect(back.list).toBe(list)

@@ -71,6 +71,24 @@ describe('useChatMessages', () => {
     expect(server.requests).toHaveLength(6)
   })
 
+  it('opens at the first unread message: loads older pages until it is in', async () => {
+    const { server, chat } = setup(700)
+    await chat.loadInitial(200, 250)
+    expect(server.requests).toEqual(['newest', 'before=501', 'before=301'])
+    expect(chat.messages.value[0].id).toBe(101)
+    expect(chat.hasMore.value).toBe(true)
+    // Paging on from there asks for what is left, once.
+    await chat.loadOlder()
+    expect(server.requests.at(-1)).toBe('before=101')
+  })
+
+  it('gives up extending after a few pages for a huge unread part', async () => {
+    const { server, chat } = setup(5000)
+    await chat.loadInitial(200, 0, 2)
+    expect(server.requests).toHaveLength(3)
+    expect(chat.loaded.value).toBe(true)
+  })
+
   it('merges live publications by id, including ones already in a page', async () => {
     const { server, chat } = setup(10)
     const early = msg(11, bob)

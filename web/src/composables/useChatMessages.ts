@@ -46,7 +46,12 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
     messages.value = mergeMessages(messages.value, incoming)
   }
 
-  async function loadInitial(limit = pageSize): Promise<void> {
+  /**
+   * Loads the newest page. With `unreadAfter` (the read position, when something is
+   * unread) it keeps loading older pages until the first unread message is in, so the
+   * chat can open at the "new messages" divider — within `maxExtraPages` pages of 200.
+   */
+  async function loadInitial(limit = pageSize, unreadAfter: number | null = null, maxExtraPages = 4): Promise<void> {
     if (loadingInitial.value) return
     loadingInitial.value = true
     error.value = null
@@ -55,6 +60,15 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
       if (disposed) return
       add(page.messages)
       hasMore.value = page.has_more
+      for (let i = 0; i < maxExtraPages && unreadAfter !== null && hasMore.value; i++) {
+        const oldest = messages.value[0]
+        if (!oldest || oldest.id <= unreadAfter) break
+        requestedBefore.add(oldest.id)
+        const older = await api.messages(chatId, { before: oldest.id, limit: 200 })
+        if (disposed) return
+        add(older.messages)
+        hasMore.value = older.has_more
+      }
       loaded.value = true
     } catch (err) {
       error.value = errorMessage(err)

@@ -103,7 +103,14 @@ export function applyRead(
   const i = list.findIndex((c) => c.id === chatId)
   if (i < 0) return { list: list as ChatSummary[], needsRefresh: false }
   const c = list[i]
-  if (messageId <= c.read_message_id) return { list: list as ChatSummary[], needsRefresh: false }
+  if (messageId < c.read_message_id) return { list: list as ChatSummary[], needsRefresh: false }
+  if (messageId === c.read_message_id) {
+    // Already there (the publication of this very move came first); an exact count still helps.
+    if (unreadAfter === undefined || unreadAfter === c.unread_count) return { list: list as ChatSummary[], needsRefresh: false }
+    const out = list.slice()
+    out[i] = { ...c, unread_count: unreadAfter }
+    return { list: out, needsRefresh: false }
+  }
   let unread: number
   let needsRefresh = false
   if (messageId >= lastId(c)) unread = 0
