@@ -776,3 +776,37 @@ func TestVanishedEntriesAreSkippedAndPagesStayFull(t *testing.T) {
 		t.Fatalf("list %v, want [7 4 2 1]", got)
 	}
 }
+
+// The gateway asks for a chat's summary right after creating it, usually
+// before cachewarm has applied chat.created: MySQL answers for that one chat,
+// without a rebuild of the user's list.
+func TestSummaryOfAChatNotYetCachedComesFromMySQL(t *testing.T) {
+	m := newModel()
+	c, _, _ := newCache(t, m)
+	warm(t, c, []int64{1, 2})
+	l := newLog(t, 0)
+	l.group(60, "cached", 1, 2)
+	apply(t, c, l.events, 500)
+	m.apply(t, l.events)
+	n := len(l.events)
+	l.group(61, "not applied yet", 1, 2)
+	l.msg(61, 2, "one")
+	l.msg(61, 2, "two")
+	l.direct(62, 1, 2)
+	m.apply(t, l.events[n:]) // MySQL has them, the cache not yet
+	rebuilds := m.rebuilds.Load()
+	for _, chat := range []int64{61, 62} {
+		want := m.list(1)
+		i := slices.IndexFunc(want, func(s domain.ChatSummary) bool { return s.ID == chat })
+		got, err := c.Summary(ctx, 1, chat)
+		if err != nil || js(got) != js(want[i]) {
+			t.Fatalf("chat %d: %s (%v), want %s", chat, js(got), err, js(want[i]))
+		}
+	}
+	if m.rebuilds.Load() != rebuilds {
+		t.Fatal("a summary of one chat rebuilt the whole list")
+	}
+	// Once applied, the cache answers the same.
+	apply(t, c, l.events[n:], 500)
+	checkLists(t, c, m, []int64{1, 2}, 10)
+}

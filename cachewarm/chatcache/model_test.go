@@ -141,6 +141,20 @@ func (m *model) MessagesByID(_ context.Context, chatIDs, ids []int64) (map[int64
 	return out, nil
 }
 
+// History serves only what summaries read: the newest message.
+func (m *model) History(_ context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.msgs[chatID]
+	if q.Before != 0 || q.After != 0 || q.Limit != 1 {
+		return nil, false, errors.New("model: only the newest message is served")
+	}
+	if len(ms) == 0 {
+		return []domain.Message{}, false, nil
+	}
+	return ms[len(ms)-1:], len(ms) > 1, nil
+}
+
 func (m *model) ReadPositions(_ context.Context, userID int64, chatIDs []int64) (map[int64]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

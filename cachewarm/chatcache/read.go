@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 )
 
@@ -115,11 +116,15 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 				break
 			}
 			if d.state == "missing" {
-				// Most often not the user's chat at all: one lookup says so,
-				// so that asking for other ids never costs a rebuild.
-				if _, err := c.memberChat(ctx, chatID, userID); err != nil {
+				// Most often not the user's chat at all, or one whose event
+				// cachewarm has not applied yet (the gateway asks right after
+				// creating a chat). MySQL answers both for this one chat; a
+				// rebuild of the whole list would cost far more.
+				ch, err := c.memberChat(ctx, chatID, userID)
+				if err != nil {
 					return domain.ChatSummary{}, err
 				}
+				return c.summaryFromMySQL(ctx, userID, ch)
 			}
 		}
 		if attempt >= 2 {
@@ -131,8 +136,12 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 	}
 	switch d.state {
 	case "missing":
-		// A member per MySQL, yet not cached by the rebuild: it raced a removal.
-		return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
+		// Not cached even after rebuilding the user's list.
+		ch, err := c.memberChat(ctx, chatID, userID)
+		if err != nil {
+			return domain.ChatSummary{}, err
+		}
+		return c.summaryFromMySQL(ctx, userID, ch)
 	case "notmember":
 		// The cache may lag the gateway's membership tables (the event of a
 		// join not applied yet): MySQL decides.
@@ -150,6 +159,44 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 		return domain.ChatSummary{}, err
 	}
 	return page[0], nil
+}
+
+// historian is what a Loader may also offer (*store.Store does): the newest
+// message of a chat, for a summary read from MySQL alone.
+type historian interface {
+	History(ctx context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error)
+}
+
+// summaryFromMySQL is one chat as userID sees it, from MySQL alone.
+func (c *Cache) summaryFromMySQL(ctx context.Context, userID int64, ch domain.Chat) (domain.ChatSummary, error) {
+	s := domain.ChatSummary{ID: ch.ID, Kind: ch.Kind, Title: ch.Title, Channel: domain.ChatChannel(ch.ID),
+		MembersCount: len(ch.Members), UpdatedAt: ch.CreatedAt.UTC()}
+	if ch.Kind == domain.KindDirect {
+		s.Title = domain.DirectTitle(ch.Members, userID)
+	}
+	pos, err := c.loader.ReadPositions(ctx, userID, []int64{ch.ID})
+	if err != nil {
+		return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", ch.ID, err)
+	}
+	s.ReadMessageID = pos[ch.ID]
+	if h, ok := c.loader.(historian); ok {
+		msgs, _, err := h.History(ctx, ch.ID, store.HistoryQuery{Limit: 1})
+		if err != nil {
+			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", ch.ID, err)
+		}
+		if len(msgs) > 0 {
+			m := msgs[len(msgs)-1]
+			m.SentAt = m.SentAt.UTC()
+			s.LastMessage, s.UpdatedAt = &m, m.SentAt
+			if s.ReadMessageID >= m.ID {
+				return s, nil
+			}
+		}
+	}
+	if s.UnreadCount, err = c.loader.UnreadCount(ctx, ch.ID, userID, s.ReadMessageID); err != nil {
+		return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", ch.ID, err)
+	}
+	return s, nil
 }
 
 // memberChat reads a chat from MySQL, the authority on membership:
