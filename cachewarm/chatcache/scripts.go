@@ -20,8 +20,10 @@ const (
 	scriptDuplicate = 2 // a retried send stored under another id
 )
 
-// addMembers: a Lua helper that adds members (pairs of id, name from
-// ARGV[from..]) to a chat, with names for direct chats.
+// luaAddMembers holds Lua helpers: add_members adds members (pairs of id,
+// name from ARGV[from..]) to a chat, with names for direct chats;
+// membership_applied tells whether a membership event (by its sequence) is
+// already reflected in the chat.
 const luaAddMembers = `
 local function add_members(h, kind, from)
   for i = from, #ARGV, 2 do
@@ -168,7 +170,7 @@ return 1
 `)
 
 // rebuildScript merges one chat of a user's MySQL chat list into the cache.
-// KEYS: chat hash, the user's list, the user's read hash.
+// KEYS: chat hash, the user's list, the user's read positions.
 // ARGV: prefix, user id, chat id, list member, kind, title, created ms,
 // last message id, updated ms, last message JSON, read position, then member
 // id, name pairs.
@@ -230,7 +232,7 @@ end
 const detailFields = 11
 
 // pageScript reads one page of a user's chat list.
-// KEYS: the user's list, the user's read hash.
+// KEYS: the user's list, the user's read positions.
 // ARGV: prefix, user id, cursor score ("" for the first page), cursor chat id, limit.
 // Returns {0} for a cold list, else {1, more (0/1), then per chat: score,
 // list member, detail...}.
@@ -273,7 +275,7 @@ return out
 `)
 
 // summaryScript reads one chat as a user sees it.
-// KEYS: the user's list, the user's read hash. ARGV: prefix, user id, chat id.
+// KEYS: the user's list, the user's read positions. ARGV: prefix, user id, chat id.
 // Returns {0} for a cold list, else {1, detail...}.
 var summaryScript = redis.NewScript(luaDetail + `
 if not redis.call('ZSCORE', KEYS[1], '` + warmMember + `') then return {0} end
