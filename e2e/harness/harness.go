@@ -131,6 +131,10 @@ func Start(t testing.TB, o Options) *System {
 		"CONSUMER_PINNED_TTL=2s",
 		"WORKER_BACKOFF_MAX=1s",
 		"LOG_LEVEL=info",
+		// One test user sends thousands of messages a minute; the limiter
+		// itself is tested in the gateway's own tests.
+		"RATE_LIMIT_PER_MINUTE=0",
+		"RATE_LIMIT_AUTH_PER_MINUTE=0",
 	)
 	s.env = append(s.env, o.Env...)
 	s.StartProc("gateway")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -199,7 +200,7 @@ func runner(js jetstream.JetStream, topo bus.Topology, h bus.Handler) *bus.Runne
 	cfg := bus.DefaultRunnerConfig("test", 50)
 	cfg.BackoffMin = 10 * time.Millisecond
 	cfg.BackoffMax = 50 * time.Millisecond
-	return &bus.Runner{JS: js, Topology: topo, Config: cfg, Handler: h, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &bus.Runner{JS: js, Topology: topo, Config: cfg, Handler: h, Log: testLogger()}
 }
 
 func TestRunnerAppliesEachChatInOrderAndDeadLettersPoison(t *testing.T) {
@@ -384,4 +385,11 @@ func TestPublishFailsFastWhileTheLogIsDown(t *testing.T) {
 	if info, _ := s.Info(ctx); info.State.Msgs != 2 {
 		t.Fatalf("stream holds %d events, want 2", info.State.Msgs)
 	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("BUS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

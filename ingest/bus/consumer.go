@@ -118,6 +118,10 @@ type partitionRunner struct {
 	consumer  jetstream.Consumer
 	log       *slog.Logger
 	lastDone  uint64 // highest stream sequence applied by this client
+	pin       string // the pin id this client holds the partition with
+	// awaitRestart: after a rewind, deliveries are dropped until the first
+	// one of the restarted numbering arrives.
+	awaitRestart bool
 }
 
 var errStopped = errors.New("stopped before the batch was applied")
@@ -144,12 +148,34 @@ func (pr *partitionRunner) run(ctx context.Context) error {
 		batch = batch[:0]
 		select {
 		case m := <-inbox:
-			batch = append(batch, m)
+			if pr.accept(m) {
+				batch = append(batch, m)
+			}
 		case <-ctx.Done():
 			cc.Stop()
 			return pr.drain(inbox)
 		}
-		batch = collect(inbox, batch, pr.Config.Batch)
+		batch = pr.collect(inbox, batch)
+		if len(batch) == 0 {
+			continue
+		}
+		if pin := pinChange(batch, pr.pin); pin != "" {
+			// This client has just been pinned to the partition. The previous
+			// holder may have died with events delivered but unacked, and the
+			// server would hand out newer events before redelivering those
+			// after AckWait: a reordering, and a gap that acknowledging the
+			// newer events (AckAll) would acknowledge away. So the consumer is
+			// moved back to its ack floor, and what was delivered before that
+			// is dropped: deliveries restart from the floor, in log order,
+			// numbered from 1 again.
+			if err := pr.rewind(ctx); err != nil {
+				cc.Stop()
+				return nil
+			}
+			pr.pin = pin
+			pr.awaitRestart = true
+			continue
+		}
 		if err := pr.process(ctx, batch, lag); err != nil {
 			// Stopped mid-retry: nothing acked, the events are redelivered.
 			cc.Stop()
@@ -158,12 +184,59 @@ func (pr *partitionRunner) run(ctx context.Context) error {
 	}
 }
 
+// accept filters deliveries after a rewind: those numbered before it are
+// stale; the first one after it has consumer sequence 1.
+func (pr *partitionRunner) accept(m jetstream.Msg) bool {
+	if !pr.awaitRestart {
+		return true
+	}
+	meta, err := m.Metadata()
+	if err != nil || meta.Sequence.Consumer != 1 {
+		return false
+	}
+	pr.awaitRestart = false
+	return true
+}
+
+// pinChange returns the pin id of the batch when it is not the one this
+// client holds ("" when unchanged). Every delivery of a pinned consumer
+// carries the pin id of the client it was delivered to.
+func pinChange(batch []jetstream.Msg, current string) string {
+	for _, m := range batch {
+		if pin := m.Headers().Get("Nats-Pin-Id"); pin != "" && pin != current {
+			return pin
+		}
+	}
+	return ""
+}
+
+// rewind resets the partition's consumer to its ack floor, retrying while the
+// log is unreachable.
+func (pr *partitionRunner) rewind(ctx context.Context) error {
+	name := ConsumerName(pr.Config.Worker, pr.partition)
+	for attempt := 1; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := pr.JS.ResetConsumer(rctx, pr.Topology.Stream, name)
+		cancel()
+		if err == nil {
+			pr.log.Info("pinned to partition; resumed from the ack floor")
+			return nil
+		}
+		pr.log.Warn("reset consumer to its ack floor", "err", err)
+		if err := pr.sleep(ctx, attempt, &keepalive{}); err != nil {
+			return err
+		}
+	}
+}
+
 // collect appends what is already buffered, without waiting.
-func collect(inbox chan jetstream.Msg, batch []jetstream.Msg, limit int) []jetstream.Msg {
-	for len(batch) < limit {
+func (pr *partitionRunner) collect(inbox chan jetstream.Msg, batch []jetstream.Msg) []jetstream.Msg {
+	for len(batch) < pr.Config.Batch {
 		select {
 		case m := <-inbox:
-			batch = append(batch, m)
+			if pr.accept(m) {
+				batch = append(batch, m)
+			}
 		default:
 			return batch
 		}
@@ -178,7 +251,7 @@ func (pr *partitionRunner) drain(inbox chan jetstream.Msg) error {
 	defer cancel()
 	lag := pr.Metrics.Lag.WithLabelValues(pr.Config.Worker, strconv.Itoa(pr.partition))
 	for {
-		batch := collect(inbox, make([]jetstream.Msg, 0, pr.Config.Batch), pr.Config.Batch)
+		batch := pr.collect(inbox, make([]jetstream.Msg, 0, pr.Config.Batch))
 		if len(batch) == 0 {
 			return nil
 		}
