@@ -810,3 +810,34 @@ func TestSummaryOfAChatNotYetCachedComesFromMySQL(t *testing.T) {
 	apply(t, c, l.events[n:], 500)
 	checkLists(t, c, m, []int64{1, 2}, 10)
 }
+
+func TestMemberOfFollowsMembershipEvents(t *testing.T) {
+	rdb, prefix := testkit.Redis(t)
+	c := chatcache.New(rdb, prefix, nil)
+	ctx := context.Background()
+	if _, known, err := c.MemberOf(ctx, 77, 1); err != nil || known {
+		t.Fatalf("uncached chat: known=%v err=%v, want unknown", known, err)
+	}
+	chat := domain.Chat{ID: 77, Kind: domain.KindGroup, Title: "g", CreatedAt: time.Now(), Members: []domain.Member{
+		{User: domain.User{ID: 1, Name: "a"}, Role: domain.RoleAdmin}, {User: domain.User{ID: 2, Name: "b"}, Role: domain.RoleMember}}}
+	created, _ := event.New(event.ChatCreated, 77, 1, time.Now(), event.ChatCreatedData{Chat: chat})
+	removed, _ := event.New(event.MemberRemoved, 77, 1, time.Now(), event.MemberRemovedData{UserID: 2, MembersCount: 1})
+	if err := c.ApplyEvents(ctx, []event.Event{{Seq: 1, Envelope: created}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user   int64
+		member bool
+	}{{1, true}, {2, true}, {3, false}} {
+		member, known, err := c.MemberOf(ctx, 77, tc.user)
+		if err != nil || !known || member != tc.member {
+			t.Fatalf("user %d: member=%v known=%v err=%v, want member=%v", tc.user, member, known, err, tc.member)
+		}
+	}
+	if err := c.ApplyEvents(ctx, []event.Event{{Seq: 2, Envelope: removed}}); err != nil {
+		t.Fatal(err)
+	}
+	if member, _, _ := c.MemberOf(ctx, 77, 2); member {
+		t.Fatal("a removed member is still a member")
+	}
+}

@@ -410,10 +410,27 @@ func memberOf(chat domain.Chat, uid int64) (domain.Role, bool) {
 
 // memberRole is the caller's role in a chat; a chat the caller is not in is
 // answered as one that does not exist.
+//
+// MySQL is the authority. When it does not answer, the membership the log
+// has projected into Redis stands in, so that sends keep being accepted
+// through a MySQL outage (the log is the buffer). The cache knows members but
+// not roles; roles only restrict muted members, and muting also goes through
+// MySQL, so a cached member is treated as a plain member.
 func (a *API) memberRole(ctx context.Context, chatID, uid int64) (domain.Role, error) {
 	role, err := a.store.MemberRole(ctx, chatID, uid)
 	if errors.Is(err, domain.ErrNotFound) {
 		return "", errChatNotFound
 	}
-	return role, err
+	if err == nil || a.cache == nil {
+		return role, err
+	}
+	member, known, cerr := a.cache.MemberOf(ctx, chatID, uid)
+	switch {
+	case cerr != nil || !known:
+		return "", err // neither store answers: 503
+	case !member:
+		return "", errChatNotFound
+	default:
+		return domain.RoleMember, nil
+	}
 }

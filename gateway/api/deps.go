@@ -47,6 +47,9 @@ type ChatCache interface {
 	Ping(ctx context.Context) error
 	ChatList(ctx context.Context, userID int64, cursor string, limit int) ([]domain.ChatSummary, string, error)
 	Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error)
+	// MemberOf answers membership from the cache when MySQL cannot
+	// (known=false: the cache does not hold the chat's members).
+	MemberOf(ctx context.Context, chatID, userID int64) (member, known bool, err error)
 }
 
 // Publisher appends events to the log.

@@ -29,10 +29,36 @@ func TestDependenciesDown(t *testing.T) {
 		before := h.logCount()
 		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/api/v1/auth/login", "", map[string]string{"name": "alice", "password": "password-alice"})
 		v.fails(http.StatusServiceUnavailable, "unavailable", "GET", "/api/v1/me", alice.token, nil)
+		v.fails(http.StatusServiceUnavailable, "unavailable", "GET", chatPath(chat.ID, "/messages"), alice.token, nil)
+		// A chat whose members the cache does not know: nobody can vouch for
+		// the sender, so 503 and nothing appended.
 		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", chatPath(chat.ID, "/messages"), alice.token, map[string]any{"text": "hi", "client_id": "down-1"})
 		if h.logCount() != before {
 			t.Fatal("the log changed")
 		}
+	})
+
+	t.Run("mysql, chat members cached", func(t *testing.T) {
+		carol := h.register("carol")
+		h.startProjections()
+		cached := h.direct(alice, bob)
+		eventually(t, "chat cached", func() bool {
+			_, known, _ := h.cache.MemberOf(context.Background(), cached.ID, alice.ID)
+			return known
+		})
+		dead, err := store.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := h.variant(func(c *api.Config) { c.Store = dead })
+		// The log is the buffer: a member's send is accepted through the outage.
+		before := h.logCount()
+		m := v.send(alice, cached.ID, "sent while MySQL is down", "down-2")
+		if m.ID == 0 || h.logCount() != before+1 {
+			t.Fatalf("send during the outage: %+v, log %d → %d", m, before, h.logCount())
+		}
+		// A non-member is still refused, from the cached members.
+		v.fails(http.StatusNotFound, "not_found", "POST", chatPath(cached.ID, "/messages"), carol.token, map[string]any{"text": "hi", "client_id": "down-3"})
 	})
 
 	t.Run("nats", func(t *testing.T) {
