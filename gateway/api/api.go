@@ -26,6 +26,10 @@ type Config struct {
 	Cache     ChatCache
 	Publisher Publisher
 	Events    EventLog
+	// SyncSends says Publisher applies events to MySQL, Redis and Centrifugo
+	// before it returns (GATEWAY_SEND_MODE=sync, gateway/syncsend) instead of
+	// appending them to the log: reads that would ask the log ask MySQL.
+	SyncSends bool
 
 	Passwords   *auth.Passwords
 	Tokens      *auth.Tokens
@@ -51,6 +55,7 @@ type API struct {
 	cache     ChatCache
 	pub       Publisher
 	events    EventLog
+	syncSends bool
 	passwords *auth.Passwords
 	tokens    *auth.Tokens
 	rt        *rtoken.Issuer
@@ -66,7 +71,7 @@ type API struct {
 // the web client.
 func New(cfg Config) *fiber.App {
 	a := &API{
-		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events,
+		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events, syncSends: cfg.SyncSends,
 		passwords: cfg.Passwords, tokens: cfg.Tokens, rt: cfg.Realtime, rtURL: cfg.RealtimeURL,
 		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout, now: time.Now,
 	}

@@ -67,6 +67,14 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 		return err
 	}
 	msg := event.Event{Seq: ack.Seq, Envelope: env}
+	if ack.Duplicate && a.syncSends {
+		// No log to read the original from: it is in MySQL already.
+		orig, err := a.store.Message(ctx, chatID, int64(ack.Seq))
+		if err != nil {
+			return fmt.Errorf("load original of duplicate send: %w", err)
+		}
+		return c.Status(http.StatusAccepted).JSON(fiber.Map{"message": toMessage(orig)})
+	}
 	if ack.Duplicate {
 		if msg, err = a.eventAt(ctx, ack.Seq); err != nil {
 			return fmt.Errorf("load original of duplicate send: %w", err)
@@ -92,6 +100,9 @@ func (a *API) checkReplyTarget(ctx context.Context, chatID, id int64) error {
 	}
 	if !errors.Is(err, domain.ErrNotFound) {
 		return err
+	}
+	if a.syncSends {
+		return bad // sends are in MySQL before they are answered
 	}
 	ev, err := a.eventAt(ctx, uint64(id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -123,6 +134,13 @@ func (a *API) eventAt(ctx context.Context, seq uint64) (event.Event, error) {
 // (0 for none). The log, not MySQL, is asked: a message is readable from the
 // moment its send was answered.
 func (a *API) newestMessageID(ctx context.Context, chatID int64) (int64, error) {
+	if a.syncSends {
+		msgs, _, err := a.store.History(ctx, chatID, store.HistoryQuery{Limit: 1})
+		if err != nil || len(msgs) == 0 {
+			return 0, err
+		}
+		return msgs[0].ID, nil
+	}
 	raw, err := a.events.GetLastMsgForSubject(ctx, bus.StoredSubjectPattern(chatID, event.KindMessage))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil

@@ -36,6 +36,13 @@ type settings struct {
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
 
+	// SendMode is "log" (the architecture: append to the log, 202 once it is
+	// durable) or "sync" (the benchmark's baseline, gateway/syncsend: write
+	// MySQL, Redis and Centrifugo in the request).
+	SendMode         string
+	CentrifugoAPIURL string // sync mode publishes itself
+	CentrifugoAPIKey string
+
 	WebDir          string
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
@@ -65,6 +72,10 @@ func readSettings(env *config.Env) settings {
 		RateLimitPerMinute:     env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
 
+		SendMode:         env.String("GATEWAY_SEND_MODE", "log"),
+		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
+		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", "dev-centrifugo-api-key-change-me"),
+
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -79,5 +90,6 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.RequestTimeout > 0, "REQUEST_TIMEOUT must be positive")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
+	env.Check(s.SendMode == "log" || s.SendMode == "sync", "GATEWAY_SEND_MODE must be log or sync")
 	return s
 }

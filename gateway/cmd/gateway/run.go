@@ -14,7 +14,9 @@ import (
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/notifier/relay"
 	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
@@ -66,12 +68,19 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	reg := obs.NewRegistry()
 	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), reg)
+	var sender api.Publisher = pub
+	if s.SendMode == "sync" {
+		log.Warn("GATEWAY_SEND_MODE=sync: sends write MySQL, Redis and Centrifugo in the request and bypass the log (a benchmark baseline)")
+		rl := relay.New(relay.Config{APIURL: s.CentrifugoAPIURL, APIKey: s.CentrifugoAPIKey}, log, reg)
+		defer rl.Close()
+		sender = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
+	}
 	webDir := api.WebDirIfPresent(s.WebDir)
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
 	app := api.New(api.Config{
-		Store: st, Cache: cache, Publisher: pub, Events: stream,
+		Store: st, Cache: cache, Publisher: sender, Events: stream, SyncSends: s.SendMode == "sync",
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Log: log, Registry: reg,

@@ -1,0 +1,140 @@
+// Package syncsend is the synchronous design, kept as a mode of the gateway
+// (GATEWAY_SEND_MODE=sync, off by default) so that the benchmark can compare
+// the log-based architecture with the way the original simple chat worked and
+// most tutorials do it: the HTTP handler inserts the message into MySQL,
+// updates Redis and publishes to Centrifugo before it answers.
+//
+// It runs the very code the workers run — persister/store ApplyBatch,
+// cachewarm/chatcache ApplyEvents and notifier/relay Handle — one event at a
+// time in the request, so a comparison isolates the architecture, not the
+// implementations. Nothing is appended to the log in this mode.
+//
+// Ids. Without a log there is no stream sequence to be a message's id. They
+// come from a MySQL counter (store.ReserveIDs, table id_blocks) handed out in
+// blocks of IDBlock, so the id source costs one round trip per block rather
+// than one per send: the comparison is about where the writes happen, not
+// about a ticket server. Ids must still increase within a chat in the order
+// messages are accepted and published, so one chat's sends run one at a time
+// (a lock per chat, striped) from taking an id to publishing. That holds
+// within one gateway process: this mode is a single-instance baseline, not a
+// deployment option.
+package syncsend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/store"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+)
+
+// IDBlock is how many ids one reservation takes.
+const IDBlock = 1000
+
+// counter is the id_blocks row of this mode.
+const counter = "sync_send"
+
+// Store is what the writer needs of MySQL (persister/store).
+type Store interface {
+	ReserveIDs(ctx context.Context, name string, n int64) (int64, error)
+	ApplyBatch(ctx context.Context, b store.Batch) error
+	MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error)
+}
+
+// Applier applies events the way a worker does (chatcache.Cache.ApplyEvents
+// as a bus.HandlerFunc, relay.Relay).
+type Applier interface {
+	Handle(ctx context.Context, events []event.Event) error
+}
+
+// Writer implements the gateway's Publisher by applying each event to MySQL,
+// Redis and Centrifugo before returning.
+type Writer struct {
+	store    Store
+	cache    Applier
+	realtime Applier
+
+	mu       sync.Mutex
+	next     int64 // next id to hand out
+	end      int64 // first id past the reserved block
+	seed     maphash.Seed
+	chatLock [1024]sync.Mutex
+}
+
+// New returns a writer over the three projections' code.
+func New(st Store, cache, realtime Applier) *Writer {
+	return &Writer{store: st, cache: cache, realtime: realtime, seed: maphash.MakeSeed()}
+}
+
+// Publish applies one event synchronously and answers with the id it got.
+// A message whose client_id the author already used in the chat is not
+// applied again: the answer is the original's id with Duplicate set, as the
+// log would answer a retried send.
+func (w *Writer) Publish(ctx context.Context, env event.Envelope, _ string) (bus.Ack, error) {
+	l := &w.chatLock[maphash.Comparable(w.seed, env.ChatID)%uint64(len(w.chatLock))]
+	l.Lock()
+	defer l.Unlock()
+
+	id, err := w.nextID(ctx)
+	if err != nil {
+		return bus.Ack{}, err
+	}
+	ev := event.Event{Seq: uint64(id), Envelope: env}
+	b := store.Batch{}
+	var msg domain.Message
+	switch env.Type {
+	case event.MessageCreated:
+		if msg, err = ev.Message(); err != nil {
+			return bus.Ack{}, err
+		}
+		b.Messages = []domain.Message{msg}
+	case event.ReadMoved:
+		d, err := event.Payload[event.ReadMovedData](env)
+		if err != nil {
+			return bus.Ack{}, err
+		}
+		b.Reads = []store.ReadMove{{ChatID: env.ChatID, UserID: d.UserID, MessageID: d.MessageID}}
+	}
+	if len(b.Messages) > 0 || len(b.Reads) > 0 {
+		if err := w.store.ApplyBatch(ctx, b); err != nil {
+			return bus.Ack{}, fmt.Errorf("sync send: mysql: %w", err)
+		}
+	}
+	if env.Type == event.MessageCreated {
+		stored, err := w.store.MessageIDByClientID(ctx, msg.ChatID, msg.Author.ID, msg.ClientID)
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
+			return bus.Ack{}, fmt.Errorf("sync send: %w", err)
+		}
+		if err == nil && stored != id {
+			return bus.Ack{Seq: uint64(stored), Duplicate: true}, nil
+		}
+	}
+	one := []event.Event{ev}
+	if err := w.cache.Handle(ctx, one); err != nil {
+		return bus.Ack{}, fmt.Errorf("sync send: redis: %w", err)
+	}
+	if err := w.realtime.Handle(ctx, one); err != nil {
+		return bus.Ack{}, fmt.Errorf("sync send: centrifugo: %w", err)
+	}
+	return bus.Ack{Seq: uint64(id)}, nil
+}
+
+func (w *Writer) nextID(ctx context.Context) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.next >= w.end {
+		first, err := w.store.ReserveIDs(ctx, counter, IDBlock)
+		if err != nil {
+			return 0, fmt.Errorf("sync send: %w", err)
+		}
+		w.next, w.end = first, first+IDBlock
+	}
+	id := w.next
+	w.next++
+	return id, nil
+}
