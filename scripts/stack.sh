@@ -5,6 +5,8 @@
 #   scripts/stack.sh start   the same in the background; returns once every /readyz is 200
 #   scripts/stack.sh stop    stops what start started                                     (make down)
 #   scripts/stack.sh status  which processes run
+#   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier)
+#   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz
 #
 # MariaDB and Redis are shared machine services: they are checked, installed
 # (Debian packages) and started when missing, and left running afterwards.
@@ -46,17 +48,52 @@ start_proc() {
   echo $! > "$PIDS/$name.pid"
 }
 
+stop_proc() {
+  local name=$1 f pid
+  f="$PIDS/$name.pid"; [ -e "$f" ] || return 0
+  pid=$(cat "$f")
+  # SIGTERM: each process finishes in-flight work and acks before it exits.
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
 stop_all() {
-  local f pid order="gateway persister cachewarm notifier centrifugo nats"
-  for name in $order; do
-    f="$PIDS/$name.pid"; [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    # SIGTERM: each process finishes in-flight work and acks before it exits.
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$f"
-  done
+  for name in gateway persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
+}
+
+# The environment every process of the stack gets.
+stack_env() {
+  export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+  export MYSQL_DSN="logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB"
+  export REDIS_ADDR=127.0.0.1:6379
+  export CENTRIFUGO_API_URL="http://127.0.0.1:$CENTRIFUGO_PORT/api"
+  export CENTRIFUGO_WS_URL="ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket"
+  export GATEWAY_ADDR="127.0.0.1:$GATEWAY_PORT"
+  export WEB_DIR="$ROOT/web/dist"
+}
+
+# health_url NAME: the /readyz of a gateway or worker.
+health_url() {
+  case $1 in
+    gateway) echo "$URL/readyz" ;;
+    persister) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 1))/readyz" ;;
+    cachewarm) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 2))/readyz" ;;
+    notifier) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 3))/readyz" ;;
+    *) die "not a gateway or worker: $1" ;;
+  esac
+}
+
+# start_service NAME: the gateway or one worker.
+start_service() {
+  case $1 in
+    gateway) start_proc gateway gateway ;;
+    persister) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister ;;
+    cachewarm) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm ;;
+    notifier) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier ;;
+    *) die "not a gateway or worker: $1" ;;
+  esac
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -75,17 +112,12 @@ start_all() {
   ensure_redis
   ensure_tools
   build_go
-  build_web
+  # A benchmark or test stack that needs no browser may skip the web build.
+  [ "${LOGCHAT_SKIP_WEB_BUILD:-0}" = 1 ] || build_web
   mysql_root -e "CREATE DATABASE IF NOT EXISTS \`$MYSQL_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     GRANT ALL PRIVILEGES ON \`$MYSQL_DB\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';"
 
-  export NATS_URL="nats://127.0.0.1:$NATS_PORT"
-  export MYSQL_DSN="logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB"
-  export REDIS_ADDR=127.0.0.1:6379
-  export CENTRIFUGO_API_URL="http://127.0.0.1:$CENTRIFUGO_PORT/api"
-  export CENTRIFUGO_WS_URL="ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket"
-  export GATEWAY_ADDR="127.0.0.1:$GATEWAY_PORT"
-  export WEB_DIR="$ROOT/web/dist"
+  stack_env
 
   log "starting NATS $NATS_SERVER_VERSION on :$NATS_PORT (data in $STACK_DIR/nats)"
   local nats_conf="$ROOT/deploy/nats/nats.conf"
@@ -107,17 +139,9 @@ start_all() {
   log "provisioning the stream"
   ingest provision >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
 
-  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister
-  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm
-  HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier
-  start_proc gateway gateway
-
-  for target in "gateway $URL/readyz" \
-                "persister http://127.0.0.1:$((HEALTH_PORT_BASE + 1))/readyz" \
-                "cachewarm http://127.0.0.1:$((HEALTH_PORT_BASE + 2))/readyz" \
-                "notifier http://127.0.0.1:$((HEALTH_PORT_BASE + 3))/readyz"; do
-    set -- $target
-    wait_http "$2" 60 || { stop_all; die "$1 is not ready; see $LOGS/$1.log"; }
+  for name in persister cachewarm notifier gateway; do start_service "$name"; done
+  for name in gateway persister cachewarm notifier; do
+    wait_http "$(health_url "$name")" 60 || { stop_all; die "$name is not ready; see $LOGS/$name.log"; }
   done
   log "logs in $LOGS"
   printf '\nlogchat is up: \033[1m%s\033[0m\n' "$URL"
@@ -141,5 +165,18 @@ case "${1:-run}" in
   start) start_all ;;
   stop) stop_all; log "stopped" ;;
   status) a=$(running); [ -n "$a" ] && echo "running:$a ($URL)" || echo "not running" ;;
-  *) die "usage: $0 run|start|stop|status" ;;
+  stop-worker)
+    name=${2:?usage: $0 stop-worker gateway|persister|cachewarm|notifier}
+    health_url "$name" >/dev/null
+    stop_proc "$name"; log "stopped $name" ;;
+  start-worker)
+    name=${2:?usage: $0 start-worker gateway|persister|cachewarm|notifier}
+    url=$(health_url "$name")
+    [ -e "$PIDS/nats.pid" ] || die "no stack runs from $STACK_DIR"
+    [ -e "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null && die "$name already runs"
+    stack_env
+    start_service "$name"
+    wait_http "$url" 60 || die "$name is not ready; see $LOGS/$name.log"
+    log "started $name" ;;
+  *) die "usage: $0 run|start|stop|status|stop-worker NAME|start-worker NAME" ;;
 esac

@@ -1,0 +1,156 @@
+// Command bench drives a running logchat stack through its real HTTP API and
+// real Centrifugo connections and reports throughput, latency, correctness and
+// the resources of every process of the stack. `bench --help` lists the
+// scenarios and settings; scripts/bench.sh (`make bench`) starts a stack of its
+// own, runs every scenario and writes docs/performance.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	cfg.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `bench: load and correctness benchmark of a running logchat stack.
+
+Usage: bench [flags]
+
+Scenarios (--scenarios, comma-separated, or "all" = %s):
+  smoke     a few seconds of steady sending at a low rate; exits 1 on any lost,
+            duplicated or out-of-order delivery or history mismatch (CI)
+  steady    open-loop fixed rate over chats of 2 members with live subscribers
+  max       closed-loop ramp of concurrent senders to the highest rate whose
+            worker backlog stays bounded, then held
+  fanout    one group, every member a live subscriber, fixed rate
+  baseline  steady and max against the synchronous design (restarts the
+            stack's gateway with GATEWAY_SEND_MODE=sync, then back)
+  drain     stop the workers, accept N messages, start each worker alone and
+            measure its catch-up rate
+  limits    each component's own ceiling: JetStream (fsync always and lazy),
+            MySQL multi-row INSERT, Redis pipelines, Centrifugo piped publish
+
+Flags:
+`, strings.Join(allScenarios, ","))
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	ok, err := run(ctx, cfg, strings.Join(os.Args, " "))
+	if err != nil {
+		log.Printf("error: %v", err)
+		os.Exit(2)
+	}
+	if !ok {
+		log.Printf("FAILED: lost, duplicated or out-of-order messages (see the report)")
+		os.Exit(1)
+	}
+}
+
+var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits"}
+
+type config struct {
+	Scenarios   string
+	API         string
+	NATS        string
+	Partitions  int
+	StackDir    string
+	StackScript string
+	MySQLDSN    string
+	Redis       string
+	CentAPI     string
+	CentKey     string
+	NATSServer  string
+	Out         string
+	Prefix      string
+	TextLen     int
+	Setup       int
+
+	SteadyRate     float64
+	SteadyChats    int
+	SteadyDuration time.Duration
+	PersistSamples float64
+
+	MaxSenders string
+	MaxStep    time.Duration
+	MaxHold    time.Duration
+
+	FanoutMembers  int
+	FanoutRate     float64
+	FanoutDuration time.Duration
+
+	DrainMessages int64
+	DrainSenders  int
+
+	LimitsDuration time.Duration
+
+	SmokeRate     float64
+	SmokeChats    int
+	SmokeDuration time.Duration
+}
+
+func defaultConfig() config {
+	stackDir := os.Getenv("STACK_DIR")
+	if stackDir == "" {
+		stackDir = ".run/stack"
+	}
+	return config{
+		Scenarios: "smoke", API: "http://127.0.0.1:8080", NATS: "nats://127.0.0.1:4233", Partitions: 8,
+		StackDir: stackDir, StackScript: "scripts/stack.sh",
+		MySQLDSN: "logchat:logchat@tcp(127.0.0.1:3306)/logchat", Redis: "127.0.0.1:6379",
+		CentAPI: "http://127.0.0.1:8000/api", CentKey: "dev-centrifugo-api-key-change-me",
+		NATSServer: ".bin/nats-server", Out: "bench-out", TextLen: 100, Setup: 32,
+		SteadyRate: 2000, SteadyChats: 1000, SteadyDuration: 60 * time.Second, PersistSamples: 20,
+		MaxSenders: "8,16,32,64,128,256", MaxStep: 8 * time.Second, MaxHold: 30 * time.Second,
+		FanoutMembers: 1000, FanoutRate: 20, FanoutDuration: 30 * time.Second,
+		DrainMessages: 500000, DrainSenders: 64, LimitsDuration: 4 * time.Second,
+		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
+	}
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Scenarios, "scenarios", c.Scenarios, `comma-separated scenarios, or "all"`)
+	fs.StringVar(&c.API, "api", c.API, "the gateway's base URL")
+	fs.StringVar(&c.NATS, "nats", c.NATS, "the stack's NATS (worker backlog; limits with fsync always)")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "STREAM_PARTITIONS of the stack")
+	fs.StringVar(&c.StackDir, "stack-dir", c.StackDir, "the stack's STACK_DIR (pid files of its processes under pids/)")
+	fs.StringVar(&c.StackScript, "stack-script", c.StackScript, "scripts/stack.sh, for stop-worker/start-worker (drain, baseline); run with this process's environment")
+	fs.StringVar(&c.MySQLDSN, "mysql", c.MySQLDSN, "the stack's MySQL DSN (limits)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis address (limits)")
+	fs.StringVar(&c.CentAPI, "centrifugo-api", c.CentAPI, "Centrifugo's server API URL (limits)")
+	fs.StringVar(&c.CentKey, "centrifugo-key", c.CentKey, "Centrifugo's API key (limits)")
+	fs.StringVar(&c.NATSServer, "nats-server", c.NATSServer, "nats-server binary, started with lazy fsync for limits")
+	fs.StringVar(&c.Out, "out", c.Out, "output folder: report.json, report.md, SVG plots")
+	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "user name prefix (default: unique per run)")
+	fs.IntVar(&c.TextLen, "text-len", c.TextLen, "characters per message")
+	fs.IntVar(&c.Setup, "setup-concurrency", c.Setup, "concurrent requests while creating users, chats and subscribers")
+	fs.Float64Var(&c.SteadyRate, "steady-rate", c.SteadyRate, "steady: messages per second (open loop)")
+	fs.IntVar(&c.SteadyChats, "steady-chats", c.SteadyChats, "steady, max, baseline, drain: chats of 2 members")
+	fs.DurationVar(&c.SteadyDuration, "steady-duration", c.SteadyDuration, "steady: how long to send")
+	fs.Float64Var(&c.PersistSamples, "persist-samples", c.PersistSamples, "persist-lag samples per second (history polled until the message is there)")
+	fs.StringVar(&c.MaxSenders, "max-senders", c.MaxSenders, "max: the ramp of concurrent closed-loop senders")
+	fs.DurationVar(&c.MaxStep, "max-step", c.MaxStep, "max: duration of each ramp step")
+	fs.DurationVar(&c.MaxHold, "max-hold", c.MaxHold, "max: how long the best step is held")
+	fs.IntVar(&c.FanoutMembers, "fanout-members", c.FanoutMembers, "fanout: members (and live subscribers) of the group")
+	fs.Float64Var(&c.FanoutRate, "fanout-rate", c.FanoutRate, "fanout: messages per second")
+	fs.DurationVar(&c.FanoutDuration, "fanout-duration", c.FanoutDuration, "fanout: how long to send")
+	fs.Int64Var(&c.DrainMessages, "drain-messages", c.DrainMessages, "drain: messages accepted while the workers are stopped")
+	fs.IntVar(&c.DrainSenders, "drain-senders", c.DrainSenders, "drain: concurrent senders")
+	fs.DurationVar(&c.LimitsDuration, "limits-duration", c.LimitsDuration, "limits: duration of each measurement")
+	fs.Float64Var(&c.SmokeRate, "smoke-rate", c.SmokeRate, "smoke: messages per second")
+	fs.IntVar(&c.SmokeChats, "smoke-chats", c.SmokeChats, "smoke: chats of 2 members")
+	fs.DurationVar(&c.SmokeDuration, "smoke-duration", c.SmokeDuration, "smoke: how long to send")
+}

@@ -1,0 +1,211 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// API speaks the gateway's HTTP API (API.md) like any client does.
+type API struct {
+	Base string
+	http *http.Client
+}
+
+// NewAPI returns a client with a connection pool large enough for every
+// concurrent sender to keep its own keep-alive connection.
+func NewAPI(base string) *API {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4096,
+		MaxIdleConnsPerHost: 4096,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &API{Base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// StatusError is a non-2xx answer.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("status %d: %s", e.Status, e.Body) }
+
+// Do sends a JSON request and decodes a 2xx answer into out (when not nil).
+func (a *API) Do(ctx context.Context, method, path, token string, body []byte, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.Base+"/api/v1"+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, &StatusError{Status: resp.StatusCode, Body: string(raw)}
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// User is a registered user.
+type User struct {
+	ID    int64
+	Name  string
+	Token string
+}
+
+// Register creates a user.
+func (a *API) Register(ctx context.Context, name string) (User, error) {
+	var out struct {
+		User struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"user"`
+		Token string `json:"token"`
+	}
+	_, err := a.Do(ctx, "POST", "/auth/register", "", mustJSON(map[string]string{"name": name, "password": "bench-password"}), &out)
+	return User{ID: out.User.ID, Name: out.User.Name, Token: out.Token}, err
+}
+
+// Chat is a created chat.
+type Chat struct {
+	ID      int64  `json:"id"`
+	Channel string `json:"channel"`
+}
+
+// CreateChat creates a direct chat (title "") or a group.
+func (a *API) CreateChat(ctx context.Context, token, title string, members []int64) (Chat, error) {
+	req := map[string]any{"member_ids": members}
+	if title != "" {
+		req["title"] = title
+	}
+	var c Chat
+	_, err := a.Do(ctx, "POST", "/chats", token, mustJSON(req), &c)
+	return c, err
+}
+
+// sendBody builds the send request without reflection: it is the hot path of
+// the load generator, which shares the machine with what it measures.
+func sendBody(text, clientID string) []byte {
+	b := make([]byte, 0, len(text)+len(clientID)+32)
+	b = append(b, `{"text":`...)
+	b = strconv.AppendQuote(b, text)
+	b = append(b, `,"client_id":`...)
+	b = strconv.AppendQuote(b, clientID)
+	return append(b, '}')
+}
+
+// Send posts a message and returns its id.
+func (a *API) Send(ctx context.Context, token string, chatID int64, text, clientID string) (int64, error) {
+	var out struct {
+		Message struct {
+			ID int64 `json:"id"`
+		} `json:"message"`
+	}
+	st, err := a.Do(ctx, "POST", "/chats/"+strconv.FormatInt(chatID, 10)+"/messages", token, sendBody(text, clientID), &out)
+	if err == nil && st != http.StatusAccepted {
+		err = fmt.Errorf("send answered %d, want 202", st)
+	}
+	return out.Message.ID, err
+}
+
+// HistoryMessage is what the checks need of a message.
+type HistoryMessage struct {
+	ID       int64  `json:"id"`
+	ClientID string `json:"client_id"`
+}
+
+// HistoryAfter returns up to limit messages with id > after, ascending.
+func (a *API) HistoryAfter(ctx context.Context, token string, chatID, after int64, limit int) ([]HistoryMessage, bool, error) {
+	var out struct {
+		Messages []HistoryMessage `json:"messages"`
+		HasMore  bool             `json:"has_more"`
+	}
+	q := fmt.Sprintf("/chats/%d/messages?limit=%d", chatID, limit)
+	if after > 0 {
+		q += "&after=" + strconv.FormatInt(after, 10)
+	}
+	_, err := a.Do(ctx, "GET", q, token, nil, &out)
+	return out.Messages, out.HasMore, err
+}
+
+// AllHistory pages backwards through a chat's whole history and returns it
+// oldest first.
+func (a *API) AllHistory(ctx context.Context, token string, chatID int64) ([]HistoryMessage, error) {
+	var pages [][]HistoryMessage
+	q := fmt.Sprintf("/chats/%d/messages?limit=200", chatID)
+	for {
+		var out struct {
+			Messages []HistoryMessage `json:"messages"`
+			HasMore  bool             `json:"has_more"`
+		}
+		if _, err := a.Do(ctx, "GET", q, token, nil, &out); err != nil {
+			return nil, err
+		}
+		pages = append(pages, out.Messages)
+		if !out.HasMore || len(out.Messages) == 0 {
+			break
+		}
+		q = fmt.Sprintf("/chats/%d/messages?limit=200&before=%d", chatID, out.Messages[0].ID)
+	}
+	var all []HistoryMessage
+	for i := len(pages) - 1; i >= 0; i-- {
+		all = append(all, pages[i]...)
+	}
+	return all, nil
+}
+
+// RealtimeToken returns the Centrifugo URL and a connection token.
+func (a *API) RealtimeToken(ctx context.Context, token string) (url, tok string, err error) {
+	var out struct {
+		URL   string `json:"url"`
+		Token string `json:"token"`
+	}
+	_, err = a.Do(ctx, "GET", "/realtime/token", token, nil, &out)
+	return out.URL, out.Token, err
+}
+
+// SubscriptionToken returns a token for one channel.
+func (a *API) SubscriptionToken(ctx context.Context, token, channel string) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	_, err := a.Do(ctx, "POST", "/realtime/subscription-token", token, mustJSON(map[string]string{"channel": channel}), &out)
+	return out.Token, err
+}
