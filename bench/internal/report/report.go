@@ -34,7 +34,7 @@ type Scenario struct {
 	E2E     stats.Summary `json:"delivery_latency"`
 	Persist stats.Summary `json:"persist_lag"`
 
-	Delivery load.Delivery     `json:"delivery"`
+	Delivery load.Delivery      `json:"delivery"`
 	History  *load.HistoryCheck `json:"history,omitempty"`
 	Backlog  *BacklogSummary    `json:"backlog,omitempty"`
 	Procs    []procs.Usage      `json:"processes"`
