@@ -26,3 +26,8 @@ tools:
 
 build:
 	@bash -c 'source scripts/lib.sh; build_go; build_web'
+
+# Every benchmark scenario against a stack of its own (other ports); writes
+# docs/performance.md. About 15 minutes.
+bench:
+	@bash scripts/bench.sh

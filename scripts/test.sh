@@ -2,8 +2,10 @@
 # Runs every test of the project against real services: Go unit and
 # integration tests (MariaDB, Redis, in-process NATS JetStream, Centrifugo
 # processes), the whole-system tests in e2e/ (real processes, SIGKILL, the
-# compose file check), the web client's unit tests, and its end-to-end tests in
-# headless Chromium against a freshly started stack.
+# compose file check), a short smoke run of the benchmark (scripts/bench.sh
+# smoke, on a stack of its own: zero lost/duplicated/out-of-order, never
+# timing), the web client's unit tests, and its end-to-end tests in headless
+# Chromium against a freshly started stack.
 #
 # What is missing is installed and started first (scripts/lib.sh).
 source "$(dirname "$0")/lib.sh"
@@ -17,13 +19,16 @@ export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:33
 export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
 
 status=0
-modules="shared ingest persister cachewarm notifier gateway testkit e2e"
+modules="shared ingest persister cachewarm notifier gateway testkit e2e bench"
 log "go vet"
 go vet $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
 
 log "go test (unit and integration, real services)"
 # -p 2: two cores; the packages start their own servers and databases.
 go test -count=1 -p 2 -timeout 20m $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+
+log "benchmark smoke run: a few seconds of steady sending, zero lost/duplicated/out-of-order"
+bash scripts/bench.sh smoke >/dev/null || status=1
 
 if [ -f web/package.json ]; then
   ensure_node_deps
