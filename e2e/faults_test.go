@@ -38,8 +38,6 @@ type faultScenario struct {
 	inject func(t *testing.T, f *faultRun)
 	// poison is how many dead letters the scenario expects.
 	poison int
-	// realtimeDupsOK: the scenario re-publishes on purpose (notifier replay).
-	realtimeDupsOK bool
 }
 
 type faultRow struct {
@@ -136,7 +134,7 @@ func TestFaults(t *testing.T) {
 			_ = nc.Flush()
 			f.sleep(3 * time.Second)
 		}},
-		{name: "replay", realtimeDupsOK: true, inject: func(t *testing.T, f *faultRun) {
+		{name: "replay", inject: func(t *testing.T, f *faultRun) {
 			f.sleep(5 * time.Second)
 			for _, w := range []string{"persister", "cachewarm", "notifier"} {
 				out, err := f.ingest("replay", w, "--from-seq", "1")
@@ -259,11 +257,35 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 	time.Sleep(3 * time.Second) // steady state before the fault
 	sc.inject(t, f)
 	cleared := time.Now()
+	// Catch-up: how long after the fault cleared until everything accepted
+	// up to that moment is in MySQL, in the cache and delivered live.
+	catchUp := make(chan time.Duration, 1)
+	go func() {
+		snapshot := load.snapshot()
+		db, err := sql.Open("mysql", sys.MySQLDSN)
+		if err != nil {
+			catchUp <- -1
+			return
+		}
+		defer db.Close()
+		for time.Since(cleared) < 3*time.Minute {
+			if ok, _ := projectionsHave(db, bob, rt, chats, snapshot); ok {
+				catchUp <- time.Since(cleared)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		catchUp <- -1
+	}()
 	time.Sleep(loadFor)
 	cancel()
 	<-loadDone
 
-	row := checkFaultInvariants(t, sys, bob, rt, chats, load, sc, cleared)
+	row := checkFaultInvariants(t, sys, bob, rt, chats, load, sc)
+	row.catchUp = <-catchUp
+	if row.catchUp < 0 {
+		t.Errorf("the projections did not catch up within 3 minutes of the fault clearing")
+	}
 	faultRowsMu.Lock()
 	faultRows = append(faultRows, row)
 	faultRowsMu.Unlock()
@@ -271,7 +293,7 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 
 // checkFaultInvariants waits for the projections to converge and compares them
 // with what was accepted.
-func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, load *faultLoad, sc faultScenario, cleared time.Time) faultRow {
+func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, load *faultLoad, sc faultScenario) faultRow {
 	t.Helper()
 	row := faultRow{scenario: sc.name}
 	db, err := sql.Open("mysql", sys.MySQLDSN)
@@ -286,44 +308,14 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 		row.accepted += len(msgs)
 	}
 
-	// Convergence: MySQL has every accepted message, Redis agrees with MySQL,
-	// the subscriber has every message. Catch-up is measured from the moment
-	// the fault cleared.
-	converged := func() (bool, string) {
-		for _, ch := range chats {
-			var n int
-			if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ?", ch.ID).Scan(&n); err != nil {
-				return false, err.Error()
-			}
-			if n < len(byChat[ch.ID]) {
-				return false, fmt.Sprintf("chat %d: %d of %d in MySQL", ch.ID, n, len(byChat[ch.ID]))
-			}
-		}
-		if ok, why := cacheMatchesMySQL(db, bob, chats); !ok {
+	// Convergence: MySQL has every accepted message, Redis agrees with MySQL
+	// exactly, the subscriber has every message.
+	harness.Eventually(t, 120*time.Second, "projections converge after "+sc.name, func() (bool, string) {
+		if ok, why := projectionsHave(db, bob, rt, chats, byChat); !ok {
 			return false, why
 		}
-		for _, ch := range chats {
-			_, failed := rt.Counts(ch.Channel)
-			if failed > 0 {
-				continue // recovery failed: a client reloads from the API instead
-			}
-			seen := map[int64]bool{}
-			for _, id := range rt.MessageIDs(ch.Channel) {
-				seen[id] = true
-			}
-			for _, m := range byChat[ch.ID] {
-				if !seen[m.id] {
-					return false, fmt.Sprintf("chat %d: message %d not delivered live", ch.ID, m.id)
-				}
-			}
-		}
-		return true, ""
-	}
-	harness.Eventually(t, 120*time.Second, "projections converge after "+sc.name, converged)
-	row.catchUp = time.Since(cleared)
-	if row.catchUp < 0 {
-		row.catchUp = 0
-	}
+		return cacheMatchesMySQL(db, bob, chats)
+	})
 
 	for _, ch := range chats {
 		msgs := byChat[ch.ID]
@@ -363,7 +355,7 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 			}
 		}
 		// Live delivery: in id order; repeats only across a resubscription.
-		resub, failed := rt.Counts(ch.Channel)
+		_, failed := rt.Counts(ch.Channel)
 		row.recoveryFailed += failed
 		var last int64
 		seen := map[int64]bool{}
@@ -378,11 +370,6 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 			seen[id] = true
 			last = max(last, id)
 		}
-		if row.realtimeDups > 0 && resub == 0 && !sc.realtimeDupsOK && failed == 0 {
-			// Duplicates without any reconnect are only tolerated when a worker
-			// was restarted; they are counted in the table either way.
-			t.Logf("chat %d: %d live duplicates without a resubscription", ch.ID, row.realtimeDups)
-		}
 	}
 
 	// Dead letters: exactly the scenario's poison, with reasons.
@@ -396,19 +383,81 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 		t.Fatal(err)
 	}
 	row.deadLetters = int(info.State.Msgs)
+	var letters []string
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(context.Background(), seq)
-		if err == nil && m.Header.Get(bus.HeaderDLQReason) == "" {
+		if err != nil {
+			continue
+		}
+		if m.Header.Get(bus.HeaderDLQReason) == "" {
 			t.Errorf("dead letter %d has no reason", seq)
 		}
+		letters = append(letters, fmt.Sprintf("%s: %s", m.Header.Get(bus.HeaderDLQWorker), m.Header.Get(bus.HeaderDLQReason)))
 	}
 	if row.deadLetters != sc.poison {
-		t.Errorf("%d dead letters, want %d (an outage must not dead-letter anything)", row.deadLetters, sc.poison)
+		t.Errorf("%d dead letters, want %d (an outage must not dead-letter anything):\n%s", row.deadLetters, sc.poison, strings.Join(letters, "\n"))
 	}
 	if row.lost != 0 || row.dupRows != 0 || row.outOfOrder != 0 {
 		t.Errorf("lost %d, duplicated rows %d, out of order %d: all must be 0", row.lost, row.dupRows, row.outOfOrder)
 	}
 	return row
+}
+
+// snapshot copies what was accepted so far.
+func (l *faultLoad) snapshot() map[int64][]sent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[int64][]sent, len(l.byChat))
+	for k, v := range l.byChat {
+		out[k] = append([]sent(nil), v...)
+	}
+	return out
+}
+
+// projectionsHave reports whether every message of byChat is in MySQL, the
+// cache's last message is at least the newest of them, and the subscriber
+// received them all (unless its recovery failed: a client then reloads).
+func projectionsHave(db *sql.DB, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, byChat map[int64][]sent) (bool, string) {
+	list, err := bob.ChatList(200)
+	if err != nil {
+		return false, err.Error()
+	}
+	lastInCache := map[int64]int64{}
+	for _, c := range list {
+		if c.LastMessage != nil {
+			lastInCache[c.ID] = c.LastMessage.ID
+		}
+	}
+	for _, ch := range chats {
+		msgs := byChat[ch.ID]
+		if len(msgs) == 0 {
+			continue
+		}
+		newest := msgs[len(msgs)-1].id
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id <= ?", ch.ID, newest).Scan(&n); err != nil {
+			return false, err.Error()
+		}
+		if n < len(msgs) {
+			return false, fmt.Sprintf("chat %d: %d of %d in MySQL", ch.ID, n, len(msgs))
+		}
+		if lastInCache[ch.ID] < newest {
+			return false, fmt.Sprintf("chat %d: cache's last message %d, want ≥ %d", ch.ID, lastInCache[ch.ID], newest)
+		}
+		if _, failed := rt.Counts(ch.Channel); failed > 0 {
+			continue
+		}
+		seen := map[int64]bool{}
+		for _, id := range rt.MessageIDs(ch.Channel) {
+			seen[id] = true
+		}
+		for _, m := range msgs {
+			if !seen[m.id] {
+				return false, fmt.Sprintf("chat %d: message %d not delivered live", ch.ID, m.id)
+			}
+		}
+	}
+	return true, ""
 }
 
 // cacheMatchesMySQL compares bob's chat list (Redis) with what MySQL implies:

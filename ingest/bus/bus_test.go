@@ -26,7 +26,7 @@ func setup(t *testing.T) (jetstream.JetStream, bus.Topology) {
 	topo := bus.DefaultTopology()
 	topo.Partitions = 4
 	topo.AckWait = 2 * time.Second
-	topo.PinnedTTL = time.Second
+	topo.PinnedTTL = 2 * time.Second
 	ctx := context.Background()
 	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
 		t.Fatal(err)

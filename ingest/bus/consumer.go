@@ -56,7 +56,7 @@ func Permanent(seq uint64, err error) error { return &PermanentError{Seq: seq, E
 // RunnerConfig tunes the consumer runtime of one worker type.
 type RunnerConfig struct {
 	Worker       string        // consumer name prefix and dead-letter subject: persister, cachewarm, notifier
-	Batch        int           // events per handler call; also the consumer's MaxAckPending
+	Batch        int           // events per handler call; the consumer's MaxAckPending is InFlightBatches of them
 	MaxAttempts  int           // tries of one event, its dependency healthy, before it is dead-lettered
 	IsolateAfter int           // failed batch tries before events are retried one at a time
 	BackoffMin   time.Duration // first retry delay
@@ -128,10 +128,15 @@ var errStopped = errors.New("stopped before the batch was applied")
 
 func (pr *partitionRunner) run(ctx context.Context) error {
 	inbox := make(chan jetstream.Msg, 4*pr.Config.Batch)
+	// Two batches buffered: the next batch is already here when one is acked.
 	cc, err := pr.consumer.Consume(func(m jetstream.Msg) { inbox <- m },
-		jetstream.PullMaxMessages(pr.Config.Batch),
+		jetstream.PullMaxMessages(2*pr.Config.Batch),
 		jetstream.PullPriorityGroup(PriorityGroup),
-		jetstream.PullExpiry(5*time.Second),
+		// A pinned client loses its pin when it sends no pull request for
+		// PinnedTTL; an idle client re-pulls when its request expires. So the
+		// request must expire well within the TTL, or an idle partition would
+		// be unpinned and re-pinned (and rewound) for nothing.
+		jetstream.PullExpiry(max(time.Second, pr.Topology.PinnedTTL/3)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			// Pin mismatches are the normal state of a standby instance.
 			if errors.Is(err, jetstream.ErrPinIDMismatch) {

@@ -12,9 +12,14 @@
 // Invariant: one chat's events are never processed concurrently by one worker
 // type. That holds because (1) a partition's consumer is pinned to one client at a
 // time (priority group with PriorityPolicyPinned), (2) a client processes its
-// partition's events strictly one batch after another, and (3) MaxAckPending
-// equals the batch size, so after a fail-over the new pinned client receives
-// nothing until the dead client's unacked events are redelivered, in order.
+// partition's events strictly one batch after another, in delivery order, and
+// (3) a client newly pinned to a partition first resets the consumer to its ack
+// floor (consumer.go, pinChange and rewind), so the events a dead client held
+// unacked are delivered again, in log order, before anything newer.
+//
+// Because of (3), ordering does not need MaxAckPending to equal the batch: it
+// is InFlightBatches batches, so the next batches are delivered while one is
+// being applied, and delivery and processing overlap.
 //
 // Changing Partitions changes where future events land; old events keep their
 // stored subjects. Do it only with every worker drained (see README).
@@ -112,6 +117,10 @@ func (t Topology) DLQStreamConfig() jetstream.StreamConfig {
 	}
 }
 
+// InFlightBatches is how many batches a partition's client may hold unacked:
+// one being applied, the next ones already delivered.
+const InFlightBatches = 4
+
 // ConsumerConfig is worker's consumer for partition p.
 func (t Topology) ConsumerConfig(worker string, p, batch int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -122,7 +131,7 @@ func (t Topology) ConsumerConfig(worker string, p, batch int) jetstream.Consumer
 		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        t.AckWait,
 		MaxDeliver:     -1, // poison is detected by the runtime, never dropped by the server
-		MaxAckPending:  batch,
+		MaxAckPending:  InFlightBatches * batch,
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PriorityGroup},
 		PinnedTTL:      t.PinnedTTL,
@@ -137,6 +146,9 @@ func (t Topology) Validate() error {
 	}
 	if t.DuplicateWindow < time.Hour {
 		errs = append(errs, fmt.Errorf("duplicate window must be at least 1h (the API promises it), got %v", t.DuplicateWindow))
+	}
+	if t.PinnedTTL < 2*time.Second {
+		errs = append(errs, fmt.Errorf("pinned TTL must be at least 2s (idle clients re-pull every TTL/3, at least 1s), got %v", t.PinnedTTL))
 	}
 	if t.Stream == "" || t.DLQStream == "" {
 		errs = append(errs, errors.New("stream names must not be empty"))

@@ -27,6 +27,9 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := domain.ValidateMessage(m); err != nil {
+			return nil, err
+		}
 		data, err := encodeMessageCreated(realtime.MessageCreated{Type: realtime.TypeMessageCreated, Message: m})
 		if err != nil {
 			return nil, err

@@ -109,6 +109,8 @@ func TestMalformedEventsAreErrors(t *testing.T) {
 	}
 	for _, ev := range []event.Event{
 		bad(event.MessageCreated, `[1,2]`),
+		bad(event.MessageCreated, `{"text":""}`), // no author, no text: a message that cannot exist
+		bad(event.MessageCreated, `{"author":{"id":7,"name":"a"},"text":"","client_id":"c1"}`),
 		bad(event.ReadMoved, `{"user_id":"seven"}`),
 		bad(event.ReadMoved, `{"message_id":3}`),
 		bad(event.ChatCreated, `{"chat":{"members":[{"user":{"name":"nobody"}}]}}`),

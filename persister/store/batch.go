@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logchat/shared/domain"
 )
@@ -25,32 +24,10 @@ type Batch struct {
 	Reads     []ReadMove       // applied as max(current, new)
 }
 
-// ValidateMessage checks that a message fits the messages table as it is,
-// with nothing truncated: ApplyBatch inserts with INSERT IGNORE, which would
-// turn a value that does not fit into a warning and a mangled row. The error
-// wraps domain.ErrInvalid; a consumer treats it as a poison event.
-func ValidateMessage(m domain.Message) error {
-	var problem string
-	switch {
-	case m.ID <= 0 || m.ChatID <= 0:
-		problem = "id and chat id must be positive"
-	case m.Author.ID <= 0:
-		problem = "author id must be positive"
-	case domain.ValidateClientID(m.ClientID) != nil:
-		problem = "bad client_id"
-	case !utf8.ValidString(m.Text) || strings.IndexByte(m.Text, 0) >= 0:
-		problem = "text is not valid UTF-8 without NUL"
-	case m.Text == "" || utf8.RuneCountInString(m.Text) > domain.MaxTextRunes:
-		problem = fmt.Sprintf("text must be 1 to %d characters", domain.MaxTextRunes)
-	case m.SentAt.IsZero():
-		problem = "sent_at is missing"
-	case m.ReplyToID != nil && *m.ReplyToID <= 0:
-		problem = "reply_to_id must be positive"
-	default:
-		return nil
-	}
-	return fmt.Errorf("message %d of chat %d: %s: %w", m.ID, m.ChatID, problem, domain.ErrInvalid)
-}
+// ValidateMessage is domain.ValidateMessage: ApplyBatch inserts with INSERT
+// IGNORE, which would turn a value that does not fit into a warning and a
+// mangled row, so every message is checked first.
+var ValidateMessage = domain.ValidateMessage
 
 type shardWork struct {
 	shard Shard

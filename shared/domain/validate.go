@@ -102,3 +102,29 @@ func NormalizeTitle(t string) (string, error) {
 
 // Invalid builds a validation error for callers outside this package.
 func Invalid(format string, args ...any) error { return invalid(format, args...) }
+
+// ValidateMessage checks a message as it travels in the log: every consumer
+// applies the same rules, so a message that one projection refuses as poison
+// is refused by all of them. The error wraps ErrInvalid.
+func ValidateMessage(m Message) error {
+	var problem string
+	switch {
+	case m.ID <= 0 || m.ChatID <= 0:
+		problem = "id and chat id must be positive"
+	case m.Author.ID <= 0:
+		problem = "author id must be positive"
+	case ValidateClientID(m.ClientID) != nil:
+		problem = "bad client_id"
+	case !utf8.ValidString(m.Text) || strings.IndexByte(m.Text, 0) >= 0:
+		problem = "text is not valid UTF-8 without NUL"
+	case m.Text == "" || utf8.RuneCountInString(m.Text) > MaxTextRunes:
+		problem = fmt.Sprintf("text must be 1 to %d characters", MaxTextRunes)
+	case m.SentAt.IsZero():
+		problem = "sent_at is missing"
+	case m.ReplyToID != nil && *m.ReplyToID <= 0:
+		problem = "reply_to_id must be positive"
+	default:
+		return nil
+	}
+	return fmt.Errorf("message %d of chat %d: %s: %w", m.ID, m.ChatID, problem, ErrInvalid)
+}
