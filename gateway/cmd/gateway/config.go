@@ -43,6 +43,8 @@ type settings struct {
 	CentrifugoAPIURL string // sync mode publishes itself
 	CentrifugoAPIKey string
 
+	PprofAddr string // PPROF_ADDR: serve net/http/pprof there ("" is off)
+
 	WebDir          string
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
@@ -75,6 +77,8 @@ func readSettings(env *config.Env) settings {
 		SendMode:         env.String("GATEWAY_SEND_MODE", "log"),
 		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
 		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", "dev-centrifugo-api-key-change-me"),
+
+		PprofAddr: env.String("PPROF_ADDR", ""),
 
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on PPROF_ADDR
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,6 +92,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 		RequestTimeout:         s.RequestTimeout,
 		WebDir:                 webDir,
 	})
+
+	if s.PprofAddr != "" {
+		// Opt-in profiling of a real run (the benchmark): never on by default.
+		go func() {
+			log.Info("pprof", "addr", s.PprofAddr)
+			srv := &http.Server{Addr: s.PprofAddr, ReadHeaderTimeout: 5 * time.Second}
+			log.Warn("pprof stopped", "err", srv.ListenAndServe())
+		}()
+	}
 
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
