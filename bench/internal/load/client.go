@@ -26,6 +26,7 @@ func NewAPI(base string) *API {
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 4096,
+		MaxConnsPerHost:     2048,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &API{Base: base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
