@@ -128,7 +128,7 @@ func Start(t testing.TB, o Options) *System {
 		"STREAM_PARTITIONS="+strconv.Itoa(o.Partitions),
 		// Fast fail-over: a killed worker's events come back after 3 s.
 		"CONSUMER_ACK_WAIT=3s",
-		"CONSUMER_PINNED_TTL=2s",
+		"CONSUMER_PINNED_TTL=3s",
 		"WORKER_BACKOFF_MAX=1s",
 		"LOG_LEVEL=info",
 		// One test user sends thousands of messages a minute; the limiter

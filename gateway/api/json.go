@@ -4,80 +4,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
 )
 
-// apiTime is a time as API.md writes it: RFC 3339 in UTC with exactly three
-// fractional digits ("2026-11-27T10:00:00.123Z"). time.Time's own encoding
-// drops trailing zeros and keeps nanoseconds, which clients would have to
-// special-case.
-type apiTime time.Time
+// The response objects of API.md, shared with the realtime publications
+// (shared/apijson): every time in every answer has one format.
+type (
+	apiTime     = apijson.Time
+	messageJSON = apijson.Message
+	summaryJSON = apijson.Summary
+)
 
-const timeLayout = "2006-01-02T15:04:05.000Z"
-
-func (t apiTime) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(timeLayout)+2)
-	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
-	return append(b, '"'), nil
-}
-
-// The response objects of API.md. Domain types carry time.Time; these carry
-// apiTime, so every time in every answer has one format.
-
-type messageJSON struct {
-	ID        int64       `json:"id"`
-	ChatID    int64       `json:"chat_id"`
-	Author    domain.User `json:"author"`
-	Text      string      `json:"text"`
-	SentAt    apiTime     `json:"sent_at"`
-	ClientID  string      `json:"client_id"`
-	ReplyToID *int64      `json:"reply_to_id"`
-}
-
-func toMessage(m domain.Message) messageJSON {
-	return messageJSON{ID: m.ID, ChatID: m.ChatID, Author: m.Author, Text: m.Text,
-		SentAt: apiTime(m.SentAt), ClientID: m.ClientID, ReplyToID: m.ReplyToID}
-}
-
-func toMessages(ms []domain.Message) []messageJSON {
-	out := make([]messageJSON, len(ms))
-	for i, m := range ms {
-		out[i] = toMessage(m)
-	}
-	return out
-}
-
-type summaryJSON struct {
-	ID            int64           `json:"id"`
-	Kind          domain.ChatKind `json:"kind"`
-	Title         string          `json:"title"`
-	Channel       string          `json:"channel"`
-	MembersCount  int             `json:"members_count"`
-	LastMessage   *messageJSON    `json:"last_message"`
-	UnreadCount   int             `json:"unread_count"`
-	ReadMessageID int64           `json:"read_message_id"`
-	UpdatedAt     apiTime         `json:"updated_at"`
-}
-
-func toSummary(s domain.ChatSummary) summaryJSON {
-	out := summaryJSON{ID: s.ID, Kind: s.Kind, Title: s.Title, Channel: s.Channel,
-		MembersCount: s.MembersCount, UnreadCount: s.UnreadCount,
-		ReadMessageID: s.ReadMessageID, UpdatedAt: apiTime(s.UpdatedAt)}
-	if s.LastMessage != nil {
-		m := toMessage(*s.LastMessage)
-		out.LastMessage = &m
-	}
-	if out.Channel == "" {
-		out.Channel = domain.ChatChannel(s.ID)
-	}
-	return out
-}
+var (
+	toMessage  = apijson.FromMessage
+	toMessages = apijson.FromMessages
+	toSummary  = apijson.FromSummary
+)
 
 type chatJSON struct {
 	summaryJSON

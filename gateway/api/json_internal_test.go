@@ -1,25 +1,6 @@
 package api
 
-import (
-	"encoding/json"
-	"testing"
-	"time"
-)
-
-func TestTimesHaveMilliseconds(t *testing.T) {
-	for in, want := range map[time.Time]string{
-		time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC):                                          `"2026-11-27T10:00:00.000Z"`,
-		time.Date(2026, 11, 27, 10, 0, 0, 120_000_000, time.UTC):                                `"2026-11-27T10:00:00.120Z"`,
-		time.Date(2026, 11, 27, 10, 0, 0, 123_999_999, time.UTC):                                `"2026-11-27T10:00:00.123Z"`,
-		time.Date(2026, 11, 27, 12, 0, 0, 5_000_000, time.FixedZone("CEST", 2*60*60)):           `"2026-11-27T10:00:00.005Z"`,
-		time.Date(2026, 11, 27, 10, 0, 0, 0, time.FixedZone("", 0)).Add(999 * time.Millisecond): `"2026-11-27T10:00:00.999Z"`,
-	} {
-		b, err := json.Marshal(apiTime(in))
-		if err != nil || string(b) != want {
-			t.Errorf("%v: %s %v, want %s", in, b, err, want)
-		}
-	}
-}
+import "testing"
 
 func TestLoneSurrogates(t *testing.T) {
 	for in, want := range map[string]bool{

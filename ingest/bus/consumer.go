@@ -311,9 +311,14 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 	}
 	if last != nil {
 		// AckAll: acknowledging the highest sequence acknowledges the batch.
-		if err := last.Ack(); err != nil {
+		// The ack is confirmed by the server (one round trip per batch), so
+		// that a rewind that follows cannot overtake it and redeliver events
+		// that were already applied.
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := last.DoubleAck(actx); err != nil {
 			pr.log.Warn("ack", "seq", lastSeq, "err", err)
 		}
+		cancel()
 		if replayed {
 			pr.lastDone = lastSeq
 		} else {

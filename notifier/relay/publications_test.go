@@ -3,7 +3,6 @@ package relay
 import (
 	"encoding/json"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -121,29 +120,6 @@ func TestMalformedEventsAreErrors(t *testing.T) {
 			t.Errorf("%s %s: want an error, got %s", ev.Type, ev.Data, dump(ps))
 		}
 	}
-}
-
-// The wire mirrors must carry exactly the JSON fields of the shared types.
-func TestWireMirrorsMatchSharedTypes(t *testing.T) {
-	pairs := []struct{ shared, wire any }{
-		{domain.Message{}, wireMessage{}},
-		{domain.ChatSummary{}, wireSummary{}},
-	}
-	for _, p := range pairs {
-		if a, b := jsonFields(p.shared), jsonFields(p.wire); !reflect.DeepEqual(a, b) {
-			t.Errorf("%T has JSON fields %v, its mirror %T has %v", p.shared, a, p.wire, b)
-		}
-	}
-}
-
-func jsonFields(v any) []string {
-	typ := reflect.TypeOf(v)
-	var out []string
-	for i := range typ.NumField() {
-		out = append(out, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
-	}
-	sort.Strings(out)
-	return out
 }
 
 // A publication decodes into the shared type it claims to be, with the same values.

@@ -53,7 +53,7 @@ func startLog(t *testing.T, c *testkit.Centrifugo) *logFixture {
 	topo := bus.DefaultTopology()
 	topo.Partitions = 4
 	topo.AckWait = 2 * time.Second
-	topo.PinnedTTL = time.Second
+	topo.PinnedTTL = 2 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
 		t.Fatal(err)

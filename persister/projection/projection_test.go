@@ -128,7 +128,7 @@ func TestRunnerProjectsTheLog(t *testing.T) {
 	topo := bus.DefaultTopology()
 	topo.Partitions = 2
 	topo.AckWait = 2 * time.Second
-	topo.PinnedTTL = time.Second
+	topo.PinnedTTL = 2 * time.Second
 	ctx := t.Context()
 	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
 		t.Fatal(err)
