@@ -83,3 +83,17 @@ func ProvisionRetrying(ctx context.Context, js jetstream.JetStream, t Topology, 
 		}
 	}
 }
+
+// PublisherConfigFromEnv reads the group-commit settings of a producer.
+func PublisherConfigFromEnv(e *config.Env) PublisherConfig {
+	c := DefaultPublisherConfig()
+	c.GroupCommit = e.Bool("PUBLISH_GROUP_COMMIT", c.GroupCommit)
+	c.Window = e.Duration("PUBLISH_WINDOW", c.Window)
+	c.MaxBatch = e.Int("PUBLISH_MAX_BATCH", c.MaxBatch)
+	c.Committers = e.Int("PUBLISH_COMMITTERS", c.Committers)
+	c.Timeout = e.Duration("PUBLISH_TIMEOUT", c.Timeout)
+	e.Check(c.MaxBatch >= 1 && c.MaxBatch <= 1000, "PUBLISH_MAX_BATCH must be 1..1000 (the server's atomic batch limit)")
+	e.Check(c.Committers >= 1, "PUBLISH_COMMITTERS must be at least 1")
+	e.Check(c.Window >= 0 && c.Timeout > 0, "PUBLISH_WINDOW must be >= 0 and PUBLISH_TIMEOUT > 0")
+	return c
+}

@@ -35,13 +35,13 @@ type PublisherConfig struct {
 	GroupCommit bool
 	Window      time.Duration // how long the first append of a batch waits for company
 	MaxBatch    int           // at most this many appends per batch (server limit 1000)
-	Committers  int           // batches in flight at once
+	Committers  int           // batches in flight at once; more appends wait and join the next batch
 	Timeout     time.Duration // how long an append may wait for the log
 }
 
 // DefaultPublisherConfig is group commit with a 1 ms window.
 func DefaultPublisherConfig() PublisherConfig {
-	return PublisherConfig{GroupCommit: true, Window: time.Millisecond, MaxBatch: 100, Committers: 4, Timeout: 3 * time.Second}
+	return PublisherConfig{GroupCommit: true, Window: time.Millisecond, MaxBatch: 500, Committers: 2, Timeout: 3 * time.Second}
 }
 
 type pubRequest struct {
@@ -129,59 +129,72 @@ func (p *Publisher) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	// Group commit with pipelining: at most Committers batches are in flight.
+	// While they are, new appends queue up, and the next batch takes all of
+	// them (up to MaxBatch): under load batches grow by themselves, and one
+	// fsync covers many appends. An idle publisher waits Window for company
+	// before committing a lone append.
+	slots := make(chan struct{}, max(p.cfg.Committers, 1))
 	var wg sync.WaitGroup
-	for range max(p.cfg.Committers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.commitLoop(ctx)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
-func (p *Publisher) commitLoop(ctx context.Context) {
-	batch := make([]pubRequest, 0, p.cfg.MaxBatch)
+	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		batch = batch[:0]
+		var first pubRequest
 		select {
-		case r := <-p.reqs:
-			batch = append(batch, r)
+		case first = <-p.reqs:
 		case <-ctx.Done():
+			wg.Wait()
 			p.drain()
-			return
+			return nil
 		}
-		timer.Reset(p.cfg.Window)
-	collect:
-		for len(batch) < p.cfg.MaxBatch {
-			select {
-			case r := <-p.reqs:
-				batch = append(batch, r)
-			case <-timer.C:
-				break collect
+		batch := make([]pubRequest, 1, p.cfg.MaxBatch)
+		batch[0] = first
+		select {
+		case slots <- struct{}{}:
+			// A committer was free at once: give concurrent appends a moment.
+			timer.Reset(p.cfg.Window)
+		collect:
+			for len(batch) < p.cfg.MaxBatch {
+				select {
+				case r := <-p.reqs:
+					batch = append(batch, r)
+				case <-timer.C:
+					break collect
+				}
 			}
+			timer.Stop()
+		default:
+			// Every committer is busy: appends gather until one is free.
+			slots <- struct{}{}
 		}
-		timer.Stop()
-		p.commit(batch)
+		batch = fill(p.reqs, batch, p.cfg.MaxBatch)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			p.commit(batch)
+		}()
 	}
+}
+
+// fill appends what is queued, without waiting.
+func fill(reqs chan pubRequest, batch []pubRequest, limit int) []pubRequest {
+	for len(batch) < limit {
+		select {
+		case r := <-reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain commits whatever is queued when the publisher stops.
 func (p *Publisher) drain() {
 	for {
-		batch := make([]pubRequest, 0, p.cfg.MaxBatch)
-	fill:
-		for len(batch) < p.cfg.MaxBatch {
-			select {
-			case r := <-p.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		batch := fill(p.reqs, make([]pubRequest, 0, p.cfg.MaxBatch), p.cfg.MaxBatch)
 		if len(batch) == 0 {
 			return
 		}

@@ -20,6 +20,7 @@ type settings struct {
 	Addr     string
 	NATSURL  string
 	Topology bus.Topology
+	Publish  bus.PublisherConfig
 	MySQLDSN string
 
 	RedisAddr   string
@@ -57,6 +58,7 @@ func readSettings(env *config.Env) settings {
 		Addr:     env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
 		NATSURL:  env.String("NATS_URL", bus.DefaultNATSURL),
 		Topology: bus.TopologyFromEnv(env),
+		Publish:  bus.PublisherConfigFromEnv(env),
 		MySQLDSN: env.Secret("MYSQL_DSN", "logchat:logchat@tcp(127.0.0.1:3306)/logchat"),
 
 		RedisAddr:   env.String("REDIS_ADDR", "127.0.0.1:6379"),

@@ -69,7 +69,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	reg := obs.NewRegistry()
-	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), reg)
+	pub := bus.NewPublisher(js, s.Publish, reg)
 	var sender api.Publisher = pub
 	if s.SendMode == "sync" {
 		log.Warn("GATEWAY_SEND_MODE=sync: sends write MySQL, Redis and Centrifugo in the request and bypass the log (a benchmark baseline)")
