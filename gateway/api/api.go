@@ -46,7 +46,10 @@ type Config struct {
 	AuthRateLimitPerMinute int
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
-	WebDir         string        // the built web client, served at "/"; "" serves none
+	// MembershipTTL is how long a membership answer from MySQL is reused
+	// (MEMBERSHIP_CACHE_TTL); 0 asks MySQL every time. See memberCache.
+	MembershipTTL time.Duration
+	WebDir        string // the built web client, served at "/"; "" serves none
 }
 
 // API holds the handlers' dependencies.
@@ -56,6 +59,7 @@ type API struct {
 	pub       Publisher
 	events    EventLog
 	syncSends bool
+	members   *memberCache
 	passwords *auth.Passwords
 	tokens    *auth.Tokens
 	rt        *rtoken.Issuer
@@ -72,6 +76,7 @@ type API struct {
 func New(cfg Config) *fiber.App {
 	a := &API{
 		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events, syncSends: cfg.SyncSends,
+		members:   newMemberCache(cfg.MembershipTTL),
 		passwords: cfg.Passwords, tokens: cfg.Tokens, rt: cfg.Realtime, rtURL: cfg.RealtimeURL,
 		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout, now: time.Now,
 	}

@@ -136,7 +136,7 @@ func (a *API) addMember(c *fiber.Ctx) error {
 	}
 	uid := caller(c).ID
 	ctx := c.UserContext()
-	role, err := a.memberRole(ctx, chatID, uid)
+	role, err := a.managerRole(ctx, chatID, uid)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (a *API) removeMember(c *fiber.Ctx) error {
 	}
 	uid := caller(c).ID
 	ctx := c.UserContext()
-	role, err := a.memberRole(ctx, chatID, uid)
+	role, err := a.managerRole(ctx, chatID, uid)
 	if err != nil {
 		return err
 	}
@@ -198,6 +198,7 @@ func (a *API) removeMember(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	a.members.forget(chatID, target)
 	return c.SendStatus(http.StatusNoContent)
 }
 
@@ -408,6 +409,16 @@ func memberOf(chat domain.Chat, uid int64) (domain.Role, bool) {
 	return "", false
 }
 
+// managerRole is the caller's role for managing members: always asked of
+// MySQL, never of a cache, since it decides who may change a chat.
+func (a *API) managerRole(ctx context.Context, chatID, uid int64) (domain.Role, error) {
+	role, err := a.store.MemberRole(ctx, chatID, uid)
+	if errors.Is(err, domain.ErrNotFound) {
+		return "", errChatNotFound
+	}
+	return role, err
+}
+
 // memberRole is the caller's role in a chat; a chat the caller is not in is
 // answered as one that does not exist.
 //
@@ -417,12 +428,20 @@ func memberOf(chat domain.Chat, uid int64) (domain.Role, bool) {
 // not roles; roles only restrict muted members, and muting also goes through
 // MySQL, so a cached member is treated as a plain member.
 func (a *API) memberRole(ctx context.Context, chatID, uid int64) (domain.Role, error) {
+	now := time.Now()
+	if role, ok := a.members.get(chatID, uid, now); ok {
+		return role, nil
+	}
 	role, err := a.store.MemberRole(ctx, chatID, uid)
 	if errors.Is(err, domain.ErrNotFound) {
 		return "", errChatNotFound
 	}
-	if err == nil || a.cache == nil {
-		return role, err
+	if err == nil {
+		a.members.put(chatID, uid, role, now)
+		return role, nil
+	}
+	if a.cache == nil {
+		return "", err
 	}
 	member, known, cerr := a.cache.MemberOf(ctx, chatID, uid)
 	switch {

@@ -176,8 +176,12 @@ func TestMembership(t *testing.T) {
 			t.Fatalf("event %+v %+v %v", ev, d, err)
 		}
 		h.fails(http.StatusNotFound, "not_found", "GET", chatPath(g.ID, ""), bob.token, nil)
+		// carol's membership is fresh in the gateway's cache when she is removed:
+		// the removal must still take effect at once.
+		h.must(http.StatusOK, "GET", chatPath(g.ID, "/messages"), carol.token, nil, nil)
 		h.must(http.StatusNoContent, "DELETE", chatPath(g.ID, fmt.Sprintf("/members/%d", carol.ID)), alice.token, nil, nil)
 		h.fails(http.StatusNotFound, "not_found", "GET", chatPath(g.ID, "/messages"), carol.token, nil)
+		h.fails(http.StatusNotFound, "not_found", "POST", chatPath(g.ID, "/messages"), carol.token, map[string]any{"text": "still here?", "client_id": "gone-1"})
 		h.fails(http.StatusForbidden, "forbidden", "POST", "/api/v1/realtime/subscription-token", carol.token,
 			map[string]any{"channel": g.Channel})
 	})

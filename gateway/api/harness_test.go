@@ -108,6 +108,9 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 
 		RateLimitPerMinute: o.rateLimit, AuthRateLimitPerMinute: o.authRateLimit,
 		WebDir: o.webDir,
+		// As in production, so that every test also checks that cached
+		// membership never lets a removed member back in.
+		MembershipTTL: 2 * time.Second,
 	}
 	h := &harness{t: t, cfg: cfg, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()

@@ -19,7 +19,9 @@ import (
 	"github.com/logchat/testkit"
 )
 
-func setup(t *testing.T) (jetstream.JetStream, bus.Topology) {
+func setup(t *testing.T) (jetstream.JetStream, bus.Topology) { return setupB(t) }
+
+func setupB(t testing.TB) (jetstream.JetStream, bus.Topology) {
 	t.Helper()
 	n := testkit.StartNATS(t)
 	_, js := n.Connect(t)
@@ -38,7 +40,9 @@ func setup(t *testing.T) (jetstream.JetStream, bus.Topology) {
 	return js, topo
 }
 
-func msgEnvelope(t *testing.T, chat int64, text string) event.Envelope {
+func msgEnvelopeB(t testing.TB) event.Envelope { return msgEnvelope(t, 1, "a benchmark message of a typical length, about sixty bytes") }
+
+func msgEnvelope(t testing.TB, chat int64, text string) event.Envelope {
 	env, err := event.New(event.MessageCreated, chat, 1, time.Now(), event.MessageCreatedData{Text: text, ClientID: text})
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ type settings struct {
 
 	WebDir          string
 	RequestTimeout  time.Duration
+	MembershipTTL   time.Duration
 	ShutdownTimeout time.Duration
 }
 
@@ -84,6 +85,7 @@ func readSettings(env *config.Env) settings {
 
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
+		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 2*time.Second),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	env.Check(len(s.JWTSecret) >= 16, "JWT_SECRET must be at least 16 bytes")
@@ -94,6 +96,7 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.RateLimitPerMinute >= 0, "RATE_LIMIT_PER_MINUTE must be >= 0 (0 is off)")
 	env.Check(s.AuthRateLimitPerMinute >= 0, "RATE_LIMIT_AUTH_PER_MINUTE must be >= 0 (0 is off)")
 	env.Check(s.RequestTimeout > 0, "REQUEST_TIMEOUT must be positive")
+	env.Check(s.MembershipTTL >= 0 && s.MembershipTTL <= time.Minute, "MEMBERSHIP_CACHE_TTL must be 0 (off) to 1m")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
 	env.Check(s.SendMode == "log" || s.SendMode == "sync", "GATEWAY_SEND_MODE must be log or sync")

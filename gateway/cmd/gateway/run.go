@@ -90,6 +90,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
 		RequestTimeout:         s.RequestTimeout,
+		MembershipTTL:          s.MembershipTTL,
 		WebDir:                 webDir,
 	})
 

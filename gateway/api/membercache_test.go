@@ -1,0 +1,33 @@
+package api
+
+import (
+	"testing"
+	"time"
+
+	"github.com/logchat/shared/domain"
+)
+
+func TestMemberCacheKeepsAnswersForItsTTL(t *testing.T) {
+	c := newMemberCache(2 * time.Second)
+	now := time.Now()
+	if _, ok := c.get(1, 7, now); ok {
+		t.Fatal("an empty cache answered")
+	}
+	c.put(1, 7, domain.RoleAdmin, now)
+	if r, ok := c.get(1, 7, now.Add(time.Second)); !ok || r != domain.RoleAdmin {
+		t.Fatalf("within the TTL: %q %v", r, ok)
+	}
+	if _, ok := c.get(1, 7, now.Add(3*time.Second)); ok {
+		t.Fatal("answered after the TTL")
+	}
+	c.put(1, 7, domain.RoleMember, now)
+	c.forget(1, 7)
+	if _, ok := c.get(1, 7, now); ok {
+		t.Fatal("answered after forget")
+	}
+	off := newMemberCache(0)
+	off.put(1, 7, domain.RoleMember, now)
+	if _, ok := off.get(1, 7, now); ok {
+		t.Fatal("a TTL of 0 must turn the cache off")
+	}
+}
