@@ -20,7 +20,6 @@ import (
 
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 )
 
@@ -463,13 +462,9 @@ func projectionsHave(db *sql.DB, bob *harness.Client, rt *harness.Subscriber, ch
 // cacheMatchesMySQL compares bob's chat list (Redis) with what MySQL implies:
 // last message, read position and unread count of every chat.
 func cacheMatchesMySQL(db *sql.DB, bob *harness.Client, chats []harness.Chat) (bool, string) {
-	list, err := bob.ChatList(200)
+	byID, err := bob.ChatsByID(200)
 	if err != nil {
 		return false, err.Error()
-	}
-	byID := map[int64]domain.ChatSummary{}
-	for _, c := range list {
-		byID[c.ID] = c
 	}
 	for _, ch := range chats {
 		var last, read int64

@@ -194,6 +194,19 @@ func (c *Client) ChatList(limit int) ([]domain.ChatSummary, error) {
 	return out.Chats, err
 }
 
+// ChatsByID reads the first page of the chat list, keyed by chat id.
+func (c *Client) ChatsByID(limit int) (map[int64]domain.ChatSummary, error) {
+	list, err := c.ChatList(limit)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]domain.ChatSummary, len(list))
+	for _, ch := range list {
+		byID[ch.ID] = ch
+	}
+	return byID, nil
+}
+
 // Publication is one realtime publication as received.
 type Publication struct {
 	Channel string
