@@ -315,6 +315,13 @@ func (s *Subscriber) Subscribe(channel string) {
 	s.subs[channel] = sub
 }
 
+// Disconnect drops the realtime connection (subscriptions are kept, to be
+// recovered on Reconnect).
+func (s *Subscriber) Disconnect() error { return s.client.Disconnect() }
+
+// Reconnect connects again; subscriptions resubscribe and recover.
+func (s *Subscriber) Reconnect() error { return s.client.Connect() }
+
 // Counts returns the resubscription and failed-recovery counts of a channel.
 func (s *Subscriber) Counts(channel string) (resubscribes, recoveryFailed int) {
 	s.mu.Lock()
