@@ -40,7 +40,9 @@ func setupB(t testing.TB) (jetstream.JetStream, bus.Topology) {
 	return js, topo
 }
 
-func msgEnvelopeB(t testing.TB) event.Envelope { return msgEnvelope(t, 1, "a benchmark message of a typical length, about sixty bytes") }
+func msgEnvelopeB(t testing.TB) event.Envelope {
+	return msgEnvelope(t, 1, "a benchmark message of a typical length, about sixty bytes")
+}
 
 func msgEnvelope(t testing.TB, chat int64, text string) event.Envelope {
 	env, err := event.New(event.MessageCreated, chat, 1, time.Now(), event.MessageCreatedData{Text: text, ClientID: text})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
@@ -80,6 +81,8 @@ type Runner struct {
 	Handler  Handler
 	Log      *slog.Logger
 	Metrics  *Metrics
+	// Instance names this process in `ingest status` (default host:pid).
+	Instance string
 }
 
 // Run provisions the worker's consumers and processes events until ctx is
@@ -179,6 +182,7 @@ func (pr *partitionRunner) run(ctx context.Context) error {
 			}
 			pr.pin = pin
 			pr.awaitRestart = true
+			pr.notePin(pin)
 			continue
 		}
 		if err := pr.process(ctx, batch, lag); err != nil {
@@ -201,6 +205,25 @@ func (pr *partitionRunner) accept(m jetstream.Msg) bool {
 	}
 	pr.awaitRestart = false
 	return true
+}
+
+// notePin records which instance holds the partition, for `ingest status`.
+// Best effort: nothing depends on it.
+func (pr *partitionRunner) notePin(pin string) {
+	instance := pr.Instance
+	if instance == "" {
+		host, _ := os.Hostname()
+		instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kv, err := pr.JS.KeyValue(ctx, PinsBucket)
+	if err == nil {
+		_, err = kv.PutString(ctx, PinKey(pr.Config.Worker, pr.partition), instance+" "+pin)
+	}
+	if err != nil {
+		pr.log.Debug("note pin", "err", err)
+	}
 }
 
 // pinChange returns the pin id of the batch when it is not the one this

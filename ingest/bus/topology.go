@@ -167,8 +167,22 @@ func ProvisionStreams(ctx context.Context, js jetstream.JetStream, t Topology) e
 			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
 		}
 	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: PinsBucket, Description: "which worker instance holds which partition (ingest status)",
+		History: 1, Replicas: t.Replicas,
+	}); err != nil {
+		return fmt.Errorf("provision bucket %s: %w", PinsBucket, err)
+	}
 	return nil
 }
+
+// PinsBucket is the key-value bucket where a worker instance notes, when it
+// becomes the pinned client of a partition, its name and pin id, so that
+// `ingest status` can name the instance behind the server's opaque pin id.
+const PinsBucket = "LOGCHAT_PINS"
+
+// PinKey is the bucket key of a worker type's partition.
+func PinKey(worker string, p int) string { return fmt.Sprintf("%s.%d", worker, p) }
 
 // ProvisionConsumers creates or updates every partition consumer of one worker type.
 func ProvisionConsumers(ctx context.Context, js jetstream.JetStream, t Topology, worker string, batch int) ([]jetstream.Consumer, error) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,6 +37,7 @@ type ConsumerStatus struct {
 	AckFloor      uint64    `json:"ack_floor_seq"`
 	LagSeconds    float64   `json:"lag_seconds"` // age of the oldest unacked event
 	Pinned        string    `json:"pinned_client,omitempty"`
+	Instance      string    `json:"instance,omitempty"` // the worker process behind the pin, as it noted itself
 	PinnedSince   time.Time `json:"pinned_since,omitzero"`
 }
 
@@ -67,6 +70,16 @@ func Status(ctx context.Context, js jetstream.JetStream, t bus.Topology) (*Statu
 	if err != nil {
 		return nil, err
 	}
+	pins := map[string]string{} // consumer name -> "instance pin"
+	if kv, err := js.KeyValue(ctx, bus.PinsBucket); err == nil {
+		if keys, err := kv.Keys(ctx); err == nil {
+			for _, k := range keys {
+				if e, err := kv.Get(ctx, k); err == nil {
+					pins[k] = string(e.Value())
+				}
+			}
+		}
+	}
 	lister := s.ListConsumers(ctx)
 	for ci := range lister.Info() {
 		cs := ConsumerStatus{
@@ -83,6 +96,13 @@ func Status(ctx context.Context, js jetstream.JetStream, t bus.Topology) (*Statu
 				cs.Pinned, cs.PinnedSince = g.PinnedClientID, g.PinnedTS
 			}
 		}
+		if worker, p, ok := splitConsumerName(ci.Name); ok && cs.Pinned != "" {
+			if v, ok := pins[bus.PinKey(worker, p)]; ok {
+				if instance, pin, _ := strings.Cut(v, " "); pin == cs.Pinned {
+					cs.Instance = instance
+				}
+			}
+		}
 		rep.Consumers = append(rep.Consumers, cs)
 	}
 	if err := lister.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
@@ -90,6 +110,16 @@ func Status(ctx context.Context, js jetstream.JetStream, t bus.Topology) (*Statu
 	}
 	sort.Slice(rep.Consumers, func(i, j int) bool { return rep.Consumers[i].Name < rep.Consumers[j].Name })
 	return rep, nil
+}
+
+// splitConsumerName parses "persister_p03" into its worker and partition.
+func splitConsumerName(name string) (string, int, bool) {
+	i := strings.LastIndex(name, "_p")
+	if i < 0 {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(name[i+2:])
+	return name[:i], p, err == nil
 }
 
 // WriteJSON prints the report as JSON.
@@ -107,10 +137,14 @@ func (r *StatusReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", s.Name, s.Messages, s.Bytes, s.FirstSeq, s.LastSeq)
 	}
 	fmt.Fprintf(tw, "\ndead letters: %d\n\n", r.DeadLetters)
-	fmt.Fprintln(tw, "CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tLAST DELIVERED\tACK FLOOR\tLAG (s)\tPINNED")
+	fmt.Fprintln(tw, "CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tLAST DELIVERED\tACK FLOOR\tLAG (s)\tHELD BY")
 	for _, c := range r.Consumers {
+		holder := c.Instance
+		if holder == "" {
+			holder = c.Pinned
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\n", c.Name, c.Pending, c.AckPending, c.Redelivered,
-			c.LastDelivered, c.AckFloor, c.LagSeconds, c.Pinned)
+			c.LastDelivered, c.AckFloor, c.LagSeconds, holder)
 	}
 	tw.Flush()
 }

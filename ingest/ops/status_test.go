@@ -3,6 +3,8 @@ package ops_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -49,9 +51,28 @@ func TestStatusReportsStreamsAndConsumerBacklog(t *testing.T) {
 	if pending != 5 {
 		t.Fatalf("pending over partitions = %d, want 5", pending)
 	}
+	// A runner that holds the partitions names itself in the report.
+	ctx2, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := &countingHandler{applied: map[uint64]int{}}
+	go (&bus.Runner{JS: js, Topology: topo, Config: bus.DefaultRunnerConfig("persister", 10), Handler: h,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Instance: "worker-a"}).Run(ctx2)
+	waitUntil(t, "events applied", func() bool { e, _ := h.total(); return e == 5 })
+	waitUntil(t, "the holder named", func() bool {
+		rep, err = ops.Status(ctx, js, topo)
+		if err != nil {
+			return false
+		}
+		for _, c := range rep.Consumers {
+			if c.Instance != "worker-a" {
+				return false
+			}
+		}
+		return true
+	})
 	var buf bytes.Buffer
 	rep.WriteTable(&buf)
-	if !strings.Contains(buf.String(), "persister_p00") || !strings.Contains(buf.String(), "dead letters: 0") {
+	if !strings.Contains(buf.String(), "persister_p00") || !strings.Contains(buf.String(), "dead letters: 0") || !strings.Contains(buf.String(), "worker-a") {
 		t.Fatalf("table lacks consumer or dead-letter line:\n%s", buf.String())
 	}
 }
