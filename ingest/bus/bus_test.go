@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,4 +399,41 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// flakyPinger fails the first n calls of Handle, and its dependency always
+// answers Ping: the failures look like an outage that ends just as the
+// runtime gives up on the batch.
+type flakyPinger struct {
+	recorder
+	failures atomic.Int32
+}
+
+func (f *flakyPinger) Handle(ctx context.Context, evs []event.Event) error {
+	if f.failures.Add(-1) >= 0 {
+		return errors.New("connection refused")
+	}
+	return f.recorder.Handle(ctx, evs)
+}
+
+func (f *flakyPinger) Ping(context.Context) error { return nil }
+
+func TestAnOutageThatJustEndedIsNotPoison(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &flakyPinger{recorder: *newRecorder()}
+	r := runner(js, topo, h)
+	// Exactly as many failures as the runtime allows one event.
+	h.failures.Store(int32(r.Config.IsolateAfter + r.Config.MaxAttempts))
+	go r.Run(ctx)
+	pub := bus.NewPublisher(js, bus.PublisherConfig{Timeout: 5 * time.Second}, nil)
+	if _, err := pub.Publish(ctx, msgEnvelope(t, 1, "x"), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the event applied", func() bool { return h.total() == 1 })
+	dlq, _ := js.Stream(ctx, topo.DLQStream)
+	if info, _ := dlq.Info(ctx); info.State.Msgs != 0 {
+		t.Fatalf("%d dead letters: an event that succeeds once its dependency is back is not poison", info.State.Msgs)
+	}
 }

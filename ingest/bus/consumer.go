@@ -376,8 +376,10 @@ func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byse
 			}
 		}
 		attempt++
-		if len(events) > 1 && attempt >= pr.Config.IsolateAfter {
-			// Find the one event that fails, if one does, by going one at a time.
+		if attempt >= pr.Config.IsolateAfter {
+			// Find the one event that fails, if one does, by going one at a
+			// time (a batch of one too: that is where poison is told from
+			// an outage).
 			for _, ev := range events {
 				if err := pr.applyOne(ctx, ev, byseq[ev.Seq], keepalive); err != nil {
 					return err
@@ -407,9 +409,17 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 			return pr.deadLetterRetrying(ctx, m, ev.Seq, perm.Err.Error())
 		}
 		if attempt >= pr.Config.MaxAttempts && pr.dependencyHealthy() {
-			// The dependency answers, yet this event fails every time: poison.
-			// An outage (the probe fails too) is waited out instead.
-			return pr.deadLetterRetrying(ctx, m, ev.Seq, fmt.Sprintf("failed %d times with the dependency healthy: %v", attempt, err))
+			// The dependency answers now. One more try decides: the failures
+			// so far may all belong to an outage that has just ended.
+			if err = pr.handle(one); err == nil {
+				pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Inc()
+				return nil
+			}
+			if pr.dependencyHealthy() {
+				// It answers, yet this event still fails: poison. An outage
+				// (the probe fails too) is waited out instead.
+				return pr.deadLetterRetrying(ctx, m, ev.Seq, fmt.Sprintf("failed %d times, the last with the dependency healthy: %v", attempt+1, err))
+			}
 		}
 		pr.log.Warn("event failed, retrying", "attempt", attempt, "seq", ev.Seq, "type", ev.Type, "err", err)
 		if err := pr.sleep(ctx, attempt, keepalive); err != nil {
