@@ -21,6 +21,7 @@ import (
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/testkit"
 )
 
 // The fault-injection suite: a steady load of sends through the real HTTP API
@@ -506,6 +507,13 @@ func printFaultTable(t *testing.T) {
 			r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters)
 	}
 	tw.Flush()
-	// Printed, not logged: the table belongs in the CI log even when green.
-	fmt.Printf("\nFault-injection results (soak=%v):\n%s\n", soak(), b.String())
+	table := fmt.Sprintf("Fault-injection results (soak=%v):\n%s", soak(), b.String())
+	fmt.Printf("\n%s\n", table)
+	// `go test` hides what a passing test prints when it runs several
+	// packages; scripts/test.sh prints this file, so the table is in the CI
+	// log either way.
+	dir := filepath.Join(testkit.RepoRoot(t), ".run", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(table), 0o644)
+	}
 }

@@ -24,8 +24,13 @@ log "go vet"
 go vet $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
 
 log "go test (unit and integration, real services)"
+rm -f .run/artifacts/faults.txt
 # -p 2: two cores; the packages start their own servers and databases.
 go test -count=1 -p 2 -timeout 20m $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+if [ -f .run/artifacts/faults.txt ]; then
+  log "fault-injection suite (e2e/faults_test.go)"
+  cat .run/artifacts/faults.txt
+fi
 
 log "benchmark smoke run: a few seconds of steady sending, zero lost/duplicated/out-of-order"
 bash scripts/bench.sh smoke >/dev/null || status=1
