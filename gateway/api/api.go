@@ -20,6 +20,13 @@ import (
 // BodyLimit is the largest request body API.md accepts (413 beyond).
 const BodyLimit = 64 << 10
 
+// readLimit is the largest body the server reads at all. A body over
+// BodyLimit but under readLimit is read whole and answered 413 on an intact
+// connection; refusing it while the client is still writing (what a plain
+// BodyLimit does) resets the connection, and the client may see the reset
+// instead of the 413.
+const readLimit = 1 << 20
+
 // Config is what the API is built from.
 type Config struct {
 	Store     Store
@@ -94,14 +101,14 @@ func New(cfg Config) *fiber.App {
 
 	app := fiber.New(fiber.Config{
 		AppName:               "logchat-gateway",
-		BodyLimit:             BodyLimit,
+		BodyLimit:             readLimit,
 		ErrorHandler:          a.errorHandler,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	app.Use(a.observe, a.recover, a.withDeadline)
+	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
 
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)

@@ -169,3 +169,11 @@ func metricsHandler(g prometheus.Gatherer) fiber.Handler {
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// limitBody answers 413 for a body over BodyLimit (see readLimit).
+func limitBody(c *fiber.Ctx) error {
+	if len(c.Body()) > BodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	return c.Next()
+}
