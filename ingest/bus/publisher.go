@@ -136,7 +136,6 @@ func (p *Publisher) Run(ctx context.Context) error {
 	// before committing a lone append.
 	slots := make(chan struct{}, max(p.cfg.Committers, 1))
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -144,7 +143,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		select {
 		case first = <-p.reqs:
 		case <-ctx.Done():
-			wg.Wait()
+			wg.Wait() // in-flight batches first, so that order is kept
 			p.drain()
 			return nil
 		}
