@@ -21,6 +21,9 @@ CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 NATS_PORT=${NATS_PORT:-4233}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
 HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notifier +3
+# Opt-in profiling (off when empty): net/http/pprof of the gateway on
+# PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4.
+PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
 MYSQL_DB=${MYSQL_DB:-logchat}
 export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
 # Secrets for a local run; set them in the environment for anything else.
@@ -87,11 +90,16 @@ health_url() {
 
 # start_service NAME: the gateway or one worker.
 start_service() {
+  local pprof=""
   case $1 in
-    gateway) start_proc gateway gateway ;;
-    persister) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister ;;
-    cachewarm) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm ;;
-    notifier) HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier ;;
+    gateway) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$PPROF_PORT_BASE"
+      PPROF_ADDR=$pprof start_proc gateway gateway ;;
+    persister) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 1))"
+      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister ;;
+    cachewarm) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 2))"
+      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm ;;
+    notifier) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 3))"
+      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier ;;
     *) die "not a gateway or worker: $1" ;;
   esac
 }
@@ -126,7 +134,9 @@ start_all() {
     sed 's/sync_interval: always/sync_interval: "2m"/' "$nats_conf" > "$STACK_DIR/nats-lazy.conf"
     nats_conf="$STACK_DIR/nats-lazy.conf"
   fi
-  start_proc nats nats-server -c "$nats_conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT"
+  local nats_prof=()
+  [ -z "$PPROF_PORT_BASE" ] || nats_prof=(--profile "$((PPROF_PORT_BASE + 4))")
+  start_proc nats nats-server -c "$nats_conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT" "${nats_prof[@]}"
   wait_http "http://127.0.0.1:$NATS_HTTP_PORT/healthz?js-enabled-only=true" 30 || die "NATS did not start; see $LOGS/nats.log"
 
   log "starting Centrifugo $CENTRIFUGO_VERSION on :$CENTRIFUGO_PORT"

@@ -161,6 +161,10 @@ type recorder struct {
 	applied map[int64][]uint64 // chat -> seqs in the order applied
 	count   map[uint64]int
 	failFor func(ev event.Event) error
+	// widest is the most partitions one handler call has held.
+	widest int
+	// slow, when set, is waited for by every call: it lets batches queue up.
+	slow chan struct{}
 }
 
 func newRecorder() *recorder {
@@ -168,8 +172,16 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Handle(_ context.Context, evs []event.Event) error {
+	if r.slow != nil {
+		<-r.slow
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	partitions := map[int]bool{}
+	for _, ev := range evs {
+		partitions[ev.Partition] = true
+	}
+	r.widest = max(r.widest, len(partitions))
 	for _, ev := range evs {
 		if r.failFor != nil {
 			if err := r.failFor(ev); err != nil {
@@ -295,6 +307,60 @@ func TestRunnerAppliesEachChatInOrderAndDeadLettersPoison(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("runner did not stop after cancel")
+	}
+}
+
+func TestRunnerCombinesPartitionsBatchesIntoOneHandlerCall(t *testing.T) {
+	for _, calls := range []int{0, 2} {
+		t.Run(fmt.Sprintf("calls=%d", calls), func(t *testing.T) {
+			js, topo := setup(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+			go pub.Run(ctx)
+
+			rec := newRecorder()
+			rec.slow = make(chan struct{})
+			r := runner(js, topo, rec)
+			r.Config.Calls = calls
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+
+			const chats, perChat = 16, 20
+			for i := range perChat {
+				for chat := int64(1); chat <= chats; chat++ {
+					if _, err := pub.Publish(ctx, msgEnvelope(t, chat, fmt.Sprint(i)), ""); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Every partition has its batch delivered while the first calls
+			// wait: then the handler is let go.
+			time.Sleep(500 * time.Millisecond)
+			close(rec.slow)
+			waitFor(t, "all events applied", func() bool { return rec.total() == chats*perChat })
+
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for chat, seqs := range rec.applied {
+				for i := 1; i < len(seqs); i++ {
+					if seqs[i] <= seqs[i-1] {
+						t.Fatalf("chat %d applied out of order: %v", chat, seqs)
+					}
+				}
+			}
+			for seq, n := range rec.count {
+				if n != 1 {
+					t.Fatalf("event %d applied %d times", seq, n)
+				}
+			}
+			if calls == 0 && rec.widest != 1 {
+				t.Fatalf("without combining a call held %d partitions", rec.widest)
+			}
+			if calls > 0 && rec.widest < 2 {
+				t.Fatalf("with combining no call held more than %d partition", rec.widest)
+			}
+		})
 	}
 }
 

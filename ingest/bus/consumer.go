@@ -63,6 +63,13 @@ type RunnerConfig struct {
 	BackoffMin   time.Duration // first retry delay
 	BackoffMax   time.Duration // cap of the exponential back-off
 	DrainTimeout time.Duration // how long shutdown may spend finishing buffered events
+	// Calls is how many handler calls may be in flight at once, each combining
+	// the batches the partitions have ready (see combiner); 0 calls the handler
+	// once per partition batch, the partitions in parallel.
+	Calls int
+	// Linger is how long a combined call waits for more partitions' batches
+	// after the first; 0 takes only what is ready.
+	Linger time.Duration
 }
 
 // DefaultRunnerConfig is a sensible runtime for a worker.
@@ -70,6 +77,7 @@ func DefaultRunnerConfig(worker string, batch int) RunnerConfig {
 	return RunnerConfig{
 		Worker: worker, Batch: batch, MaxAttempts: 5, IsolateAfter: 3,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 10 * time.Second, DrainTimeout: 10 * time.Second,
+		Calls: 2,
 	}
 }
 
@@ -106,19 +114,39 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+	var comb *combiner
+	if r.Config.Calls > 0 {
+		callSize := r.Metrics.CallSize.WithLabelValues(r.Config.Worker)
+		comb = newCombiner(r.handle, r.Config.Batch, r.Config.Linger, len(consumers),
+			func(n int) { callSize.Observe(float64(n)) })
+		// The combiner outlives the partitions: their graceful drain still
+		// applies events through it.
+		cctx, stopCombiner := context.WithCancel(context.Background())
+		defer stopCombiner()
+		go comb.run(cctx, r.Config.Calls)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for p, c := range consumers {
-		pr := &partitionRunner{Runner: r, partition: p, consumer: c,
+		pr := &partitionRunner{Runner: r, partition: p, consumer: c, combiner: comb,
 			log: r.Log.With("worker", r.Config.Worker, "partition", p)}
 		g.Go(func() error { return pr.run(gctx) })
 	}
 	return g.Wait()
 }
 
+// handle runs the handler detached from the shutdown signal: a batch that has
+// started is finished, so a graceful stop does not throw away work in flight.
+func (r *Runner) handle(events []event.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return r.Handler.Handle(ctx, events)
+}
+
 type partitionRunner struct {
 	*Runner
 	partition int
 	consumer  jetstream.Consumer
+	combiner  *combiner // nil: the handler is called per partition batch
 	log       *slog.Logger
 	lastDone  uint64 // highest stream sequence applied by this client
 	pin       string // the pin id this client holds the partition with
@@ -356,8 +384,19 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byseq map[uint64]jetstream.Msg, held []jetstream.Msg) error {
 	started := time.Now()
 	keepalive := newKeepalive(held, pr.Topology.AckWait)
+	combined := pr.combiner != nil
 	for attempt := 0; len(events) > 0; {
-		err := pr.handle(events)
+		var err error
+		if combined && attempt == 0 {
+			res := pr.combiner.call(events)
+			if err = res.err; err != nil && res.shared {
+				// The failure may be another partition's: retry alone, at once.
+				combined = false
+				continue
+			}
+		} else {
+			err = pr.handle(events)
+		}
 		if err == nil {
 			pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Add(float64(len(events)))
 			pr.Metrics.BatchSize.WithLabelValues(pr.Config.Worker).Observe(float64(len(events)))
@@ -428,13 +467,6 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 	}
 }
 
-// handle runs the handler detached from the shutdown signal: a batch that has
-// started is finished, so a graceful stop does not throw away work in flight.
-func (pr *partitionRunner) handle(events []event.Event) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return pr.Handler.Handle(ctx, events)
-}
 
 func (pr *partitionRunner) dependencyHealthy() bool {
 	p, ok := pr.Handler.(Pinger)

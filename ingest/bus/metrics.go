@@ -9,6 +9,7 @@ type Metrics struct {
 	DeadLettered *prometheus.CounterVec
 	BatchSize    *prometheus.HistogramVec
 	BatchSeconds *prometheus.HistogramVec
+	CallSize     *prometheus.HistogramVec
 	Lag          *prometheus.GaugeVec
 }
 
@@ -27,11 +28,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "logchat_batch_seconds", Help: "Time to apply a batch, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"worker"}),
+		CallSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "logchat_handler_call_size", Help: "Events per handler call, partitions' batches combined.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000}}, []string{"worker"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "logchat_consumer_lag_events", Help: "Events in the partition not yet delivered to this worker."}, []string{"worker", "partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Processed, m.Failed, m.DeadLettered, m.BatchSize, m.BatchSeconds, m.Lag)
+		reg.MustRegister(m.Processed, m.Failed, m.DeadLettered, m.BatchSize, m.BatchSeconds, m.CallSize, m.Lag)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -54,10 +55,15 @@ func Run(ctx context.Context, log *slog.Logger, spec Spec) error {
 	natsURL := env.String("NATS_URL", bus.DefaultNATSURL)
 	topo := bus.TopologyFromEnv(env)
 	addr := env.String("HEALTH_ADDR", spec.DefaultAddr)
+	pprofAddr := env.String("PPROF_ADDR", "") // opt-in profiling of a real run
 	rc := bus.DefaultRunnerConfig(spec.Name, env.Int("WORKER_BATCH", spec.DefaultBatch))
 	rc.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", rc.MaxAttempts)
 	rc.BackoffMax = env.Duration("WORKER_BACKOFF_MAX", rc.BackoffMax)
+	rc.Calls = env.Int("WORKER_CALLS", rc.Calls)
+	rc.Linger = env.Duration("WORKER_LINGER", rc.Linger)
 	env.Check(rc.Batch >= 1 && rc.Batch <= 1000, "WORKER_BATCH must be 1..1000")
+	env.Check(rc.Calls >= 0 && rc.Calls <= 64, "WORKER_CALLS must be 0..64 (0: a handler call per partition batch)")
+	env.Check(rc.Linger >= 0 && rc.Linger <= time.Second, "WORKER_LINGER must be 0..1s")
 
 	reg := obs.NewRegistry()
 	handler, checks, closeFn, err := spec.Setup(ctx, env, Deps{Log: log, Registry: reg})
@@ -72,6 +78,7 @@ func Run(ctx context.Context, log *slog.Logger, spec Spec) error {
 		return fmt.Errorf("config: %w", err)
 	}
 
+	obs.ServePprof(pprofAddr, log)
 	nc, js, err := bus.Connect(natsURL, spec.Name, log)
 	if err != nil {
 		return err
@@ -91,7 +98,7 @@ func Run(ctx context.Context, log *slog.Logger, spec Spec) error {
 			return nil // cancelled while waiting for NATS
 		}
 		runner := &bus.Runner{JS: js, Topology: topo, Config: rc, Handler: handler, Log: log, Metrics: bus.NewMetrics(reg)}
-		log.Info("consuming", "partitions", topo.Partitions, "batch", rc.Batch)
+		log.Info("consuming", "partitions", topo.Partitions, "batch", rc.Batch, "calls", rc.Calls, "linger", rc.Linger)
 		return runner.Run(gctx)
 	})
 	err = g.Wait()

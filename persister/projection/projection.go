@@ -46,34 +46,22 @@ var (
 // New returns the persister's handler over st.
 func New(st Store, log *slog.Logger) *Handler { return &Handler{store: st, log: log} }
 
-// Handle applies events (one partition's, in log order) as one batch. An
-// event whose payload can never be stored is reported with bus.Permanent;
-// the runtime dead-letters it and calls again with the rest.
+// Handle applies events (of one or several partitions, each in log order) as
+// one batch. An event whose payload can never be stored is reported with
+// bus.Permanent; the runtime dead-letters it and calls again with the rest.
 func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	// The runtime hands over one partition per call; grouping keeps each
-	// partition's progress right should that ever change.
-	var order []int
-	batches := map[int]*store.Batch{}
+	b := store.Batch{Progress: store.Progress{}}
 	for _, ev := range events {
-		b := batches[ev.Partition]
-		if b == nil {
-			b = &store.Batch{Partition: ev.Partition}
-			batches[ev.Partition] = b
-			order = append(order, ev.Partition)
-		}
-		b.LastSeq = max(b.LastSeq, ev.Seq)
-		if err := add(b, ev); err != nil {
+		b.Progress[ev.Partition] = max(b.Progress[ev.Partition], ev.Seq)
+		if err := add(&b, ev); err != nil {
 			return bus.Permanent(ev.Seq, err)
 		}
 	}
-	for _, p := range order {
-		b := batches[p]
-		if err := h.store.ApplyBatch(ctx, *b); err != nil {
-			return fmt.Errorf("partition %d up to seq %d: %w", p, b.LastSeq, err)
-		}
+	if err := h.store.ApplyBatch(ctx, b); err != nil {
+		return fmt.Errorf("batch of %d events over %d partitions: %w", len(events), len(b.Progress), err)
 	}
 	return nil
 }

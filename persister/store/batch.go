@@ -16,13 +16,15 @@ type ReadMove struct {
 	ChatID, UserID, MessageID int64
 }
 
-// Batch is what one consumer batch of one partition changes.
+// Batch is what one handler call changes; it may span several partitions.
 type Batch struct {
-	Partition int
-	LastSeq   uint64           // recorded as the partition's high-water mark
-	Messages  []domain.Message // inserted if absent (by id, and by author+client_id)
-	Reads     []ReadMove       // applied as max(current, new)
+	Progress Progress         // recorded as each partition's high-water mark
+	Messages []domain.Message // inserted if absent (by id, and by author+client_id)
+	Reads    []ReadMove       // applied as max(current, new)
 }
+
+// Progress maps a partition to the highest stream sequence a batch applies of it.
+type Progress map[int]uint64
 
 // ValidateMessage is domain.ValidateMessage: ApplyBatch inserts with INSERT
 // IGNORE, which would turn a value that does not fit into a warning and a
@@ -38,11 +40,15 @@ type shardWork struct {
 // ApplyBatch writes a batch in one transaction per shard, with multi-row
 // statements: messages (INSERT IGNORE: a replayed or duplicated event changes
 // nothing), the authors' read positions moved to their messages, read moves,
-// chats.last_message_id/updated_at, and the partition's high-water mark.
+// chats.last_message_id/updated_at, and each partition's high-water mark.
 //
 // Applying a batch again leaves every row as it was: messages are inserted
-// only if absent, positions and chats only move forward, and the progress
+// only if absent, positions and chats only move forward, and a progress
 // row changes only when last_seq grows.
+//
+// One transaction per shard whatever the number of partitions: the consumer
+// runtime combines the partitions' batches into one call precisely so that a
+// commit (an fsync) serves many of them.
 //
 // A message whose (chat, author, client_id) is already stored under another
 // id (a send retried after the log's duplicate window) is dropped, and is
@@ -63,7 +69,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 			return fmt.Errorf("apply batch: read move %+v: %w", r, domain.ErrInvalid)
 		}
 	}
-	// Every shard records the partition's progress, touched by the batch or
+	// Every shard records the partitions' progress, touched by the batch or
 	// not: "everything up to last_seq is applied here" holds for it either way.
 	work := map[string]*shardWork{}
 	for _, sh := range s.shards.Shards() {
@@ -93,7 +99,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	sort.Strings(names)
 	now := dbTime(time.Now())
 	for _, n := range names {
-		if err := s.applyShard(ctx, work[n], b.Partition, b.LastSeq, now); err != nil {
+		if err := s.applyShard(ctx, work[n], b.Progress, now); err != nil {
 			return fmt.Errorf("apply batch to shard %s: %w", n, err)
 		}
 	}
@@ -106,7 +112,7 @@ type chatHead struct {
 	sentAt time.Time
 }
 
-func (s *Store) applyShard(ctx context.Context, w *shardWork, partition int, lastSeq uint64, now time.Time) error {
+func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress, now time.Time) error {
 	// Rows in primary-key order, so that concurrent batches (other
 	// partitions) lock in one order and rarely deadlock.
 	sort.Slice(w.msgs, func(i, j int) bool {
@@ -148,24 +154,43 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, partition int, las
 				return err
 			}
 		}
-		if lastSeq > 0 {
-			// updated_at is assigned first, while last_seq still holds the old
-			// value, so a replay (no growth) leaves the row untouched.
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO persister_progress (partition_id, last_seq, updated_at) VALUES (?, ?, ?)
-				 ON DUPLICATE KEY UPDATE
-				   updated_at = IF(VALUES(last_seq) > last_seq, VALUES(updated_at), updated_at),
-				   last_seq = GREATEST(last_seq, VALUES(last_seq))`,
-				partition, lastSeq, now); err != nil {
-				return fmt.Errorf("record progress: %w", err)
-			}
-		}
-		return nil
+		return recordProgress(ctx, tx, progress, now)
 	})
 	if err != nil || sameDB || len(heads) == 0 {
 		return err
 	}
 	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads) })
+}
+
+// recordProgress moves the partitions' high-water marks forward, in one
+// statement, in partition order (a consistent lock order across batches).
+func recordProgress(ctx context.Context, tx *sql.Tx, progress Progress, now time.Time) error {
+	partitions := make([]int, 0, len(progress))
+	for p, seq := range progress {
+		if seq > 0 {
+			partitions = append(partitions, p)
+		}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	sort.Ints(partitions)
+	args := make([]any, 0, 3*len(partitions))
+	for _, p := range partitions {
+		args = append(args, p, progress[p], now)
+	}
+	// updated_at is assigned first, while last_seq still holds the old
+	// value, so a replay (no growth) leaves the row untouched.
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO persister_progress (partition_id, last_seq, updated_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(partitions)), ",")+`
+		 ON DUPLICATE KEY UPDATE
+		   updated_at = IF(VALUES(last_seq) > last_seq, VALUES(updated_at), updated_at),
+		   last_seq = GREATEST(last_seq, VALUES(last_seq))`,
+		args...); err != nil {
+		return fmt.Errorf("record progress: %w", err)
+	}
+	return nil
 }
 
 // Statement size bounds: a multi-row INSERT stays well under MariaDB's

@@ -18,7 +18,7 @@ func TestReserveIDsStartsAboveMessagesAndNeverOverlaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, st, store.Batch{Partition: 0, LastSeq: 41, Messages: []domain.Message{msg(chat.ID, 41, ann, "c1", time.Now())}})
+	apply(t, st, store.Batch{Progress: store.Progress{0: 41}, Messages: []domain.Message{msg(chat.ID, 41, ann, "c1", time.Now())}})
 
 	var mu sync.Mutex
 	seen := map[int64]bool{}

@@ -497,7 +497,7 @@ func TestUserChats(t *testing.T) {
 	}
 	// Messages in chats 0 and 2 at one instant: a tie broken by id, desc.
 	at := t0.Add(10*time.Second + 123*time.Millisecond)
-	apply(t, st, store.Batch{Partition: 0, LastSeq: 20, Messages: []domain.Message{
+	apply(t, st, store.Batch{Progress: store.Progress{0: 20}, Messages: []domain.Message{
 		msg(chats[0].ID, 10, v, "a", at), msg(chats[2].ID, 11, v, "b", at)}})
 	wantOrder := []int64{chats[2].ID, chats[0].ID, chats[3].ID, chats[1].ID}
 
@@ -572,7 +572,7 @@ func historyFixture(t *testing.T) (st *store.Store, chat, other domain.Chat, a, 
 	}
 	reply := int64(10)
 	msgs[2].ReplyToID = &reply // message 20 replies to 10
-	apply(t, st, store.Batch{Partition: 1, LastSeq: 105, Messages: msgs})
+	apply(t, st, store.Batch{Progress: store.Progress{1: 105}, Messages: msgs})
 	return st, chat, other, a, b
 }
 
@@ -683,7 +683,7 @@ func TestReadPositionsAndUnread(t *testing.T) {
 	}
 	for i, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			s.batch.Partition, s.batch.LastSeq = 1, uint64(1000+i)
+			s.batch.Progress = store.Progress{1: uint64(1000 + i)}
 			apply(t, st, s.batch)
 			pos, err := st.ReadPositions(ctx, a.ID, []int64{chat.ID, chat.ID + 1, chat.ID + 1000})
 			if err != nil {
@@ -753,7 +753,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	nop := func(domain.Chat) error { return nil }
 	c1, _, _ := st.CreateDirectChat(ctx, a, b, t0, nop)
 	c2, _ := st.CreateGroupChat(ctx, "g", a, []domain.User{b}, t0, nop)
-	batch := store.Batch{Partition: 3, LastSeq: 12, Messages: []domain.Message{
+	batch := store.Batch{Progress: store.Progress{3: 12}, Messages: []domain.Message{
 		msg(c1.ID, 5, a, "k5", t0.Add(5*time.Second)),
 		msg(c2.ID, 6, b, "k6", t0.Add(6*time.Second)),
 		msg(c1.ID, 7, b, "k7", t0.Add(7*time.Second)),
@@ -768,7 +768,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	for tick := time.Now().Truncate(time.Millisecond); !time.Now().Truncate(time.Millisecond).After(tick); {
 	}
 	apply(t, st, batch)
-	apply(t, st, store.Batch{Partition: 3, LastSeq: 12, Messages: batch.Messages[2:]})
+	apply(t, st, store.Batch{Progress: store.Progress{3: 12}, Messages: batch.Messages[2:]})
 	if again := dump(t, raw); again != first {
 		t.Fatalf("a replay changed rows:\nfirst:\n%s\nafter:\n%s", first, again)
 	}
@@ -797,7 +797,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	}
 
 	t.Run("a retry past the duplicate window stores nothing new", func(t *testing.T) {
-		apply(t, st, store.Batch{Partition: 3, LastSeq: 30, Messages: []domain.Message{
+		apply(t, st, store.Batch{Progress: store.Progress{3: 30}, Messages: []domain.Message{
 			msg(c1.ID, 20, b, "k20", t0.Add(20*time.Second)),
 			msg(c1.ID, 25, a, "k5", t0.Add(25*time.Second)), // a's first send again, new id
 		}})
@@ -818,7 +818,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 
 	t.Run("an older batch moves nothing back", func(t *testing.T) {
 		before := dump(t, raw)
-		apply(t, st, store.Batch{Partition: 3, LastSeq: 4, Messages: []domain.Message{
+		apply(t, st, store.Batch{Progress: store.Progress{3: 4}, Messages: []domain.Message{
 			msg(c1.ID, 3, b, "k3", t0.Add(time.Hour))}, Reads: []store.ReadMove{{c1.ID, a.ID, 1}}})
 		rows, _ := st.UserChats(ctx, a.ID, nil, 10)
 		for _, r := range rows {
@@ -841,18 +841,21 @@ func TestProgress(t *testing.T) {
 	t.Parallel()
 	st, _ := newStore(t)
 	steps := []struct {
-		partition int
-		seq       uint64
-		want      map[int]uint64
+		name     string
+		progress store.Progress
+		want     map[int]uint64
 	}{
-		{3, 500, map[int]uint64{3: 500}},
-		{3, 400, map[int]uint64{3: 500}}, // never backwards
-		{4, 10, map[int]uint64{3: 500, 4: 10}},
-		{3, 501, map[int]uint64{3: 501, 4: 10}},
+		{"p3 to 500", store.Progress{3: 500}, map[int]uint64{3: 500}},
+		{"p3 to 400", store.Progress{3: 400}, map[int]uint64{3: 500}}, // never backwards
+		{"p4 to 10", store.Progress{4: 10}, map[int]uint64{3: 500, 4: 10}},
+		{"p3 to 501", store.Progress{3: 501}, map[int]uint64{3: 501, 4: 10}},
+		// One batch over several partitions (the runtime combines them):
+		// each moves on its own, and never backwards.
+		{"p3 to 490, p4 to 20, p7 to 5", store.Progress{3: 490, 4: 20, 7: 5}, map[int]uint64{3: 501, 4: 20, 7: 5}},
 	}
 	for _, s := range steps {
-		t.Run(fmt.Sprintf("p%d to %d", s.partition, s.seq), func(t *testing.T) {
-			apply(t, st, store.Batch{Partition: s.partition, LastSeq: s.seq})
+		t.Run(s.name, func(t *testing.T) {
+			apply(t, st, store.Batch{Progress: s.progress})
 			got, err := st.Progress(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -884,7 +887,7 @@ func TestApplyBatchRejectsWhatWouldNotFit(t *testing.T) {
 	}
 	for name, m := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := st.ApplyBatch(t.Context(), store.Batch{Partition: 0, LastSeq: 9, Messages: []domain.Message{good, m}})
+			err := st.ApplyBatch(t.Context(), store.Batch{Progress: store.Progress{0: 9}, Messages: []domain.Message{good, m}})
 			if !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -45,11 +46,24 @@ Flags:
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
+	if cfg.CPUProfile != "" {
+		// The load generator shares the machine with the stack; its own cost
+		// is worth knowing (and keeping low).
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Fatalf("cpu profile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	ok, err := run(ctx, cfg, strings.Join(os.Args, " "))
+	pprof.StopCPUProfile()
 	if err != nil {
 		log.Printf("error: %v", err)
 		os.Exit(2)
@@ -78,6 +92,7 @@ type config struct {
 	Prefix      string
 	TextLen     int
 	Setup       int
+	CPUProfile  string
 
 	SteadyRate     float64
 	SteadyChats    int
@@ -136,6 +151,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Out, "out", c.Out, "output folder: report.json, report.md, SVG plots")
 	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "user name prefix (default: unique per run)")
 	fs.IntVar(&c.TextLen, "text-len", c.TextLen, "characters per message")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write the load generator's own CPU profile to this file")
 	fs.IntVar(&c.Setup, "setup-concurrency", c.Setup, "concurrent requests while creating users, chats and subscribers")
 	fs.Float64Var(&c.SteadyRate, "steady-rate", c.SteadyRate, "steady: messages per second (open loop)")
 	fs.IntVar(&c.SteadyChats, "steady-chats", c.SteadyChats, "steady, max, baseline, drain: chats of 2 members")

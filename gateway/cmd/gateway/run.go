@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	_ "net/http/pprof" // served only on PPROF_ADDR
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -94,14 +92,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		WebDir:                 webDir,
 	})
 
-	if s.PprofAddr != "" {
-		// Opt-in profiling of a real run (the benchmark): never on by default.
-		go func() {
-			log.Info("pprof", "addr", s.PprofAddr)
-			srv := &http.Server{Addr: s.PprofAddr, ReadHeaderTimeout: 5 * time.Second}
-			log.Warn("pprof stopped", "err", srv.ListenAndServe())
-		}()
-	}
+	obs.ServePprof(s.PprofAddr, log)
 
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
