@@ -40,7 +40,7 @@ func (w *mysqlWorld) send(chatID int64, author domain.User, clientID string) {
 	w.t.Helper()
 	ev := w.emit(event.MessageCreated, chatID, author.ID, event.MessageCreatedData{Author: author, Text: "text " + clientID, ClientID: clientID})
 	m, _ := ev.Message()
-	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{LastSeq: ev.Seq, Messages: []domain.Message{m}}); err != nil {
+	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{Progress: store.Progress{0: ev.Seq}, Messages: []domain.Message{m}}); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -48,7 +48,7 @@ func (w *mysqlWorld) send(chatID int64, author domain.User, clientID string) {
 func (w *mysqlWorld) read(chatID, userID, msgID int64) {
 	w.t.Helper()
 	ev := w.emit(event.ReadMoved, chatID, userID, event.ReadMovedData{UserID: userID, MessageID: msgID})
-	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{LastSeq: ev.Seq,
+	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{Progress: store.Progress{0: ev.Seq},
 		Reads: []store.ReadMove{{ChatID: chatID, UserID: userID, MessageID: msgID}}}); err != nil {
 		w.t.Fatal(err)
 	}

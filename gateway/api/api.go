@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logchat/gateway/auth"
@@ -56,7 +57,10 @@ type Config struct {
 	// MembershipTTL is how long a membership answer from MySQL is reused
 	// (MEMBERSHIP_CACHE_TTL); 0 asks MySQL every time. See memberCache.
 	MembershipTTL time.Duration
-	WebDir        string // the built web client, served at "/"; "" serves none
+	// NATS, when set, is watched for removals made through other gateway
+	// instances, which then take effect here at once (see memberCache).
+	NATS   *nats.Conn
+	WebDir string // the built web client, served at "/"; "" serves none
 }
 
 // API holds the handlers' dependencies.
@@ -98,6 +102,15 @@ func New(cfg Config) *fiber.App {
 		reg = prometheus.NewRegistry()
 	}
 	a.metrics = newHTTPMetrics(reg)
+	var membershipWatch *nats.Subscription
+	if cfg.NATS != nil && cfg.MembershipTTL > 0 {
+		sub, err := a.members.watchMembership(cfg.NATS, a.log)
+		if err != nil {
+			// Removals through other instances then take up to the TTL.
+			a.log.Warn("watch membership changes", "err", err)
+		}
+		membershipWatch = sub
+	}
 
 	app := fiber.New(fiber.Config{
 		AppName:               "logchat-gateway",
@@ -109,6 +122,12 @@ func New(cfg Config) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 	})
 	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
+	app.Hooks().OnShutdown(func() error {
+		if membershipWatch != nil {
+			return membershipWatch.Unsubscribe()
+		}
+		return nil
+	})
 
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)

@@ -198,7 +198,7 @@ func (a *API) removeMember(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a.members.forget(chatID, target)
+	a.members.forget(chatID, target, a.now())
 	return c.SendStatus(http.StatusNoContent)
 }
 

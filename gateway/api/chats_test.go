@@ -186,6 +186,25 @@ func TestMembership(t *testing.T) {
 			map[string]any{"channel": g.Channel})
 	})
 
+	t.Run("a removal through another gateway instance takes effect at once", func(t *testing.T) {
+		other := h.variant(func(*api.Config) {})
+		h.must(http.StatusOK, "POST", chatPath(g.ID, "/members"), alice.token, map[string]any{"user_id": dave.ID}, nil)
+		// dave's membership is now cached by the other instance, for 30 s.
+		other.send(dave, g.ID, "hello from the other instance", "other-1")
+		h.must(http.StatusNoContent, "DELETE", chatPath(g.ID, fmt.Sprintf("/members/%d", dave.ID)), alice.token, nil, nil)
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			r := other.do("POST", chatPath(g.ID, "/messages"), dave.token, map[string]any{"text": "still here?", "client_id": "other-2"})
+			if r.status == http.StatusNotFound {
+				break
+			}
+			if r.status != http.StatusAccepted || time.Now().After(deadline) {
+				t.Fatalf("the other instance still lets a removed member send: %d %s", r.status, r.body)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
 	t.Run("nobody adds to a direct chat", func(t *testing.T) {
 		d := h.direct(alice, dave)
 		h.fails(http.StatusForbidden, "forbidden", "POST", chatPath(d.ID, "/members"), alice.token, map[string]any{"user_id": carol.ID})

@@ -24,6 +24,7 @@ import (
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/projection"
 	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
@@ -66,7 +67,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	}
 	ctx := context.Background()
 	n := testkit.StartNATS(t)
-	_, js := n.Connect(t)
+	nc, js := n.Connect(t)
 	topo := bus.DefaultTopology()
 	topo.Partitions = 2
 	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
@@ -110,7 +111,8 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		WebDir: o.webDir,
 		// As in production, so that every test also checks that cached
 		// membership never lets a removed member back in.
-		MembershipTTL: 2 * time.Second,
+		MembershipTTL: 30 * time.Second,
+		NATS:          nc,
 	}
 	h := &harness{t: t, cfg: cfg, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()
@@ -147,26 +149,7 @@ func (h *harness) variant(mod func(*api.Config)) *harness {
 // (MySQL history and read positions, the Redis chat list) until the test ends.
 func (h *harness) startProjections() {
 	h.t.Helper()
-	persist := bus.HandlerFunc(func(ctx context.Context, evs []event.Event) error {
-		b := store.Batch{Partition: evs[0].Partition, LastSeq: evs[len(evs)-1].Seq}
-		for _, ev := range evs {
-			switch ev.Type {
-			case event.MessageCreated:
-				m, err := ev.Message()
-				if err != nil {
-					return bus.Permanent(ev.Seq, err)
-				}
-				b.Messages = append(b.Messages, m)
-			case event.ReadMoved:
-				d, err := event.Payload[event.ReadMovedData](ev.Envelope)
-				if err != nil {
-					return bus.Permanent(ev.Seq, err)
-				}
-				b.Reads = append(b.Reads, store.ReadMove{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
-			}
-		}
-		return h.store.ApplyBatch(ctx, b)
-	})
+	persist := projection.New(h.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	warm := bus.HandlerFunc(h.cache.ApplyEvents)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -21,9 +21,19 @@ func TestMemberCacheKeepsAnswersForItsTTL(t *testing.T) {
 		t.Fatal("answered after the TTL")
 	}
 	c.put(1, 7, domain.RoleMember, now)
-	c.forget(1, 7)
+	c.forget(1, 7, now)
 	if _, ok := c.get(1, 7, now); ok {
 		t.Fatal("answered after forget")
+	}
+	// An answer read just before the removal committed must not come back.
+	c.put(1, 7, domain.RoleMember, now.Add(time.Second))
+	if _, ok := c.get(1, 7, now.Add(time.Second)); ok {
+		t.Fatal("cached an answer right after a removal")
+	}
+	later := now.Add(removalHoldoff + time.Second)
+	c.put(1, 7, domain.RoleMember, later)
+	if _, ok := c.get(1, 7, later); !ok {
+		t.Fatal("a member added back is cached again after the hold-off")
 	}
 	off := newMemberCache(0)
 	off.put(1, 7, domain.RoleMember, now)

@@ -56,9 +56,8 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	env, err := event.New(event.MessageCreated, chatID, me.ID, a.now(), event.MessageCreatedData{
-		Author: me, Text: text, ClientID: req.ClientID, ReplyToID: req.ReplyToID,
-	})
+	data := event.MessageCreatedData{Author: me, Text: text, ClientID: req.ClientID, ReplyToID: req.ReplyToID}
+	env, err := event.New(event.MessageCreated, chatID, me.ID, a.now(), data)
 	if err != nil {
 		return err
 	}
@@ -66,7 +65,6 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	msg := event.Event{Seq: ack.Seq, Envelope: env}
 	if ack.Duplicate && a.syncSends {
 		// No log to read the original from: it is in MySQL already.
 		orig, err := a.store.Message(ctx, chatID, int64(ack.Seq))
@@ -76,14 +74,20 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 		return c.Status(http.StatusAccepted).JSON(fiber.Map{"message": toMessage(orig)})
 	}
 	if ack.Duplicate {
-		if msg, err = a.eventAt(ctx, ack.Seq); err != nil {
+		// A retry: the answer is the original message, as the log holds it.
+		orig, err := a.eventAt(ctx, ack.Seq)
+		if err != nil {
 			return fmt.Errorf("load original of duplicate send: %w", err)
 		}
+		m, err := orig.Message()
+		if err != nil {
+			return err
+		}
+		return c.Status(http.StatusAccepted).JSON(fiber.Map{"message": toMessage(m)})
 	}
-	m, err := msg.Message()
-	if err != nil {
-		return err
-	}
+	// What event.Event.Message would decode from the event just appended.
+	m := domain.Message{ID: int64(ack.Seq), ChatID: chatID, Author: data.Author, Text: data.Text,
+		SentAt: env.At, ClientID: data.ClientID, ReplyToID: data.ReplyToID}
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"message": toMessage(m)})
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
@@ -55,6 +56,22 @@ func TestTokens(t *testing.T) {
 	got, err := tokens.Verify(tok)
 	if err != nil || got != alice {
 		t.Fatalf("verify: %+v %v", got, err)
+	}
+
+	// A token handed over in a buffer that is reused afterwards (as Fiber's
+	// header values are) must not poison what was remembered of it.
+	buf := []byte(tok)
+	if got, err := tokens.Verify(unsafe.String(&buf[0], len(buf))); err != nil || got != alice {
+		t.Fatalf("verify from a buffer: %+v %v", got, err)
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if got, err := tokens.Verify(tok); err != nil || got != alice {
+		t.Fatalf("verify after the buffer was reused: %+v %v", got, err)
+	}
+	if _, err := tokens.Verify(string(buf)); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("the reused buffer's new content was accepted: %v", err)
 	}
 
 	tokens.now = func() time.Time { return now.Add(time.Hour + time.Second) }

@@ -70,6 +70,11 @@ func PublishSubject(chatID int64, kind string) string {
 	return fmt.Sprintf("chat.%d.%s", chatID, kind)
 }
 
+// PublishSubjectPattern matches what producers append of one kind, every chat.
+// A plain NATS subscription to it sees each append as it is published (the
+// stream's subject transform applies to the stored copy only).
+func PublishSubjectPattern(kind string) string { return "chat.*." + kind }
+
 // StoredSubjectPattern matches the stored subject of one chat's events of one kind,
 // whatever partition they landed in.
 func StoredSubjectPattern(chatID int64, kind string) string {

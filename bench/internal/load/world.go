@@ -120,7 +120,7 @@ func (w *World) subscribe(ctx context.Context, conc int) error {
 		if err != nil {
 			return err
 		}
-		cl := centrifuge.NewJsonClient(url, centrifuge.Config{
+		cl := centrifuge.NewProtobufClient(url, centrifuge.Config{
 			Token: tok,
 			GetToken: func(centrifuge.ConnectionTokenEvent) (string, error) {
 				_, t, err := w.API.RealtimeToken(context.Background(), u.Token)

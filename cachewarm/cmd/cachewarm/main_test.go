@@ -130,7 +130,7 @@ func (s *stack) send(chatID int64, author domain.User, text string) int64 {
 		s.t.Fatal(err)
 	}
 	m := domain.Message{ID: int64(ack.Seq), ChatID: chatID, Author: author, Text: text, SentAt: env.At, ClientID: clientID}
-	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{LastSeq: ack.Seq, Messages: []domain.Message{m}}); err != nil {
+	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{Progress: store.Progress{0: ack.Seq}, Messages: []domain.Message{m}}); err != nil {
 		s.t.Fatal(err)
 	}
 	return m.ID
@@ -143,7 +143,7 @@ func (s *stack) read(chatID int64, u domain.User, msgID int64) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{LastSeq: ack.Seq,
+	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{Progress: store.Progress{0: ack.Seq},
 		Reads: []store.ReadMove{{ChatID: chatID, UserID: u.ID, MessageID: msgID}}}); err != nil {
 		s.t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func readSettings(env *config.Env) settings {
 
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
-		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 2*time.Second),
+		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	env.Check(len(s.JWTSecret) >= 16, "JWT_SECRET must be at least 16 bytes")

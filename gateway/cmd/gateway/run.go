@@ -89,6 +89,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
 		RequestTimeout:         s.RequestTimeout,
 		MembershipTTL:          s.MembershipTTL,
+		NATS:                   nc,
 		WebDir:                 webDir,
 	})
 
