@@ -467,7 +467,6 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 	}
 }
 
-
 func (pr *partitionRunner) dependencyHealthy() bool {
 	p, ok := pr.Handler.(Pinger)
 	if !ok {
