@@ -39,7 +39,7 @@ set +e
   --api "http://127.0.0.1:$GATEWAY_PORT" --nats "nats://127.0.0.1:$NATS_PORT" --stack-dir "$STACK_DIR" \
   --stack-script "$ROOT/scripts/stack.sh" --mysql "logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB" \
   --centrifugo-api "http://127.0.0.1:$CENTRIFUGO_PORT/api" --centrifugo-key "${CENTRIFUGO_API_KEY:-dev-centrifugo-api-key-change-me}" \
-  --nats-server "$BIN/nats-server" ${BENCH_FLAGS:-} >"$out.log.md" 2> >(tee "$out.log" >&2)
+  --nats-server "$BIN/nats-server" ${STREAM_PARTITIONS:+--partitions "$STREAM_PARTITIONS"} ${BENCH_FLAGS:-} >"$out.log.md" 2> >(tee "$out.log" >&2)
 status=$?
 set -e
 

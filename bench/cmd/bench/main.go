@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/logchat/ingest/bus"
 )
 
 func main() {
@@ -128,7 +130,7 @@ func defaultConfig() config {
 		stackDir = ".run/stack"
 	}
 	return config{
-		Scenarios: "smoke", API: "http://127.0.0.1:8080", NATS: "nats://127.0.0.1:4233", Partitions: 8,
+		Scenarios: "smoke", API: "http://127.0.0.1:8080", NATS: "nats://127.0.0.1:4233", Partitions: bus.DefaultTopology().Partitions,
 		StackDir: stackDir, StackScript: "scripts/stack.sh",
 		MySQLDSN: "logchat:logchat@tcp(127.0.0.1:3306)/logchat", Redis: "127.0.0.1:6379",
 		CentAPI: "http://127.0.0.1:8000/api", CentKey: "dev-centrifugo-api-key-change-me",

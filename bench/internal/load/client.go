@@ -3,13 +3,15 @@ package load
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	// A faster drop-in encoding/json: the load generator shares the CPU with the stack.
+	json "github.com/segmentio/encoding/json"
 )
 
 // API speaks the gateway's HTTP API (API.md) like any client does.
