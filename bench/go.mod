@@ -12,6 +12,12 @@ require (
 )
 
 require (
+	github.com/andybalholm/brotli v1.0.5 // indirect
+	github.com/klauspost/compress v1.17.0 // indirect
+	github.com/valyala/fasthttp v1.51.0
+)
+
+require (
 	github.com/centrifugal/protocol v0.21.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/josharian/intern v1.0.0 // indirect

@@ -125,11 +125,19 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 	// touch other chats, do not block each other on neighbouring keys.
 	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	err := inTx(ctx, w.shard.DB, opts, func(tx *sql.Tx) error {
-		if err := insertMessages(ctx, tx, w.msgs); err != nil {
+		inserted, err := insertMessages(ctx, tx, w.msgs)
+		if err != nil {
 			return err
 		}
-		stored, err := storedMessages(ctx, tx, w.msgs)
-		if err != nil {
+		var stored []storedHead
+		if inserted == int64(len(w.msgs)) {
+			// Every message is new (the usual case): the batch is what is
+			// stored, and reading it back would be a statement for nothing.
+			stored = make([]storedHead, len(w.msgs))
+			for i, m := range w.msgs {
+				stored[i] = storedHead{chatID: m.ChatID, id: m.ID, authorID: m.Author.ID, sentAt: dbTime(m.SentAt)}
+			}
+		} else if stored, err = storedMessages(ctx, tx, w.msgs); err != nil {
 			return err
 		}
 		// Sending moves the sender's own read position to the message.
@@ -200,8 +208,11 @@ const (
 	maxBytesPerInsert = 2 << 20
 )
 
-func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) error {
+// insertMessages inserts the messages that are absent and returns how many
+// were (INSERT IGNORE counts only the rows it inserted).
+func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) (int64, error) {
 	const head = "INSERT IGNORE INTO messages (" + messageColumns + ") VALUES "
+	var inserted int64
 	for len(msgs) > 0 {
 		var q strings.Builder
 		q.WriteString(head)
@@ -221,12 +232,18 @@ func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) erro
 			size += len(m.Text) + len(m.ClientID) + 64
 			n++
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("insert messages: %w", err)
+		res, err := tx.ExecContext(ctx, q.String(), args...)
+		if err != nil {
+			return 0, fmt.Errorf("insert messages: %w", err)
 		}
+		rows, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("insert messages: %w", err)
+		}
+		inserted += rows
 		msgs = msgs[n:]
 	}
-	return nil
+	return inserted, nil
 }
 
 type storedHead struct {
