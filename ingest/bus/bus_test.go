@@ -54,8 +54,20 @@ func msgEnvelope(t testing.TB, chat int64, text string) event.Envelope {
 }
 
 func TestGroupCommitAssignsConsecutiveIDsAndDeduplicates(t *testing.T) {
+	// Both ways a batch is committed: atomic batches always (SmallBatch 0),
+	// and appends published one by one always (every batch is "small").
+	for _, small := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("small batch %d", small), func(t *testing.T) {
+			cfg := bus.DefaultPublisherConfig()
+			cfg.SmallBatch = small
+			testGroupCommit(t, cfg)
+		})
+	}
+}
+
+func testGroupCommit(t *testing.T, cfg bus.PublisherConfig) {
 	js, _ := setup(t)
-	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
+	pub := bus.NewPublisher(js, cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go pub.Run(ctx)

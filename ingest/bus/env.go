@@ -92,6 +92,7 @@ func PublisherConfigFromEnv(e *config.Env) PublisherConfig {
 	c.MaxBatch = e.Int("PUBLISH_MAX_BATCH", c.MaxBatch)
 	c.Committers = e.Int("PUBLISH_COMMITTERS", c.Committers)
 	c.Timeout = e.Duration("PUBLISH_TIMEOUT", c.Timeout)
+	c.SmallBatch = e.Int("PUBLISH_SMALL_BATCH", c.SmallBatch)
 	e.Check(c.MaxBatch >= 1 && c.MaxBatch <= 1000, "PUBLISH_MAX_BATCH must be 1..1000 (the server's atomic batch limit)")
 	e.Check(c.Committers >= 1, "PUBLISH_COMMITTERS must be at least 1")
 	e.Check(c.Window >= 0 && c.Timeout > 0, "PUBLISH_WINDOW must be >= 0 and PUBLISH_TIMEOUT > 0")
