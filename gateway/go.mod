@@ -29,6 +29,8 @@ require (
 
 require github.com/centrifugal/gocent/v3 v3.3.0
 
+require github.com/segmentio/encoding v0.5.4 // indirect
+
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
