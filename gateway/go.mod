@@ -29,7 +29,7 @@ require (
 
 require github.com/centrifugal/gocent/v3 v3.3.0
 
-require github.com/segmentio/encoding v0.5.4 // indirect
+require github.com/segmentio/encoding v0.5.4
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
