@@ -375,6 +375,16 @@ func (b *bench) baseline(ctx context.Context) error {
 		log.Printf("restarting the gateway in the log mode")
 		_ = b.stack(nil, "stop-worker", "gateway")
 		_ = b.stack([]string{"GATEWAY_SEND_MODE=log"}, "start-worker", "gateway")
+		// The synchronous design numbers messages from a MySQL counter that
+		// starts above the ids stored so far; the log's sequence numbers then
+		// run into that range. A chat that got messages from both would be
+		// offered a log message whose id it already holds (and the persister
+		// keeps the first row of an id). Production never runs both id
+		// sources over one database; later scenarios get chats of their own.
+		if b.world != nil {
+			b.world.Close()
+			b.world = nil
+		}
 	}()
 	if err := b.steady(ctx, "baseline steady", "sync"); err != nil {
 		return err

@@ -31,6 +31,10 @@ func NewAPI(base string) *API {
 		ReadTimeout:         30 * time.Second,
 		WriteTimeout:        30 * time.Second,
 		Dial:                (&fasthttp.TCPDialer{Concurrency: 256}).Dial,
+		// A pooled connection may be dead (the benchmark restarts the
+		// gateway); every request this client makes may be repeated: a send
+		// is deduplicated by its client_id, the rest are reads or set-up.
+		RetryIf: func(*fasthttp.Request) bool { return true },
 	}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net/url"
 	"strconv"
 	"strings"
@@ -308,10 +309,12 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 					ids[h.ClientID] = h.ID
 				}
 			}
+			var missing []string
 			for cid, id := range want {
 				switch n := count[cid]; {
 				case n == 0:
 					r.Missing++
+					missing = append(missing, fmt.Sprintf("%s (answered id %d)", cid, id))
 				case n > 1:
 					r.Duplicated += int64(n - 1)
 				case ids[cid] != id:
@@ -321,6 +324,10 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 			if r.Missing > 0 && time.Now().Before(deadline) {
 				time.Sleep(200 * time.Millisecond)
 				continue // the persister may still be behind
+			}
+			if len(missing) > 0 {
+				// What the 202 said, for whoever looks into the log.
+				log.Printf("history of chat %d lacks %d accepted messages: %s", c.ID, len(missing), strings.Join(missing[:min(len(missing), 5)], ", "))
 			}
 			mu.Lock()
 			res.Missing += r.Missing
