@@ -138,7 +138,7 @@ func defaultConfig() config {
 		SteadyRate: 2000, SteadyChats: 1000, SteadyDuration: 60 * time.Second, PersistSamples: 20,
 		MaxSenders: "8,16,32,64,128,256", MaxStep: 8 * time.Second, MaxHold: 30 * time.Second,
 		FanoutMembers: 1000, FanoutRate: 20, FanoutDuration: 30 * time.Second,
-		DrainMessages: 500000, DrainSenders: 64, LimitsDuration: 4 * time.Second,
+		DrainMessages: 500000, DrainSenders: 256, LimitsDuration: 4 * time.Second,
 		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
 	}
 }
