@@ -356,7 +356,11 @@ func (b *bench) stack(env []string, args ...string) error {
 	cmd := exec.Command("bash", append([]string{b.cfg.StackScript}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
+	err := cmd.Run()
+	// A restarted process (the gateway) closed every pooled connection:
+	// without this, each of the next requests would first find a dead one.
+	b.api.CloseIdle()
+	return err
 }
 
 func (b *bench) baseline(ctx context.Context) error {

@@ -38,6 +38,10 @@ func NewAPI(base string) *API {
 	}}
 }
 
+// CloseIdle drops the pooled keep-alive connections (after the gateway
+// restarted, they are all dead).
+func (a *API) CloseIdle() { a.http.CloseIdleConnections() }
+
 // requestTimeout bounds a request whose context has no deadline.
 const requestTimeout = 30 * time.Second
 
