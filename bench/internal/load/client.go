@@ -105,7 +105,8 @@ type User struct {
 	Token string
 }
 
-// Register creates a user.
+// Register creates a user. A request repeated after a connection failure may
+// find the user already made by its first attempt (409): then it logs in.
 func (a *API) Register(ctx context.Context, name string) (User, error) {
 	var out struct {
 		User struct {
@@ -114,7 +115,11 @@ func (a *API) Register(ctx context.Context, name string) (User, error) {
 		} `json:"user"`
 		Token string `json:"token"`
 	}
-	_, err := a.Do(ctx, "POST", "/auth/register", "", mustJSON(map[string]string{"name": name, "password": "bench-password"}), &out)
+	creds := mustJSON(map[string]string{"name": name, "password": "bench-password"})
+	st, err := a.Do(ctx, "POST", "/auth/register", "", creds, &out)
+	if st == fasthttp.StatusConflict {
+		_, err = a.Do(ctx, "POST", "/auth/login", "", creds, &out)
+	}
 	return User{ID: out.User.ID, Name: out.User.Name, Token: out.Token}, err
 }
 
