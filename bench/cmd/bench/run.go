@@ -28,6 +28,7 @@ type bench struct {
 	rep     *report.Report
 	ok      bool
 	world   *load.World // chats of 2 members, shared by steady, max, baseline and drain
+	worlds  int         // how many were built
 }
 
 func run(ctx context.Context, cfg config, command string) (bool, error) {
@@ -108,7 +109,10 @@ func (b *bench) pairs(ctx context.Context, chats int) (*load.World, error) {
 	if b.world != nil {
 		b.world.Close()
 	}
-	w, err := load.Build(ctx, b.api, load.Spec{Prefix: b.cfg.Prefix + "p", Chats: chats, Members: 2, Subscribe: true, Concurrency: b.cfg.Setup}, logf)
+	// Each world has users (and so chats) of its own: a rebuilt one must not
+	// log in as the previous one's users and find their direct chats again.
+	b.worlds++
+	w, err := load.Build(ctx, b.api, load.Spec{Prefix: fmt.Sprintf("%sp%d-", b.cfg.Prefix, b.worlds), Chats: chats, Members: 2, Subscribe: true, Concurrency: b.cfg.Setup}, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +142,11 @@ func (b *bench) measured(ctx context.Context, w *load.World, s *report.Scenario,
 		}
 		s.History = &h
 	}
-	if s.Delivery.Lost+s.Delivery.Duplicated+s.Delivery.OutOfOrder > 0 ||
-		s.History != nil && s.History.Missing+s.History.Duplicated+s.History.WrongID+s.History.OutOfOrder > 0 {
+	// The verdict is the log design's. The synchronous baseline is only the
+	// comparison: overloaded, it reorders (a Centrifugo publish that timed out
+	// in one request may land after the next request's), and its row says so.
+	if s.Design == "log" && (s.Delivery.Lost+s.Delivery.Duplicated+s.Delivery.OutOfOrder > 0 ||
+		s.History != nil && s.History.Missing+s.History.Duplicated+s.History.WrongID+s.History.OutOfOrder > 0) {
 		b.ok = false
 	}
 	b.rep.Scenarios = append(b.rep.Scenarios, s)
