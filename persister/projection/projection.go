@@ -61,6 +61,11 @@ func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 		}
 	}
 	if err := h.store.ApplyBatch(ctx, b); err != nil {
+		var conflict *store.IDConflictError
+		if errors.As(err, &conflict) {
+			// A message's id is its event's sequence in the log.
+			return bus.Permanent(uint64(conflict.ID), err)
+		}
 		return fmt.Errorf("batch of %d events over %d partitions: %w", len(events), len(b.Progress), err)
 	}
 	return nil

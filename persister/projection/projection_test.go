@@ -105,6 +105,28 @@ func TestHandleClassifiesEvents(t *testing.T) {
 	}
 }
 
+func TestAMessageWhoseIDIsTakenIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	h := projection.New(st, quiet)
+	alice := domain.User{ID: 1, Name: "alice"}
+	first := envelope(t, event.MessageCreated, 7, 1, event.MessageCreatedData{Author: alice, Text: "first", ClientID: "c1"})
+	if err := h.Handle(t.Context(), []event.Event{{Seq: 50, Partition: 1, Envelope: first}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another message under the same id (a log that restarted its numbering
+	// over this database): reported as permanent, naming its sequence.
+	other := envelope(t, event.MessageCreated, 7, 1, event.MessageCreatedData{Author: alice, Text: "second", ClientID: "c2"})
+	err := h.Handle(t.Context(), []event.Event{{Seq: 50, Partition: 1, Envelope: other}})
+	var perm *bus.PermanentError
+	if !errors.As(err, &perm) || perm.Seq != 50 {
+		t.Fatalf("err = %v, want a permanent error for seq 50", err)
+	}
+	if m, err := st.Message(t.Context(), 7, 50); err != nil || m.ClientID != "c1" {
+		t.Fatalf("message 50 is %+v (%v), want the first one kept", m, err)
+	}
+}
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()

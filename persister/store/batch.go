@@ -251,18 +251,36 @@ type storedHead struct {
 	sentAt               time.Time
 }
 
+// IDConflictError means a message's id is already taken in its chat by
+// another message (another author or client_id): MySQL and the log disagree
+// on what that id is, as after a stream recreated empty over a database that
+// holds messages. Inserting nothing would lose the message without a trace,
+// so it is reported instead (the persister dead-letters the event).
+type IDConflictError struct {
+	ChatID, ID int64
+}
+
+func (e *IDConflictError) Error() string {
+	return fmt.Sprintf("message %d of chat %d: the id is already taken by another message", e.ID, e.ChatID)
+}
+
 // storedMessages returns the rows now in the table under the batch's
 // (chat, id) pairs: the batch minus the messages INSERT IGNORE dropped as
-// duplicates of an earlier client_id.
+// duplicates of an earlier client_id. A row under a pair that is another
+// message is an *IDConflictError.
 func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]storedHead, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	want := make(map[[2]int64]bool, len(msgs))
+	type origin struct {
+		author   int64
+		clientID string
+	}
+	want := make(map[[2]int64]origin, len(msgs))
 	chats := make([]int64, 0, len(msgs))
 	ids := make([]int64, 0, len(msgs))
 	for _, m := range msgs {
-		want[[2]int64{m.ChatID, m.ID}] = true
+		want[[2]int64{m.ChatID, m.ID}] = origin{m.Author.ID, m.ClientID}
 		chats = append(chats, m.ChatID)
 		ids = append(ids, m.ID)
 	}
@@ -275,7 +293,7 @@ func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]s
 			cchunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(cchunk):]
 			rows, err := tx.QueryContext(ctx,
-				"SELECT chat_id, id, author_id, sent_at FROM messages WHERE chat_id IN ("+placeholders(len(cchunk))+
+				"SELECT chat_id, id, author_id, client_id, sent_at FROM messages WHERE chat_id IN ("+placeholders(len(cchunk))+
 					") AND id IN ("+placeholders(len(chunk))+")",
 				append(int64Args(cchunk), int64Args(chunk)...)...)
 			if err != nil {
@@ -283,13 +301,20 @@ func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]s
 			}
 			for rows.Next() {
 				var h storedHead
-				if err := rows.Scan(&h.chatID, &h.id, &h.authorID, &h.sentAt); err != nil {
+				var clientID string
+				if err := rows.Scan(&h.chatID, &h.id, &h.authorID, &clientID, &h.sentAt); err != nil {
 					rows.Close()
 					return nil, fmt.Errorf("read back messages: %w", err)
 				}
-				if want[[2]int64{h.chatID, h.id}] {
-					out = append(out, h)
+				o, ok := want[[2]int64{h.chatID, h.id}]
+				if !ok {
+					continue
 				}
+				if o.author != h.authorID || o.clientID != clientID {
+					rows.Close()
+					return nil, &IDConflictError{ChatID: h.chatID, ID: h.id}
+				}
+				out = append(out, h)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {

@@ -816,6 +816,21 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 		}
 	})
 
+	t.Run("an id another message holds is a conflict, not a silent drop", func(t *testing.T) {
+		before := dump(t, raw)
+		// Id 7 of chat 1 is b's k7; this is another send under the same id,
+		// as after a stream recreated empty over this database.
+		err := st.ApplyBatch(ctx, store.Batch{Progress: store.Progress{3: 40}, Messages: []domain.Message{
+			msg(c1.ID, 7, a, "other", t0.Add(40*time.Second))}})
+		var conflict *store.IDConflictError
+		if !errors.As(err, &conflict) || conflict.ChatID != c1.ID || conflict.ID != 7 {
+			t.Fatalf("err %v, want an IDConflictError for message 7 of chat %d", err, c1.ID)
+		}
+		if after := dump(t, raw); after != before {
+			t.Fatalf("a conflicting batch changed rows:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+
 	t.Run("an older batch moves nothing back", func(t *testing.T) {
 		before := dump(t, raw)
 		apply(t, st, store.Batch{Progress: store.Progress{3: 4}, Messages: []domain.Message{
