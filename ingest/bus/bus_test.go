@@ -67,10 +67,9 @@ func TestGroupCommitAssignsConsecutiveIDsAndDeduplicates(t *testing.T) {
 
 func testGroupCommit(t *testing.T, cfg bus.PublisherConfig) {
 	js, _ := setup(t)
-	pub := bus.NewPublisher(js, cfg, nil)
+	pub := startPublisher(t, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go pub.Run(ctx)
 
 	const n = 300
 	acks := make([]bus.Ack, n)
@@ -227,6 +226,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startPublisher runs a group-commit publisher until the test ends.
+func startPublisher(t *testing.T, js jetstream.JetStream, cfg bus.PublisherConfig) *bus.Publisher {
+	t.Helper()
+	pub := bus.NewPublisher(js, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return pub
+}
+
 func runner(js jetstream.JetStream, topo bus.Topology, h bus.Handler) *bus.Runner {
 	cfg := bus.DefaultRunnerConfig("test", 50)
 	cfg.BackoffMin = 10 * time.Millisecond
@@ -238,8 +248,7 @@ func TestRunnerAppliesEachChatInOrderAndDeadLettersPoison(t *testing.T) {
 	js, topo := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
-	go pub.Run(ctx)
+	pub := startPublisher(t, js, bus.DefaultPublisherConfig())
 
 	rec := newRecorder()
 	transientLeft := 3
@@ -328,8 +337,7 @@ func TestRunnerCombinesPartitionsBatchesIntoOneHandlerCall(t *testing.T) {
 			js, topo := setup(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
-			go pub.Run(ctx)
+			pub := startPublisher(t, js, bus.DefaultPublisherConfig())
 
 			rec := newRecorder()
 			rec.slow = make(chan struct{})
@@ -380,8 +388,7 @@ func TestTwoRunnersSharePartitionsWithoutConcurrentChats(t *testing.T) {
 	js, topo := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
-	go pub.Run(ctx)
+	pub := startPublisher(t, js, bus.DefaultPublisherConfig())
 
 	// One recorder shared by both instances: it sees every application, and
 	// complains if a chat is in two handler calls at once.
