@@ -249,9 +249,8 @@ func (p *Publisher) commit(batch []pubRequest) {
 		r.msg.Header.Del(jetstreamext.BatchIDHeader)
 		r.msg.Header.Del(jetstreamext.BatchSeqHeader)
 		r.msg.Header.Del(jetstreamext.BatchCommitHeader)
-		ack, err := p.publishOne(ctx, r.msg)
-		r.done <- pubResult{ack, err}
 	}
+	p.publishEach(ctx, batch)
 }
 
 // publishEach publishes a small batch one append at a time, pipelined: every
