@@ -77,31 +77,33 @@ stack_env() {
   export WEB_DIR="$ROOT/web/dist"
 }
 
-# health_url NAME: the /readyz of a gateway or worker.
-health_url() {
+# port_offset NAME: a process's offset from HEALTH_PORT_BASE and PPROF_PORT_BASE.
+port_offset() {
   case $1 in
-    gateway) echo "$URL/readyz" ;;
-    persister) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 1))/readyz" ;;
-    cachewarm) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 2))/readyz" ;;
-    notifier) echo "http://127.0.0.1:$((HEALTH_PORT_BASE + 3))/readyz" ;;
+    gateway) echo 0 ;;
+    persister) echo 1 ;;
+    cachewarm) echo 2 ;;
+    notifier) echo 3 ;;
     *) die "not a gateway or worker: $1" ;;
   esac
 }
 
+# health_url NAME: the /readyz of a gateway or worker.
+health_url() {
+  local offset; offset=$(port_offset "$1") || exit 1
+  if [ "$1" = gateway ]; then echo "$URL/readyz"
+  else echo "http://127.0.0.1:$((HEALTH_PORT_BASE + offset))/readyz"; fi
+}
+
 # start_service NAME: the gateway or one worker.
 start_service() {
-  local pprof=""
-  case $1 in
-    gateway) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$PPROF_PORT_BASE"
-      PPROF_ADDR=$pprof start_proc gateway gateway ;;
-    persister) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 1))"
-      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 1))" start_proc persister persister ;;
-    cachewarm) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 2))"
-      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 2))" start_proc cachewarm cachewarm ;;
-    notifier) [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + 3))"
-      PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + 3))" start_proc notifier notifier ;;
-    *) die "not a gateway or worker: $1" ;;
-  esac
+  local offset pprof=""; offset=$(port_offset "$1") || exit 1
+  [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + offset))"
+  if [ "$1" = gateway ]; then
+    PPROF_ADDR=$pprof start_proc gateway gateway
+  else
+    PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))" start_proc "$1" "$1"
+  fi
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
