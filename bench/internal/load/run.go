@@ -144,7 +144,10 @@ func (p *Phase) OpenLoop(ctx context.Context, rate float64, d time.Duration, pic
 		if el >= d || ctx.Err() != nil {
 			break
 		}
-		for n := int64(el.Seconds() * rate); issued < n; issued++ {
+		// Send i is due at i/rate: everything due by now (el) is issued now.
+		// (Issuing only those due before el would hold each send back one
+		// interval, which its latency, counted from when it was due, includes.)
+		for n := int64(el.Seconds()*rate) + 1; issued < n; issued++ {
 			queue <- due{chat: pick(), sched: start.Add(time.Duration(float64(issued) / rate * float64(time.Second)))}
 		}
 		<-tick.C
