@@ -522,3 +522,72 @@ func TestAnOutageThatJustEndedIsNotPoison(t *testing.T) {
 		t.Fatalf("%d dead letters: an event that succeeds once its dependency is back is not poison", info.State.Msgs)
 	}
 }
+
+// outageHandler fails while its dependency is down, and its Ping says so.
+type outageHandler struct {
+	recorder
+	down  atomic.Bool
+	tries atomic.Int32
+}
+
+func (o *outageHandler) Handle(ctx context.Context, evs []event.Event) error {
+	o.tries.Add(1)
+	if o.down.Load() {
+		return errors.New("connection refused")
+	}
+	return o.recorder.Handle(ctx, evs)
+}
+
+func (o *outageHandler) Ping(context.Context) error {
+	if o.down.Load() {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+// runnerWithLongBackoff retries a failed batch only after an hour, unless
+// its dependency's return ends the wait.
+func runnerWithLongBackoff(js jetstream.JetStream, topo bus.Topology, h bus.Handler) *bus.Runner {
+	r := runner(js, topo, h)
+	r.Config.BackoffMin = time.Hour
+	r.Config.BackoffMax = time.Hour
+	r.Config.ProbeEvery = 20 * time.Millisecond
+	return r
+}
+
+func TestTheEndOfAnOutageEndsTheBackoff(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &outageHandler{recorder: *newRecorder()}
+	h.down.Store(true)
+	go runnerWithLongBackoff(js, topo, h).Run(ctx)
+	pub := startPublisher(t, js, bus.DefaultPublisherConfig())
+	if _, err := pub.Publish(ctx, msgEnvelope(t, 1, "x"), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first, failed try", func() bool { return h.tries.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond) // a few probes see the dependency down
+	h.down.Store(false)
+	// The back-off is an hour: only the probe can bring the retry this soon.
+	waitFor(t, "the event applied once the dependency is back", func() bool { return h.total() == 1 })
+}
+
+func TestAFailureWithTheDependencyUpWaitsItsBackoff(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &flakyPinger{recorder: *newRecorder()} // fails, yet Ping answers
+	h.failures.Store(1)
+	go runnerWithLongBackoff(js, topo, h).Run(ctx)
+	pub := startPublisher(t, js, bus.DefaultPublisherConfig())
+	if _, err := pub.Publish(ctx, msgEnvelope(t, 1, "x"), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first, failed try", func() bool { return h.failures.Load() <= 0 })
+	// Many probe intervals pass, every probe answers: no early retry.
+	time.Sleep(500 * time.Millisecond)
+	if n := h.total(); n != 0 {
+		t.Fatalf("%d events applied: a failure with the dependency up must wait out its back-off", n)
+	}
+}

@@ -63,6 +63,12 @@ type RunnerConfig struct {
 	BackoffMin   time.Duration // first retry delay
 	BackoffMax   time.Duration // cap of the exponential back-off
 	DrainTimeout time.Duration // how long shutdown may spend finishing buffered events
+	// ProbeEvery: while a back-off longer than this is waited out, a Pinger
+	// handler's dependency is probed this often, and once a probe that failed
+	// is followed by one that answers (the outage has ended), the retry comes
+	// at once instead of at the end of a back-off of up to BackoffMax. 0 never
+	// probes.
+	ProbeEvery time.Duration
 	// Calls is how many handler calls may be in flight at once, each combining
 	// the batches the partitions have ready (see combiner); 0 calls the handler
 	// once per partition batch, the partitions in parallel.
@@ -77,7 +83,7 @@ func DefaultRunnerConfig(worker string, batch int) RunnerConfig {
 	return RunnerConfig{
 		Worker: worker, Batch: batch, MaxAttempts: 5, IsolateAfter: 3,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 10 * time.Second, DrainTimeout: 10 * time.Second,
-		Calls: 2,
+		ProbeEvery: 250 * time.Millisecond, Calls: 2,
 	}
 }
 
@@ -478,7 +484,12 @@ func (pr *partitionRunner) dependencyHealthy() bool {
 }
 
 // sleep waits the back-off of the given attempt, keeping held events from
-// being redelivered meanwhile.
+// being redelivered meanwhile. It ends early when the handler's dependency is
+// seen down and then back up (see RunnerConfig.ProbeEvery): after an outage
+// the backlog is applied within a probe interval of the dependency's return,
+// not at the end of a back-off that grew during the outage. A failure while
+// the dependency answers (a deadlock, a poison event) waits the full back-off,
+// so it does not use up its attempts in a rush.
 func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive) error {
 	d := pr.Config.BackoffMin << min(attempt-1, 20)
 	if d > pr.Config.BackoffMax || d <= 0 {
@@ -488,6 +499,14 @@ func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive)
 	defer t.Stop()
 	tick := time.NewTicker(max(pr.Topology.AckWait/3, 10*time.Millisecond))
 	defer tick.Stop()
+	var probe <-chan time.Time
+	pinger, canProbe := pr.Handler.(Pinger)
+	if every := pr.Config.ProbeEvery; canProbe && every > 0 && d > every {
+		pt := time.NewTicker(every)
+		defer pt.Stop()
+		probe = pt.C
+	}
+	sawDown := false
 	for {
 		select {
 		case <-t.C:
@@ -495,6 +514,19 @@ func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive)
 			return nil
 		case <-tick.C:
 			k.touch()
+		case <-probe:
+			// A probe slower than a second counts as down; a false "down"
+			// only brings a retry forward.
+			pctx, cancel := context.WithTimeout(ctx, max(pr.Config.ProbeEvery, time.Second))
+			err := pinger.Ping(pctx)
+			cancel()
+			if err != nil {
+				sawDown = true
+			} else if sawDown {
+				pr.log.Info("dependency answers again, retrying now", "attempt", attempt)
+				k.touch()
+				return nil
+			}
 		case <-ctx.Done():
 			return errStopped
 		}
