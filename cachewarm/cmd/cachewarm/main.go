@@ -15,7 +15,7 @@ func main() { worker.Main(spec()) }
 func spec() worker.Spec {
 	return worker.Spec{
 		Name:         "cachewarm",
-		DefaultBatch: 500,
+		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9102",
 		Setup:        setup,
 	}

@@ -22,7 +22,7 @@ const (
 func main() {
 	worker.Main(worker.Spec{
 		Name:         "notifier",
-		DefaultBatch: 200,
+		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9103",
 		Setup:        setup,
 	})

@@ -11,7 +11,7 @@ import (
 func main() {
 	worker.Main(worker.Spec{
 		Name:         "persister",
-		DefaultBatch: 500,
+		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9101",
 		Setup:        projection.Setup,
 	})
