@@ -1,12 +1,14 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	// The drop-in decoder the answers' encoder comes from: a send's body is
+	// decoded on the hot path. Its UnmarshalTypeError is encoding/json's.
+	json "github.com/segmentio/encoding/json"
 
 	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
