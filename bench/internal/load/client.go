@@ -25,8 +25,12 @@ type API struct {
 // concurrent sender to keep its own keep-alive connection.
 func NewAPI(base string) *API {
 	return &API{Base: base, http: &fasthttp.Client{
-		Name:                "logchat-bench",
-		MaxConnsPerHost:     2048,
+		Name: "logchat-bench",
+		// More than the most senders of any scenario (2,048) plus the persist
+		// samplers: a sender must never find the pool empty. Were it so, a
+		// request waits for a connection instead of failing at once.
+		MaxConnsPerHost:     8192,
+		MaxConnWaitTimeout:  30 * time.Second,
 		MaxIdleConnDuration: 90 * time.Second,
 		ReadTimeout:         30 * time.Second,
 		WriteTimeout:        30 * time.Second,
