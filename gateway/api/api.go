@@ -116,8 +116,7 @@ func New(cfg Config) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName: "logchat-gateway",
 		// Answers are encoded with a faster drop-in encoding/json (the same
-		// output); request bodies are still decoded by bind, whose errors
-		// name the offending field.
+		// output); bind decodes request bodies with the same library.
 		JSONEncoder:           segmentjson.Marshal,
 		BodyLimit:             readLimit,
 		ErrorHandler:          a.errorHandler,

@@ -500,9 +500,8 @@ func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive)
 	tick := time.NewTicker(max(pr.Topology.AckWait/3, 10*time.Millisecond))
 	defer tick.Stop()
 	var probe <-chan time.Time
-	pinger, canProbe := pr.Handler.(Pinger)
-	if every := pr.Config.ProbeEvery; canProbe && every > 0 && d > every {
-		pt := time.NewTicker(every)
+	if _, canProbe := pr.Handler.(Pinger); canProbe && pr.Config.ProbeEvery > 0 && d > pr.Config.ProbeEvery {
+		pt := time.NewTicker(pr.Config.ProbeEvery)
 		defer pt.Stop()
 		probe = pt.C
 	}
@@ -515,12 +514,7 @@ func (pr *partitionRunner) sleep(ctx context.Context, attempt int, k *keepalive)
 		case <-tick.C:
 			k.touch()
 		case <-probe:
-			// A probe slower than a second counts as down; a false "down"
-			// only brings a retry forward.
-			pctx, cancel := context.WithTimeout(ctx, max(pr.Config.ProbeEvery, time.Second))
-			err := pinger.Ping(pctx)
-			cancel()
-			if err != nil {
+			if !pr.dependencyHealthy() {
 				sawDown = true
 			} else if sawDown {
 				pr.log.Info("dependency answers again, retrying now", "attempt", attempt)
