@@ -19,14 +19,13 @@ export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:33
 export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
 
 status=0
-modules="shared ingest persister cachewarm notifier gateway testkit e2e bench"
 log "go vet"
-go vet $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+go vet ./... || status=1
 
 log "go test (unit and integration, real services)"
 rm -f .run/artifacts/faults.txt
 # -p 2: two cores; the packages start their own servers and databases.
-go test -count=1 -p 2 -timeout 20m $(for m in $modules; do echo "github.com/logchat/$m/..."; done) || status=1
+go test -count=1 -p 2 -timeout 20m ./... || status=1
 if [ -f .run/artifacts/faults.txt ]; then
   log "fault-injection suite (e2e/faults_test.go)"
   cat .run/artifacts/faults.txt

@@ -10,7 +10,9 @@ import (
 
 // MySQLServerDSN is the server the tests use, without a database name.
 // LOGCHAT_TEST_MYSQL overrides it.
-func MySQLServerDSN() string { return env("LOGCHAT_TEST_MYSQL", "logchat:logchat@tcp(127.0.0.1:3306)/") }
+func MySQLServerDSN() string {
+	return env("LOGCHAT_TEST_MYSQL", "logchat:logchat@tcp(127.0.0.1:3306)/")
+}
 
 // MySQL creates a fresh, empty database for the test and drops it afterwards.
 // It returns a DSN for that database with parseTime and multiStatements on.
@@ -53,4 +55,3 @@ func DBName(dsn string) string {
 	}
 	return strings.TrimSpace(cfg.DBName)
 }
-

@@ -23,7 +23,7 @@ func RandomID() string {
 	return hex.EncodeToString(b)
 }
 
-// RepoRoot is the folder holding go.work.
+// RepoRoot is the folder holding the project's go.mod.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -31,12 +31,12 @@ func RepoRoot(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("testkit: no go.work above the working directory")
+			t.Fatal("testkit: no go.mod above the working directory")
 		}
 		dir = parent
 	}

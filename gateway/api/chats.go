@@ -12,10 +12,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/logchat/cachewarm/chatcache"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 )
 
 type createChatRequest struct {
@@ -233,11 +233,11 @@ func decodeListCursor(s string) (listCursor, error) {
 	return lc, nil
 }
 
-func (lc listCursor) storeCursor() *store.ListCursor {
+func (lc listCursor) storeCursor() *sqlstore.ListCursor {
 	if lc.ChatID == 0 {
 		return nil
 	}
-	return &store.ListCursor{UpdatedAt: time.UnixMilli(lc.UpdatedMs).UTC(), ChatID: lc.ChatID}
+	return &sqlstore.ListCursor{UpdatedAt: time.UnixMilli(lc.UpdatedMs).UTC(), ChatID: lc.ChatID}
 }
 
 func (a *API) listChats(c *fiber.Ctx) error {
@@ -288,7 +288,7 @@ func (a *API) listChats(c *fiber.Ctx) error {
 }
 
 // chatListFromStore builds a page of the chat list from MySQL alone.
-func (a *API) chatListFromStore(ctx context.Context, uid int64, after *store.ListCursor, limit int) ([]domain.ChatSummary, *listCursor, error) {
+func (a *API) chatListFromStore(ctx context.Context, uid int64, after *sqlstore.ListCursor, limit int) ([]domain.ChatSummary, *listCursor, error) {
 	rows, err := a.store.UserChats(ctx, uid, after, limit+1)
 	if err != nil {
 		return nil, nil, err
@@ -379,7 +379,7 @@ func (a *API) chatView(ctx context.Context, viewer int64, chat domain.Chat) (cha
 		return chatJSONOf(s, chat), nil
 	}
 	a.log.Debug("chat summary from cache failed; reading MySQL", "chat_id", chat.ID, "err", err)
-	last, _, err := a.store.History(ctx, chat.ID, store.HistoryQuery{Limit: 1})
+	last, _, err := a.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1})
 	if err != nil {
 		return chatJSON{}, err
 	}

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
 )
 
 func TestCreateChat(t *testing.T) {

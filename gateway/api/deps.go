@@ -7,12 +7,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
 )
 
-// The gateway declares what it needs of each dependency; *store.Store,
+// The gateway declares what it needs of each dependency; *sqlstore.Store,
 // *chatcache.Cache, *bus.Publisher and a jetstream.Stream implement these.
 
 // Store is MySQL: accounts, chats and memberships (strongly consistent, the
@@ -27,15 +27,15 @@ type Store interface {
 	UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, error)
 	SearchUsers(ctx context.Context, prefix string, limit int) ([]domain.User, error)
 
-	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, publish store.Publish) (domain.Chat, bool, error)
-	CreateGroupChat(ctx context.Context, title string, creator domain.User, others []domain.User, at time.Time, publish store.Publish) (domain.Chat, error)
+	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, publish sqlstore.Publish) (domain.Chat, bool, error)
+	CreateGroupChat(ctx context.Context, title string, creator domain.User, others []domain.User, at time.Time, publish sqlstore.Publish) (domain.Chat, error)
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
 	MemberRole(ctx context.Context, chatID, userID int64) (domain.Role, error)
-	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, publish store.Publish) (domain.Chat, bool, error)
-	RemoveMember(ctx context.Context, chatID, userID int64, publish store.Publish) error
-	UserChats(ctx context.Context, userID int64, after *store.ListCursor, limit int) ([]store.ChatRow, error)
+	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, publish sqlstore.Publish) (domain.Chat, bool, error)
+	RemoveMember(ctx context.Context, chatID, userID int64, publish sqlstore.Publish) error
+	UserChats(ctx context.Context, userID int64, after *sqlstore.ListCursor, limit int) ([]sqlstore.ChatRow, error)
 
-	History(ctx context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error)
+	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
 	Message(ctx context.Context, chatID, messageID int64) (domain.Message, error)
 	MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error)
 	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
@@ -66,7 +66,7 @@ type EventLog interface {
 }
 
 var (
-	_ Store     = (*store.Store)(nil)
+	_ Store     = (*sqlstore.Store)(nil)
 	_ Publisher = (*bus.Publisher)(nil)
 	_ EventLog  = (jetstream.Stream)(nil)
 )

@@ -19,15 +19,15 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/persister/projection"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
@@ -45,7 +45,7 @@ type harness struct {
 	cfg      api.Config
 	app      *fiber.App
 	base     string // http://127.0.0.1:port of the app's listener
-	store    *store.Store
+	store    *sqlstore.Store
 	cache    *chatcache.Cache
 	js       jetstream.JetStream
 	stream   jetstream.Stream
@@ -77,7 +77,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, testkit.MySQL(t))
+	st, err := sqlstore.Open(ctx, testkit.MySQL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

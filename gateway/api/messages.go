@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // sendAnswer is a send's 202 body (a struct: encoding a map costs more).
@@ -144,7 +144,7 @@ func (a *API) eventAt(ctx context.Context, seq uint64) (event.Event, error) {
 // moment its send was answered.
 func (a *API) newestMessageID(ctx context.Context, chatID int64) (int64, error) {
 	if a.syncSends {
-		msgs, _, err := a.store.History(ctx, chatID, store.HistoryQuery{Limit: 1})
+		msgs, _, err := a.store.History(ctx, chatID, sqlstore.HistoryQuery{Limit: 1})
 		if err != nil || len(msgs) == 0 {
 			return 0, err
 		}
@@ -185,7 +185,7 @@ func (a *API) history(c *fiber.Ctx) error {
 	if _, err := a.memberRole(ctx, chatID, caller(c).ID); err != nil {
 		return err
 	}
-	msgs, more, err := a.store.History(ctx, chatID, store.HistoryQuery{Before: before, After: after, Limit: int(limit)})
+	msgs, more, err := a.store.History(ctx, chatID, sqlstore.HistoryQuery{Before: before, After: after, Limit: int(limit)})
 	if err != nil {
 		return err
 	}

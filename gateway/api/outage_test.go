@@ -10,7 +10,7 @@ import (
 
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/persister/store"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
@@ -21,7 +21,7 @@ func TestDependenciesDown(t *testing.T) {
 	chat := h.direct(alice, bob)
 
 	t.Run("mysql", func(t *testing.T) {
-		dead, err := store.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
+		dead, err := sqlstore.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestDependenciesDown(t *testing.T) {
 			_, known, _ := h.cache.MemberOf(context.Background(), cached.ID, alice.ID)
 			return known
 		})
-		dead, err := store.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
+		dead, err := sqlstore.Open(context.Background(), fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=500ms", testkit.FreePort(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

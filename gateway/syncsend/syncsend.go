@@ -10,7 +10,7 @@
 // implementations. Nothing is appended to the log in this mode.
 //
 // Ids. Without a log there is no stream sequence to be a message's id. They
-// come from a MySQL counter (store.ReserveIDs, table id_blocks) handed out in
+// come from a MySQL counter (sqlstore.ReserveIDs, table id_blocks) handed out in
 // blocks of IDBlock, so the id source costs one round trip per block rather
 // than one per send: the comparison is about where the writes happen, not
 // about a ticket server. Ids must still increase within a chat in the order
@@ -28,9 +28,9 @@ import (
 	"sync"
 
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // IDBlock is how many ids one reservation takes.
@@ -42,7 +42,7 @@ const counter = "sync_send"
 // Store is what the writer needs of MySQL (persister/store).
 type Store interface {
 	ReserveIDs(ctx context.Context, name string, n int64) (int64, error)
-	ApplyBatch(ctx context.Context, b store.Batch) error
+	ApplyBatch(ctx context.Context, b sqlstore.Batch) error
 	MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error)
 }
 
@@ -85,7 +85,7 @@ func (w *Writer) Publish(ctx context.Context, env event.Envelope, _ string) (bus
 		return bus.Ack{}, err
 	}
 	ev := event.Event{Seq: uint64(id), Envelope: env}
-	b := store.Batch{}
+	b := sqlstore.Batch{}
 	var msg domain.Message
 	switch env.Type {
 	case event.MessageCreated:
@@ -98,7 +98,7 @@ func (w *Writer) Publish(ctx context.Context, env event.Envelope, _ string) (bus
 		if err != nil {
 			return bus.Ack{}, err
 		}
-		b.Reads = []store.ReadMove{{ChatID: env.ChatID, UserID: d.UserID, MessageID: d.MessageID}}
+		b.Reads = []sqlstore.ReadMove{{ChatID: env.ChatID, UserID: d.UserID, MessageID: d.MessageID}}
 	}
 	if len(b.Messages) > 0 || len(b.Reads) > 0 {
 		if err := w.store.ApplyBatch(ctx, b); err != nil {

@@ -1,5 +1,5 @@
 // Package projection is the persister's consumer: it turns each batch of a
-// partition's events into one store.Batch, so that a batch costs a handful of
+// partition's events into one sqlstore.Batch, so that a batch costs a handful of
 // multi-row statements in one transaction.
 //
 // The persister writes what only the log knows: messages and read positions.
@@ -17,18 +17,18 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // DefaultDSN is the developer machine's database (docs/design.md).
 const DefaultDSN = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"
 
-// Store is what the handler needs of the MySQL store.
+// Store is what the handler needs of the MySQL sqlstore.
 type Store interface {
-	ApplyBatch(ctx context.Context, b store.Batch) error
+	ApplyBatch(ctx context.Context, b sqlstore.Batch) error
 	Ping(ctx context.Context) error
 }
 
@@ -53,7 +53,7 @@ func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	b := store.Batch{Progress: store.Progress{}}
+	b := sqlstore.Batch{Progress: sqlstore.Progress{}}
 	for _, ev := range events {
 		b.Progress[ev.Partition] = max(b.Progress[ev.Partition], ev.Seq)
 		if err := add(&b, ev); err != nil {
@@ -61,7 +61,7 @@ func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 		}
 	}
 	if err := h.store.ApplyBatch(ctx, b); err != nil {
-		var conflict *store.IDConflictError
+		var conflict *sqlstore.IDConflictError
 		if errors.As(err, &conflict) {
 			// A message's id is its event's sequence in the log.
 			return bus.Permanent(uint64(conflict.ID), err)
@@ -72,14 +72,14 @@ func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 }
 
 // add puts one event's effect into the batch, or says why it has none ever.
-func add(b *store.Batch, ev event.Event) error {
+func add(b *sqlstore.Batch, ev event.Event) error {
 	switch ev.Type {
 	case event.MessageCreated:
 		m, err := ev.Message()
 		if err != nil {
 			return err
 		}
-		if err := store.ValidateMessage(m); err != nil {
+		if err := sqlstore.ValidateMessage(m); err != nil {
 			return err
 		}
 		b.Messages = append(b.Messages, m)
@@ -91,7 +91,7 @@ func add(b *store.Batch, ev event.Event) error {
 		if d.UserID <= 0 || d.MessageID <= 0 {
 			return errors.New("read.moved needs a positive user_id and message_id")
 		}
-		b.Reads = append(b.Reads, store.ReadMove{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
+		b.Reads = append(b.Reads, sqlstore.ReadMove{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
 	case event.ChatCreated, event.MemberAdded, event.MemberRemoved:
 		// Written by the gateway before the event was published.
 	default:
@@ -107,7 +107,7 @@ func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
 // builds the handler; it is the persister's worker.Spec.Setup.
 func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
 	dsn := env.Secret("MYSQL_DSN", DefaultDSN)
-	st, err := store.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -121,7 +121,7 @@ func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler,
 // migrateRetrying migrates, waiting for MySQL to come up: a persister started
 // before its database waits instead of crash-looping. A migration that fails
 // while the server answers is a bug, not an outage, and ends the start.
-func migrateRetrying(ctx context.Context, st *store.Store, log *slog.Logger) error {
+func migrateRetrying(ctx context.Context, st *sqlstore.Store, log *slog.Logger) error {
 	wait := 250 * time.Millisecond
 	for {
 		err := st.Migrate(ctx)

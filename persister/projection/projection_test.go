@@ -16,18 +16,18 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/persister/projection"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	st, err := store.Open(t.Context(), testkit.MySQL(t))
+	st, err := sqlstore.Open(t.Context(), testkit.MySQL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestRunnerProjectsTheLog(t *testing.T) {
 		return err == nil && p["main"][partition] == m3, fmt.Sprintf("%v %v", p, err)
 	})
 
-	msgs, more, err := st.History(ctx, chat.ID, store.HistoryQuery{Limit: 50})
+	msgs, more, err := st.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

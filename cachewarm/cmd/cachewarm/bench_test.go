@@ -13,10 +13,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
 	"github.com/logchat/testkit"
 )
 

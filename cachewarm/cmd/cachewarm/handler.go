@@ -7,13 +7,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // Defaults of a developer machine (docs/design.md).
@@ -33,7 +33,7 @@ func setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler,
 	env.Check(recent >= 1, "CACHE_RECENT_MESSAGES must be at least 1")
 
 	// Open fails only on a malformed DSN; MySQL being down shows in /readyz.
-	st, err := store.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("MYSQL_DSN: %w", err)
 	}

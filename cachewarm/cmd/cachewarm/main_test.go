@@ -16,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
@@ -31,7 +31,7 @@ type stack struct {
 	t      *testing.T
 	js     jetstream.JetStream
 	pub    *bus.Publisher
-	st     *store.Store
+	st     *sqlstore.Store
 	rdb    *redis.Client
 	prefix string
 	health string
@@ -50,7 +50,7 @@ func newStack(t *testing.T) *stack {
 	go pub.Run(pctx)
 
 	dsn := testkit.MySQL(t)
-	st, err := store.Open(t.Context(), dsn)
+	st, err := sqlstore.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func (s *stack) user(name string) domain.User {
 	return u
 }
 
-// publishChat is the gateway's store.Publish for a new chat.
+// publishChat is the gateway's sqlstore.Publish for a new chat.
 func (s *stack) publishChat(chat domain.Chat) error {
 	env, err := event.New(event.ChatCreated, chat.ID, chat.Members[0].User.ID, chat.CreatedAt, event.ChatCreatedData{Chat: chat})
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *stack) send(chatID int64, author domain.User, text string) int64 {
 		s.t.Fatal(err)
 	}
 	m := domain.Message{ID: int64(ack.Seq), ChatID: chatID, Author: author, Text: text, SentAt: env.At, ClientID: clientID}
-	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{Progress: store.Progress{0: ack.Seq}, Messages: []domain.Message{m}}); err != nil {
+	if err := s.st.ApplyBatch(s.t.Context(), sqlstore.Batch{Progress: sqlstore.Progress{0: ack.Seq}, Messages: []domain.Message{m}}); err != nil {
 		s.t.Fatal(err)
 	}
 	return m.ID
@@ -143,8 +143,8 @@ func (s *stack) read(chatID int64, u domain.User, msgID int64) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if err := s.st.ApplyBatch(s.t.Context(), store.Batch{Progress: store.Progress{0: ack.Seq},
-		Reads: []store.ReadMove{{ChatID: chatID, UserID: u.ID, MessageID: msgID}}}); err != nil {
+	if err := s.st.ApplyBatch(s.t.Context(), sqlstore.Batch{Progress: sqlstore.Progress{0: ack.Seq},
+		Reads: []sqlstore.ReadMove{{ChatID: chatID, UserID: u.ID, MessageID: msgID}}}); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -171,7 +171,7 @@ type countingLoader struct {
 	rebuilds atomic.Int64
 }
 
-func (l *countingLoader) AllUserChats(ctx context.Context, userID int64) ([]store.ChatRow, error) {
+func (l *countingLoader) AllUserChats(ctx context.Context, userID int64) ([]sqlstore.ChatRow, error) {
 	l.rebuilds.Add(1)
 	return l.Loader.AllUserChats(ctx, userID)
 }

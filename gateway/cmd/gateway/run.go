@@ -10,16 +10,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logchat/cachewarm/chatcache"
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/notifier/relay"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // run serves until ctx is cancelled, then stops accepting connections, lets
@@ -49,7 +49,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("open stream %s: %w", s.Topology.Stream, err)
 	}
 
-	st, err := store.Open(ctx, s.MySQLDSN)
+	st, err := sqlstore.Open(ctx, s.MySQLDSN)
 	if err != nil {
 		return fmt.Errorf("open mysql: %w", err)
 	}

@@ -13,7 +13,7 @@
 //
 // Times are stored as DATETIME(3) in UTC and returned in UTC, truncated to
 // milliseconds (the API's precision).
-package store
+package sqlstore
 
 import (
 	"context"

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logchat/cachewarm/chatcache"
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
@@ -18,7 +18,7 @@ import (
 // (messages, reads) do, and records the events the log would hold.
 type mysqlWorld struct {
 	t      *testing.T
-	st     *store.Store
+	st     *sqlstore.Store
 	seq    uint64
 	at     time.Time
 	events []event.Event
@@ -40,7 +40,7 @@ func (w *mysqlWorld) send(chatID int64, author domain.User, clientID string) {
 	w.t.Helper()
 	ev := w.emit(event.MessageCreated, chatID, author.ID, event.MessageCreatedData{Author: author, Text: "text " + clientID, ClientID: clientID})
 	m, _ := ev.Message()
-	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{Progress: store.Progress{0: ev.Seq}, Messages: []domain.Message{m}}); err != nil {
+	if err := w.st.ApplyBatch(w.t.Context(), sqlstore.Batch{Progress: sqlstore.Progress{0: ev.Seq}, Messages: []domain.Message{m}}); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -48,14 +48,14 @@ func (w *mysqlWorld) send(chatID int64, author domain.User, clientID string) {
 func (w *mysqlWorld) read(chatID, userID, msgID int64) {
 	w.t.Helper()
 	ev := w.emit(event.ReadMoved, chatID, userID, event.ReadMovedData{UserID: userID, MessageID: msgID})
-	if err := w.st.ApplyBatch(w.t.Context(), store.Batch{Progress: store.Progress{0: ev.Seq},
-		Reads: []store.ReadMove{{ChatID: chatID, UserID: userID, MessageID: msgID}}}); err != nil {
+	if err := w.st.ApplyBatch(w.t.Context(), sqlstore.Batch{Progress: sqlstore.Progress{0: ev.Seq},
+		Reads: []sqlstore.ReadMove{{ChatID: chatID, UserID: userID, MessageID: msgID}}}); err != nil {
 		w.t.Fatal(err)
 	}
 }
 
 func TestRebuildFromMariaDBEqualsStateBefore(t *testing.T) {
-	st, err := store.Open(t.Context(), testkit.MySQL(t))
+	st, err := sqlstore.Open(t.Context(), testkit.MySQL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

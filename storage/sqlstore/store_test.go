@@ -1,4 +1,4 @@
-package store_test
+package sqlstore_test
 
 import (
 	"database/sql"
@@ -12,14 +12,14 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
 // newStore opens a migrated store on a fresh database, and a raw connection
 // to the same database for looking at rows directly.
-func newStore(t *testing.T) (*store.Store, *sql.DB) {
+func newStore(t *testing.T) (*sqlstore.Store, *sql.DB) {
 	t.Helper()
 	dsn := testkit.MySQL(t)
 	// Open must add what it needs itself: take the test DSN's extras away.
@@ -29,7 +29,7 @@ func newStore(t *testing.T) (*store.Store, *sql.DB) {
 	}
 	cfg.ParseTime = false
 	cfg.MultiStatements = false
-	st, err := store.Open(t.Context(), cfg.FormatDSN())
+	st, err := sqlstore.Open(t.Context(), cfg.FormatDSN())
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -45,7 +45,7 @@ func newStore(t *testing.T) (*store.Store, *sql.DB) {
 	return st, raw
 }
 
-func mustUser(t *testing.T, st *store.Store, name string) domain.User {
+func mustUser(t *testing.T, st *sqlstore.Store, name string) domain.User {
 	t.Helper()
 	u, err := st.CreateUser(t.Context(), name, []byte("hash-of-"+name), time.Now())
 	if err != nil {
@@ -83,7 +83,7 @@ func msg(chat, id int64, author domain.User, client string, at time.Time) domain
 	return domain.Message{ID: id, ChatID: chat, Author: author, Text: fmt.Sprintf("text %d", id), ClientID: client, SentAt: at}
 }
 
-func apply(t *testing.T, st *store.Store, b store.Batch) {
+func apply(t *testing.T, st *sqlstore.Store, b sqlstore.Batch) {
 	t.Helper()
 	if err := st.ApplyBatch(t.Context(), b); err != nil {
 		t.Fatalf("apply batch: %v", err)
@@ -132,7 +132,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 
 func TestOpenRejectsMalformedDSN(t *testing.T) {
 	t.Parallel()
-	if _, err := store.Open(t.Context(), "not a dsn"); err == nil {
+	if _, err := sqlstore.Open(t.Context(), "not a dsn"); err == nil {
 		t.Fatal("open accepted a malformed DSN")
 	}
 }
@@ -497,7 +497,7 @@ func TestUserChats(t *testing.T) {
 	}
 	// Messages in chats 0 and 2 at one instant: a tie broken by id, desc.
 	at := t0.Add(10*time.Second + 123*time.Millisecond)
-	apply(t, st, store.Batch{Progress: store.Progress{0: 20}, Messages: []domain.Message{
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 20}, Messages: []domain.Message{
 		msg(chats[0].ID, 10, v, "a", at), msg(chats[2].ID, 11, v, "b", at)}})
 	wantOrder := []int64{chats[2].ID, chats[0].ID, chats[3].ID, chats[1].ID}
 
@@ -522,7 +522,7 @@ func TestUserChats(t *testing.T) {
 	for _, limit := range []int{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprint("pages of ", limit), func(t *testing.T) {
 			var got []int64
-			var cursor *store.ListCursor
+			var cursor *sqlstore.ListCursor
 			for pages := 0; pages < 10; pages++ {
 				rows, err := st.UserChats(ctx, u.ID, cursor, limit)
 				if err != nil {
@@ -538,7 +538,7 @@ func TestUserChats(t *testing.T) {
 					break
 				}
 				last := rows[len(rows)-1]
-				cursor = &store.ListCursor{UpdatedAt: last.UpdatedAt, ChatID: last.Chat.ID}
+				cursor = &sqlstore.ListCursor{UpdatedAt: last.UpdatedAt, ChatID: last.Chat.ID}
 			}
 			if !reflect.DeepEqual(got, wantOrder) {
 				t.Fatalf("paged %v, want %v", got, wantOrder)
@@ -549,7 +549,7 @@ func TestUserChats(t *testing.T) {
 
 // historyFixture: chat with messages 10, 20, ... 100 by alternating authors,
 // and another chat whose messages must never show up.
-func historyFixture(t *testing.T) (st *store.Store, chat, other domain.Chat, a, b domain.User) {
+func historyFixture(t *testing.T) (st *sqlstore.Store, chat, other domain.Chat, a, b domain.User) {
 	st, _ = newStore(t)
 	a, b = mustUser(t, st, "ann"), mustUser(t, st, "ben")
 	nop := func(domain.Chat) error { return nil }
@@ -572,7 +572,7 @@ func historyFixture(t *testing.T) (st *store.Store, chat, other domain.Chat, a, 
 	}
 	reply := int64(10)
 	msgs[2].ReplyToID = &reply // message 20 replies to 10
-	apply(t, st, store.Batch{Progress: store.Progress{1: 105}, Messages: msgs})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{1: 105}, Messages: msgs})
 	return st, chat, other, a, b
 }
 
@@ -581,21 +581,21 @@ func TestHistory(t *testing.T) {
 	st, chat, _, a, b := historyFixture(t)
 	tests := []struct {
 		name string
-		q    store.HistoryQuery
+		q    sqlstore.HistoryQuery
 		want []int64
 		more bool
 	}{
-		{"newest, more exist", store.HistoryQuery{Limit: 3}, []int64{80, 90, 100}, true},
-		{"newest, exactly all", store.HistoryQuery{Limit: 10}, []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, false},
-		{"newest, fewer than limit", store.HistoryQuery{Limit: 200}, []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, false},
-		{"before, more exist", store.HistoryQuery{Before: 40, Limit: 2}, []int64{20, 30}, true},
-		{"before, exactly the rest", store.HistoryQuery{Before: 30, Limit: 2}, []int64{10, 20}, false},
-		{"before a gap", store.HistoryQuery{Before: 35, Limit: 1}, []int64{30}, true},
-		{"before the first", store.HistoryQuery{Before: 10, Limit: 5}, []int64{}, false},
-		{"after, more exist", store.HistoryQuery{After: 70, Limit: 2}, []int64{80, 90}, true},
-		{"after, exactly the rest", store.HistoryQuery{After: 80, Limit: 2}, []int64{90, 100}, false},
-		{"after a gap", store.HistoryQuery{After: 1, Limit: 1}, []int64{10}, true},
-		{"after the last", store.HistoryQuery{After: 100, Limit: 5}, []int64{}, false},
+		{"newest, more exist", sqlstore.HistoryQuery{Limit: 3}, []int64{80, 90, 100}, true},
+		{"newest, exactly all", sqlstore.HistoryQuery{Limit: 10}, []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, false},
+		{"newest, fewer than limit", sqlstore.HistoryQuery{Limit: 200}, []int64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, false},
+		{"before, more exist", sqlstore.HistoryQuery{Before: 40, Limit: 2}, []int64{20, 30}, true},
+		{"before, exactly the rest", sqlstore.HistoryQuery{Before: 30, Limit: 2}, []int64{10, 20}, false},
+		{"before a gap", sqlstore.HistoryQuery{Before: 35, Limit: 1}, []int64{30}, true},
+		{"before the first", sqlstore.HistoryQuery{Before: 10, Limit: 5}, []int64{}, false},
+		{"after, more exist", sqlstore.HistoryQuery{After: 70, Limit: 2}, []int64{80, 90}, true},
+		{"after, exactly the rest", sqlstore.HistoryQuery{After: 80, Limit: 2}, []int64{90, 100}, false},
+		{"after a gap", sqlstore.HistoryQuery{After: 1, Limit: 1}, []int64{10}, true},
+		{"after the last", sqlstore.HistoryQuery{After: 100, Limit: 5}, []int64{}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -622,7 +622,7 @@ func TestHistory(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []store.HistoryQuery{{Before: 5, After: 3, Limit: 1}, {Limit: 0}} {
+	for _, q := range []sqlstore.HistoryQuery{{Before: 5, After: 3, Limit: 1}, {Limit: 0}} {
 		if _, _, err := st.History(t.Context(), chat.ID, q); !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("History(%+v) err = %v, want ErrInvalid", q, err)
 		}
@@ -667,23 +667,23 @@ func TestReadPositionsAndUnread(t *testing.T) {
 	// ann wrote 90, ben 100.
 	steps := []struct {
 		name   string
-		batch  store.Batch
+		batch  sqlstore.Batch
 		ann    int64
 		unread int // ann's unread count from her position
 	}{
-		{"sending moved the senders' positions", store.Batch{}, 90, 1},
-		{"backwards is a no-op", store.Batch{Reads: []store.ReadMove{{chat.ID, a.ID, 40}}}, 90, 1},
-		{"forward", store.Batch{Reads: []store.ReadMove{{chat.ID, a.ID, 100}}}, 100, 0},
-		{"several in one batch keep the highest", store.Batch{Reads: []store.ReadMove{
+		{"sending moved the senders' positions", sqlstore.Batch{}, 90, 1},
+		{"backwards is a no-op", sqlstore.Batch{Reads: []sqlstore.ReadMove{{chat.ID, a.ID, 40}}}, 90, 1},
+		{"forward", sqlstore.Batch{Reads: []sqlstore.ReadMove{{chat.ID, a.ID, 100}}}, 100, 0},
+		{"several in one batch keep the highest", sqlstore.Batch{Reads: []sqlstore.ReadMove{
 			{chat.ID, a.ID, 95}, {chat.ID, a.ID, 100}, {chat.ID, a.ID, 60}}}, 100, 0},
-		{"ben writes twice", store.Batch{Messages: []domain.Message{
+		{"ben writes twice", sqlstore.Batch{Messages: []domain.Message{
 			msg(chat.ID, 110, b, "b110", t0), msg(chat.ID, 120, b, "b120", t0)}}, 100, 2},
-		{"ann answers: her position moves to her message", store.Batch{Messages: []domain.Message{
+		{"ann answers: her position moves to her message", sqlstore.Batch{Messages: []domain.Message{
 			msg(chat.ID, 130, a, "a130", t0)}}, 130, 0},
 	}
 	for i, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			s.batch.Progress = store.Progress{1: uint64(1000 + i)}
+			s.batch.Progress = sqlstore.Progress{1: uint64(1000 + i)}
 			apply(t, st, s.batch)
 			pos, err := st.ReadPositions(ctx, a.ID, []int64{chat.ID, chat.ID + 1, chat.ID + 1000})
 			if err != nil {
@@ -753,14 +753,14 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	nop := func(domain.Chat) error { return nil }
 	c1, _, _ := st.CreateDirectChat(ctx, a, b, t0, nop)
 	c2, _ := st.CreateGroupChat(ctx, "g", a, []domain.User{b}, t0, nop)
-	batch := store.Batch{Progress: store.Progress{3: 12}, Messages: []domain.Message{
+	batch := sqlstore.Batch{Progress: sqlstore.Progress{3: 12}, Messages: []domain.Message{
 		msg(c1.ID, 5, a, "k5", t0.Add(5*time.Second)),
 		msg(c2.ID, 6, b, "k6", t0.Add(6*time.Second)),
 		msg(c1.ID, 7, b, "k7", t0.Add(7*time.Second)),
 		// The same send twice in one batch under two ids: one row.
 		msg(c1.ID, 8, a, "k8", t0.Add(8*time.Second)),
 		msg(c1.ID, 11, a, "k8", t0.Add(11*time.Second)),
-	}, Reads: []store.ReadMove{{c2.ID, a.ID, 6}}}
+	}, Reads: []sqlstore.ReadMove{{c2.ID, a.ID, 6}}}
 	apply(t, st, batch)
 	first := dump(t, raw)
 
@@ -768,7 +768,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	for tick := time.Now().Truncate(time.Millisecond); !time.Now().Truncate(time.Millisecond).After(tick); {
 	}
 	apply(t, st, batch)
-	apply(t, st, store.Batch{Progress: store.Progress{3: 12}, Messages: batch.Messages[2:]})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{3: 12}, Messages: batch.Messages[2:]})
 	if again := dump(t, raw); again != first {
 		t.Fatalf("a replay changed rows:\nfirst:\n%s\nafter:\n%s", first, again)
 	}
@@ -782,7 +782,7 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 		t.Fatalf("the duplicate send is stored as message 11 (err %v)", err)
 	}
 	rows, _ := st.UserChats(ctx, a.ID, nil, 10)
-	heads := map[int64]store.ChatRow{}
+	heads := map[int64]sqlstore.ChatRow{}
 	for _, r := range rows {
 		heads[r.Chat.ID] = r
 	}
@@ -797,14 +797,14 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	}
 
 	t.Run("a retry past the duplicate window stores nothing new", func(t *testing.T) {
-		apply(t, st, store.Batch{Progress: store.Progress{3: 30}, Messages: []domain.Message{
+		apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{3: 30}, Messages: []domain.Message{
 			msg(c1.ID, 20, b, "k20", t0.Add(20*time.Second)),
 			msg(c1.ID, 25, a, "k5", t0.Add(25*time.Second)), // a's first send again, new id
 		}})
 		if _, err := st.Message(ctx, c1.ID, 25); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("retried send stored again as 25 (err %v)", err)
 		}
-		msgs, _, _ := st.History(ctx, c1.ID, store.HistoryQuery{Limit: 50})
+		msgs, _, _ := st.History(ctx, c1.ID, sqlstore.HistoryQuery{Limit: 50})
 		if got := ids(msgs); !reflect.DeepEqual(got, []int64{5, 7, 8, 20}) {
 			t.Fatalf("history %v", got)
 		}
@@ -820,9 +820,9 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 		before := dump(t, raw)
 		// Id 7 of chat 1 is b's k7; this is another send under the same id,
 		// as after a stream recreated empty over this database.
-		err := st.ApplyBatch(ctx, store.Batch{Progress: store.Progress{3: 40}, Messages: []domain.Message{
+		err := st.ApplyBatch(ctx, sqlstore.Batch{Progress: sqlstore.Progress{3: 40}, Messages: []domain.Message{
 			msg(c1.ID, 7, a, "other", t0.Add(40*time.Second))}})
-		var conflict *store.IDConflictError
+		var conflict *sqlstore.IDConflictError
 		if !errors.As(err, &conflict) || conflict.ChatID != c1.ID || conflict.ID != 7 {
 			t.Fatalf("err %v, want an IDConflictError for message 7 of chat %d", err, c1.ID)
 		}
@@ -833,8 +833,8 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 
 	t.Run("an older batch moves nothing back", func(t *testing.T) {
 		before := dump(t, raw)
-		apply(t, st, store.Batch{Progress: store.Progress{3: 4}, Messages: []domain.Message{
-			msg(c1.ID, 3, b, "k3", t0.Add(time.Hour))}, Reads: []store.ReadMove{{c1.ID, a.ID, 1}}})
+		apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{3: 4}, Messages: []domain.Message{
+			msg(c1.ID, 3, b, "k3", t0.Add(time.Hour))}, Reads: []sqlstore.ReadMove{{c1.ID, a.ID, 1}}})
 		rows, _ := st.UserChats(ctx, a.ID, nil, 10)
 		for _, r := range rows {
 			if r.Chat.ID == c1.ID && (r.LastMessageID != 20 || !r.UpdatedAt.Equal(t0.Add(20*time.Second))) {
@@ -857,20 +857,20 @@ func TestProgress(t *testing.T) {
 	st, _ := newStore(t)
 	steps := []struct {
 		name     string
-		progress store.Progress
+		progress sqlstore.Progress
 		want     map[int]uint64
 	}{
-		{"p3 to 500", store.Progress{3: 500}, map[int]uint64{3: 500}},
-		{"p3 to 400", store.Progress{3: 400}, map[int]uint64{3: 500}}, // never backwards
-		{"p4 to 10", store.Progress{4: 10}, map[int]uint64{3: 500, 4: 10}},
-		{"p3 to 501", store.Progress{3: 501}, map[int]uint64{3: 501, 4: 10}},
+		{"p3 to 500", sqlstore.Progress{3: 500}, map[int]uint64{3: 500}},
+		{"p3 to 400", sqlstore.Progress{3: 400}, map[int]uint64{3: 500}}, // never backwards
+		{"p4 to 10", sqlstore.Progress{4: 10}, map[int]uint64{3: 500, 4: 10}},
+		{"p3 to 501", sqlstore.Progress{3: 501}, map[int]uint64{3: 501, 4: 10}},
 		// One batch over several partitions (the runtime combines them):
 		// each moves on its own, and never backwards.
-		{"p3 to 490, p4 to 20, p7 to 5", store.Progress{3: 490, 4: 20, 7: 5}, map[int]uint64{3: 501, 4: 20, 7: 5}},
+		{"p3 to 490, p4 to 20, p7 to 5", sqlstore.Progress{3: 490, 4: 20, 7: 5}, map[int]uint64{3: 501, 4: 20, 7: 5}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			apply(t, st, store.Batch{Progress: s.progress})
+			apply(t, st, sqlstore.Batch{Progress: s.progress})
 			got, err := st.Progress(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -902,11 +902,11 @@ func TestApplyBatchRejectsWhatWouldNotFit(t *testing.T) {
 	}
 	for name, m := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := st.ApplyBatch(t.Context(), store.Batch{Progress: store.Progress{0: 9}, Messages: []domain.Message{good, m}})
+			err := st.ApplyBatch(t.Context(), sqlstore.Batch{Progress: sqlstore.Progress{0: 9}, Messages: []domain.Message{good, m}})
 			if !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
-			if store.ValidateMessage(m) == nil {
+			if sqlstore.ValidateMessage(m) == nil {
 				t.Fatal("ValidateMessage accepts it")
 			}
 			var n int
@@ -916,7 +916,7 @@ func TestApplyBatchRejectsWhatWouldNotFit(t *testing.T) {
 			}
 		})
 	}
-	if err := store.ValidateMessage(bad(func(m *domain.Message) { m.Text = strings.Repeat("é", domain.MaxTextRunes) })); err != nil {
+	if err := sqlstore.ValidateMessage(bad(func(m *domain.Message) { m.Text = strings.Repeat("é", domain.MaxTextRunes) })); err != nil {
 		t.Fatalf("a text of exactly the maximum is rejected: %v", err)
 	}
 }

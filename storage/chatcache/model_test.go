@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // model is the reference: what MySQL holds after the same events (the
@@ -79,8 +79,8 @@ func (m *model) apply(t testing.TB, events []event.Event) {
 	}
 }
 
-func (m *model) row(ch *domain.Chat) store.ChatRow {
-	r := store.ChatRow{Chat: *ch, UpdatedAt: ch.CreatedAt}
+func (m *model) row(ch *domain.Chat) sqlstore.ChatRow {
+	r := sqlstore.ChatRow{Chat: *ch, UpdatedAt: ch.CreatedAt}
 	r.Chat.Members = slices.Clone(ch.Members)
 	sort.Slice(r.Chat.Members, func(i, j int) bool { return r.Chat.Members[i].User.ID < r.Chat.Members[j].User.ID })
 	if ms := m.msgs[ch.ID]; len(ms) > 0 {
@@ -90,11 +90,11 @@ func (m *model) row(ch *domain.Chat) store.ChatRow {
 	return r
 }
 
-func (m *model) AllUserChats(_ context.Context, userID int64) ([]store.ChatRow, error) {
+func (m *model) AllUserChats(_ context.Context, userID int64) ([]sqlstore.ChatRow, error) {
 	m.rebuilds.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []store.ChatRow{}
+	out := []sqlstore.ChatRow{}
 	for _, ch := range m.chats {
 		for _, mem := range ch.Members {
 			if mem.User.ID == userID {
@@ -106,7 +106,7 @@ func (m *model) AllUserChats(_ context.Context, userID int64) ([]store.ChatRow, 
 	return out, nil
 }
 
-func sortRows(rows []store.ChatRow) {
+func sortRows(rows []sqlstore.ChatRow) {
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if !a.UpdatedAt.Equal(b.UpdatedAt) {
@@ -142,7 +142,7 @@ func (m *model) MessagesByID(_ context.Context, chatIDs, ids []int64) (map[int64
 }
 
 // History serves only what summaries read: the newest message.
-func (m *model) History(_ context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error) {
+func (m *model) History(_ context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ms := m.msgs[chatID]
@@ -370,7 +370,7 @@ type failingLoader struct{}
 
 var errNoLoader = errors.New("loader must not be called here")
 
-func (failingLoader) AllUserChats(context.Context, int64) ([]store.ChatRow, error) {
+func (failingLoader) AllUserChats(context.Context, int64) ([]sqlstore.ChatRow, error) {
 	return nil, errNoLoader
 }
 func (failingLoader) Chat(context.Context, int64) (domain.Chat, error) {

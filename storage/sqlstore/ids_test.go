@@ -1,4 +1,4 @@
-package store_test
+package sqlstore_test
 
 import (
 	"errors"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/sqlstore"
 )
 
 func TestReserveIDsStartsAboveMessagesAndNeverOverlaps(t *testing.T) {
@@ -18,7 +18,7 @@ func TestReserveIDsStartsAboveMessagesAndNeverOverlaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, st, store.Batch{Progress: store.Progress{0: 41}, Messages: []domain.Message{msg(chat.ID, 41, ann, "c1", time.Now())}})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 41}, Messages: []domain.Message{msg(chat.ID, 41, ann, "c1", time.Now())}})
 
 	var mu sync.Mutex
 	seen := map[int64]bool{}

@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 )
@@ -142,7 +141,7 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		}
 		m.SentAt = m.SentAt.UTC()
 		// What MySQL refuses must not count here either.
-		if err := store.ValidateMessage(m); err != nil {
+		if err := domain.ValidateMessage(m); err != nil {
 			return op{}, err
 		}
 		last, err := json.Marshal(m)

@@ -93,20 +93,20 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/sqlstore"
 )
 
-// Loader reads what the cache rebuilds from. *store.Store implements it.
+// Loader reads what the cache rebuilds from. *sqlstore.Store implements it.
 type Loader interface {
-	AllUserChats(ctx context.Context, userID int64) ([]store.ChatRow, error)
+	AllUserChats(ctx context.Context, userID int64) ([]sqlstore.ChatRow, error)
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
 	MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error)
 	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
 	UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error)
 }
 
-var _ Loader = (*store.Store)(nil)
+var _ Loader = (*sqlstore.Store)(nil)
 
 // DefaultRecentMessages is how many of a chat's newest messages the cache
 // indexes for unread counts. A user further behind is counted in MySQL.

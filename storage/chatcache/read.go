@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logchat/persister/store"
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // maxLimit caps a page whatever the caller asks (the API allows 200).
@@ -161,10 +161,10 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 	return page[0], nil
 }
 
-// historian is what a Loader may also offer (*store.Store does): the newest
+// historian is what a Loader may also offer (*sqlstore.Store does): the newest
 // message of a chat, for a summary read from MySQL alone.
 type historian interface {
-	History(ctx context.Context, chatID int64, q store.HistoryQuery) ([]domain.Message, bool, error)
+	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
 }
 
 // summaryFromMySQL is one chat as userID sees it, from MySQL alone.
@@ -180,7 +180,7 @@ func (c *Cache) summaryFromMySQL(ctx context.Context, userID int64, ch domain.Ch
 	}
 	s.ReadMessageID = pos[ch.ID]
 	if h, ok := c.loader.(historian); ok {
-		msgs, _, err := h.History(ctx, ch.ID, store.HistoryQuery{Limit: 1})
+		msgs, _, err := h.History(ctx, ch.ID, sqlstore.HistoryQuery{Limit: 1})
 		if err != nil {
 			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", ch.ID, err)
 		}
