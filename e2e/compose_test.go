@@ -32,6 +32,9 @@ func TestComposeFileIsValid(t *testing.T) {
 			Healthcheck *struct {
 				Test any `yaml:"test"`
 			} `yaml:"healthcheck"`
+			DependsOn map[string]struct {
+				Condition string `yaml:"condition"`
+			} `yaml:"depends_on"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(out, &resolved); err != nil {
@@ -45,6 +48,16 @@ func TestComposeFileIsValid(t *testing.T) {
 		}
 		if s.Healthcheck == nil || s.Healthcheck.Test == nil {
 			t.Errorf("service %s has no health check", svc)
+		}
+	}
+	// The schema has one owner: every service that uses MySQL starts after
+	// the migrate job has finished.
+	if _, ok := resolved.Services["migrate"]; !ok {
+		t.Error("service migrate missing: nothing would create the schema")
+	}
+	for _, svc := range []string{"gateway", "persister", "cachewarm"} {
+		if resolved.Services[svc].DependsOn["migrate"].Condition != "service_completed_successfully" {
+			t.Errorf("service %s does not wait for the migrate job to complete", svc)
 		}
 	}
 	cfg := string(out)

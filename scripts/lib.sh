@@ -104,10 +104,10 @@ build_web() {
 }
 
 build_go() {
-  log "building gateway, workers and the ingest CLI"
+  log "building gateway, workers, the ingest CLI and the migrate command"
   mkdir -p "$BIN"
   (cd "$ROOT" && go build -o "$BIN/" ./gateway/cmd/gateway ./persister/cmd/persister \
-      ./cachewarm/cmd/cachewarm ./notifier/cmd/notifier ./ingest/cmd/ingest)
+      ./cachewarm/cmd/cachewarm ./notifier/cmd/notifier ./ingest/cmd/ingest ./storage/cmd/migrate)
 }
 
 # wait_http URL SECONDS: until URL answers 200.

@@ -148,6 +148,9 @@ start_all() {
   CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
     start_proc centrifugo centrifugo --config "$ROOT/deploy/centrifugo/config.json"
 
+  log "migrating the MySQL schema (the migrate command owns it; the others wait for its version)"
+  migrate up >>"$LOGS/migrate.log" 2>&1 || die "the migration failed; see $LOGS/migrate.log"
+
   log "provisioning the stream"
   ingest provision >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
 

@@ -42,7 +42,7 @@ func Build(t testing.TB) Binaries {
 		}
 		cmd := exec.Command("go", "build", "-o", dir+"/",
 			"./gateway/cmd/gateway", "./persister/cmd/persister", "./cachewarm/cmd/cachewarm",
-			"./notifier/cmd/notifier", "./ingest/cmd/ingest")
+			"./notifier/cmd/notifier", "./ingest/cmd/ingest", "./storage/cmd/migrate")
 		cmd.Dir = testkit.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -137,6 +137,8 @@ func Start(t testing.TB, o Options) *System {
 		"RATE_LIMIT_AUTH_PER_MINUTE=0",
 	)
 	s.env = append(s.env, o.Env...)
+	// The schema's one owner runs first, as in make up; the others wait for it.
+	s.Migrate()
 	s.StartProc("gateway")
 	s.WaitReady("gateway", s.GatewayURL)
 	for range o.Persisters {
@@ -171,6 +173,16 @@ func (s *System) StartWorker(name string) *Proc {
 
 // StartProc starts a program without waiting.
 func (s *System) StartProc(name string) *Proc { return s.startProc(name) }
+
+// Migrate runs the migrate command against the system's MySQL and waits for it.
+func (s *System) Migrate() {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(s.bins.Dir, "migrate"), "up")
+	cmd.Env = append([]string{}, s.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("migrate: %v\n%s", err, out)
+	}
+}
 
 func (s *System) startProc(name string, extraEnv ...string) *Proc {
 	s.t.Helper()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/retry"
 )
 
 // DefaultNATSURL is the project's own NATS 2.15 (port 4233: a machine may run
@@ -66,22 +67,14 @@ func PingNATS(js jetstream.JetStream) func(ctx context.Context) error {
 	}
 }
 
-// ProvisionRetrying provisions the streams, waiting for NATS to come up.
+// ProvisionRetrying provisions the streams, waiting for NATS to come up
+// (the one start-up policy of shared/retry).
 func ProvisionRetrying(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) error {
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ProvisionStreams(cctx, js, t)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		log.Warn("provision streams, retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
+	return retry.Until(ctx, log, "provision streams", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return ProvisionStreams(ctx, js, t)
+	})
 }
 
 // PublisherConfigFromEnv reads the group-commit settings of a producer.

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
@@ -24,7 +23,8 @@ import (
 )
 
 // DefaultDSN is the developer machine's database (docs/design.md).
-const DefaultDSN = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"
+// DefaultDSN is sqlstore.DefaultDSN, kept for callers of this package.
+const DefaultDSN = sqlstore.DefaultDSN
 
 // Store is what the handler needs of the MySQL sqlstore.
 type Store interface {
@@ -103,7 +103,7 @@ func add(b *sqlstore.Batch, ev event.Event) error {
 // Ping tells an outage of MySQL from a poison event.
 func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
 
-// Setup reads the persister's settings, opens and migrates the database and
+// Setup reads the persister's settings, opens the database, waits for its schema and
 // builds the handler; it is the persister's worker.Spec.Setup.
 func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
 	dsn := env.Secret("MYSQL_DSN", DefaultDSN)
@@ -111,32 +111,9 @@ func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := migrateRetrying(ctx, st, deps.Log); err != nil {
+	if err := st.WaitForSchema(ctx, deps.Log); err != nil {
 		st.Close()
 		return nil, nil, nil, err
 	}
 	return New(st, deps.Log), obs.Checks{"mysql": st.Ping}, func() { st.Close() }, nil
-}
-
-// migrateRetrying migrates, waiting for MySQL to come up: a persister started
-// before its database waits instead of crash-looping. A migration that fails
-// while the server answers is a bug, not an outage, and ends the start.
-func migrateRetrying(ctx context.Context, st *sqlstore.Store, log *slog.Logger) error {
-	wait := 250 * time.Millisecond
-	for {
-		err := st.Migrate(ctx)
-		if err == nil {
-			return nil
-		}
-		if st.Ping(ctx) == nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		log.Warn("mysql unavailable, retrying migration", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("migrate: gave up waiting for mysql: %w", err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }

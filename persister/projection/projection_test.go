@@ -303,13 +303,26 @@ func TestRunnerProjectsTheLog(t *testing.T) {
 
 func TestSetup(t *testing.T) {
 	dsn := testkit.MySQL(t)
-	t.Run("migrates and reports mysql", func(t *testing.T) {
+	t.Run("waits for the schema, then reports mysql", func(t *testing.T) {
 		t.Setenv("MYSQL_DSN", dsn)
+		// The migrate command owns the schema: Setup waits until it is applied.
+		migrated := make(chan error, 1)
+		go func() {
+			st, err := sqlstore.Open(t.Context(), dsn)
+			if err == nil {
+				err = st.Migrate(t.Context())
+				st.Close()
+			}
+			migrated <- err
+		}()
 		h, checks, closeFn, err := projection.Setup(t.Context(), config.New(), worker.Deps{Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer closeFn()
+		if err := <-migrated; err != nil {
+			t.Fatal(err)
+		}
 		if h == nil || checks["mysql"] == nil {
 			t.Fatalf("handler %v, checks %v", h, checks)
 		}

@@ -4,165 +4,150 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
+	"log/slog"
+	"path"
+	"sync"
 	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/logchat/shared/retry"
 )
 
-// Migrations are files migrations/NNNN_name.sql, applied in version order and
-// recorded in schema_migrations. MySQL commits DDL implicitly, so a migration
-// that fails half-way cannot be rolled back: write every statement so that it
-// can run again (CREATE TABLE IF NOT EXISTS; MySQL 8 has no ADD COLUMN IF NOT
-// EXISTS, so a later ALTER needs a guard of its own).
+// Migrations are goose SQL files, migrations/NNNNN_name.sql, each with a
+// `-- +goose Up` and a `-- +goose Down` section; goose records the applied
+// versions in goose_db_version of every database (the main one and each
+// shard). MySQL commits DDL implicitly, so a migration that fails half-way
+// cannot be rolled back: write every statement so that it can run again
+// (CREATE TABLE IF NOT EXISTS; a later ALTER needs a guard of its own).
 //
-// Statements are split at lines ending in ';' (comment lines excluded); keep
-// a ';' out of the middle of a line.
+// One owner applies them: the migrate command (storage/cmd/migrate), run by
+// `make up`, compose and the Kubernetes job before anything else starts.
+// Every other process only waits until the schema has reached the version its
+// code was built with (WaitForSchema), so a process never runs DDL and never
+// needs the privileges for it.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version    int
-	name       string
-	statements []string
+func newProvider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	// The global registry holds Go migrations registered by init functions;
+	// there are none, and ignoring it keeps a test's provider independent.
+	return goose.NewProvider(goose.DialectMySQL, db, sub, goose.WithDisableGlobalRegistry(true))
 }
 
-// Migrate applies the embedded migrations to the main database and every
-// shard. Idempotent; safe to run from every process at start: concurrent
-// callers are serialized by a named lock per database.
-func (s *Store) Migrate(ctx context.Context) error {
-	migs, err := loadMigrations()
-	if err != nil {
-		return err
+// SchemaVersion is the newest migration this build embeds: the version every
+// database must have reached before the code can use it.
+var SchemaVersion = sync.OnceValue(func() int64 {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		// The migrations are compiled in: an unreadable set is a build bug.
+		panic(fmt.Sprintf("sqlstore: no embedded migrations (%v)", err))
 	}
+	var newest int64
+	for _, name := range names {
+		v, err := goose.NumericComponent(path.Base(name))
+		if err != nil {
+			panic(fmt.Sprintf("sqlstore: migration %s: %v", name, err))
+		}
+		newest = max(newest, v)
+	}
+	return newest
+})
+
+// Migrate applies every pending migration to the main database and each
+// shard. Idempotent. Concurrent callers are serialized by a named lock per
+// database, so two migrate jobs started at once do not interleave.
+func (s *Store) Migrate(ctx context.Context) error {
 	for _, db := range s.databases() {
-		if err := migrateDB(ctx, db, migs); err != nil {
+		if err := migrateDB(ctx, db); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+func migrateDB(ctx context.Context, db *sql.DB) error {
+	p, err := newProvider(db)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("migrate: %w", err)
 	}
-	var out []migration
-	seen := map[int]string{}
-	for _, path := range names {
-		base := strings.TrimPrefix(path, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version and '_'", base)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", other, base, v)
-		}
-		seen[v] = base
-		body, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, statements: splitStatements(string(body))})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
-
-// splitStatements cuts a migration into statements at lines ending in ';'.
-// Chunks holding nothing but comments are dropped (MySQL rejects an empty query).
-func splitStatements(body string) []string {
-	var out []string
-	var cur []string
-	hasCode := false
-	flush := func() {
-		if hasCode {
-			out = append(out, strings.TrimSpace(strings.Join(cur, "\n")))
-		}
-		cur, hasCode = nil, false
-	}
-	for _, line := range strings.Split(body, "\n") {
-		t := strings.TrimSpace(line)
-		comment := strings.HasPrefix(t, "--") || strings.HasPrefix(t, "#")
-		cur = append(cur, line)
-		if t != "" && !comment {
-			hasCode = true
-			if strings.HasSuffix(t, ";") {
-				flush()
-			}
-		}
-	}
-	flush()
-	return out
-}
-
-func migrateDB(ctx context.Context, db *sql.DB, migs []migration) error {
-	// GET_LOCK belongs to a session: hold one connection throughout.
+	// GET_LOCK belongs to a session: hold one connection throughout, while
+	// goose runs the migrations on other connections of the pool.
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: connect: %w", err)
 	}
 	defer conn.Close()
 	// Lock names are at most 64 characters; a database name may be 64 alone.
+	const lockName = "CONCAT('logchat_migrate_', MD5(COALESCE(DATABASE(), '')))"
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx,
-		"SELECT GET_LOCK(CONCAT('logchat_migrate_', MD5(COALESCE(DATABASE(), ''))), 60)").Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+lockName+", 60)").Scan(&got); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
 	if !got.Valid || got.Int64 != 1 {
-		return fmt.Errorf("migrate: another process held the migration lock for 60s")
+		return errors.New("migrate: another migration held the lock for 60s")
 	}
 	defer func() {
 		// A fresh context: the lock must be released even when ctx has ended.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = conn.ExecContext(rctx, "DO RELEASE_LOCK(CONCAT('logchat_migrate_', MD5(COALESCE(DATABASE(), ''))))")
+		_, _ = conn.ExecContext(rctx, "DO RELEASE_LOCK("+lockName+")")
 	}()
-
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-  version    INT          NOT NULL,
-  name       VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  applied_at DATETIME(3)  NOT NULL,
-  PRIMARY KEY (version)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	return nil
+}
+
+// Versions returns the schema version of the main database and each shard,
+// in the order of the resolver (0 where nothing is applied yet).
+func (s *Store) Versions(ctx context.Context) ([]int64, error) {
+	var out []int64
+	for _, db := range s.databases() {
+		p, err := newProvider(db)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.GetDBVersion(ctx)
+		if errors.Is(err, goose.ErrVersionNotFound) || isMySQLError(err, errNoSuchTable) {
+			v, err = 0, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read schema version: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// CheckSchema tells whether every database has reached SchemaVersion. Behind
+// is a retryable error (the migrate job may still be running); the check is
+// what WaitForSchema repeats.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	want := SchemaVersion()
+	vs, err := s.Versions(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: read schema_migrations: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate: read schema_migrations: %w", err)
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate: read schema_migrations: %w", err)
-	}
-
-	for _, m := range migs {
-		if applied[m.version] {
-			continue
-		}
-		for i, stmt := range m.statements {
-			if _, err := conn.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("migrate %s, statement %d: %w", m.name, i+1, err)
-			}
-		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-			m.version, m.name, dbTime(time.Now())); err != nil {
-			return fmt.Errorf("migrate %s: record: %w", m.name, err)
+	for _, v := range vs {
+		if v < want {
+			return fmt.Errorf("schema is at version %d, this build needs %d: run the migrate command (make up does)", v, want)
 		}
 	}
 	return nil
+}
+
+// WaitForSchema waits, with the one start-up retry policy, until MySQL answers
+// and every database has reached the version this build needs. A schema ahead
+// of the build is fine: migrations only add.
+func (s *Store) WaitForSchema(ctx context.Context, log *slog.Logger) error {
+	return retry.Until(ctx, log, "wait for the mysql schema", s.CheckSchema)
 }

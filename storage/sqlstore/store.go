@@ -147,8 +147,9 @@ func (s *Store) databases() []*sql.DB {
 
 // MySQL error numbers the store translates or retries.
 const (
-	errDupEntry = 1062
-	errDeadlock = 1213
+	errDupEntry    = 1062
+	errDeadlock    = 1213
+	errNoSuchTable = 1146
 )
 
 func isMySQLError(err error, number uint16) bool {
@@ -227,3 +228,8 @@ func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql
 	}
 	return nil
 }
+
+// DefaultDSN is the main database on a developer machine (the account
+// `make services` creates); every process and tool takes it when MYSQL_DSN is
+// unset.
+const DefaultDSN = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/retry"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
@@ -98,6 +101,43 @@ func ids(msgs []domain.Message) []int64 {
 	return out
 }
 
+func TestSchemaCheckWaitsForTheMigration(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.Open(t.Context(), testkit.MySQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// A database nobody migrated: behind, and retryable (the migrate job may
+	// still be on its way), never permanent.
+	err = st.CheckSchema(t.Context())
+	if err == nil || retry.IsPermanent(err) {
+		t.Fatalf("unmigrated database: check says %v, want a retryable 'behind' error", err)
+	}
+	vs, err := st.Versions(t.Context())
+	if err != nil || len(vs) != 1 || vs[0] != 0 {
+		t.Fatalf("versions of an unmigrated database: %v, %v; want [0]", vs, err)
+	}
+	// A waiter started before the migration finishes once it is applied.
+	done := make(chan error, 1)
+	go func() { done <- st.WaitForSchema(t.Context(), slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("wait for schema: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("WaitForSchema did not return within 20 s of the migration")
+	}
+	vs, err = st.Versions(t.Context())
+	if err != nil || vs[0] != sqlstore.SchemaVersion() {
+		t.Fatalf("versions after migrating: %v, %v; want [%d]", vs, err, sqlstore.SchemaVersion())
+	}
+}
+
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	t.Parallel()
 	st, raw := newStore(t)
@@ -117,8 +157,11 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 		}
 	}
 	var n int
-	if err := raw.QueryRow("SELECT COUNT(*) FROM schema_migrations WHERE version = 1").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("schema_migrations holds version 1 %d times (err %v), want once", n, err)
+	if err := raw.QueryRow("SELECT COUNT(*) FROM goose_db_version WHERE version_id = 1 AND is_applied").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("goose_db_version holds version 1 %d times (err %v), want once", n, err)
+	}
+	if err := st.CheckSchema(t.Context()); err != nil {
+		t.Fatalf("after migrating, the schema check says: %v", err)
 	}
 	for _, table := range []string{"users", "chats", "chat_members", "messages", "read_positions", "persister_progress"} {
 		if _, err := raw.Exec("SELECT 1 FROM " + table + " LIMIT 1"); err != nil {

@@ -20,7 +20,7 @@ import (
 const (
 	defaultRedisAddr   = "127.0.0.1:6379"
 	defaultRedisPrefix = "lc:"
-	defaultMySQLDSN    = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"
+	defaultMySQLDSN    = sqlstore.DefaultDSN
 )
 
 func setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
+	"github.com/logchat/storage/sqlstore"
 )
 
 // Development defaults of the secrets: they match deploy/centrifugo/config.json
@@ -60,7 +61,7 @@ func readSettings(env *config.Env) settings {
 		NATSURL:  env.String("NATS_URL", bus.DefaultNATSURL),
 		Topology: bus.TopologyFromEnv(env),
 		Publish:  bus.PublisherConfigFromEnv(env),
-		MySQLDSN: env.Secret("MYSQL_DSN", "logchat:logchat@tcp(127.0.0.1:3306)/logchat"),
+		MySQLDSN: env.Secret("MYSQL_DSN", sqlstore.DefaultDSN),
 
 		RedisAddr:   env.String("REDIS_ADDR", "127.0.0.1:6379"),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),

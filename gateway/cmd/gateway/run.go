@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -54,7 +53,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("open mysql: %w", err)
 	}
 	defer st.Close()
-	if err := retry(ctx, log, "migrate mysql", st.Migrate); err != nil {
+	if err := st.WaitForSchema(ctx, log); err != nil {
 		return err
 	}
 
@@ -118,23 +117,4 @@ func run(ctx context.Context, log *slog.Logger) error {
 	err = g.Wait()
 	log.Info("stopped")
 	return err
-}
-
-// retry calls f until it succeeds or ctx ends: a dependency that is still
-// starting delays the gateway, it does not stop it.
-func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := f(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		log.Warn(what+", retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, err)
-		case <-time.After(time.Second):
-		}
-	}
 }

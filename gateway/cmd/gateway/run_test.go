@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
 
@@ -23,8 +24,18 @@ func TestRun(t *testing.T) {
 	_, js := n.Connect(t)
 	_, prefix := testkit.Redis(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	dsn := testkit.MySQL(t)
+	// The migrate command owns the schema; the gateway only waits for it.
+	st, err := sqlstore.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	for k, v := range map[string]string{
-		"NATS_URL": n.URL, "MYSQL_DSN": testkit.MySQL(t), "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
+		"NATS_URL": n.URL, "MYSQL_DSN": dsn, "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
 		"GATEWAY_ADDR": addr, "JWT_SECRET": "run-test-secret-0123456789", "BCRYPT_COST": "4",
 		"STREAM_PARTITIONS": "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
 	} {

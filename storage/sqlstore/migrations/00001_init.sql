@@ -3,6 +3,7 @@
 -- used for authorization); messages, read_positions and persister_progress are
 -- the persister's projection of the log and live on the chat's shard.
 
+-- +goose Up
 CREATE TABLE IF NOT EXISTS users (
   id            BIGINT       NOT NULL AUTO_INCREMENT,
   name          VARCHAR(32)  CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -69,3 +70,11 @@ CREATE TABLE IF NOT EXISTS persister_progress (
   updated_at   DATETIME(3) NOT NULL,
   PRIMARY KEY (partition_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- +goose Down
+DROP TABLE IF EXISTS persister_progress;
+DROP TABLE IF EXISTS read_positions;
+DROP TABLE IF EXISTS messages;
+DROP TABLE IF EXISTS chat_members;
+DROP TABLE IF EXISTS chats;
+DROP TABLE IF EXISTS users;

@@ -1,0 +1,80 @@
+// Command migrate is the one owner of the MySQL schema: it applies the
+// migrations embedded in storage/sqlstore to the main database and every
+// shard, and reports their versions. `make up` (scripts/stack.sh), the compose
+// file and the Kubernetes job run it before the gateway and the workers,
+// which never run DDL: they wait until the schema has reached the version
+// their build needs.
+//
+//	migrate [up]     apply what is pending (idempotent), waiting for MySQL to answer
+//	migrate status   print each database's version and the version this build needs
+//
+// MYSQL_DSN names the main database (default: the developer machine's).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/obs"
+	"github.com/logchat/shared/retry"
+	"github.com/logchat/storage/sqlstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := obs.NewLogger("migrate")
+	if err := run(ctx, log, os.Args[1:]); err != nil {
+		log.Error("migrate failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger, args []string) error {
+	cmd := "up"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	env := config.New()
+	dsn := env.Secret("MYSQL_DSN", sqlstore.DefaultDSN)
+	if err := env.Err(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	env.Log(log)
+	st, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		return retry.Permanent(err)
+	}
+	defer st.Close()
+
+	switch cmd {
+	case "up":
+		// Wait for MySQL to answer; a migration that fails while it answers
+		// is a bug in the migration, not an outage, and ends the run.
+		if err := retry.Until(ctx, log, "connect to mysql", st.Ping); err != nil {
+			return err
+		}
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+		log.Info("schema up to date", "version", sqlstore.SchemaVersion())
+		return nil
+	case "status":
+		vs, err := st.Versions(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("this build needs version %d\n", sqlstore.SchemaVersion())
+		for i, v := range vs {
+			fmt.Printf("database %d: version %d\n", i, v)
+		}
+		return st.CheckSchema(ctx)
+	default:
+		return fmt.Errorf("unknown command %q: use up or status", cmd)
+	}
+}
