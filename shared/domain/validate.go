@@ -71,6 +71,8 @@ func ValidateName(name string) error {
 	if n < 1 || n > MaxNameRunes {
 		return invalid("name must be 1 to %d characters", MaxNameRunes)
 	}
+	// Letters and digits exclude control and bidirectional-formatting
+	// characters already (they are Cc and Cf).
 	for _, r := range name {
 		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.') {
 			return invalid("name may contain only letters, digits, '_', '-' and '.'")
@@ -96,6 +98,9 @@ func NormalizeTitle(t string) (string, error) {
 	n := utf8.RuneCountInString(t)
 	if n < 1 || n > MaxTitleRunes {
 		return "", invalid("title must be 1 to %d characters", MaxTitleRunes)
+	}
+	if hasControlOrBidi(t) {
+		return "", invalid("title must not contain control or bidirectional-formatting characters")
 	}
 	return t, nil
 }

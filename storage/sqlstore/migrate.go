@@ -40,7 +40,13 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	}
 	// The global registry holds Go migrations registered by init functions;
 	// there are none, and ignoring it keeps a test's provider independent.
-	return goose.NewProvider(goose.DialectMySQL, db, sub, goose.WithDisableGlobalRegistry(true))
+	return goose.NewProvider(goose.DialectMySQL, db, sub, goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations()...))
+}
+
+// goMigrations are the migrations written in Go, for steps SQL cannot do.
+func goMigrations() []*goose.Migration {
+	return []*goose.Migration{nameSkeletonMigration()}
 }
 
 // SchemaVersion is the newest migration this build embeds: the version every
@@ -52,6 +58,9 @@ var SchemaVersion = sync.OnceValue(func() int64 {
 		panic(fmt.Sprintf("sqlstore: no embedded migrations (%v)", err))
 	}
 	var newest int64
+	for _, m := range goMigrations() {
+		newest = max(newest, m.Version)
+	}
 	for _, name := range names {
 		v, err := goose.NumericComponent(path.Base(name))
 		if err != nil {

@@ -24,11 +24,12 @@ func nameKey(name string) string {
 	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, name)
 }
 
-// CreateUser inserts a user. ErrConflict when the name is taken, ignoring case.
+// CreateUser inserts a user. ErrConflict when the name is taken, ignoring
+// case, or looks like a taken one (domain.NameSkeleton).
 func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte, at time.Time) (domain.User, error) {
 	res, err := s.main.ExecContext(ctx,
-		"INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?)",
-		name, nameKey(name), passwordHash, dbTime(at))
+		"INSERT INTO users (name, name_key, name_skeleton, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+		name, nameKey(name), domain.NameSkeleton(name), passwordHash, dbTime(at))
 	if isMySQLError(err, errDupEntry) {
 		return domain.User{}, fmt.Errorf("create user %q: %w", name, domain.ErrConflict)
 	}
