@@ -97,3 +97,37 @@ func TestTokens(t *testing.T) {
 		}
 	}
 }
+
+// A JWT signed with the right secret but not issued as a logchat API token
+// (another issuer or audience, such as a Centrifugo token signed with a
+// shared secret, or no id) is not a bearer token.
+func TestTokensRequireIssuerAudienceAndID(t *testing.T) {
+	const secret = "0123456789abcdef"
+	tokens := NewTokens(secret, time.Hour)
+	now := time.Now()
+	base := jwt.RegisteredClaims{Issuer: Issuer, Audience: jwt.ClaimStrings{Audience}, Subject: "7", ID: "x",
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
+	sign := func(c jwt.RegisteredClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{Name: "alice", RegisteredClaims: c}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := tokens.Verify(sign(base)); err != nil {
+		t.Fatalf("a well-formed token: %v", err)
+	}
+	for name, mutate := range map[string]func(*jwt.RegisteredClaims){
+		"no issuer":      func(c *jwt.RegisteredClaims) { c.Issuer = "" },
+		"other issuer":   func(c *jwt.RegisteredClaims) { c.Issuer = "centrifugo" },
+		"no audience":    func(c *jwt.RegisteredClaims) { c.Audience = nil },
+		"other audience": func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"realtime"} },
+		"no id":          func(c *jwt.RegisteredClaims) { c.ID = "" },
+	} {
+		c := base
+		mutate(&c)
+		if _, err := tokens.Verify(sign(c)); !errors.Is(err, ErrBadToken) {
+			t.Errorf("%s: %v, want ErrBadToken", name, err)
+		}
+	}
+}
