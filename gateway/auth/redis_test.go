@@ -25,6 +25,11 @@ func TestLogoutIsRefusedByEveryInstance(t *testing.T) {
 		tokens := auth.NewTokens("shared-secret-0123456789abcdef", time.Hour)
 		rev := auth.NewRedisRevocations(rdb, prefix, quiet)
 		go func() { _ = rev.Run(t.Context()) }()
+		select {
+		case <-rev.Subscribed():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the revocation list did not subscribe within 5 s")
+		}
 		tokens.UseRevocations(rev)
 		return tokens
 	}

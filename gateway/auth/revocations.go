@@ -26,11 +26,14 @@ type RedisRevocations struct {
 
 	mu    sync.Mutex
 	local map[string]time.Time // id → when the token expires anyway
+
+	subscribed     chan struct{} // closed once Run listens
+	subscribedOnce sync.Once
 }
 
 // NewRedisRevocations keeps the list under prefix ("lc:" → "lc:revoked:<id>").
 func NewRedisRevocations(rdb redis.UniversalClient, prefix string, log *slog.Logger) *RedisRevocations {
-	return &RedisRevocations{rdb: rdb, prefix: prefix, log: log, local: map[string]time.Time{}}
+	return &RedisRevocations{rdb: rdb, prefix: prefix, log: log, local: map[string]time.Time{}, subscribed: make(chan struct{})}
 }
 
 func (r *RedisRevocations) key(id string) string { return r.prefix + "revoked:" + id }
@@ -96,11 +99,20 @@ func (r *RedisRevocations) remember(id string, until time.Time) {
 	r.local[id] = until
 }
 
+// Subscribed is closed once Run is listening for announcements.
+func (r *RedisRevocations) Subscribed() <-chan struct{} { return r.subscribed }
+
 // Run listens for other instances' revocations until ctx ends. go-redis
 // resubscribes by itself after a connection loss.
 func (r *RedisRevocations) Run(ctx context.Context) error {
 	sub := r.rdb.Subscribe(ctx, r.channel())
 	defer sub.Close()
+	// Wait for the server's confirmation, so that Subscribed means that
+	// announcements from now on arrive. While Redis is down this fails and
+	// Channel below keeps retrying; tokens are then checked on the list.
+	if _, err := sub.Receive(ctx); err == nil {
+		r.subscribedOnce.Do(func() { close(r.subscribed) })
+	}
 	ch := sub.Channel()
 	for {
 		select {
