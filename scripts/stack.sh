@@ -67,6 +67,8 @@ stop_proc() {
 }
 
 stop_all() {
+  # local: a caller's "$name" must still name what failed after the stop.
+  local name
   for name in gateway persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
 }
 
