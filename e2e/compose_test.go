@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,9 +22,34 @@ func TestComposeFileIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal("docker-compose is not installed; `make test` installs Debian's docker-compose package")
 	}
-	cmd := exec.Command(bin, "-f", filepath.Join(root, "docker-compose.yml"), "config")
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix:///nonexistent.sock")
-	out, err := cmd.CombinedOutput()
+	compose := func(secrets []string) ([]byte, error) {
+		cmd := exec.Command(bin, "-f", filepath.Join(root, "docker-compose.yml"), "config")
+		var env []string
+		for _, kv := range os.Environ() { // the test's secrets alone, not the caller's
+			if !slices.Contains(composeSecrets, strings.SplitN(kv, "=", 2)[0]) {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(append(env, "DOCKER_HOST=unix:///nonexistent.sock"), secrets...)
+		// A .env beside the file would be read too: the test decides alone.
+		cmd.Dir = t.TempDir()
+		return cmd.Output()
+	}
+	// Every secret is required: with one missing or empty, nothing starts.
+	var secrets []string
+	for _, name := range composeSecrets {
+		secrets = append(secrets, name+"="+testkit.RandomID()+testkit.RandomID())
+	}
+	for i, name := range composeSecrets {
+		others := append(append([]string{}, secrets[:i]...), secrets[i+1:]...)
+		if out, err := compose(others); err == nil {
+			t.Fatalf("docker-compose config accepted the file without %s:\n%s", name, out)
+		}
+	}
+	if out, err := compose(append(secrets[1:], composeSecrets[0]+"=")); err == nil {
+		t.Fatalf("docker-compose config accepted an empty %s:\n%s", composeSecrets[0], out)
+	}
+	out, err := compose(secrets)
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
@@ -35,6 +61,7 @@ func TestComposeFileIsValid(t *testing.T) {
 			DependsOn map[string]struct {
 				Condition string `yaml:"condition"`
 			} `yaml:"depends_on"`
+			Ports []any `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(out, &resolved); err != nil {
@@ -60,10 +87,35 @@ func TestComposeFileIsValid(t *testing.T) {
 			t.Errorf("service %s does not wait for the migrate job to complete", svc)
 		}
 	}
+	// The streams are the NATS admin's to create: every service that uses
+	// them starts after the provision job has finished.
+	for _, svc := range []string{"gateway", "persister", "cachewarm", "notifier"} {
+		if resolved.Services[svc].DependsOn["provision"].Condition != "service_completed_successfully" {
+			t.Errorf("service %s does not wait for the provision job to complete", svc)
+		}
+	}
+	// The bus is reachable from this host only.
+	for _, p := range resolved.Services["nats"].Ports {
+		if b, _ := yaml.Marshal(p); !strings.Contains(string(b), "127.0.0.1") {
+			t.Errorf("nats publishes a port beyond this host: %s", b)
+		}
+	}
 	cfg := string(out)
+	for _, dev := range []string{"dev-jwt-secret-change-me", "dev-centrifugo-hmac-secret-change-me", "dev-centrifugo-api-key-change-me"} {
+		if strings.Contains(cfg, dev) {
+			t.Errorf("the resolved file holds the development secret %s", dev)
+		}
+	}
 	if !strings.Contains(cfg, "sync_interval") && !strings.Contains(readFile(t, filepath.Join(root, "deploy/nats/nats.conf")), "sync_interval: always") {
 		t.Error("NATS must fsync before acknowledging (sync_interval: always)")
 	}
+}
+
+// composeSecrets are the variables docker-compose.yml requires.
+var composeSecrets = []string{
+	"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "CENTRIFUGO_API_KEY",
+	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD",
+	"MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD",
 }
 
 func readFile(t *testing.T, p string) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/e2e/harness"
@@ -117,11 +115,8 @@ func TestFaults(t *testing.T) {
 			// Two poison events, each refused by all three workers: bytes that
 			// are no event at all, and a message that cannot exist (no author,
 			// no text).
-			nc, err := nats.Connect(f.sys.NATS.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
+			// Published as the gateway: nobody else may append.
+			nc, _ := f.sys.NATS.ConnectAs(t, "gateway")
 			chat := f.chats[0].ID
 			if err := nc.Publish(bus.PublishSubject(chat, event.KindMessage), []byte("\x00 not an event")); err != nil {
 				t.Fatal(err)
@@ -164,12 +159,7 @@ func (f *faultRun) kill(worker string) {
 	}
 }
 
-func (f *faultRun) ingest(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(harness.Build(f.t).Dir, "ingest"), args...)
-	cmd.Env = append(os.Environ(), "NATS_URL="+f.sys.NATS.URL, "STREAM_PARTITIONS=4")
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
+func (f *faultRun) ingest(args ...string) (string, error) { return f.sys.Ingest(args...) }
 
 // sent is one accepted message, as the client knows it.
 type sent struct {

@@ -33,12 +33,17 @@ bash scripts/stack.sh start
 log "building the benchmark"
 go build -o "$BIN/bench" ./bench/cmd/bench
 log "running: $scenarios"
+# The load generator reads the stack's NATS (as the admin: backlogs, a stream
+# of its own for limits) and Centrifugo's API (limits) with this
+# installation's secrets, handed over in its environment, not its arguments.
+ensure_secrets
 set +e
 # shellcheck disable=SC2086
+NATS_USER=admin NATS_PASSWORD=${SECRETS[NATS_ADMIN_PASSWORD]} CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]} \
 "$BIN/bench" --scenarios "$scenarios" --out "$out" \
   --api "http://127.0.0.1:$GATEWAY_PORT" --nats "nats://127.0.0.1:$NATS_PORT" --stack-dir "$STACK_DIR" \
   --stack-script "$ROOT/scripts/stack.sh" --mysql "logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB" \
-  --centrifugo-api "http://127.0.0.1:$CENTRIFUGO_PORT/api" --centrifugo-key "${CENTRIFUGO_API_KEY:-dev-centrifugo-api-key-change-me}" \
+  --centrifugo-api "http://127.0.0.1:$CENTRIFUGO_PORT/api" \
   --nats-server "$BIN/nats-server" ${STREAM_PARTITIONS:+--partitions "$STREAM_PARTITIONS"} ${BENCH_FLAGS:-} >"$out.log.md" 2> >(tee "$out.log" >&2)
 status=$?
 set -e

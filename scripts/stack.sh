@@ -13,6 +13,12 @@
 # NATS 2.15, Centrifugo, the gateway and the workers are the stack's own
 # processes, with state under STACK_DIR. Ports and names are environment
 # variables so that tests can run a second stack beside a developer's.
+#
+# Secrets (JWT, Centrifugo, one NATS password per service) are generated on
+# first run into .run/secrets.env (scripts/lib.sh) and each process is given
+# only the ones it needs. Everything listens on 127.0.0.1. NATS over TLS:
+# set NATS_SERVER_TLS_CERT and NATS_SERVER_TLS_KEY (the server's PEM files)
+# and NATS_TLS_CA (the CA the processes verify it with).
 source "$(dirname "$0")/lib.sh"
 
 STACK_DIR=${STACK_DIR:-$ROOT/.run/stack}
@@ -26,10 +32,8 @@ HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notif
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
 MYSQL_DB=${MYSQL_DB:-logchat}
 export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
-# Secrets for a local run; set them in the environment for anything else.
-export JWT_SECRET=${JWT_SECRET:-dev-jwt-secret-change-me}
-export CENTRIFUGO_API_KEY=${CENTRIFUGO_API_KEY:-dev-centrifugo-api-key-change-me}
-export CENTRIFUGO_HMAC_SECRET=${CENTRIFUGO_HMAC_SECRET:-dev-centrifugo-hmac-secret-change-me}
+NATS_SERVER_TLS_CERT=${NATS_SERVER_TLS_CERT:-}
+NATS_SERVER_TLS_KEY=${NATS_SERVER_TLS_KEY:-}
 
 PIDS="$STACK_DIR/pids"
 LOGS="$STACK_DIR/logs"
@@ -63,6 +67,8 @@ stop_proc() {
 }
 
 stop_all() {
+  # local: a caller's "$name" must still name what failed after the stop.
+  local name
   for name in gateway persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
 }
 
@@ -95,15 +101,72 @@ health_url() {
   else echo "http://127.0.0.1:$((HEALTH_PORT_BASE + offset))/readyz"; fi
 }
 
-# start_service NAME: the gateway or one worker.
+# as_nats_user USER: exports, in the calling subshell, the NATS login of
+# USER (admin, gateway or a worker; ingest/access gives each its permissions).
+as_nats_user() {
+  export NATS_USER=$1 NATS_PASSWORD=${SECRETS[NATS_${1^^}_PASSWORD]}
+}
+
+# start_service NAME: the gateway or one worker, with the secrets it needs
+# and no others (exported in a subshell: never on a command line, where any
+# local user could read them).
 start_service() {
   local offset pprof=""; offset=$(port_offset "$1") || exit 1
   [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + offset))"
-  if [ "$1" = gateway ]; then
-    PPROF_ADDR=$pprof start_proc gateway gateway
+  (
+    as_nats_user "$1"
+    case $1 in
+      gateway)
+        export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
+        # Only the synchronous baseline (a benchmark) publishes to Centrifugo itself.
+        [ "${GATEWAY_SEND_MODE:-log}" != sync ] || export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
+        PPROF_ADDR=$pprof start_proc gateway gateway ;;
+      *)
+        [ "$1" != notifier ] || export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
+        PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))" start_proc "$1" "$1" ;;
+    esac
+  )
+}
+
+# write_nats_config: nats.conf (the committed one, fsync setting aside) and
+# auth.conf beside it: every service's user and permissions for this
+# topology, with bcrypt hashes of the passwords, so that neither the file nor
+# nats-server's environment holds a password.
+write_nats_config() {
+  if [ "${LOGCHAT_LAZY_FSYNC:-0}" = 1 ]; then
+    # Explicit opt-in: acknowledged writes may be lost on power failure.
+    sed 's/sync_interval: always/sync_interval: "2m"/' "$ROOT/deploy/nats/nats.conf" > "$STACK_DIR/nats.conf"
   else
-    PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))" start_proc "$1" "$1"
+    cp "$ROOT/deploy/nats/nats.conf" "$STACK_DIR/nats.conf"
   fi
+  local tls=()
+  if [ -n "$NATS_SERVER_TLS_CERT" ]; then
+    [ -n "$NATS_SERVER_TLS_KEY" ] && [ -n "${NATS_TLS_CA:-}" ] \
+      || die "NATS over TLS needs NATS_SERVER_TLS_CERT, NATS_SERVER_TLS_KEY and NATS_TLS_CA (the CA the processes verify the server with)"
+    tls=(--tls-cert "$NATS_SERVER_TLS_CERT" --tls-key "$NATS_SERVER_TLS_KEY")
+  fi
+  (
+    for u in admin gateway persister cachewarm notifier; do
+      export "NATS_${u^^}_PASSWORD=${SECRETS[NATS_${u^^}_PASSWORD]}"
+    done
+    umask 077
+    ingest nats-config --bcrypt "${tls[@]}" > "$STACK_DIR/auth.conf"
+  ) || die "could not write the NATS users (ingest nats-config)"
+}
+
+# write_centrifugo_config: the committed template with this installation's
+# HMAC secret and API key, readable by this user only. The template's empty
+# values work nowhere: Centrifugo refuses every token and API call with them.
+write_centrifugo_config() {
+  local tpl out
+  tpl=$(<"$ROOT/deploy/centrifugo/config.template.json")
+  out=${tpl/'"hmac_secret_key": ""'/"\"hmac_secret_key\": \"${SECRETS[CENTRIFUGO_HMAC_SECRET]}\""}
+  out=${out/'"key": ""'/"\"key\": \"${SECRETS[CENTRIFUGO_API_KEY]}\""}
+  case $out in
+    *"${SECRETS[CENTRIFUGO_HMAC_SECRET]}"*"${SECRETS[CENTRIFUGO_API_KEY]}"*) ;;
+    *) die "deploy/centrifugo/config.template.json lacks \"hmac_secret_key\": \"\" or \"key\": \"\"" ;;
+  esac
+  (umask 077; printf '%s\n' "$out" > "$STACK_DIR/centrifugo.json")
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -117,7 +180,10 @@ start_all() {
     port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/NATS_PORT to free ones"
   done
   mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
+  # Its configs hold secrets and its logs user names: this user's only.
+  chmod 700 "$STACK_DIR"
 
+  ensure_secrets
   ensure_mysql
   ensure_redis
   ensure_tools
@@ -129,30 +195,25 @@ start_all() {
 
   stack_env
 
-  log "starting NATS $NATS_SERVER_VERSION on :$NATS_PORT (data in $STACK_DIR/nats)"
-  local nats_conf="$ROOT/deploy/nats/nats.conf"
-  if [ "${LOGCHAT_LAZY_FSYNC:-0}" = 1 ]; then
-    # Explicit opt-in: acknowledged writes may be lost on power failure.
-    sed 's/sync_interval: always/sync_interval: "2m"/' "$nats_conf" > "$STACK_DIR/nats-lazy.conf"
-    nats_conf="$STACK_DIR/nats-lazy.conf"
-  fi
+  log "starting NATS $NATS_SERVER_VERSION on 127.0.0.1:$NATS_PORT (data in $STACK_DIR/nats)"
+  write_nats_config
   local nats_prof=()
   [ -z "$PPROF_PORT_BASE" ] || nats_prof=(--profile "$((PPROF_PORT_BASE + 4))")
-  start_proc nats nats-server -c "$nats_conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT" "${nats_prof[@]}"
+  start_proc nats nats-server -c "$STACK_DIR/nats.conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT" "${nats_prof[@]}"
   wait_http "http://127.0.0.1:$NATS_HTTP_PORT/healthz?js-enabled-only=true" 30 || die "NATS did not start; see $LOGS/nats.log"
 
-  log "starting Centrifugo $CENTRIFUGO_VERSION on :$CENTRIFUGO_PORT"
+  log "starting Centrifugo $CENTRIFUGO_VERSION on 127.0.0.1:$CENTRIFUGO_PORT"
+  write_centrifugo_config
   CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT \
-  CENTRIFUGO_HTTP_API_KEY=$CENTRIFUGO_API_KEY \
-  CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY=$CENTRIFUGO_HMAC_SECRET \
   CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
-    start_proc centrifugo centrifugo --config "$ROOT/deploy/centrifugo/config.json"
+    start_proc centrifugo centrifugo --config "$STACK_DIR/centrifugo.json"
 
   log "migrating the MySQL schema (the migrate command owns it; the others wait for its version)"
   migrate up >>"$LOGS/migrate.log" 2>&1 || die "the migration failed; see $LOGS/migrate.log"
 
+  # The admin creates the streams; the services' users may not.
   log "provisioning the stream"
-  ingest provision >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
+  (as_nats_user admin; ingest provision) >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
 
   for name in persister cachewarm notifier gateway; do start_service "$name"; done
   for name in gateway persister cachewarm notifier; do
@@ -189,6 +250,7 @@ case "${1:-run}" in
     url=$(health_url "$name")
     [ -e "$PIDS/nats.pid" ] || die "no stack runs from $STACK_DIR"
     [ -e "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null && die "$name already runs"
+    ensure_secrets
     stack_env
     start_service "$name"
     wait_http "$url" 60 || die "$name is not ready; see $LOGS/$name.log"

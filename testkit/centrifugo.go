@@ -15,7 +15,7 @@ import (
 )
 
 // Centrifugo is a real Centrifugo process started with the project's config
-// (deploy/centrifugo/config.json) on a free port with secrets of its own.
+// (deploy/centrifugo/config.template.json) on a free port with secrets of its own.
 type Centrifugo struct {
 	URL        string // http://127.0.0.1:port
 	WSURL      string // ws://127.0.0.1:port/connection/websocket
@@ -50,7 +50,7 @@ func StartCentrifugo(t testing.TB) *Centrifugo {
 		APIKey:     "test-api-" + RandomID(),
 		HMACSecret: "test-hmac-" + RandomID() + RandomID(),
 		bin:        CentrifugoBin(t),
-		config:     filepath.Join(RepoRoot(t), "deploy", "centrifugo", "config.json"),
+		config:     filepath.Join(RepoRoot(t), "deploy", "centrifugo", "config.template.json"),
 		t:          t,
 	}
 	c.env = append(os.Environ(),

@@ -115,7 +115,6 @@ func Start(t testing.TB, o Options) *System {
 	port := testkit.FreePort(t)
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	s.env = append(os.Environ(),
-		"NATS_URL="+s.NATS.URL,
 		"MYSQL_DSN="+s.MySQLDSN,
 		"REDIS_ADDR="+s.RedisAddr,
 		"REDIS_PREFIX="+s.RedisPref,
@@ -139,6 +138,11 @@ func Start(t testing.TB, o Options) *System {
 	s.env = append(s.env, o.Env...)
 	// The schema's one owner runs first, as in make up; the others wait for it.
 	s.Migrate()
+	// Nobody but the admin may create the streams: provisioned first, with
+	// the operator's tool, as scripts/stack.sh does.
+	if out, err := s.Ingest("provision"); err != nil {
+		t.Fatalf("ingest provision: %v\n%s", err, out)
+	}
 	s.StartProc("gateway")
 	s.WaitReady("gateway", s.GatewayURL)
 	for range o.Persisters {
@@ -187,7 +191,8 @@ func (s *System) Migrate() {
 func (s *System) startProc(name string, extraEnv ...string) *Proc {
 	s.t.Helper()
 	cmd := exec.Command(filepath.Join(s.bins.Dir, name))
-	cmd.Env = append(append([]string{}, s.env...), extraEnv...)
+	// Each program logs in to NATS as its own user (ingest/access).
+	cmd.Env = append(append(append([]string{}, s.env...), s.NATS.Env(name)...), extraEnv...)
 	logFile, err := os.CreateTemp("", "logchat-"+name+"-*.log")
 	if err != nil {
 		s.t.Fatal(err)
@@ -216,6 +221,14 @@ func (s *System) startProc(name string, extraEnv ...string) *Proc {
 		os.Remove(logFile.Name())
 	})
 	return p
+}
+
+// Ingest runs the operator's CLI (ingest) as the admin and returns its output.
+func (s *System) Ingest(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(s.bins.Dir, "ingest"), args...)
+	cmd.Env = append(append([]string{}, s.env...), s.NATS.Env("admin")...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // Procs lists the running instances of a program.

@@ -2,8 +2,10 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,24 +36,86 @@ func TopologyFromEnv(e *config.Env) Topology {
 	return t
 }
 
+// NATSConfig is how a process reaches the log and who it is there.
+//
+// Every process logs in with a user of its own (scripts/stack.sh and
+// docker-compose.yml give each its password; the server's users and their
+// permissions are generated from the topology by ingest/access). The user
+// names the process's inbox too (InboxPrefix), so that replies meant for one
+// service cannot be read by another.
+type NATSConfig struct {
+	URL      string
+	User     string
+	Password string
+	// TLS: TLSCA verifies the server (and turns TLS on); TLSCert and TLSKey
+	// are the client's certificate, for a server that asks for one.
+	TLSCA, TLSCert, TLSKey string
+}
+
+// NATSFromEnv reads NATS_URL, NATS_USER (default user: the process's role),
+// NATS_PASSWORD (required), NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY.
+func NATSFromEnv(e *config.Env, user string) NATSConfig {
+	c := NATSConfig{
+		URL:      e.String("NATS_URL", DefaultNATSURL),
+		User:     e.String("NATS_USER", user),
+		Password: e.RequiredSecret("NATS_PASSWORD"),
+		TLSCA:    e.String("NATS_TLS_CA", ""),
+		TLSCert:  e.String("NATS_TLS_CERT", ""),
+		TLSKey:   e.String("NATS_TLS_KEY", ""),
+	}
+	e.Check(c.User != "" && !strings.ContainsAny(c.User, ".*> \t"), "NATS_USER must be one subject token (it names the process's inbox)")
+	e.Check((c.TLSCert == "") == (c.TLSKey == ""), "NATS_TLS_CERT and NATS_TLS_KEY go together")
+	return c
+}
+
+// InboxPrefix is where a user's replies arrive: _INBOX.<user>. The server
+// lets each user subscribe to its own prefix only.
+func InboxPrefix(user string) string { return "_INBOX." + user }
+
 // Connect connects to NATS and keeps reconnecting forever: an outage of the
 // log pauses a process, it never ends it.
-func Connect(url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
+func Connect(c NATSConfig, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed on purpose
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+		// A refused publish or subscription is reported asynchronously, and a
+		// request to a subject this user may not use otherwise just times
+		// out: say why.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats", "err", err) }),
+		// The same authentication error twice closes the connection for good
+		// (the client's default): a wrong password must be loud, not a
+		// process that silently never becomes ready.
+		nats.ClosedHandler(func(c *nats.Conn) {
+			if err := c.LastError(); err != nil {
+				log.Error("nats connection closed", "err", err)
+			}
+		}),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password), nats.CustomInboxPrefix(InboxPrefix(c.User)))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return nc, js, nil
 }
@@ -67,14 +131,50 @@ func PingNATS(js jetstream.JetStream) func(ctx context.Context) error {
 	}
 }
 
-// ProvisionRetrying provisions the streams, waiting for NATS to come up
-// (the one start-up policy of shared/retry).
+// ProvisionRetrying waits until the log's streams exist, waiting for NATS to
+// come up too (the one start-up policy of shared/retry). Missing streams are
+// created when this process's user may do that, which only the admin may
+// (ingest/access; `ingest provision` runs at start-up as the admin): the
+// gateway and the workers wait for them instead. Streams that exist are used
+// as they are: their settings are the operator's, changed with `ingest
+// provision`, not by whichever process starts next.
 func ProvisionRetrying(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) error {
-	return retry.Until(ctx, log, "provision streams", func(ctx context.Context) error {
+	return retry.Until(ctx, log, "wait for the log's streams (`ingest provision` creates them, as the NATS admin)", func(ctx context.Context) error {
+		if nc := js.Conn(); nc.IsClosed() {
+			// The client gives up after the server refused its login twice:
+			// waiting cannot fix a password.
+			return retry.Permanent(fmt.Errorf("nats connection closed: %v", nc.LastError()))
+		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return ProvisionStreams(ctx, js, t)
+		err := StreamsExist(ctx, js, t)
+		if errors.Is(err, errMissing) {
+			err = ProvisionStreams(ctx, js, t)
+		}
+		return err
 	})
+}
+
+var errMissing = errors.New("missing")
+
+// StreamsExist checks that the log, the dead-letter stream and the pins
+// bucket are there, with the stream-info requests every user may make.
+func StreamsExist(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	for _, name := range []string{t.Stream, t.DLQStream} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("stream %s: %w", name, errMissing)
+			}
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	if _, err := js.KeyValue(ctx, PinsBucket); err != nil {
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return fmt.Errorf("bucket %s: %w", PinsBucket, errMissing)
+		}
+		return fmt.Errorf("bucket %s: %w", PinsBucket, err)
+	}
+	return nil
 }
 
 // PublisherConfigFromEnv reads the group-commit settings of a producer.

@@ -52,7 +52,7 @@ func Main(spec Spec) {
 // Run runs the worker until ctx is cancelled.
 func Run(ctx context.Context, log *slog.Logger, spec Spec) error {
 	env := config.New()
-	natsURL := env.String("NATS_URL", bus.DefaultNATSURL)
+	natsCfg := bus.NATSFromEnv(env, spec.Name) // the worker's own NATS user (ingest/access)
 	topo := bus.TopologyFromEnv(env)
 	addr := env.String("HEALTH_ADDR", spec.DefaultAddr)
 	pprofAddr := env.String("PPROF_ADDR", "") // opt-in profiling of a real run
@@ -79,7 +79,7 @@ func Run(ctx context.Context, log *slog.Logger, spec Spec) error {
 	}
 
 	obs.ServePprof(pprofAddr, log)
-	nc, js, err := bus.Connect(natsURL, spec.Name, log)
+	nc, js, err := bus.Connect(natsCfg, spec.Name, log)
 	if err != nil {
 		return err
 	}

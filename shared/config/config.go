@@ -57,6 +57,55 @@ func (e *Env) Secret(key, def string) string {
 	return e.String(key, def)
 }
 
+// MinSecretLen is the shortest secret accepted: 16 bytes is already beyond
+// guessing when random, and every generated secret (scripts/stack.sh) is 32.
+const MinSecretLen = 16
+
+// devSecrets are values that were committed to this repository at some point
+// (defaults, examples, compose fallbacks). Anyone can read them, so a process
+// holding one is as open as one holding none. Append, never remove: an old
+// clone or an old compose file may still hand them out.
+var devSecrets = []string{
+	"dev-jwt-secret-change-me",
+	"dev-centrifugo-hmac-secret-change-me",
+	"dev-centrifugo-api-key-change-me",
+}
+
+// IsDevSecret reports whether v is a value published in this repository.
+func IsDevSecret(v string) bool {
+	for _, d := range devSecrets {
+		if strings.EqualFold(strings.TrimSpace(v), d) {
+			return true
+		}
+	}
+	return false
+}
+
+// RequiredSecret reads a secret that has no default: the process refuses to
+// start when it is unset, empty (which counts as unset), shorter than
+// MinSecretLen or a value committed to the repository. The error names the
+// variable, never its value, since errors are logged.
+func (e *Env) RequiredSecret(key string) string {
+	v := e.Secret(key, "")
+	if err := CheckSecret(key, v); err != nil {
+		e.errs = append(e.errs, err)
+	}
+	return v
+}
+
+// CheckSecret is RequiredSecret's rule on a value read elsewhere.
+func CheckSecret(key, v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%s is not set (an empty value counts as unset): give this installation a random secret of its own (`make up` generates them into .run/secrets.env)", key)
+	case IsDevSecret(v):
+		return fmt.Errorf("%s holds a development value published in the repository: give this installation a random secret of its own", key)
+	case len(v) < MinSecretLen:
+		return fmt.Errorf("%s must be at least %d bytes", key, MinSecretLen)
+	}
+	return nil
+}
+
 // Int reads an integer.
 func (e *Env) Int(key string, def int) int {
 	s := e.lookup(key, strconv.Itoa(def))

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/logchat/ingest/bus"
 )
@@ -93,7 +96,9 @@ type config struct {
 	MySQLDSN    string
 	Redis       string
 	CentAPI     string
-	CentKey     string
+	CentKey     string // $CENTRIFUGO_API_KEY: a secret stays off the command line
+	NATSUser    string // $NATS_USER (default admin) and $NATS_PASSWORD: the stack's NATS login
+	NATSPass    string
 	NATSServer  string
 	Out         string
 	Prefix      string
@@ -133,7 +138,8 @@ func defaultConfig() config {
 		Scenarios: "smoke", API: "http://127.0.0.1:8080", NATS: "nats://127.0.0.1:4233", Partitions: bus.DefaultTopology().Partitions,
 		StackDir: stackDir, StackScript: "scripts/stack.sh",
 		MySQLDSN: "logchat:logchat@tcp(127.0.0.1:3306)/logchat", Redis: "127.0.0.1:6379",
-		CentAPI: "http://127.0.0.1:8000/api", CentKey: "dev-centrifugo-api-key-change-me",
+		CentAPI: "http://127.0.0.1:8000/api", CentKey: os.Getenv("CENTRIFUGO_API_KEY"),
+		NATSUser: cmp.Or(os.Getenv("NATS_USER"), "admin"), NATSPass: os.Getenv("NATS_PASSWORD"),
 		NATSServer: ".bin/nats-server", Out: "bench-out", TextLen: 100, Setup: 32,
 		SteadyRate: 2000, SteadyChats: 1000, SteadyDuration: 60 * time.Second, PersistSamples: 20,
 		// Up to 2,048 senders: a closed loop is latency-bound, and a ramp that
@@ -158,7 +164,6 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MySQLDSN, "mysql", c.MySQLDSN, "the stack's MySQL DSN (limits)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis address (limits)")
 	fs.StringVar(&c.CentAPI, "centrifugo-api", c.CentAPI, "Centrifugo's server API URL (limits)")
-	fs.StringVar(&c.CentKey, "centrifugo-key", c.CentKey, "Centrifugo's API key (limits)")
 	fs.StringVar(&c.NATSServer, "nats-server", c.NATSServer, "nats-server binary, started with lazy fsync for limits")
 	fs.StringVar(&c.Out, "out", c.Out, "output folder: report.json, report.md, SVG plots")
 	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "user name prefix (default: unique per run)")
@@ -181,4 +186,9 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SmokeRate, "smoke-rate", c.SmokeRate, "smoke: messages per second")
 	fs.IntVar(&c.SmokeChats, "smoke-chats", c.SmokeChats, "smoke: chats of 2 members")
 	fs.DurationVar(&c.SmokeDuration, "smoke-duration", c.SmokeDuration, "smoke: how long to send")
+}
+
+// natsLogin is how the load generator logs in to the stack's NATS.
+func (c *config) natsLogin() []nats.Option {
+	return []nats.Option{nats.UserInfo(c.NATSUser, c.NATSPass)}
 }

@@ -48,7 +48,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		rep: &report.Report{Started: time.Now().UTC().Format(time.RFC3339), Command: command, Machine: machine()}}
 	needNATS := slices.ContainsFunc(names, func(n string) bool { return n != "limits" })
 	if needNATS {
-		r, err := backlog.Open(cfg.NATS, cfg.Partitions)
+		r, err := backlog.Open(cfg.NATS, cfg.Partitions, cfg.natsLogin()...)
 		if err != nil {
 			return false, err
 		}
@@ -512,7 +512,7 @@ func (b *bench) limits() {
 	d := b.cfg.LimitsDuration
 	var out []limits.Result
 	log.Printf("limits: JetStream on the stack's NATS (sync_interval: always)")
-	out = append(out, limits.JetStream(b.cfg.NATS, "fsync always", d)...)
+	out = append(out, limits.JetStream(b.cfg.NATS, "fsync always", d, b.cfg.natsLogin()...)...)
 	if url, stop, err := startLazyNATS(b.cfg.NATSServer); err != nil {
 		out = append(out, limits.Result{Component: "jetstream", Mode: "lazy fsync", Err: err.Error()})
 	} else {

@@ -24,9 +24,9 @@ type Reader struct {
 	partitions int
 }
 
-// Open connects to NATS.
-func Open(url string, partitions int) (*Reader, error) {
-	nc, err := nats.Connect(url, nats.Name("bench"))
+// Open connects to NATS; opts carry the login (the stack's admin).
+func Open(url string, partitions int, opts ...nats.Option) (*Reader, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("bench")}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", url, err)
 	}

@@ -78,9 +78,10 @@ func result(component, mode, unit string, n int64, el float64, err error) Result
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 // JetStream measures publishing to a stream of its own on the server at url.
-// fsync names the server's sync mode in the results.
-func JetStream(url, fsync string, d time.Duration) []Result {
-	nc, err := nats.Connect(url, nats.Name("bench-limits"))
+// fsync names the server's sync mode in the results; opts carry the login (it
+// creates and deletes a stream: the admin's).
+func JetStream(url, fsync string, d time.Duration, opts ...nats.Option) []Result {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("bench-limits")}, opts...)...)
 	if err != nil {
 		return []Result{{Component: "jetstream", Mode: fsync, Err: err.Error()}}
 	}

@@ -29,7 +29,8 @@ import (
 // the persister write it, and the worker's Redis prefix.
 type stack struct {
 	t      *testing.T
-	js     jetstream.JetStream
+	js     jetstream.JetStream // the gateway's user
+	admin  jetstream.JetStream // the operator's, to read dead letters
 	pub    *bus.Publisher
 	st     *sqlstore.Store
 	rdb    *redis.Client
@@ -40,10 +41,13 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	n := testkit.StartNATS(t)
-	_, js := n.Connect(t)
-	if err := bus.ProvisionStreams(t.Context(), js, bus.DefaultTopology()); err != nil {
+	_, admin := n.Connect(t)
+	if err := bus.ProvisionStreams(t.Context(), admin, bus.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
+	// Each side logs in as in production: the gateway appends, the worker
+	// (NATS_PASSWORD below) consumes with its own user.
+	_, js := n.ConnectAs(t, "gateway")
 	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
 	pctx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
@@ -59,9 +63,10 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	rdb, prefix := testkit.Redis(t)
-	s := &stack{t: t, js: js, pub: pub, st: st, rdb: rdb, prefix: prefix,
+	s := &stack{t: t, js: js, admin: admin, pub: pub, st: st, rdb: rdb, prefix: prefix,
 		health: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
 	t.Setenv("NATS_URL", n.URL)
+	t.Setenv("NATS_PASSWORD", n.Password("cachewarm"))
 	t.Setenv("REDIS_ADDR", testkit.RedisAddr())
 	t.Setenv("REDIS_PREFIX", prefix)
 	t.Setenv("MYSQL_DSN", dsn)
@@ -283,7 +288,7 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 	}
 	final := s.send(group.ID, carol, "still flowing")
 	eventually(t, 20*time.Second, "the poison event dead-lettered", func() (bool, string) {
-		dlq, err := s.js.Stream(ctx, "CHAT_DLQ")
+		dlq, err := s.admin.Stream(ctx, "CHAT_DLQ")
 		if err != nil {
 			return false, err.Error()
 		}

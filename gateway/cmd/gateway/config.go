@@ -10,16 +10,9 @@ import (
 	"github.com/logchat/storage/sqlstore"
 )
 
-// Development defaults of the secrets: they match deploy/centrifugo/config.json
-// so that a bare `go run` works, and are announced loudly at start.
-const (
-	devJWTSecret        = "dev-jwt-secret-change-me"
-	devCentrifugoSecret = "dev-centrifugo-hmac-secret-change-me"
-)
-
 type settings struct {
 	Addr     string
-	NATSURL  string
+	NATS     bus.NATSConfig
 	Topology bus.Topology
 	Publish  bus.PublisherConfig
 	MySQLDSN string
@@ -58,7 +51,7 @@ type settings struct {
 func readSettings(env *config.Env) settings {
 	s := settings{
 		Addr:     env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		NATSURL:  env.String("NATS_URL", bus.DefaultNATSURL),
+		NATS:     bus.NATSFromEnv(env, "gateway"),
 		Topology: bus.TopologyFromEnv(env),
 		Publish:  bus.PublisherConfigFromEnv(env),
 		MySQLDSN: env.Secret("MYSQL_DSN", sqlstore.DefaultDSN),
@@ -66,11 +59,13 @@ func readSettings(env *config.Env) settings {
 		RedisAddr:   env.String("REDIS_ADDR", "127.0.0.1:6379"),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
 
-		CentrifugoWSURL:  env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),
-		CentrifugoSecret: env.Secret("CENTRIFUGO_HMAC_SECRET", devCentrifugoSecret),
+		CentrifugoWSURL: env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),
+		// Secrets have no defaults: a committed value would let anyone mint
+		// tokens (config.RequiredSecret refuses the ones that once were).
+		CentrifugoSecret: env.RequiredSecret("CENTRIFUGO_HMAC_SECRET"),
 		RealtimeTokenTTL: env.Duration("REALTIME_TOKEN_TTL", time.Hour),
 
-		JWTSecret:  env.Secret("JWT_SECRET", devJWTSecret),
+		JWTSecret:  env.RequiredSecret("JWT_SECRET"),
 		JWTTTL:     env.Duration("JWT_TTL", 24*time.Hour),
 		BcryptCost: env.Int("BCRYPT_COST", bcrypt.DefaultCost),
 
@@ -80,7 +75,7 @@ func readSettings(env *config.Env) settings {
 
 		SendMode:         env.String("GATEWAY_SEND_MODE", "log"),
 		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
-		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", "dev-centrifugo-api-key-change-me"),
+		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", ""),
 
 		PprofAddr: env.String("PPROF_ADDR", ""),
 
@@ -89,8 +84,10 @@ func readSettings(env *config.Env) settings {
 		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
-	env.Check(len(s.JWTSecret) >= 16, "JWT_SECRET must be at least 16 bytes")
-	env.Check(len(s.CentrifugoSecret) >= 16, "CENTRIFUGO_HMAC_SECRET must be at least 16 bytes")
+	if s.SendMode == "sync" { // only the synchronous baseline publishes to Centrifugo itself
+		err := config.CheckSecret("CENTRIFUGO_API_KEY", s.CentrifugoAPIKey)
+		env.Check(err == nil, "%v", err)
+	}
 	env.Check(s.JWTTTL > 0, "JWT_TTL must be positive")
 	env.Check(s.RealtimeTokenTTL > 0, "REALTIME_TOKEN_TTL must be positive")
 	env.Check(s.BcryptCost >= bcrypt.MinCost && s.BcryptCost <= bcrypt.MaxCost, "BCRYPT_COST must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost)

@@ -31,11 +31,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if s.JWTSecret == devJWTSecret || s.CentrifugoSecret == devCentrifugoSecret {
-		log.Warn("using development secrets: set JWT_SECRET and CENTRIFUGO_HMAC_SECRET in production")
-	}
 
-	nc, js, err := bus.Connect(s.NATSURL, "gateway", log)
+	nc, js, err := bus.Connect(s.NATS, "gateway", log)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logchat/ingest/bus"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 )
@@ -22,6 +23,13 @@ import (
 func TestRun(t *testing.T) {
 	n := testkit.StartNATS(t)
 	_, js := n.Connect(t)
+	// The gateway's NATS user may not create streams: the admin provisions
+	// them first, as `make up` does.
+	topo := bus.DefaultTopology()
+	topo.Partitions = 2
+	if err := bus.ProvisionStreams(context.Background(), js, topo); err != nil {
+		t.Fatal(err)
+	}
 	_, prefix := testkit.Redis(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	dsn := testkit.MySQL(t)
@@ -35,8 +43,10 @@ func TestRun(t *testing.T) {
 	}
 	st.Close()
 	for k, v := range map[string]string{
-		"NATS_URL": n.URL, "MYSQL_DSN": dsn, "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
-		"GATEWAY_ADDR": addr, "JWT_SECRET": "run-test-secret-0123456789", "BCRYPT_COST": "4",
+		"NATS_URL": n.URL, "NATS_PASSWORD": n.Password("gateway"),
+		"MYSQL_DSN": dsn, "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
+		"GATEWAY_ADDR": addr, "JWT_SECRET": "run-test-secret-" + testkit.RandomID(),
+		"CENTRIFUGO_HMAC_SECRET": "run-test-hmac-" + testkit.RandomID(), "BCRYPT_COST": "4",
 		"STREAM_PARTITIONS": "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
 	} {
 		t.Setenv(k, v)
@@ -139,5 +149,32 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("error does not name %s: %v", v, err)
 		}
+	}
+}
+
+// The gateway refuses to start with a secret that is missing, empty or one
+// this repository once committed, and says which variable without its value.
+func TestRunRefusesMissingAndDevelopmentSecrets(t *testing.T) {
+	const devJWT = "dev-jwt-secret-change-me"
+	t.Setenv("JWT_SECRET", devJWT)
+	t.Setenv("CENTRIFUGO_HMAC_SECRET", "") // empty counts as unset
+	t.Setenv("NATS_PASSWORD", "dev-centrifugo-api-key-change-me")
+	var logged strings.Builder
+	err := run(context.Background(), slog.New(slog.NewJSONHandler(&logged, nil)))
+	if err == nil {
+		t.Fatal("development and missing secrets accepted")
+	}
+	for _, v := range []string{"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "NATS_PASSWORD"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("error does not name %s: %v", v, err)
+		}
+	}
+	for _, secret := range []string{devJWT, "dev-centrifugo-api-key-change-me"} {
+		if strings.Contains(err.Error(), secret) || strings.Contains(logged.String(), secret) {
+			t.Errorf("a secret's value reached the error or the log:\n%v\n%s", err, logged.String())
+		}
+	}
+	if !strings.Contains(logged.String(), `"JWT_SECRET":"***"`) {
+		t.Errorf("the start-up config log does not show JWT_SECRET masked: %s", logged.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/logchat/ingest/access"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/ops"
+	"github.com/logchat/shared/config"
 )
 
 func replay(ctx context.Context, js jetstream.JetStream, topo bus.Topology, args []string) error {
@@ -130,4 +133,42 @@ func dlq(ctx context.Context, js jetstream.JetStream, topo bus.Topology, args []
 	default:
 		return fmt.Errorf("unknown dlq command %q", args[0])
 	}
+}
+
+// natsConfig prints the server's users and permissions (deploy/nats/auth.conf
+// is this for the default topology; scripts/stack.sh writes it at start).
+func natsConfig(out io.Writer, topo bus.Topology, args []string) error {
+	fs := flag.NewFlagSet("nats-config", flag.ContinueOnError)
+	var tls access.TLSFiles
+	fs.StringVar(&tls.CertFile, "tls-cert", "", "server certificate (PEM): clients must use TLS")
+	fs.StringVar(&tls.KeyFile, "tls-key", "", "the certificate's key (PEM)")
+	fs.StringVar(&tls.CAFile, "tls-ca", "", "CA that signs client certificates")
+	fs.BoolVar(&tls.VerifyClients, "tls-verify", false, "require a client certificate signed by --tls-ca")
+	hash := fs.Bool("bcrypt", false, "write bcrypt hashes of the passwords in NATS_<USER>_PASSWORD instead of references to those variables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := access.ServerConfig{Topology: topo, TLS: tls}
+	if *hash {
+		// The file then holds no password at all, and nats-server needs none
+		// in its environment.
+		env := config.New()
+		passwords := map[string]string{}
+		for _, u := range access.Users() {
+			passwords[u] = env.RequiredSecret(access.PasswordEnv(u))
+		}
+		if err := env.Err(); err != nil {
+			return err
+		}
+		var err error
+		if cfg.Passwords, err = access.HashPasswords(passwords, 11); err != nil { // `nats server passwd`'s cost
+			return err
+		}
+	}
+	text, err := cfg.Render()
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, text)
+	return err
 }

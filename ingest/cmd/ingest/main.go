@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/logchat/ingest/access"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/ops"
 	"github.com/logchat/shared/config"
@@ -35,8 +36,15 @@ commands:
   dlq show SEQ       one dead letter with its event
   dlq retry SEQ|--all   give events back to their worker after a fix
   dlq drop SEQ       delete a dead letter
+  nats-config [--bcrypt] [--tls-cert FILE --tls-key FILE [--tls-ca FILE --tls-verify]]
+                     print nats-server's users and permissions for the topology
+                     (ingest/access), passwords as $NATS_<USER>_PASSWORD references
+                     (--bcrypt: hashes of those variables' values);
+                     connects to nothing
 
-environment: NATS_URL (default ` + bus.DefaultNATSURL + `), STREAM_NAME, STREAM_PARTITIONS, ...
+environment: NATS_URL (default ` + bus.DefaultNATSURL + `), NATS_USER (default admin),
+NATS_PASSWORD (required), NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY, STREAM_NAME,
+STREAM_PARTITIONS, ...
 `
 
 func main() {
@@ -54,13 +62,21 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	env := config.New()
-	url := env.String("NATS_URL", bus.DefaultNATSURL)
 	topo := bus.TopologyFromEnv(env)
+	if args[0] == "nats-config" {
+		if err := env.Err(); err != nil {
+			return err
+		}
+		return natsConfig(os.Stdout, topo, args[1:])
+	}
+	// The operator's tool is the admin: replay, dead-letter handling and
+	// provisioning need what no service may do.
+	natsCfg := bus.NATSFromEnv(env, access.Admin)
 	if err := env.Err(); err != nil {
 		return err
 	}
 	log := obs.NewLogger("ingest")
-	nc, js, err := bus.Connect(url, "ingest-cli", log)
+	nc, js, err := bus.Connect(natsCfg, "ingest-cli", log)
 	if err != nil {
 		return err
 	}

@@ -13,11 +13,9 @@ import (
 	"github.com/logchat/shared/obs"
 )
 
-// Defaults match deploy/centrifugo/config.json on a developer machine.
-const (
-	defaultAPIURL = "http://127.0.0.1:8000/api"
-	defaultAPIKey = "dev-centrifugo-api-key-change-me"
-)
+// defaultAPIURL is Centrifugo on a developer machine. The API key has no
+// default: a committed key would let anyone publish to any channel.
+const defaultAPIURL = "http://127.0.0.1:8000/api"
 
 func main() {
 	worker.Main(worker.Spec{
@@ -30,11 +28,10 @@ func main() {
 
 func setup(_ context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
 	apiURL := env.String("CENTRIFUGO_API_URL", defaultAPIURL)
-	apiKey := env.Secret("CENTRIFUGO_API_KEY", defaultAPIKey)
+	apiKey := env.RequiredSecret("CENTRIFUGO_API_KEY")
 	u, err := url.Parse(apiURL)
 	env.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "",
 		"CENTRIFUGO_API_URL must be an http(s) URL such as %s", defaultAPIURL)
-	env.Check(apiKey != "", "CENTRIFUGO_API_KEY must not be empty")
 
 	r := relay.New(relay.Config{APIURL: apiURL, APIKey: apiKey}, deps.Log, deps.Registry)
 	return r, obs.Checks{"centrifugo": r.Ping}, r.Close, nil
