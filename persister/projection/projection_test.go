@@ -301,11 +301,31 @@ func TestRunnerProjectsTheLog(t *testing.T) {
 	}
 }
 
-func TestSetup(t *testing.T) {
+func TestReadConfigChecksTheDSNWithoutConnecting(t *testing.T) {
+	for _, tc := range []struct {
+		dsn string
+		ok  bool
+	}{
+		{"logchat:logchat@tcp(127.0.0.1:3306)/logchat", true},
+		{"logchat:secret@tcp(127.0.0.1:3306)/", false}, // no database
+		{"not a dsn", false},
+	} {
+		t.Setenv("MYSQL_DSN", tc.dsn)
+		env := config.New()
+		cfg := projection.ReadConfig(env)
+		if err := env.Err(); (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "MYSQL_DSN")) {
+			t.Errorf("%q: err %v, want ok=%v and an error naming MYSQL_DSN", tc.dsn, err, tc.ok)
+		}
+		if cfg.MySQLDSN != tc.dsn {
+			t.Errorf("read %q, want %q", cfg.MySQLDSN, tc.dsn)
+		}
+	}
+}
+
+func TestOpen(t *testing.T) {
 	dsn := testkit.MySQL(t)
 	t.Run("waits for the schema, then reports mysql", func(t *testing.T) {
-		t.Setenv("MYSQL_DSN", dsn)
-		// The migrate command owns the schema: Setup waits until it is applied.
+		// The migrate command owns the schema: Open waits until it is applied.
 		migrated := make(chan error, 1)
 		go func() {
 			st, err := sqlstore.Open(t.Context(), dsn)
@@ -315,37 +335,37 @@ func TestSetup(t *testing.T) {
 			}
 			migrated <- err
 		}()
-		h, checks, closeFn, err := projection.Setup(t.Context(), config.New(), worker.Deps{Log: quiet})
+		o, err := projection.Open(t.Context(), projection.Config{MySQLDSN: dsn}, worker.Deps{Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer closeFn()
+		defer o.Close()
 		if err := <-migrated; err != nil {
 			t.Fatal(err)
 		}
-		if h == nil || checks["mysql"] == nil {
-			t.Fatalf("handler %v, checks %v", h, checks)
+		if o.Handler == nil || o.Checks["mysql"] == nil {
+			t.Fatalf("opened %+v", o)
 		}
-		if err := checks["mysql"](t.Context()); err != nil {
+		if err := o.Checks["mysql"](t.Context()); err != nil {
 			t.Fatalf("mysql check: %v", err)
 		}
 		// The schema is there: a batch applies.
-		if err := h.Handle(t.Context(), []event.Event{{Seq: 5, Partition: 1,
+		if err := o.Handler.Handle(t.Context(), []event.Event{{Seq: 5, Partition: 1,
 			Envelope: envelope(t, event.ReadMoved, 3, 1, event.ReadMovedData{UserID: 1, MessageID: 2})}}); err != nil {
-			t.Fatalf("handle after setup: %v", err)
+			t.Fatalf("handle after open: %v", err)
 		}
 	})
 	t.Run("waits for mysql until cancelled", func(t *testing.T) {
-		t.Setenv("MYSQL_DSN", fmt.Sprintf("logchat:logchat@tcp(127.0.0.1:%d)/logchat", testkit.FreePort(t)))
+		cfg := projection.Config{MySQLDSN: fmt.Sprintf("logchat:logchat@tcp(127.0.0.1:%d)/logchat", testkit.FreePort(t))}
 		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
 		defer cancel()
 		started := time.Now()
-		_, _, _, err := projection.Setup(ctx, config.New(), worker.Deps{Log: quiet})
+		_, err := projection.Open(ctx, cfg, worker.Deps{Log: quiet})
 		if err == nil {
-			t.Fatal("setup succeeded without a database")
+			t.Fatal("open succeeded without a database")
 		}
 		if time.Since(started) < 500*time.Millisecond {
-			t.Fatalf("setup gave up after %v instead of waiting: %v", time.Since(started), err)
+			t.Fatalf("open gave up after %v instead of waiting: %v", time.Since(started), err)
 		}
 	})
 }
