@@ -376,8 +376,13 @@ func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byse
 		}
 		var perm *PermanentError
 		if errors.As(err, &perm) {
-			if i := indexOf(events, perm.Seq); perm.Seq != 0 && i >= 0 {
-				if err := pr.deadLetterRetrying(ctx, byseq[perm.Seq], perm.Seq, perm.Err.Error()); err != nil {
+			i := indexOf(events, perm.Seq)
+			if perm.Seq == 0 && len(events) == 1 {
+				i = 0 // a call of one event names it
+			}
+			if i >= 0 {
+				seq := events[i].Seq
+				if err := pr.deadLetterRetrying(ctx, byseq[seq], seq, perm.Err.Error()); err != nil {
 					return err
 				}
 				events = append(events[:i:i], events[i+1:]...)
