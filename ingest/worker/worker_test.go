@@ -35,6 +35,7 @@ func TestBadSettingsEndTheStartBeforeAnythingIsOpened(t *testing.T) {
 	t.Setenv("STREAM_PARTITIONS", "0")
 	t.Setenv("PROBE_MODE", "c")
 	t.Setenv("PROBE_KEY", "hunter2")
+	t.Setenv("NATS_PASSWORD", "a-password-of-this-installation")
 	// Nothing listens here: a connection attempt would hang or fail
 	// differently, and Open would be called.
 	t.Setenv("NATS_URL", "nats://127.0.0.1:1")
@@ -52,7 +53,8 @@ func TestBadSettingsEndTheStartBeforeAnythingIsOpened(t *testing.T) {
 	if opened {
 		t.Error("the worker's dependencies were opened before its settings were valid")
 	}
-	if !strings.Contains(logs.String(), `"PROBE_KEY":"***"`) || strings.Contains(logs.String(), "hunter2") {
+	if !strings.Contains(logs.String(), `"PROBE_KEY":"***"`) || strings.Contains(logs.String(), "hunter2") ||
+		strings.Contains(logs.String(), "a-password-of-this-installation") {
 		t.Errorf("the settings' log line must mask the secret: %s", logs.String())
 	}
 }
@@ -60,13 +62,14 @@ func TestBadSettingsEndTheStartBeforeAnythingIsOpened(t *testing.T) {
 func TestLoadConfigReadsCommonAndOwnSettings(t *testing.T) {
 	t.Setenv("WORKER_BATCH", "20")
 	t.Setenv("WORKER_CALLS", "0")
+	t.Setenv("NATS_PASSWORD", "a-password-of-this-installation")
 	t.Setenv("PROBE_MODE", "b")
 	opened := false
 	cfg, err := worker.LoadConfig(spec(&opened), config.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Runner.Worker != "probe" || cfg.Runner.Batch != 20 || cfg.Runner.Calls != 0 ||
+	if cfg.Runner.Worker != "probe" || cfg.Runner.Batch != 20 || cfg.Runner.Calls != 0 || cfg.NATS.User != "probe" ||
 		cfg.Own.Mode != "b" || cfg.Own.Key != "dev-key" || cfg.HealthAddr != "127.0.0.1:0" {
 		t.Fatalf("config %+v", cfg)
 	}

@@ -33,7 +33,7 @@ type harness struct {
 	w    Worker
 	sc   *Scenario
 	nats *testkit.NATS
-	js   jetstream.JetStream // the test's own connection: inspection and replay
+	js   jetstream.JetStream // the test's own connection, as the admin: appends, inspection, replay
 	topo bus.Topology
 	proj Projection
 
@@ -126,14 +126,9 @@ type instance struct {
 // started now builds it), mws around it.
 func (h *harness) start(mws ...Middleware) *instance {
 	h.t.Helper()
-	nc, err := nats.Connect(h.nats.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	// Its own connection, as the worker's NATS user: its permissions are
+	// the production ones, and killing it cuts only this instance off.
+	nc, js := h.nats.ConnectAs(h.t, h.w.Name)
 	in := &instance{h: h, nc: nc, done: make(chan error, 1)}
 	cfg := bus.DefaultRunnerConfig(h.w.Name, 8) // small: the scenario spans many batches
 	cfg.BackoffMin, cfg.BackoffMax, cfg.ProbeEvery = 10*time.Millisecond, 100*time.Millisecond, 20*time.Millisecond
