@@ -277,7 +277,7 @@ func (r *recorder) Handle(_ context.Context, events []event.Event) error {
 		if e.Type == event.MessageCreated && strings.Contains(string(e.Data), r.poison) {
 			if !r.seen[e.Seq] {
 				r.seen[e.Seq] = true
-				return bus.Permanent(e.Seq, errors.New("poison"))
+				return bus.PermanentAt(e.Seq, errors.New("poison"))
 			}
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -174,8 +175,6 @@ type recorder struct {
 	failFor func(ev event.Event) error
 	// widest is the most partitions one handler call has held.
 	widest int
-	// slow, when set, is waited for by every call: it lets batches queue up.
-	slow chan struct{}
 }
 
 func newRecorder() *recorder {
@@ -183,9 +182,6 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Handle(_ context.Context, evs []event.Event) error {
-	if r.slow != nil {
-		<-r.slow
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	partitions := map[int]bool{}
@@ -254,7 +250,7 @@ func TestRunnerAppliesEachChatInOrderAndDeadLettersPoison(t *testing.T) {
 	transientLeft := 3
 	rec.failFor = func(ev event.Event) error {
 		if string(ev.Data) == `{"boom":true}` {
-			return bus.Permanent(ev.Seq, errors.New("semantically invalid"))
+			return bus.PermanentAt(ev.Seq, errors.New("semantically invalid"))
 		}
 		if transientLeft > 0 {
 			transientLeft--
@@ -339,13 +335,9 @@ func TestRunnerCombinesPartitionsBatchesIntoOneHandlerCall(t *testing.T) {
 			defer cancel()
 			pub := startPublisher(t, js, bus.DefaultPublisherConfig())
 
-			rec := newRecorder()
-			rec.slow = make(chan struct{})
-			r := runner(js, topo, rec)
-			r.Config.Calls = calls
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
-
+			// The log is written before the worker starts, so every
+			// partition has its whole backlog (about 80 events, under the
+			// batch of 200) ready at once.
 			const chats, perChat = 16, 20
 			for i := range perChat {
 				for chat := int64(1); chat <= chats; chat++ {
@@ -354,10 +346,18 @@ func TestRunnerCombinesPartitionsBatchesIntoOneHandlerCall(t *testing.T) {
 					}
 				}
 			}
-			// Every partition has its batch delivered while the first calls
-			// wait: then the handler is let go.
-			time.Sleep(500 * time.Millisecond)
-			close(rec.slow)
+			rec := newRecorder()
+			r := runner(js, topo, rec)
+			r.Config.Batch = 200
+			r.Config.Calls = calls
+			// A call waits up to a second for more partitions' batches
+			// while it holds fewer than 200 events: the first call takes the
+			// other partitions' backlogs with it, whatever the goroutines'
+			// timing. (Batches queuing while calls are in flight are
+			// combined too; combine_test.go checks that step by step.)
+			r.Config.Linger = time.Second
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
 			waitFor(t, "all events applied", func() bool { return rec.total() == chats*perChat })
 
 			rec.mu.Lock()
@@ -492,6 +492,7 @@ func testLogger() *slog.Logger {
 type flakyPinger struct {
 	recorder
 	failures atomic.Int32
+	pings    atomic.Int32
 }
 
 func (f *flakyPinger) Handle(ctx context.Context, evs []event.Event) error {
@@ -501,7 +502,10 @@ func (f *flakyPinger) Handle(ctx context.Context, evs []event.Event) error {
 	return f.recorder.Handle(ctx, evs)
 }
 
-func (f *flakyPinger) Ping(context.Context) error { return nil }
+func (f *flakyPinger) Ping(context.Context) error {
+	f.pings.Add(1)
+	return nil
+}
 
 func TestAnOutageThatJustEndedIsNotPoison(t *testing.T) {
 	js, topo := setup(t)
@@ -526,8 +530,9 @@ func TestAnOutageThatJustEndedIsNotPoison(t *testing.T) {
 // outageHandler fails while its dependency is down, and its Ping says so.
 type outageHandler struct {
 	recorder
-	down  atomic.Bool
-	tries atomic.Int32
+	down      atomic.Bool
+	tries     atomic.Int32
+	downPings atomic.Int32 // probes that found the dependency down
 }
 
 func (o *outageHandler) Handle(ctx context.Context, evs []event.Event) error {
@@ -540,6 +545,7 @@ func (o *outageHandler) Handle(ctx context.Context, evs []event.Event) error {
 
 func (o *outageHandler) Ping(context.Context) error {
 	if o.down.Load() {
+		o.downPings.Add(1)
 		return errors.New("connection refused")
 	}
 	return nil
@@ -567,7 +573,7 @@ func TestTheEndOfAnOutageEndsTheBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first, failed try", func() bool { return h.tries.Load() >= 1 })
-	time.Sleep(100 * time.Millisecond) // a few probes see the dependency down
+	waitFor(t, "a few probes that see the dependency down", func() bool { return h.downPings.Load() >= 3 })
 	h.down.Store(false)
 	// The back-off is an hour: only the probe can bring the retry this soon.
 	waitFor(t, "the event applied once the dependency is back", func() bool { return h.total() == 1 })
@@ -585,9 +591,79 @@ func TestAFailureWithTheDependencyUpWaitsItsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first, failed try", func() bool { return h.failures.Load() <= 0 })
-	// Many probe intervals pass, every probe answers: no early retry.
-	time.Sleep(500 * time.Millisecond)
+	// Many probes pass, every one answers: no early retry.
+	probes := h.pings.Load()
+	waitFor(t, "ten more probes", func() bool { return h.pings.Load() >= probes+10 })
 	if n := h.total(); n != 0 {
 		t.Fatalf("%d events applied: a failure with the dependency up must wait out its back-off", n)
+	}
+}
+
+func TestAPermanentErrorThatNamesNoEventIsFoundOneEventAtATime(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := newRecorder()
+	rec.failFor = func(ev event.Event) error {
+		if strings.Contains(string(ev.Data), `"text":"poison"`) {
+			return bus.Permanent(errors.New("the payload can never apply"))
+		}
+		return nil
+	}
+	// A middleware sees every call the runtime makes: the sizes of those
+	// that held the poison.
+	var mu sync.Mutex
+	var poisonCalls []int
+	var poison uint64
+	r := runner(js, topo, rec)
+	r.Middleware = []bus.Middleware{func(next bus.Handler) bus.Handler {
+		return bus.HandlerFunc(func(ctx context.Context, evs []event.Event) error {
+			mu.Lock()
+			for _, ev := range evs {
+				if ev.Seq == poison {
+					poisonCalls = append(poisonCalls, len(evs))
+				}
+			}
+			mu.Unlock()
+			return next.Handle(ctx, evs)
+		})
+	}}
+	pub := startPublisher(t, js, bus.DefaultPublisherConfig())
+	// Written before the worker starts, so that batches hold several.
+	for i := range 10 {
+		text := fmt.Sprint("fine ", i)
+		if i == 4 {
+			text = "poison"
+		}
+		a, err := pub.Publish(ctx, msgEnvelope(t, 1, text), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 4 {
+			mu.Lock()
+			poison = a.Seq
+			mu.Unlock()
+		}
+	}
+	go r.Run(ctx)
+	waitFor(t, "the nine other events applied", func() bool { return rec.total() == 9 })
+	dlq, _ := js.Stream(ctx, topo.DLQStream)
+	waitFor(t, "one dead letter", func() bool {
+		info, _ := dlq.Info(ctx)
+		return info.State.Msgs == 1
+	})
+	m, err := dlq.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(bus.HeaderDLQSeq) != fmt.Sprint(poison) || m.Header.Get(bus.HeaderDLQReason) != "the payload can never apply" {
+		t.Fatalf("dead letter %v, want event %d with its reason", m.Header, poison)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// However the events were batched, the poison was last called alone,
+	// and was not retried alone: that is where the runtime knew it.
+	if n := len(poisonCalls); n == 0 || poisonCalls[n-1] != 1 || n > 1 && poisonCalls[n-2] == 1 {
+		t.Fatalf("calls holding the poison had %v events: want it last called alone, once", poisonCalls)
 	}
 }

@@ -32,7 +32,6 @@ type combiner struct {
 	maxBatch int           // a call takes partition batches while it holds fewer events than this
 	linger   time.Duration // how long a call waits for more partitions after the first; 0 is none
 	queue    chan *combineReq
-	observe  func(events int) // metrics of one combined call
 }
 
 type combineReq struct {
@@ -45,9 +44,9 @@ type combineResult struct {
 	shared bool // the call held other partitions' events too
 }
 
-func newCombiner(handle func([]event.Event) error, maxBatch int, linger time.Duration, partitions int, observe func(int)) *combiner {
+func newCombiner(handle func([]event.Event) error, maxBatch int, linger time.Duration, partitions int) *combiner {
 	return &combiner{handle: handle, maxBatch: maxBatch, linger: linger,
-		queue: make(chan *combineReq, partitions), observe: observe}
+		queue: make(chan *combineReq, partitions)}
 }
 
 // run serves calls until ctx ends. Each of `parallel` loops makes one call at
@@ -80,9 +79,6 @@ func (c *combiner) loop(ctx context.Context) {
 			}
 		}
 		err := c.handle(events)
-		if c.observe != nil {
-			c.observe(len(events))
-		}
 		for _, r := range group {
 			r.done <- combineResult{err: err, shared: len(group) > 1}
 		}

@@ -21,7 +21,7 @@ func evs(partition int, seq uint64, n int) []event.Event {
 func TestCombinerMergesQueuedPartitionBatchesUpToTheLimit(t *testing.T) {
 	calls := make(chan []event.Event, 10)
 	release := make(chan error)
-	c := newCombiner(func(e []event.Event) error { calls <- e; return <-release }, 3, 0, 8, nil)
+	c := newCombiner(func(e []event.Event) error { calls <- e; return <-release }, 3, 0, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.run(ctx, 1)
@@ -77,14 +77,25 @@ func TestCombinerMergesQueuedPartitionBatchesUpToTheLimit(t *testing.T) {
 
 func TestCombinerLingerWaitsForLaterBatches(t *testing.T) {
 	calls := make(chan []event.Event, 10)
-	c := newCombiner(func(e []event.Event) error { calls <- e; return nil }, 100, time.Second, 8, nil)
+	c := newCombiner(func(e []event.Event) error { calls <- e; return nil }, 100, time.Second, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.run(ctx, 1)
 
 	done := make(chan combineResult, 2)
-	go func() { done <- c.call(evs(0, 1, 1)) }()
-	time.Sleep(50 * time.Millisecond) // well inside the linger
+	// The first request is queued here, so that once the queue is empty
+	// again the loop has taken it and is lingering: the second arrives
+	// after the call started gathering, and only the linger brings it in.
+	first := &combineReq{events: evs(0, 1, 1), done: make(chan combineResult, 1)}
+	c.queue <- first
+	go func() { done <- <-first.done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(c.queue) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not take the first request")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	go func() { done <- c.call(evs(1, 5, 1)) }()
 	got := <-calls
 	if len(got) != 2 {

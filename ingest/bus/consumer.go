@@ -16,44 +16,6 @@ import (
 	"github.com/logchat/shared/event"
 )
 
-// Handler applies a batch of one partition's events, in log order.
-//
-// Contract: nil means every event's effect is durable, and the batch is acked.
-// Any other error means "call me again": the runtime retries with back-off,
-// with the same events or a suffix of them, so a Handler must be idempotent
-// (a replayed or redelivered event changes nothing). Return a *PermanentError
-// to say one event can never be applied; it goes to the dead-letter stream.
-// Events of a Type the handler does not know must be skipped, not rejected:
-// newer producers may be running.
-type Handler interface {
-	Handle(ctx context.Context, events []event.Event) error
-}
-
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, events []event.Event) error
-
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, events []event.Event) error { return f(ctx, events) }
-
-// Pinger is implemented by handlers whose dependency can be probed. It is how
-// the runtime tells a poison event (the dependency answers, yet this one event
-// keeps failing) from an outage (nothing works): only the former is dead-lettered.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// PermanentError marks one event that retrying can never fix.
-type PermanentError struct {
-	Seq uint64
-	Err error
-}
-
-func (e *PermanentError) Error() string { return fmt.Sprintf("event %d: %v", e.Seq, e.Err) }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// Permanent wraps err as the permanent failure of the event with sequence seq.
-func Permanent(seq uint64, err error) error { return &PermanentError{Seq: seq, Err: err} }
-
 // RunnerConfig tunes the consumer runtime of one worker type.
 type RunnerConfig struct {
 	Worker       string        // consumer name prefix and dead-letter subject: persister, cachewarm, notifier
@@ -92,11 +54,16 @@ type Runner struct {
 	JS       jetstream.JetStream
 	Topology Topology
 	Config   RunnerConfig
-	Handler  Handler
-	Log      *slog.Logger
-	Metrics  *Metrics
+	Handler  Handler // the worker: see the contract in handler.go
+	// Middleware wraps every call of Handler, the first outermost
+	// (worker.Run installs Logging and Instrument).
+	Middleware []Middleware
+	Log        *slog.Logger
+	Metrics    *Metrics
 	// Instance names this process in `ingest status` (default host:pid).
 	Instance string
+
+	chain Handler // Handler inside Middleware
 }
 
 // Run provisions the worker's consumers and processes events until ctx is
@@ -105,6 +72,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Metrics == nil {
 		r.Metrics = NewMetrics(nil)
 	}
+	r.chain = Chain(r.Handler, r.Middleware...)
 	var consumers []jetstream.Consumer
 	for {
 		// The log may be down when a worker starts: wait for it, never exit.
@@ -122,9 +90,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	var comb *combiner
 	if r.Config.Calls > 0 {
-		callSize := r.Metrics.CallSize.WithLabelValues(r.Config.Worker)
-		comb = newCombiner(r.handle, r.Config.Batch, r.Config.Linger, len(consumers),
-			func(n int) { callSize.Observe(float64(n)) })
+		comb = newCombiner(r.handle, r.Config.Batch, r.Config.Linger, len(consumers))
 		// The combiner outlives the partitions: their graceful drain still
 		// applies events through it.
 		cctx, stopCombiner := context.WithCancel(context.Background())
@@ -140,12 +106,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// handle runs the handler detached from the shutdown signal: a batch that has
-// started is finished, so a graceful stop does not throw away work in flight.
+// handle calls the handler, inside its middleware, detached from the shutdown
+// signal: a batch that has started is finished, so a graceful stop does not
+// throw away work in flight.
 func (r *Runner) handle(events []event.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return r.Handler.Handle(ctx, events)
+	return r.chain.Handle(ctx, events)
 }
 
 type partitionRunner struct {
@@ -389,6 +356,7 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 // that can never be.
 func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byseq map[uint64]jetstream.Msg, held []jetstream.Msg) error {
 	started := time.Now()
+	n := len(events)
 	keepalive := newKeepalive(held, pr.Topology.AckWait)
 	combined := pr.combiner != nil
 	for attempt := 0; len(events) > 0; {
@@ -404,23 +372,28 @@ func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byse
 			err = pr.handle(events)
 		}
 		if err == nil {
-			pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Add(float64(len(events)))
-			pr.Metrics.BatchSize.WithLabelValues(pr.Config.Worker).Observe(float64(len(events)))
-			pr.Metrics.BatchSeconds.WithLabelValues(pr.Config.Worker).Observe(time.Since(started).Seconds())
-			return nil
+			break
 		}
-		pr.Metrics.Failed.WithLabelValues(pr.Config.Worker).Inc()
 		var perm *PermanentError
 		if errors.As(err, &perm) {
-			if i := indexOf(events, perm.Seq); i >= 0 {
-				if err := pr.deadLetterRetrying(ctx, byseq[perm.Seq], perm.Seq, perm.Err.Error()); err != nil {
+			i := indexOf(events, perm.Seq)
+			if perm.Seq == 0 && len(events) == 1 {
+				i = 0 // a call of one event names it
+			}
+			if i >= 0 {
+				seq := events[i].Seq
+				if err := pr.deadLetterRetrying(ctx, byseq[seq], seq, perm.Err.Error()); err != nil {
 					return err
 				}
 				events = append(events[:i:i], events[i+1:]...)
 				continue
 			}
+			// Permanent, without saying which event: retrying the batch
+			// cannot help, so find it one event at a time, at once.
+			attempt = pr.Config.IsolateAfter
+		} else {
+			attempt++
 		}
-		attempt++
 		if attempt >= pr.Config.IsolateAfter {
 			// Find the one event that fails, if one does, by going one at a
 			// time (a batch of one too: that is where poison is told from
@@ -430,13 +403,15 @@ func (pr *partitionRunner) apply(ctx context.Context, events []event.Event, byse
 					return err
 				}
 			}
-			return nil
+			break
 		}
 		pr.log.Warn("batch failed, retrying", "attempt", attempt, "events", len(events), "first_seq", events[0].Seq, "err", err)
 		if err := pr.sleep(ctx, attempt, keepalive); err != nil {
 			return err
 		}
 	}
+	pr.Metrics.BatchSize.WithLabelValues(pr.Config.Worker).Observe(float64(n))
+	pr.Metrics.BatchSeconds.WithLabelValues(pr.Config.Worker).Observe(time.Since(started).Seconds())
 	return nil
 }
 
@@ -445,10 +420,8 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 	for attempt := 1; ; attempt++ {
 		err := pr.handle(one)
 		if err == nil {
-			pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Inc()
 			return nil
 		}
-		pr.Metrics.Failed.WithLabelValues(pr.Config.Worker).Inc()
 		var perm *PermanentError
 		if errors.As(err, &perm) {
 			return pr.deadLetterRetrying(ctx, m, ev.Seq, perm.Err.Error())
@@ -457,8 +430,10 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 			// The dependency answers now. One more try decides: the failures
 			// so far may all belong to an outage that has just ended.
 			if err = pr.handle(one); err == nil {
-				pr.Metrics.Processed.WithLabelValues(pr.Config.Worker).Inc()
 				return nil
+			}
+			if errors.As(err, &perm) {
+				return pr.deadLetterRetrying(ctx, m, ev.Seq, perm.Err.Error())
 			}
 			if pr.dependencyHealthy() {
 				// It answers, yet this event still fails: poison. An outage

@@ -29,7 +29,7 @@ func (h *countingHandler) Handle(_ context.Context, evs []event.Event) error {
 	defer h.mu.Unlock()
 	for _, ev := range evs {
 		if string(ev.Data) == `{"text":"bad"}` && !h.fixed.Load() {
-			return bus.Permanent(ev.Seq, errors.New("cannot apply bad"))
+			return bus.PermanentAt(ev.Seq, errors.New("cannot apply bad"))
 		}
 	}
 	for _, ev := range evs {

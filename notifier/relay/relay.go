@@ -145,7 +145,7 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 		if err != nil {
 			// Before anything is sent: the rest of the batch is retried
 			// without this event, so order is kept.
-			return bus.Permanent(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 		}
 		for i, p := range ps {
 			pubs = append(pubs, pending{Publication: p, key: pubKey{ev.Seq, i}})
@@ -198,7 +198,7 @@ func (r *Relay) send(ctx context.Context, chunk []pending) ([]pubKey, error) {
 		switch {
 		case permanentCode(rep.Error.Code):
 			if permanent == nil {
-				permanent = bus.Permanent(p.key.seq, cerr)
+				permanent = bus.PermanentAt(p.key.seq, cerr)
 			}
 		case transient == nil:
 			transient = cerr

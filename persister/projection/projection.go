@@ -47,8 +47,9 @@ var (
 func New(st Store, log *slog.Logger) *Handler { return &Handler{store: st, log: log} }
 
 // Handle applies events (of one or several partitions, each in log order) as
-// one batch. An event whose payload can never be stored is reported with
-// bus.Permanent; the runtime dead-letters it and calls again with the rest.
+// one batch. An event whose payload can never be stored, and a message whose
+// id another message holds, are reported with bus.PermanentAt; the runtime
+// dead-letters it and calls again with the rest.
 func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -57,14 +58,14 @@ func (h *Handler) Handle(ctx context.Context, events []event.Event) error {
 	for _, ev := range events {
 		b.Progress[ev.Partition] = max(b.Progress[ev.Partition], ev.Seq)
 		if err := add(&b, ev); err != nil {
-			return bus.Permanent(ev.Seq, err)
+			return bus.PermanentAt(ev.Seq, err)
 		}
 	}
 	if err := h.store.ApplyBatch(ctx, b); err != nil {
 		var conflict *sqlstore.IDConflictError
 		if errors.As(err, &conflict) {
 			// A message's id is its event's sequence in the log.
-			return bus.Permanent(uint64(conflict.ID), err)
+			return bus.PermanentAt(uint64(conflict.ID), err)
 		}
 		return fmt.Errorf("batch of %d events over %d partitions: %w", len(events), len(b.Progress), err)
 	}
@@ -103,17 +104,31 @@ func add(b *sqlstore.Batch, ev event.Event) error {
 // Ping tells an outage of MySQL from a poison event.
 func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
 
-// Setup reads the persister's settings, opens the database, waits for its schema and
-// builds the handler; it is the persister's worker.Spec.Setup.
-func Setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
-	dsn := env.Secret("MYSQL_DSN", DefaultDSN)
-	st, err := sqlstore.Open(ctx, dsn)
+// Config is the persister's own settings (worker.Config holds the common ones).
+type Config struct {
+	MySQLDSN string // secret: it may carry a password
+}
+
+// ReadConfig reads the persister's settings from env and states their rules;
+// it opens nothing.
+func ReadConfig(env *config.Env) Config {
+	c := Config{MySQLDSN: env.Secret("MYSQL_DSN", DefaultDSN)}
+	if err := sqlstore.CheckDSN(c.MySQLDSN); err != nil {
+		env.Check(false, "MYSQL_DSN: %v", err)
+	}
+	return c
+}
+
+// Open opens the database, waits for its schema (the migrate command owns
+// it) and builds the handler; it is the persister's worker.Spec.Open.
+func Open(ctx context.Context, cfg Config, deps worker.Deps) (worker.Opened, error) {
+	st, err := sqlstore.Open(ctx, cfg.MySQLDSN)
 	if err != nil {
-		return nil, nil, nil, err
+		return worker.Opened{}, err
 	}
 	if err := st.WaitForSchema(ctx, deps.Log); err != nil {
 		st.Close()
-		return nil, nil, nil, err
+		return worker.Opened{}, err
 	}
-	return New(st, deps.Log), obs.Checks{"mysql": st.Ping}, func() { st.Close() }, nil
+	return worker.Opened{Handler: New(st, deps.Log), Checks: obs.Checks{"mysql": st.Ping}, Close: func() { st.Close() }}, nil
 }

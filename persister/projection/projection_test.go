@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,185 +125,31 @@ func TestAMessageWhoseIDIsTakenIsDeadLettered(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in time; last state: %s", what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func TestRunnerProjectsTheLog(t *testing.T) {
-	t.Parallel()
-	n := testkit.StartNATS(t)
-	_, js := n.Connect(t)
-	topo := bus.DefaultTopology()
-	topo.Partitions = 2
-	topo.AckWait = 2 * time.Second
-	topo.PinnedTTL = 2 * time.Second
-	ctx := t.Context()
-	if err := bus.ProvisionStreams(ctx, js, topo); err != nil {
-		t.Fatal(err)
-	}
-	st := openStore(t)
-
-	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
-	runCtx, stop := context.WithCancel(context.Background())
-	pubDone := make(chan error, 1)
-	go func() { pubDone <- pub.Run(runCtx) }()
-	cfg := bus.DefaultRunnerConfig("persister", 50)
-	cfg.BackoffMin, cfg.BackoffMax, cfg.MaxAttempts, cfg.DrainTimeout = 10*time.Millisecond, 100*time.Millisecond, 2, 2*time.Second
-	runner := &bus.Runner{JS: js, Topology: topo, Config: cfg, Handler: projection.New(st, quiet), Log: quiet}
-	runDone := make(chan error, 1)
-	go func() { runDone <- runner.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		for _, ch := range []chan error{runDone, pubDone} {
-			select {
-			case err := <-ch:
-				if err != nil {
-					t.Errorf("run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("did not stop within 10s of cancelling")
-			}
-		}
-	})
-
-	publish := func(env event.Envelope, msgID string) uint64 {
-		t.Helper()
-		ack, err := pub.Publish(ctx, env, msgID)
-		if err != nil {
-			t.Fatalf("publish %s: %v", env.Type, err)
-		}
-		return ack.Seq
-	}
-	alice, err := st.CreateUser(ctx, "alice", []byte("h"), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := st.CreateUser(ctx, "bob", []byte("h"), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As the gateway does it: the chat's event is appended inside the
-	// transaction that creates it.
-	chat, _, err := st.CreateDirectChat(ctx, alice, bob, time.Now(), func(c domain.Chat) error {
-		publish(envelope(t, event.ChatCreated, c.ID, alice.ID, event.ChatCreatedData{Chat: c}), "")
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(author domain.User, client, text string) uint64 {
-		return publish(envelope(t, event.MessageCreated, chat.ID, author.ID,
-			event.MessageCreatedData{Author: author, Text: text, ClientID: client}),
-			fmt.Sprintf("m:%d:%d:%s", chat.ID, author.ID, client))
-	}
-	m1 := send(alice, "a1", "hello")
-	m2 := send(bob, "b1", "hi alice")
-	publish(envelope(t, event.ReadMoved, chat.ID, alice.ID, event.ReadMovedData{UserID: alice.ID, MessageID: int64(m2)}), "")
-	publish(rawEnvelope("message.edited", chat.ID, `{"id": 1}`), "")
-	poison1 := publish(rawEnvelope(event.MessageCreated, chat.ID, `"not an object"`), "")
-	poison2 := publish(envelope(t, event.MessageCreated, chat.ID, bob.ID,
-		event.MessageCreatedData{Author: domain.User{Name: "nobody"}, Text: "x", ClientID: "x1"}), "")
-	// alice's first send again, past the log's duplicate window (another
-	// Nats-Msg-Id lets it through): it must not become a second message.
-	retried := publish(envelope(t, event.MessageCreated, chat.ID, alice.ID,
-		event.MessageCreatedData{Author: alice, Text: "hello", ClientID: "a1"}), "late-retry")
-	m3 := send(bob, "b2", "are you there?")
-
-	// Every event of the chat lands in one partition; find it from the log.
-	s, err := js.Stream(ctx, topo.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := s.GetMsg(ctx, m3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	partition, err := strconv.Atoi(strings.Split(raw.Subject, ".")[1])
-	if err != nil {
-		t.Fatalf("subject %q: %v", raw.Subject, err)
-	}
-
-	eventually(t, "the partition's progress reaches the last event", func() (bool, string) {
-		p, err := st.Progress(ctx)
-		return err == nil && p["main"][partition] == m3, fmt.Sprintf("%v %v", p, err)
-	})
-
-	msgs, more, err := st.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range msgs {
-		got = append(got, fmt.Sprintf("%d %s: %s", m.ID, m.Author.Name, m.Text))
-	}
-	want := []string{
-		fmt.Sprintf("%d alice: hello", m1),
-		fmt.Sprintf("%d bob: hi alice", m2),
-		fmt.Sprintf("%d bob: are you there?", m3),
-	}
-	if !reflect.DeepEqual(got, want) || more {
-		t.Fatalf("history %q more=%v, want %q (retried send %d must not appear)", got, more, want, retried)
-	}
+func TestReadConfigChecksTheDSNWithoutConnecting(t *testing.T) {
 	for _, tc := range []struct {
-		user domain.User
-		want int64
-	}{{alice, int64(m2)}, {bob, int64(m3)}} {
-		pos, err := st.ReadPositions(ctx, tc.user.ID, []int64{chat.ID})
-		if err != nil || pos[chat.ID] != tc.want {
-			t.Errorf("%s's read position %v, %v; want %d", tc.user.Name, pos, err, tc.want)
+		dsn string
+		ok  bool
+	}{
+		{"logchat:logchat@tcp(127.0.0.1:3306)/logchat", true},
+		{"logchat:secret@tcp(127.0.0.1:3306)/", false}, // no database
+		{"not a dsn", false},
+	} {
+		t.Setenv("MYSQL_DSN", tc.dsn)
+		env := config.New()
+		cfg := projection.ReadConfig(env)
+		if err := env.Err(); (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "MYSQL_DSN")) {
+			t.Errorf("%q: err %v, want ok=%v and an error naming MYSQL_DSN", tc.dsn, err, tc.ok)
 		}
-	}
-	rows, err := st.UserChats(ctx, alice.ID, nil, 10)
-	if err != nil || len(rows) != 1 || rows[0].LastMessageID != int64(m3) {
-		t.Fatalf("alice's chats %+v, %v; want the chat with last message %d", rows, err, m3)
-	}
-
-	// Both poison events are in the dead-letter stream, with their reasons.
-	dlq, err := js.Stream(ctx, topo.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "two dead letters", func() (bool, string) {
-		info, err := dlq.Info(ctx)
-		return err == nil && info.State.Msgs == 2, fmt.Sprintf("%+v %v", info, err)
-	})
-	dead := map[uint64]string{}
-	for seq := uint64(1); seq <= 2; seq++ {
-		m, err := dlq.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
+		if cfg.MySQLDSN != tc.dsn {
+			t.Errorf("read %q, want %q", cfg.MySQLDSN, tc.dsn)
 		}
-		orig, _ := strconv.ParseUint(m.Header.Get(bus.HeaderDLQSeq), 10, 64)
-		if m.Subject != bus.DLQSubject("persister") || m.Header.Get(bus.HeaderDLQReason) == "" {
-			t.Fatalf("dead letter %d: subject %q headers %v", seq, m.Subject, m.Header)
-		}
-		dead[orig] = m.Header.Get(bus.HeaderDLQReason)
-	}
-	if _, ok := dead[poison1]; !ok {
-		t.Errorf("dead letters %v lack the undecodable event %d", dead, poison1)
-	}
-	if _, ok := dead[poison2]; !ok {
-		t.Errorf("dead letters %v lack the authorless event %d", dead, poison2)
 	}
 }
 
-func TestSetup(t *testing.T) {
+func TestOpen(t *testing.T) {
 	dsn := testkit.MySQL(t)
 	t.Run("waits for the schema, then reports mysql", func(t *testing.T) {
-		t.Setenv("MYSQL_DSN", dsn)
-		// The migrate command owns the schema: Setup waits until it is applied.
+		// The migrate command owns the schema: Open waits until it is applied.
 		migrated := make(chan error, 1)
 		go func() {
 			st, err := sqlstore.Open(t.Context(), dsn)
@@ -315,37 +159,37 @@ func TestSetup(t *testing.T) {
 			}
 			migrated <- err
 		}()
-		h, checks, closeFn, err := projection.Setup(t.Context(), config.New(), worker.Deps{Log: quiet})
+		o, err := projection.Open(t.Context(), projection.Config{MySQLDSN: dsn}, worker.Deps{Log: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer closeFn()
+		defer o.Close()
 		if err := <-migrated; err != nil {
 			t.Fatal(err)
 		}
-		if h == nil || checks["mysql"] == nil {
-			t.Fatalf("handler %v, checks %v", h, checks)
+		if o.Handler == nil || o.Checks["mysql"] == nil {
+			t.Fatalf("opened %+v", o)
 		}
-		if err := checks["mysql"](t.Context()); err != nil {
+		if err := o.Checks["mysql"](t.Context()); err != nil {
 			t.Fatalf("mysql check: %v", err)
 		}
 		// The schema is there: a batch applies.
-		if err := h.Handle(t.Context(), []event.Event{{Seq: 5, Partition: 1,
+		if err := o.Handler.Handle(t.Context(), []event.Event{{Seq: 5, Partition: 1,
 			Envelope: envelope(t, event.ReadMoved, 3, 1, event.ReadMovedData{UserID: 1, MessageID: 2})}}); err != nil {
-			t.Fatalf("handle after setup: %v", err)
+			t.Fatalf("handle after open: %v", err)
 		}
 	})
 	t.Run("waits for mysql until cancelled", func(t *testing.T) {
-		t.Setenv("MYSQL_DSN", fmt.Sprintf("logchat:logchat@tcp(127.0.0.1:%d)/logchat", testkit.FreePort(t)))
+		cfg := projection.Config{MySQLDSN: fmt.Sprintf("logchat:logchat@tcp(127.0.0.1:%d)/logchat", testkit.FreePort(t))}
 		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
 		defer cancel()
 		started := time.Now()
-		_, _, _, err := projection.Setup(ctx, config.New(), worker.Deps{Log: quiet})
+		_, err := projection.Open(ctx, cfg, worker.Deps{Log: quiet})
 		if err == nil {
-			t.Fatal("setup succeeded without a database")
+			t.Fatal("open succeeded without a database")
 		}
 		if time.Since(started) < 500*time.Millisecond {
-			t.Fatalf("setup gave up after %v instead of waiting: %v", time.Since(started), err)
+			t.Fatalf("open gave up after %v instead of waiting: %v", time.Since(started), err)
 		}
 	})
 }

@@ -43,8 +43,10 @@ type call struct {
 // types are skipped). Pipelined; idempotent.
 //
 // A message for a chat whose members are not cached (Redis was flushed) loads
-// the chat from the Loader first. An event that can never apply is reported
-// as a *BadEventError.
+// the chat from the Loader first. An event that can never apply (its payload
+// does not decode, or it is a message MySQL would refuse too) is an error
+// that wraps domain.ErrInvalid and names the event; nothing of the batch is
+// written then.
 func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 	ops := make([]op, 0, len(events))
 	// Chats the batch needs cached before its first message or removal, unless
@@ -56,7 +58,7 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 	for _, ev := range events {
 		o, err := c.prepare(ev)
 		if err != nil {
-			return &BadEventError{Seq: ev.Seq, Err: err}
+			return fmt.Errorf("event %d (%s): %w: %w", ev.Seq, ev.Type, domain.ErrInvalid, err)
 		}
 		if o.script == nil && o.args == nil {
 			continue // a type this cache does not use

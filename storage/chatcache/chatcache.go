@@ -142,16 +142,6 @@ func (c *Cache) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
 // ErrBadCursor means a chat-list cursor could not be decoded (HTTP 400).
 var ErrBadCursor = errors.New("chatcache: bad cursor")
 
-// BadEventError is an event that can never be applied (its payload does not
-// decode, or it is a message MySQL would refuse too). A consumer dead-letters it.
-type BadEventError struct {
-	Seq uint64
-	Err error
-}
-
-func (e *BadEventError) Error() string { return fmt.Sprintf("event %d: %v", e.Seq, e.Err) }
-func (e *BadEventError) Unwrap() error { return e.Err }
-
 // warmMember marks a complete chat list (see the package comment).
 const warmMember = "~warm"
 

@@ -565,9 +565,8 @@ func TestBadEventsAreReportedAndUnknownTypesSkipped(t *testing.T) {
 	}
 	for name, ev := range cases {
 		err := c.ApplyEvents(ctx, append(slices.Clone(good), ev))
-		var bad *chatcache.BadEventError
-		if !errors.As(err, &bad) || bad.Seq != ev.Seq {
-			t.Errorf("%s: err %v, want a BadEventError for seq %d", name, err, ev.Seq)
+		if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("event %d ", ev.Seq)) {
+			t.Errorf("%s: err %v, want domain.ErrInvalid naming event %d", name, err, ev.Seq)
 		}
 	}
 }

@@ -255,10 +255,13 @@ type storedHead struct {
 // another message (another author or client_id): MySQL and the log disagree
 // on what that id is, as after a stream recreated empty over a database that
 // holds messages. Inserting nothing would lose the message without a trace,
-// so it is reported instead (the persister dead-letters the event).
+// so it is reported instead (the persister dead-letters the event). It is a
+// domain.ErrConflict.
 type IDConflictError struct {
 	ChatID, ID int64
 }
+
+func (e *IDConflictError) Unwrap() error { return domain.ErrConflict }
 
 func (e *IDConflictError) Error() string {
 	return fmt.Sprintf("message %d of chat %d: the id is already taken by another message", e.ID, e.ChatID)

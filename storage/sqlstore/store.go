@@ -83,6 +83,19 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return &Store{main: db, shards: SingleShard{Shard{Name: "main", DB: db}}}, nil
 }
 
+// CheckDSN tells whether dsn is one Open accepts, without connecting: a
+// process checks its settings before it opens anything.
+func CheckDSN(dsn string) error {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return fmt.Errorf("parse mysql dsn: %w", err)
+	}
+	if cfg.DBName == "" {
+		return errors.New("mysql dsn names no database")
+	}
+	return nil
+}
+
 func openDB(dsn string) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {

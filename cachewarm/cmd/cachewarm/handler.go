@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
@@ -23,29 +25,49 @@ const (
 	defaultMySQLDSN    = sqlstore.DefaultDSN
 )
 
-func setup(ctx context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
-	addr := env.String("REDIS_ADDR", defaultRedisAddr)
-	prefix := env.String("REDIS_PREFIX", defaultRedisPrefix)
-	dsn := env.Secret("MYSQL_DSN", defaultMySQLDSN)
-	recent := env.Int("CACHE_RECENT_MESSAGES", chatcache.DefaultRecentMessages)
-	env.Check(addr != "", "REDIS_ADDR must not be empty")
-	env.Check(prefix != "", "REDIS_PREFIX must not be empty: the cache's keys need a namespace of their own")
-	env.Check(recent >= 1, "CACHE_RECENT_MESSAGES must be at least 1")
+// settings are cachewarm's own (worker.Config holds the common ones).
+type settings struct {
+	RedisAddr   string
+	RedisPrefix string
+	MySQLDSN    string // secret: it may carry a password
+	Recent      int    // newest messages indexed per chat for unread counts
+}
 
-	// Open fails only on a malformed DSN; MySQL being down shows in /readyz.
-	st, err := sqlstore.Open(ctx, dsn)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("MYSQL_DSN: %w", err)
+// readSettings reads cachewarm's settings from env and states their rules;
+// it opens nothing.
+func readSettings(env *config.Env) settings {
+	s := settings{
+		RedisAddr:   env.String("REDIS_ADDR", defaultRedisAddr),
+		RedisPrefix: env.String("REDIS_PREFIX", defaultRedisPrefix),
+		MySQLDSN:    env.Secret("MYSQL_DSN", defaultMySQLDSN),
+		Recent:      env.Int("CACHE_RECENT_MESSAGES", chatcache.DefaultRecentMessages),
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	cache := chatcache.New(rdb, prefix, st)
-	cache.SetRecentMessages(recent)
-	h := &handler{cache: cache, mysql: st}
+	_, port, err := net.SplitHostPort(s.RedisAddr)
+	env.Check(err == nil && port != "", "REDIS_ADDR must be host:port, such as %s", defaultRedisAddr)
+	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the cache's keys need a namespace of their own")
+	env.Check(s.Recent >= 1, "CACHE_RECENT_MESSAGES must be at least 1")
+	if err := sqlstore.CheckDSN(s.MySQLDSN); err != nil {
+		env.Check(false, "MYSQL_DSN: %v", err)
+	}
+	return s
+}
+
+// open builds the handler over Redis and MySQL (chats are loaded from MySQL
+// when Redis lost them). Both connect lazily: an outage shows in /readyz.
+func open(ctx context.Context, s settings, deps worker.Deps) (worker.Opened, error) {
+	st, err := sqlstore.Open(ctx, s.MySQLDSN)
+	if err != nil {
+		return worker.Opened{}, fmt.Errorf("open mysql: %w", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	cache := chatcache.New(rdb, s.RedisPrefix, st)
+	cache.SetRecentMessages(s.Recent)
 	closeAll := func() {
 		_ = rdb.Close()
 		_ = st.Close()
 	}
-	return h, obs.Checks{"redis": cache.Ping, "mysql": st.Ping}, closeAll, nil
+	return worker.Opened{Handler: &handler{cache: cache, mysql: st},
+		Checks: obs.Checks{"redis": cache.Ping, "mysql": st.Ping}, Close: closeAll}, nil
 }
 
 // handler applies the log to the chat cache.
@@ -56,12 +78,14 @@ type handler struct {
 	}
 }
 
-// Handle applies a batch; an event that can never apply is dead-lettered.
+// Handle applies a batch. An event that can never apply (the cache reports
+// domain.ErrInvalid) is permanent; the cache's error names it only in words,
+// so the runtime finds it by going one event at a time (Redis calls are
+// cheap, and poison is rare).
 func (h *handler) Handle(ctx context.Context, events []event.Event) error {
 	err := h.cache.ApplyEvents(ctx, events)
-	var bad *chatcache.BadEventError
-	if errors.As(err, &bad) {
-		return bus.Permanent(bad.Seq, bad.Err)
+	if errors.Is(err, domain.ErrInvalid) {
+		return bus.Permanent(err)
 	}
 	return err
 }

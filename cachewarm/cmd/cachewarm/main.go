@@ -12,11 +12,12 @@ import "github.com/logchat/ingest/worker"
 
 func main() { worker.Main(spec()) }
 
-func spec() worker.Spec {
-	return worker.Spec{
+func spec() worker.Spec[settings] {
+	return worker.Spec[settings]{
 		Name:         "cachewarm",
 		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9102",
-		Setup:        setup,
+		Config:       readSettings,
+		Open:         open,
 	}
 }

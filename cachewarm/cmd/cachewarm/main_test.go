@@ -18,6 +18,7 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
+	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/chatcache"
@@ -30,7 +31,6 @@ import (
 type stack struct {
 	t      *testing.T
 	js     jetstream.JetStream // the gateway's user
-	admin  jetstream.JetStream // the operator's, to read dead letters
 	pub    *bus.Publisher
 	st     *sqlstore.Store
 	rdb    *redis.Client
@@ -63,7 +63,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	rdb, prefix := testkit.Redis(t)
-	s := &stack{t: t, js: js, admin: admin, pub: pub, st: st, rdb: rdb, prefix: prefix,
+	s := &stack{t: t, js: js, pub: pub, st: st, rdb: rdb, prefix: prefix,
 		health: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
 	t.Setenv("NATS_URL", n.URL)
 	t.Setenv("NATS_PASSWORD", n.Password("cachewarm"))
@@ -281,28 +281,6 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 		}
 	}
 
-	// A message MySQL would refuse is dead-lettered; the rest flows.
-	bad, _ := event.New(event.MessageCreated, group.ID, alice.ID, time.Now(), event.MessageCreatedData{Author: alice, Text: "", ClientID: "x"})
-	if _, err := s.pub.Publish(ctx, bad, ""); err != nil {
-		t.Fatal(err)
-	}
-	final := s.send(group.ID, carol, "still flowing")
-	eventually(t, 20*time.Second, "the poison event dead-lettered", func() (bool, string) {
-		dlq, err := s.admin.Stream(ctx, "CHAT_DLQ")
-		if err != nil {
-			return false, err.Error()
-		}
-		m, err := dlq.GetLastMsgForSubject(ctx, bus.DLQSubject("cachewarm"))
-		if err != nil {
-			return false, err.Error()
-		}
-		return m.Header.Get(bus.HeaderDLQWorker) == "cachewarm", m.Header.Get(bus.HeaderDLQReason)
-	})
-	eventually(t, 10*time.Second, "the message after the poison", func() (bool, string) {
-		sum, err := reader.Summary(ctx, alice.ID, group.ID)
-		return err == nil && sum.LastMessage != nil && sum.LastMessage.ID == final, fmt.Sprintf("%+v %v", sum, err)
-	})
-
 	resp, err := http.Get("http://" + s.health + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -314,14 +292,32 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 	}
 }
 
+func TestReadSettingsChecksEveryValueBeforeAnythingIsOpened(t *testing.T) {
+	t.Setenv("REDIS_ADDR", "localhost")
+	t.Setenv("CACHE_RECENT_MESSAGES", "0")
+	t.Setenv("MYSQL_DSN", "root:secret@tcp(127.0.0.1:3306)/")
+	env := config.New()
+	readSettings(env)
+	err := env.Err()
+	for _, name := range []string{"REDIS_ADDR", "CACHE_RECENT_MESSAGES", "MYSQL_DSN"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "secret") {
+		t.Errorf("the error shows the DSN's password: %v", err)
+	}
+}
+
 func TestHandlerMapsBadEventsAndProbesBothStores(t *testing.T) {
 	rdb, prefix := testkit.Redis(t)
 	h := &handler{cache: chatcache.New(rdb, prefix, nil), mysql: pingFunc(func(context.Context) error { return nil })}
 	env := event.Envelope{V: 1, Type: event.ReadMoved, ChatID: 1, Data: json.RawMessage(`[]`)}
 	err := h.Handle(t.Context(), []event.Event{{Seq: 7, Envelope: env}})
+	// Permanent, the event named in words only: the runtime isolates it.
 	var perm *bus.PermanentError
-	if !errors.As(err, &perm) || perm.Seq != 7 {
-		t.Fatalf("undecodable payload: %v, want a permanent error for seq 7", err)
+	if !errors.As(err, &perm) || perm.Seq != 0 || !strings.Contains(err.Error(), "event 7 ") {
+		t.Fatalf("undecodable payload: %v, want a permanent error about event 7", err)
 	}
 	if err := h.Ping(t.Context()); err != nil {
 		t.Fatalf("ping: %v", err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"net/url"
 
-	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/notifier/relay"
 	"github.com/logchat/shared/config"
@@ -18,21 +17,37 @@ import (
 const defaultAPIURL = "http://127.0.0.1:8000/api"
 
 func main() {
-	worker.Main(worker.Spec{
+	worker.Main(worker.Spec[settings]{
 		Name:         "notifier",
 		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9103",
-		Setup:        setup,
+		Config:       readSettings,
+		Open:         open,
 	})
 }
 
-func setup(_ context.Context, env *config.Env, deps worker.Deps) (bus.Handler, obs.Checks, func(), error) {
-	apiURL := env.String("CENTRIFUGO_API_URL", defaultAPIURL)
-	apiKey := env.RequiredSecret("CENTRIFUGO_API_KEY")
-	u, err := url.Parse(apiURL)
+// settings are the notifier's own (worker.Config holds the common ones).
+type settings struct {
+	APIURL string // Centrifugo's server API
+	APIKey string // secret
+}
+
+// readSettings reads the notifier's settings from env and states their
+// rules; it opens nothing.
+func readSettings(env *config.Env) settings {
+	s := settings{
+		APIURL: env.String("CENTRIFUGO_API_URL", defaultAPIURL),
+		APIKey: env.RequiredSecret("CENTRIFUGO_API_KEY"),
+	}
+	u, err := url.Parse(s.APIURL)
 	env.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "",
 		"CENTRIFUGO_API_URL must be an http(s) URL such as %s", defaultAPIURL)
+	return s
+}
 
-	r := relay.New(relay.Config{APIURL: apiURL, APIKey: apiKey}, deps.Log, deps.Registry)
-	return r, obs.Checks{"centrifugo": r.Ping}, r.Close, nil
+// open builds the relay; it connects lazily, so Centrifugo being down shows
+// in /readyz.
+func open(_ context.Context, s settings, deps worker.Deps) (worker.Opened, error) {
+	r := relay.New(relay.Config{APIURL: s.APIURL, APIKey: s.APIKey}, deps.Log, deps.Registry)
+	return worker.Opened{Handler: r, Checks: obs.Checks{"centrifugo": r.Ping}, Close: r.Close}, nil
 }

@@ -9,10 +9,11 @@ import (
 )
 
 func main() {
-	worker.Main(worker.Spec{
+	worker.Main(worker.Spec[projection.Config]{
 		Name:         "persister",
 		DefaultBatch: 1000,
 		DefaultAddr:  "127.0.0.1:9101",
-		Setup:        projection.Setup,
+		Config:       projection.ReadConfig,
+		Open:         projection.Open,
 	})
 }

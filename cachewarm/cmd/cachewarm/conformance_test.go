@@ -1,0 +1,64 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/worker"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
+	"github.com/logchat/testkit"
+	"github.com/logchat/testkit/workertest"
+)
+
+// cachewarm passes the worker contract's conformance suite: its projection
+// is every Redis key under its prefix.
+func TestConformance(t *testing.T) {
+	workertest.Run(t, workertest.Worker{Name: "cachewarm", Open: openCachewarm})
+}
+
+type cachewarmProjection struct {
+	s   settings
+	rdb *redis.Client
+}
+
+// openCachewarm gives the worker a Redis prefix of its own and a database
+// holding what the gateway writes (where chats are loaded from when Redis
+// lacks them).
+func openCachewarm(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	dsn := testkit.MySQL(t)
+	st, err := sqlstore.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	workertest.SeedMySQL(t, st, sc)
+	rdb, prefix := testkit.Redis(t)
+	return &cachewarmProjection{rdb: rdb, s: settings{RedisAddr: testkit.RedisAddr(), RedisPrefix: prefix,
+		MySQLDSN: dsn, Recent: chatcache.DefaultRecentMessages}}
+}
+
+// Handler opens cachewarm as its main does.
+func (p *cachewarmProjection) Handler(t *testing.T) bus.Handler {
+	o, err := open(t.Context(), p.s, worker.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return o.Handler
+}
+
+func (p *cachewarmProjection) Snapshot(t *testing.T) map[string]string {
+	keys, err := workertest.RedisKeys(t.Context(), p.rdb, p.s.RedisPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}

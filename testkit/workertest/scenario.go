@@ -1,0 +1,323 @@
+package workertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/sqlstore"
+)
+
+// Scenario is the log every check runs on: the events the system really has
+// (message.created, read.moved, chat.created, member.added, member.removed),
+// as the gateway appends them, plus an event type no worker knows yet, two
+// poison events and bytes that are no event at all. Everything is fixed
+// (ids, times, texts), so that every test's log holds the same events under
+// the same sequences, and projections of different logs can be compared.
+type Scenario struct {
+	Users []domain.User
+	// Gateway is what the gateway writes to MySQL beside the log (users are
+	// created first, in Users order), in log order; see SeedMySQL.
+	Gateway []GatewayOp
+	Appends []Append // in log order: Appends[i] gets sequence i+1
+}
+
+// GatewayOp is one membership change the gateway makes in MySQL. Exactly one
+// field is set.
+type GatewayOp struct {
+	Create *domain.Chat // a chat created with its members (the event's payload)
+	Add    *MemberChange
+	Remove *MemberChange
+}
+
+// MemberChange is a member added to or removed from a chat.
+type MemberChange struct {
+	ChatID int64
+	Member domain.Member
+	At     time.Time
+	After  domain.Chat // the chat afterwards, as the event carries it
+}
+
+// Append is one append to the log.
+type Append struct {
+	Envelope event.Envelope
+	Raw      []byte // when set, appended as is instead of Envelope: no event at all
+	MsgID    string // Nats-Msg-Id, as the gateway sets it for sends
+	// Poison says the event can never be applied: every worker must report
+	// it as permanent (or, for Raw, the runtime dead-letters it).
+	Poison bool
+}
+
+// Subject is where the append goes.
+func (a Append) Subject() string {
+	return fmt.Sprintf("chat.%d.%s", a.Envelope.ChatID, event.SubjectKind(a.Envelope.Type))
+}
+
+// Channels are every Centrifugo channel the scenario's publications can reach.
+func (sc *Scenario) Channels() []string {
+	var out []string
+	for _, op := range sc.Gateway {
+		if op.Create != nil {
+			out = append(out, domain.ChatChannel(op.Create.ID))
+		}
+	}
+	for _, u := range sc.Users {
+		out = append(out, domain.PersonalChannel(u.ID))
+	}
+	return out
+}
+
+// epoch is when the scenario happens; times are whole milliseconds, as the
+// log and the database keep them.
+var epoch = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+
+// NewScenario builds the scenario. Its chats: 1 "team" (alice, bob, carol;
+// dave joins, carol leaves), 2 alice-bob, 3 "ops" (carol, dave, erin; erin
+// leaves and comes back), 4 carol-erin.
+func NewScenario() *Scenario {
+	b := &builder{sc: &Scenario{}}
+	alice, bob, carol, dave, erin := b.user("alice"), b.user("bob"), b.user("carol"), b.user("dave"), b.user("erin")
+	team := b.group(1, "team", alice, bob, carol)
+	direct := b.direct(2, alice, bob)
+	ops := b.group(3, "ops", carol, dave, erin)
+	pair := b.direct(4, carol, erin)
+
+	var erinsFirst string
+	for round := range 6 {
+		b.send(team, alice, "")
+		b.send(team, bob, "")
+		b.send(direct, bob, "")
+		b.send(ops, dave, "")
+		if c := b.send(pair, erin, ""); round == 0 {
+			erinsFirst = c
+		}
+		switch round {
+		case 0:
+			b.read(team, carol)
+			b.read(direct, alice)
+		case 1:
+			b.add(team, dave)
+			b.remove(ops, erin)
+			// A message MySQL would refuse (empty text): poison for every worker.
+			b.poison(team, alice, event.MessageCreatedData{Author: alice, Text: "", ClientID: "empty"})
+		case 2:
+			b.send(team, dave, "")
+			b.remove(team, carol)
+			// A type no worker knows yet: skipped by all.
+			b.raw(event.Envelope{V: event.Version, Type: "message.edited", ChatID: direct.ID, ActorID: bob.ID,
+				At: b.tick(), Data: json.RawMessage(`{"id": 3, "text": "edited"}`)}, false)
+			// A payload that is not an object: poison.
+			b.raw(event.Envelope{V: event.Version, Type: event.MessageCreated, ChatID: ops.ID, ActorID: dave.ID,
+				At: b.tick(), Data: json.RawMessage(`"not an object"`)}, true)
+		case 3:
+			b.add(ops, erin)
+			// alice's first send in team again, past the log's duplicate
+			// window (another Nats-Msg-Id): the same message, a new id.
+			b.send(team, alice, "c1-1")
+			// Bytes that do not decode: the runtime dead-letters them.
+			b.sc.Appends = append(b.sc.Appends, Append{Envelope: event.Envelope{ChatID: pair.ID, Type: event.MessageCreated},
+				Raw: []byte("not json"), Poison: true})
+		case 4:
+			b.read(team, bob)
+			b.read(ops, erin)
+			// A read that moves back: positions only move forward.
+			b.readAt(team, dave, b.message(team, 3))
+		}
+	}
+	b.read(team, alice)
+	b.read(pair, carol)
+	// A retried send as a chat's last event: it must not become the chat's
+	// last message, nor move its author's read position, however often it
+	// is applied.
+	b.send(pair, erin, erinsFirst)
+	return b.sc
+}
+
+type builder struct {
+	sc    *Scenario
+	clock int
+	sent  int
+	msgs  map[int64][]uint64 // chat -> sequences of its messages
+	texts map[string]string  // client id -> text
+}
+
+func (b *builder) tick() time.Time {
+	b.clock++
+	return epoch.Add(time.Duration(b.clock) * time.Second)
+}
+
+func (b *builder) user(name string) domain.User {
+	u := domain.User{ID: int64(len(b.sc.Users) + 1), Name: name}
+	b.sc.Users = append(b.sc.Users, u)
+	return u
+}
+
+func (b *builder) chat(id int64, kind domain.ChatKind, title string, members []domain.Member) *domain.Chat {
+	sortMembers(members)
+	c := &domain.Chat{ID: id, Kind: kind, Title: title, CreatedAt: b.tick(), Members: members}
+	created := cloneChat(*c) // c changes with later membership events
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Create: &created})
+	b.append(event.ChatCreated, c.ID, members[0].User.ID, c.CreatedAt, event.ChatCreatedData{Chat: *c}, "")
+	return c
+}
+
+func (b *builder) group(id int64, title string, creator domain.User, others ...domain.User) *domain.Chat {
+	members := []domain.Member{{User: creator, Role: domain.RoleAdmin}}
+	for _, u := range others {
+		members = append(members, domain.Member{User: u, Role: domain.RoleMember})
+	}
+	return b.chat(id, domain.KindGroup, title, members)
+}
+
+func (b *builder) direct(id int64, x, y domain.User) *domain.Chat {
+	return b.chat(id, domain.KindDirect, "", []domain.Member{{User: x, Role: domain.RoleMember}, {User: y, Role: domain.RoleMember}})
+}
+
+func (b *builder) add(c *domain.Chat, u domain.User) {
+	m := domain.Member{User: u, Role: domain.RoleMember}
+	c.Members = append(c.Members, m)
+	sortMembers(c.Members)
+	ch := MemberChange{ChatID: c.ID, Member: m, At: b.tick(), After: cloneChat(*c)}
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Add: &ch})
+	b.append(event.MemberAdded, c.ID, c.Members[0].User.ID, ch.At, event.MemberAddedData{Member: m, Chat: ch.After}, "")
+}
+
+func (b *builder) remove(c *domain.Chat, u domain.User) {
+	var kept []domain.Member
+	for _, m := range c.Members {
+		if m.User.ID != u.ID {
+			kept = append(kept, m)
+		}
+	}
+	c.Members = kept
+	ch := MemberChange{ChatID: c.ID, Member: domain.Member{User: u}, At: b.tick(), After: cloneChat(*c)}
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Remove: &ch})
+	b.append(event.MemberRemoved, c.ID, c.Members[0].User.ID, ch.At,
+		event.MemberRemovedData{UserID: u.ID, MembersCount: len(c.Members)}, "")
+}
+
+// send appends a message; clientID "" makes a fresh one, and a known one
+// sends that message again (text included), as a client's retry does.
+func (b *builder) send(c *domain.Chat, author domain.User, clientID string) string {
+	if b.msgs == nil {
+		b.msgs, b.texts = map[int64][]uint64{}, map[string]string{}
+	}
+	var msgID string
+	if clientID == "" {
+		b.sent++
+		clientID = fmt.Sprintf("c%d-%d", c.ID, b.sent)
+		b.texts[clientID] = fmt.Sprintf("%s says %d", author.Name, b.sent)
+		msgID = fmt.Sprintf("m:%d:%d:%s", c.ID, author.ID, clientID)
+	} else {
+		msgID = "late-retry-" + clientID
+	}
+	seq := b.append(event.MessageCreated, c.ID, author.ID, b.tick(), event.MessageCreatedData{
+		Author: author, Text: b.texts[clientID], ClientID: clientID}, msgID)
+	b.msgs[c.ID] = append(b.msgs[c.ID], seq)
+	return clientID
+}
+
+// message is the sequence of a chat's message, counted from its last (0).
+func (b *builder) message(c *domain.Chat, back int) uint64 {
+	ids := b.msgs[c.ID]
+	return ids[len(ids)-1-back]
+}
+
+func (b *builder) read(c *domain.Chat, u domain.User) { b.readAt(c, u, b.message(c, 0)) }
+
+func (b *builder) readAt(c *domain.Chat, u domain.User, seq uint64) {
+	b.append(event.ReadMoved, c.ID, u.ID, b.tick(), event.ReadMovedData{UserID: u.ID, MessageID: int64(seq)}, "")
+}
+
+func (b *builder) poison(c *domain.Chat, author domain.User, d event.MessageCreatedData) {
+	env, err := event.New(event.MessageCreated, c.ID, author.ID, b.tick(), d)
+	if err != nil {
+		panic(err)
+	}
+	b.sc.Appends = append(b.sc.Appends, Append{Envelope: env, Poison: true})
+}
+
+func (b *builder) raw(env event.Envelope, poison bool) {
+	b.sc.Appends = append(b.sc.Appends, Append{Envelope: env, Poison: poison})
+}
+
+func (b *builder) append(t event.Type, chat, actor int64, at time.Time, data any, msgID string) uint64 {
+	env, err := event.New(t, chat, actor, at, data)
+	if err != nil {
+		panic(err) // the scenario's own payloads always marshal
+	}
+	b.sc.Appends = append(b.sc.Appends, Append{Envelope: env, MsgID: msgID})
+	return uint64(len(b.sc.Appends))
+}
+
+func sortMembers(ms []domain.Member) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].User.ID < ms[j-1].User.ID; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+func cloneChat(c domain.Chat) domain.Chat {
+	c.Members = append([]domain.Member(nil), c.Members...)
+	return c
+}
+
+// SeedMySQL writes what the gateway writes beside the log (users, chats,
+// memberships) into a fresh, migrated database, through the same store
+// calls. It fails the test when the store assigns other ids than the
+// scenario's or publishes other chats than its events carry.
+func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
+	t.Helper()
+	ctx := context.Background()
+	for _, u := range sc.Users {
+		got, err := st.CreateUser(ctx, u.Name, []byte("not a real hash"), epoch)
+		if err != nil {
+			t.Fatalf("seed user %s: %v", u.Name, err)
+		}
+		if got != u {
+			t.Fatalf("seed: the store made user %+v, the scenario needs %+v (is the database fresh?)", got, u)
+		}
+	}
+	same := func(what string, want domain.Chat) sqlstore.Publish {
+		return func(got domain.Chat) error {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				return fmt.Errorf("seed %s: the store publishes %s, the scenario's event carries %s", what, g, w)
+			}
+			return nil
+		}
+	}
+	for _, op := range sc.Gateway {
+		var err error
+		switch {
+		case op.Create != nil && op.Create.Kind == domain.KindDirect:
+			c := op.Create
+			_, _, err = st.CreateDirectChat(ctx, c.Members[0].User, c.Members[1].User, c.CreatedAt, same("chat", *c))
+		case op.Create != nil:
+			c := op.Create
+			var creator domain.User
+			var others []domain.User
+			for _, m := range c.Members {
+				if m.Role == domain.RoleAdmin {
+					creator = m.User
+				} else {
+					others = append(others, m.User)
+				}
+			}
+			_, err = st.CreateGroupChat(ctx, c.Title, creator, others, c.CreatedAt, same("chat", *c))
+		case op.Add != nil:
+			_, _, err = st.AddMember(ctx, op.Add.ChatID, op.Add.Member.User, op.Add.Member.Role, op.Add.At, same("member added", op.Add.After))
+		case op.Remove != nil:
+			err = st.RemoveMember(ctx, op.Remove.ChatID, op.Remove.Member.User.ID, same("member removed", op.Remove.After))
+		}
+		if err != nil {
+			t.Fatalf("seed mysql: %v", err)
+		}
+	}
+}
