@@ -19,8 +19,13 @@ export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:33
 export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
 
 status=0
-log "go vet"
+log "go vet, staticcheck (pinned), gofmt, go mod tidy"
 go vet ./... || status=1
+# Pinned: a new release may add checks; move the pin on purpose.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || status=1
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+[ -z "$unformatted" ] || { echo "gofmt would change: $unformatted"; status=1; }
+go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; status=1; }
 
 log "go test (unit and integration, real services)"
 rm -f .run/artifacts/faults.txt

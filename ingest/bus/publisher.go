@@ -66,7 +66,6 @@ type Publisher struct {
 	js       jetstream.JetStream
 	cfg      PublisherConfig
 	reqs     chan pubRequest
-	start    sync.Once
 	batchLen prometheus.Histogram
 	fallback prometheus.Counter
 }

@@ -20,12 +20,21 @@ type Env struct {
 	errs    []error
 	logged  []slog.Attr
 	secrets map[string]bool
+
+	// describing: the environment is not read; every variable takes its
+	// default and is recorded in vars (see Describe).
+	describing bool
+	vars       []Var
 }
 
 // New starts reading the environment.
 func New() *Env { return &Env{secrets: map[string]bool{}} }
 
 func (e *Env) lookup(key, def string) string {
+	e.note(key, def)
+	if e.describing {
+		return def
+	}
 	v, ok := os.LookupEnv(key)
 	if !ok || v == "" {
 		v = def
@@ -34,6 +43,9 @@ func (e *Env) lookup(key, def string) string {
 }
 
 func (e *Env) record(key, v string) {
+	if e.describing {
+		return
+	}
 	if e.secrets[key] {
 		if v == "" {
 			v = "(empty)"
@@ -54,7 +66,9 @@ func (e *Env) String(key, def string) string {
 // Secret reads a string that must never be logged in clear.
 func (e *Env) Secret(key, def string) string {
 	e.secrets[key] = true
-	return e.String(key, def)
+	v := e.String(key, def)
+	e.markSecret(key)
+	return v
 }
 
 // MinSecretLen is the shortest secret accepted: 16 bytes is already beyond
@@ -87,6 +101,10 @@ func IsDevSecret(v string) bool {
 // variable, never its value, since errors are logged.
 func (e *Env) RequiredSecret(key string) string {
 	v := e.Secret(key, "")
+	e.require(key)
+	if e.describing {
+		return v
+	}
 	if err := CheckSecret(key, v); err != nil {
 		e.errs = append(e.errs, err)
 	}
@@ -153,7 +171,7 @@ func (e *Env) List(key, def string) []string {
 
 // Check records a failed validation rule when ok is false.
 func (e *Env) Check(ok bool, format string, args ...any) {
-	if !ok {
+	if !ok && !e.describing {
 		e.errs = append(e.errs, fmt.Errorf(format, args...))
 	}
 }

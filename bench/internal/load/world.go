@@ -6,7 +6,6 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -220,7 +219,5 @@ func parallel(ctx context.Context, n, conc int, f func(ctx context.Context, i in
 	}
 	return g.Wait()
 }
-
-var errNoChats = errors.New("the world has no chats")
 
 func (w *World) randomChat() int { return rand.IntN(len(w.Chats)) }

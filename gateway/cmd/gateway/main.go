@@ -8,10 +8,19 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 )
 
 func main() {
+	if config.DescribeRequested() {
+		env := config.NewDescriber()
+		readSettings(env)
+		if err := env.PrintDescription(os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	log := obs.NewLogger("gateway")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -62,7 +62,14 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	env := config.New()
+	if args[0] == config.DescribeCommand {
+		env = config.NewDescriber()
+	}
 	topo := bus.TopologyFromEnv(env)
+	if args[0] == config.DescribeCommand {
+		bus.NATSFromEnv(env, access.Admin)
+		return env.PrintDescription(os.Stdout)
+	}
 	if args[0] == "nats-config" {
 		if err := env.Err(); err != nil {
 			return err

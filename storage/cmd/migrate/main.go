@@ -26,6 +26,14 @@ import (
 )
 
 func main() {
+	if config.DescribeRequested() {
+		env := config.NewDescriber()
+		readSettings(env)
+		if err := env.PrintDescription(os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := obs.NewLogger("migrate")
@@ -41,7 +49,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		cmd = args[0]
 	}
 	env := config.New()
-	dsn := env.Secret("MYSQL_DSN", sqlstore.DefaultDSN)
+	dsn := readSettings(env)
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -77,4 +85,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q: use up or status", cmd)
 	}
+}
+
+// readSettings reads the migrate command's environment: the main database.
+func readSettings(env *config.Env) (dsn string) {
+	return env.Secret("MYSQL_DSN", sqlstore.DefaultDSN)
 }

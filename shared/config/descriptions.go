@@ -1,0 +1,65 @@
+package config
+
+// Descriptions say what each environment variable does, for the generated
+// table in docs/configuration.md. Defaults and which process reads a variable
+// come from the code itself (describe-config); e2e/configdoc_test.go fails
+// when a variable read by some process has no description here, when a
+// description names a variable nobody reads, or when the docs differ from
+// what the code says.
+var Descriptions = map[string]string{
+	"LOG_LEVEL": "`debug` for more; anything else is `info`",
+
+	"NATS_URL":      "the NATS server (JetStream)",
+	"NATS_USER":     "this process's NATS user: each service has its own, with only the permissions it needs (`ingest/access`)",
+	"NATS_PASSWORD": "the NATS user's password (`make up` generates one per user into `.run/secrets.env`)",
+	"NATS_TLS_CA":   "the CA that signed the NATS server's certificate; setting it turns TLS on",
+	"NATS_TLS_CERT": "a client certificate, for a NATS server that asks for one",
+	"NATS_TLS_KEY":  "the client certificate's key",
+
+	"STREAM_NAME":             "the log's stream",
+	"STREAM_DLQ_NAME":         "the dead-letter stream",
+	"STREAM_PARTITIONS":       "partitions of the log; fixed once the stream exists; as many as the most instances of one worker type you will run",
+	"STREAM_DUPLICATE_WINDOW": "how long the log remembers a send's idempotency key (`client_id`)",
+	"STREAM_MAX_AGE":          "how far back the log keeps events (how far a replay can go)",
+	"STREAM_REPLICAS":         "copies of the stream in a NATS cluster",
+	"CONSUMER_ACK_WAIT":       "how long an unacknowledged event waits before redelivery",
+	"CONSUMER_PINNED_TTL":     "how long a silent worker instance keeps its partitions before another takes over",
+
+	"HEALTH_ADDR":         "where a worker serves `/healthz`, `/readyz` and `/metrics`",
+	"PPROF_ADDR":          "serves `net/http/pprof` there; empty is off (`scripts/stack.sh` sets it when `PPROF_PORT_BASE` is set)",
+	"WORKER_BATCH":        "events per handler call, at most",
+	"WORKER_MAX_ATTEMPTS": "tries of a failing event, while its dependency answers, before it is dead-lettered",
+	"WORKER_BACKOFF_MAX":  "the longest wait between retries",
+	"WORKER_CALLS":        "handler calls in flight, each combining the partitions' ready batches (`0`: one call per partition batch)",
+	"WORKER_LINGER":       "how long a call waits for more partitions' batches",
+
+	"MYSQL_DSN":             "the main MySQL database (go-sql-driver DSN)",
+	"REDIS_ADDR":            "the Redis of the chat cache",
+	"REDIS_PREFIX":          "the namespace of every Redis key of this installation",
+	"CACHE_RECENT_MESSAGES": "message ids kept per chat for unread counts",
+
+	"CENTRIFUGO_API_URL":     "Centrifugo's server API",
+	"CENTRIFUGO_API_KEY":     "Centrifugo's server API key",
+	"CENTRIFUGO_WS_URL":      "the WebSocket address clients connect to (sent to them with their token)",
+	"CENTRIFUGO_HMAC_SECRET": "the secret Centrifugo checks connection and subscription tokens with",
+	"REALTIME_TOKEN_TTL":     "lifetime of a realtime connection or subscription token",
+
+	"GATEWAY_ADDR":               "where the gateway listens",
+	"WEB_DIR":                    "the built web client the gateway serves (none when the folder is absent)",
+	"JWT_SECRET":                 "the secret bearer tokens are signed with",
+	"JWT_TTL":                    "lifetime of a bearer token",
+	"BCRYPT_COST":                "bcrypt's cost for passwords",
+	"RATE_LIMIT_PER_MINUTE":      "requests per user and minute (`0` is off)",
+	"RATE_LIMIT_AUTH_PER_MINUTE": "requests per client address and minute on `/auth` (`0` is off)",
+	"REQUEST_TIMEOUT":            "the longest a request may take",
+	"MEMBERSHIP_CACHE_TTL":       "how long a member's role read from MySQL is reused (removals reach every instance at once through the log; `0` is off)",
+	"SHUTDOWN_TIMEOUT":           "how long a stopping gateway lets requests finish",
+	"GATEWAY_SEND_MODE":          "`log`; `sync` is the benchmark's synchronous baseline",
+
+	"PUBLISH_GROUP_COMMIT": "coalesce concurrent sends into one atomic batch append",
+	"PUBLISH_WINDOW":       "how long a batch waits for more sends",
+	"PUBLISH_MAX_BATCH":    "sends per batch, at most",
+	"PUBLISH_COMMITTERS":   "batches in flight",
+	"PUBLISH_TIMEOUT":      "how long an append may take before the send answers 503",
+	"PUBLISH_SMALL_BATCH":  "batches smaller than this are appended one by one, pipelined (an atomic batch costs the server more than a few fsyncs)",
+}
