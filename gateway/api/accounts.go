@@ -16,11 +16,6 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-type authAnswer struct {
-	User  domain.User `json:"user"`
-	Token string      `json:"token"`
-}
-
 func (a *API) register(c *fiber.Ctx) error {
 	var req credentials
 	if err := bind(c, &req); err != nil {
@@ -99,7 +94,7 @@ func (a *API) searchUsers(c *fiber.Ctx) error {
 	if users == nil {
 		users = []domain.User{}
 	}
-	return c.JSON(fiber.Map{"users": users})
+	return c.JSON(userList{Users: users})
 }
 
 // queryInt reads an optional integer query parameter within [lo, hi]; an

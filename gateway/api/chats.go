@@ -284,7 +284,7 @@ func (a *API) listChats(c *fiber.Ctx) error {
 		s := next.encode()
 		nextCursor = &s
 	}
-	return c.JSON(fiber.Map{"chats": out, "next_cursor": nextCursor})
+	return c.JSON(chatPage{Chats: out, NextCursor: nextCursor})
 }
 
 // chatListFromStore builds a page of the chat list from MySQL alone.
@@ -362,7 +362,7 @@ func chatJSONOf(s domain.ChatSummary, chat domain.Chat) chatJSON {
 	if members == nil {
 		members = []domain.Member{}
 	}
-	return chatJSON{summaryJSON: toSummary(s), CreatedAt: apiTime(chat.CreatedAt), Members: members}
+	return chatJSON{ChatSummary: toSummary(s), CreatedAt: apiTime(chat.CreatedAt), Members: members}
 }
 
 // chatView is a chat with members (from MySQL, authoritative) and the viewer's

@@ -41,15 +41,6 @@ func errNotFound(msg string) error  { return &httpError{http.StatusNotFound, cod
 // caller is not a member of alike, so that existence is not leaked.
 var errChatNotFound = errNotFound("no such chat")
 
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // classify translates any error into the contract's status, code and message.
 // Domain errors come from the store and validation; *fiber.Error from Fiber
 // itself (unknown route, wrong method, body limit). Everything else is a

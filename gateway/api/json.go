@@ -11,15 +11,24 @@ import (
 	json "github.com/segmentio/encoding/json"
 
 	"github.com/logchat/shared/apijson"
-	"github.com/logchat/shared/domain"
 )
 
-// The response objects of API.md, shared with the realtime publications
-// (shared/apijson): every time in every answer has one format.
+// The response objects of API.md live in shared/apijson, with the realtime
+// publications and their golden files: every answer has the one wire format.
 type (
-	apiTime     = apijson.Time
-	messageJSON = apijson.Message
-	summaryJSON = apijson.Summary
+	apiTime                 = apijson.Time
+	messageJSON             = apijson.Message
+	summaryJSON             = apijson.ChatSummary
+	chatJSON                = apijson.Chat
+	authAnswer              = apijson.AuthResult
+	sendAnswer              = apijson.SendResult
+	userList                = apijson.UserList
+	chatPage                = apijson.ChatPage
+	messagePage             = apijson.MessagePage
+	realtimeTokenAnswer     = apijson.RealtimeToken
+	subscriptionTokenAnswer = apijson.SubscriptionToken
+	errorBody               = apijson.ErrorBody
+	errorDetail             = apijson.ErrorDetail
 )
 
 var (
@@ -27,12 +36,6 @@ var (
 	toMessages = apijson.FromMessages
 	toSummary  = apijson.FromSummary
 )
-
-type chatJSON struct {
-	summaryJSON
-	CreatedAt apiTime         `json:"created_at"`
-	Members   []domain.Member `json:"members"`
-}
 
 // bind decodes a JSON request body into v. Unknown fields are ignored.
 //

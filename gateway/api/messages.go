@@ -16,11 +16,6 @@ import (
 	"github.com/logchat/storage/sqlstore"
 )
 
-// sendAnswer is a send's 202 body (a struct: encoding a map costs more).
-type sendAnswer struct {
-	Message messageJSON `json:"message"`
-}
-
 type sendRequest struct {
 	Text      string `json:"text"`
 	ClientID  string `json:"client_id"`
@@ -76,7 +71,7 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 		if err != nil {
 			return fmt.Errorf("load original of duplicate send: %w", err)
 		}
-		return c.Status(http.StatusAccepted).JSON(sendAnswer{toMessage(orig)})
+		return c.Status(http.StatusAccepted).JSON(sendAnswer{Message: toMessage(orig)})
 	}
 	if ack.Duplicate {
 		// A retry: the answer is the original message, as the log holds it.
@@ -88,12 +83,12 @@ func (a *API) sendMessage(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		return c.Status(http.StatusAccepted).JSON(sendAnswer{toMessage(m)})
+		return c.Status(http.StatusAccepted).JSON(sendAnswer{Message: toMessage(m)})
 	}
 	// What event.Event.Message would decode from the event just appended.
 	m := domain.Message{ID: int64(ack.Seq), ChatID: chatID, Author: data.Author, Text: data.Text,
 		SentAt: env.At, ClientID: data.ClientID, ReplyToID: data.ReplyToID}
-	return c.Status(http.StatusAccepted).JSON(sendAnswer{toMessage(m)})
+	return c.Status(http.StatusAccepted).JSON(sendAnswer{Message: toMessage(m)})
 }
 
 // checkReplyTarget makes sure id is a message of chatID. A message accepted a
@@ -189,7 +184,7 @@ func (a *API) history(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"messages": toMessages(msgs), "has_more": more})
+	return c.JSON(messagePage{Messages: toMessages(msgs), HasMore: more})
 }
 
 type readRequest struct {

@@ -17,9 +17,9 @@ func (a *API) realtimeToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{
-		"url": a.rtURL, "token": token, "expires_at": apiTime(exp),
-		"personal_channel": domain.PersonalChannel(uid),
+	return c.JSON(realtimeTokenAnswer{
+		URL: a.rtURL, Token: token, ExpiresAt: apiTime(exp),
+		PersonalChannel: domain.PersonalChannel(uid),
 	})
 }
 
@@ -44,7 +44,7 @@ func (a *API) subscriptionToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"token": token})
+	return c.JSON(subscriptionTokenAnswer{Token: token})
 }
 
 // maySubscribe: a chat's channel is for its members, a personal channel for

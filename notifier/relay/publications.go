@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
-	"github.com/logchat/shared/realtime"
 )
 
 // Publication is one message for one Centrifugo channel.
 type Publication struct {
 	Channel string
-	Data    []byte // JSON, one of the shared/realtime types
+	Data    []byte // JSON, one of the shared/apijson publications
 }
 
 // Publications maps one event to what clients receive (API.md, "Realtime"),
@@ -30,7 +30,7 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if err := domain.ValidateMessage(m); err != nil {
 			return nil, err
 		}
-		data, err := encodeMessageCreated(realtime.MessageCreated{Type: realtime.TypeMessageCreated, Message: m})
+		data, err := json.Marshal(apijson.NewMessageCreated(m))
 		if err != nil {
 			return nil, err
 		}
@@ -44,7 +44,7 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if d.UserID <= 0 {
 			return nil, errors.New("read.moved without a user_id")
 		}
-		data, err := json.Marshal(realtime.ReadUpdated{Type: realtime.TypeReadUpdated, ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
+		data, err := json.Marshal(apijson.NewReadUpdated(ev.ChatID, d.UserID, d.MessageID))
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +89,7 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if d.UserID <= 0 {
 			return nil, errors.New("member.removed without a user_id")
 		}
-		data, err := json.Marshal(realtime.ChatRemoved{Type: realtime.TypeChatRemoved, ChatID: ev.ChatID})
+		data, err := json.Marshal(apijson.NewChatRemoved(ev.ChatID))
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func chatAdded(ev event.Event, chat domain.Chat, viewer int64) (Publication, err
 	if viewer <= 0 {
 		return Publication{}, fmt.Errorf("%s: member without a user id", ev.Type)
 	}
-	data, err := encodeChatAdded(realtime.ChatAdded{Type: realtime.TypeChatAdded, Chat: Summary(ev, chat, viewer)})
+	data, err := json.Marshal(apijson.NewChatAdded(Summary(ev, chat, viewer)))
 	if err != nil {
 		return Publication{}, err
 	}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/logchat/notifier/relay"
+	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
-	"github.com/logchat/shared/realtime"
 	"github.com/logchat/testkit"
 )
 
@@ -90,7 +90,7 @@ func TestOnePipeKeepsLogOrder(t *testing.T) {
 	ids := messageIDs(t, raws)
 	checkStrictlyIncreasing(t, "chat:1", ids)
 	for i := range n {
-		p := decode[realtime.MessageCreated](t, raws[i])
+		p := decode[apijson.MessageCreated](t, raws[i])
 		if want := int64(1000 + 3*i); p.Message.ID != want || p.Message.Text != fmt.Sprint(i) || p.Message.ChatID != 1 || p.Message.Author != alice {
 			t.Fatalf("publication %d = %+v, want message %d with text %d", i, p.Message, want, i)
 		}
@@ -109,11 +109,11 @@ func TestReadUpdatedReachesChatAndPersonalChannels(t *testing.T) {
 
 	handle(t, r, ev(t, 10, event.ReadMoved, 42, event.ReadMovedData{UserID: bob.ID, MessageID: 9}))
 
-	want := realtime.ReadUpdated{Type: realtime.TypeReadUpdated, ChatID: 42, UserID: bob.ID, MessageID: 9}
-	for _, got := range []realtime.ReadUpdated{
-		decode[realtime.ReadUpdated](t, reader.waitCount(domain.ChatChannel(42), 1)[0]),
-		decode[realtime.ReadUpdated](t, reader.waitCount(domain.PersonalChannel(bob.ID), 1)[0]),
-		decode[realtime.ReadUpdated](t, other.waitCount(domain.ChatChannel(42), 1)[0]),
+	want := apijson.ReadUpdated{Type: apijson.TypeReadUpdated, ChatID: 42, UserID: bob.ID, MessageID: 9}
+	for _, got := range []apijson.ReadUpdated{
+		decode[apijson.ReadUpdated](t, reader.waitCount(domain.ChatChannel(42), 1)[0]),
+		decode[apijson.ReadUpdated](t, reader.waitCount(domain.PersonalChannel(bob.ID), 1)[0]),
+		decode[apijson.ReadUpdated](t, other.waitCount(domain.ChatChannel(42), 1)[0]),
 	} {
 		if got != want {
 			t.Fatalf("got %+v, want %+v", got, want)
@@ -122,7 +122,7 @@ func TestReadUpdatedReachesChatAndPersonalChannels(t *testing.T) {
 	// Another member's read position is not sent to alice's personal channel:
 	// her own read is, and it arrives as the first publication there.
 	handle(t, r, ev(t, 11, event.ReadMoved, 42, event.ReadMovedData{UserID: alice.ID, MessageID: 9}))
-	first := decode[realtime.ReadUpdated](t, other.waitCount(domain.PersonalChannel(alice.ID), 1)[0])
+	first := decode[apijson.ReadUpdated](t, other.waitCount(domain.PersonalChannel(alice.ID), 1)[0])
 	if first.UserID != alice.ID {
 		t.Fatalf("alice's personal channel got %+v first", first)
 	}
@@ -151,17 +151,17 @@ func TestChatAddedAndRemovedOnPersonalChannels(t *testing.T) {
 		ev(t, 103, event.MemberRemoved, 51, event.MemberRemovedData{UserID: bob.ID, MembersCount: 2}),
 	)
 
-	summary := func(id int64, kind domain.ChatKind, title string, members int) realtime.ChatAdded {
-		return realtime.ChatAdded{Type: realtime.TypeChatAdded, Chat: domain.ChatSummary{
+	summary := func(id int64, kind domain.ChatKind, title string, members int) apijson.ChatAdded {
+		return apijson.NewChatAdded(domain.ChatSummary{
 			ID: id, Kind: kind, Title: title, Channel: domain.ChatChannel(id), MembersCount: members,
-			LastMessage: nil, UnreadCount: 0, ReadMessageID: 0, UpdatedAt: created}}
+			LastMessage: nil, UnreadCount: 0, ReadMessageID: 0, UpdatedAt: created})
 	}
-	checkAdded := func(user int64, i int, want realtime.ChatAdded) {
+	checkAdded := func(user int64, i int, want apijson.ChatAdded) {
 		t.Helper()
 		raw := users[user].waitCount(domain.PersonalChannel(user), i+1)[i]
-		got := decode[realtime.ChatAdded](t, raw)
-		if !got.Chat.UpdatedAt.Equal(want.Chat.UpdatedAt) {
-			t.Fatalf("user %d publication %d: updated_at %v, want %v", user, i, got.Chat.UpdatedAt, want.Chat.UpdatedAt)
+		got := decode[apijson.ChatAdded](t, raw)
+		if g, w := time.Time(got.Chat.UpdatedAt), time.Time(want.Chat.UpdatedAt); !g.Equal(w) {
+			t.Fatalf("user %d publication %d: updated_at %v, want %v", user, i, g, w)
 		}
 		got.Chat.UpdatedAt = want.Chat.UpdatedAt
 		if got != want {
@@ -174,8 +174,8 @@ func TestChatAddedAndRemovedOnPersonalChannels(t *testing.T) {
 	checkAdded(bob.ID, 1, summary(51, domain.KindGroup, "Team", 2))
 	checkAdded(carol.ID, 0, summary(51, domain.KindGroup, "Team", 3)) // only the newcomer hears of the join
 
-	removed := decode[realtime.ChatRemoved](t, users[bob.ID].waitCount(domain.PersonalChannel(bob.ID), 3)[2])
-	if removed != (realtime.ChatRemoved{Type: realtime.TypeChatRemoved, ChatID: 51}) {
+	removed := decode[apijson.ChatRemoved](t, users[bob.ID].waitCount(domain.PersonalChannel(bob.ID), 3)[2])
+	if removed != (apijson.ChatRemoved{Type: apijson.TypeChatRemoved, ChatID: 51}) {
 		t.Fatalf("bob got %+v, want chat.removed of 51", removed)
 	}
 
@@ -184,7 +184,7 @@ func TestChatAddedAndRemovedOnPersonalChannels(t *testing.T) {
 	for id, n := range map[int64]int{alice.ID: 2, bob.ID: 3, carol.ID: 1} {
 		handle(t, r, ev(t, 200+uint64(id), event.ReadMoved, 99, event.ReadMovedData{UserID: id, MessageID: 1}))
 		raws := users[id].waitCount(domain.PersonalChannel(id), n+1)
-		if len(raws) != n+1 || decode[realtime.ReadUpdated](t, raws[n]).Type != realtime.TypeReadUpdated {
+		if len(raws) != n+1 || decode[apijson.ReadUpdated](t, raws[n]).Type != apijson.TypeReadUpdated {
 			t.Fatalf("user %d received %d publications, want %d then the sentinel: %s", id, len(raws), n, raws)
 		}
 	}

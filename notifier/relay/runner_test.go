@@ -16,9 +16,9 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/notifier/relay"
+	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
-	"github.com/logchat/shared/realtime"
 	"github.com/logchat/testkit"
 )
 
@@ -162,7 +162,7 @@ func TestRunnerRelaysTheLog(t *testing.T) {
 		}
 		raws := s.waitCount(ch, want)
 		if chat == 1 {
-			if r := decode[realtime.ReadUpdated](t, raws[perChat]); r.Type != realtime.TypeReadUpdated || r.MessageID != sent[1][perChat-1] {
+			if r := decode[apijson.ReadUpdated](t, raws[perChat]); r.Type != apijson.TypeReadUpdated || r.MessageID != sent[1][perChat-1] {
 				t.Fatalf("last on chat:1 = %s, want the read", raws[perChat])
 			}
 			raws = raws[:perChat]
@@ -180,13 +180,13 @@ func TestRunnerRelaysTheLog(t *testing.T) {
 		var p struct{ Type string }
 		_ = json.Unmarshal(raw, &p)
 		switch p.Type {
-		case realtime.TypeChatAdded:
-			a := decode[realtime.ChatAdded](t, raw)
+		case apijson.TypeChatAdded:
+			a := decode[apijson.ChatAdded](t, raw)
 			if a.Chat.Title != fmt.Sprint("room ", a.Chat.ID) || a.Chat.MembersCount != 2 || a.Chat.Channel != domain.ChatChannel(a.Chat.ID) {
 				t.Fatalf("chat.added %s", raw)
 			}
 			added = append(added, a.Chat.ID)
-		case realtime.TypeReadUpdated:
+		case apijson.TypeReadUpdated:
 			if len(added) == 0 || !contains(added, 1) {
 				t.Fatalf("read.updated of chat 1 at position %d came before its chat.added: %s", i, raws)
 			}

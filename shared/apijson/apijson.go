@@ -1,10 +1,17 @@
-// Package apijson is how the API's objects look on the wire, in HTTP answers
-// and in realtime publications alike. API.md writes every time as RFC 3339 in
-// UTC with exactly three fractional digits ("2026-11-27T10:00:00.120Z");
-// time.Time's own JSON drops trailing zeros and keeps nanoseconds, so the
-// objects that carry times are encoded through these mirrors of the domain
-// types. Tests check that the mirrors have the same JSON fields as the domain
-// types, so the two cannot drift apart.
+// Package apijson is the wire format of the API (API.md): every JSON object the
+// gateway answers over HTTP and every publication the notifier sends to
+// Centrifugo channels, as encoded on the wire. It is the one place these
+// shapes are declared; the gateway and the notifier encode these types, and
+// testdata/*.json holds a golden file for each of them, built from fixed
+// example values by golden_test.go. The web client's tests
+// (web/tests/wire.test.ts) read the same golden files, so a change of the
+// wire shows up on both sides of it.
+//
+// API.md writes every time as RFC 3339 in UTC with exactly three fractional
+// digits ("2026-11-27T10:00:00.120Z"); time.Time's own JSON drops trailing
+// zeros and keeps nanoseconds, so the objects that carry times are mirrors of
+// the domain types with Time fields. Tests check that the mirrors have the
+// same JSON fields as the domain types, so the two cannot drift apart.
 package apijson
 
 import (
@@ -37,15 +44,23 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// User and Member carry no times, so the domain types are already their wire
+// form; the aliases name them in this package's vocabulary, and the golden
+// files pin their encoding like every other object's.
+type (
+	User   = domain.User
+	Member = domain.Member
+)
+
 // Message is domain.Message on the wire.
 type Message struct {
-	ID        int64       `json:"id"`
-	ChatID    int64       `json:"chat_id"`
-	Author    domain.User `json:"author"`
-	Text      string      `json:"text"`
-	SentAt    Time        `json:"sent_at"`
-	ClientID  string      `json:"client_id"`
-	ReplyToID *int64      `json:"reply_to_id"`
+	ID        int64  `json:"id"`
+	ChatID    int64  `json:"chat_id"`
+	Author    User   `json:"author"`
+	Text      string `json:"text"`
+	SentAt    Time   `json:"sent_at"`
+	ClientID  string `json:"client_id"`
+	ReplyToID *int64 `json:"reply_to_id"`
 }
 
 // FromMessage converts a message for the wire.
@@ -63,8 +78,9 @@ func FromMessages(ms []domain.Message) []Message {
 	return out
 }
 
-// Summary is domain.ChatSummary on the wire.
-type Summary struct {
+// ChatSummary is domain.ChatSummary on the wire: a chat as the caller's chat
+// list shows it.
+type ChatSummary struct {
 	ID            int64           `json:"id"`
 	Kind          domain.ChatKind `json:"kind"`
 	Title         string          `json:"title"`
@@ -78,8 +94,8 @@ type Summary struct {
 
 // FromSummary converts a chat summary for the wire; an empty channel is
 // filled in (clients never build channel names themselves).
-func FromSummary(s domain.ChatSummary) Summary {
-	out := Summary{ID: s.ID, Kind: s.Kind, Title: s.Title, Channel: s.Channel,
+func FromSummary(s domain.ChatSummary) ChatSummary {
+	out := ChatSummary{ID: s.ID, Kind: s.Kind, Title: s.Title, Channel: s.Channel,
 		MembersCount: s.MembersCount, UnreadCount: s.UnreadCount,
 		ReadMessageID: s.ReadMessageID, UpdatedAt: Time(s.UpdatedAt)}
 	if s.LastMessage != nil {
@@ -90,4 +106,13 @@ func FromSummary(s domain.ChatSummary) Summary {
 		out.Channel = domain.ChatChannel(s.ID)
 	}
 	return out
+}
+
+// Chat is a chat with its members: the caller's summary of it plus when it
+// was created and who is in it. Members is never null on the wire: a chat
+// without members encodes [].
+type Chat struct {
+	ChatSummary
+	CreatedAt Time     `json:"created_at"`
+	Members   []Member `json:"members"`
 }

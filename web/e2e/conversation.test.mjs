@@ -4,7 +4,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   BASE_URL, PASSWORD, api, chatItem, eventually, freshName, launchBrowser, messageByText,
-  openChat, openPage, registerUser, screenshot, sendFromComposer, signIn, waitConnected,
+  openChat, openPage, registerUser, screenshot, sendFromComposer, sentMessageId, signIn, waitConnected,
+  waitLiveApplied,
 } from './helpers.mjs'
 
 let browser
@@ -94,7 +95,12 @@ test('alice and bob hold a live conversation with correct unread badges', { time
   // A few more messages live, each shown once on both sides.
   for (let i = 1; i <= 3; i++) await sendFromComposer(alice, `ping ${i}`)
   for (let i = 1; i <= 3; i++) await messageByText(bobPage, `ping ${i}`).waitFor()
-  await bobPage.waitForTimeout(500)
+  // Alice has each ping from her send's answer, bob from its publication; the copy that
+  // could make a duplicate is the publication on alice's side and any catch-up page on
+  // bob's. Once both panes have applied the last ping's publication, all have arrived.
+  const lastPing = await sentMessageId(alice, 'ping 3')
+  await waitLiveApplied(alice, lastPing)
+  await waitLiveApplied(bobPage, lastPing)
   for (let i = 1; i <= 3; i++) {
     assert.equal(await messageByText(bobPage, `ping ${i}`).count(), 1)
     assert.equal(await messageByText(alice, `ping ${i}`).count(), 1)

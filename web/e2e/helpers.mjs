@@ -149,6 +149,27 @@ export function messageByText(page, text) {
   return page.getByTestId('message').filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) })
 }
 
+/** Waits until the message with this text is shown as sent (a server copy) and returns its id. */
+export async function sentMessageId(page, text) {
+  const sent = messageByText(page, text).and(page.locator('[data-status="sent"]'))
+  await sent.waitFor()
+  return Number(await sent.getAttribute('data-mid'))
+}
+
+/**
+ * Waits until the open chat has applied the message.created publication of message `id`
+ * (the pane's data-live-max-id). A chat's publications arrive in id order, so every
+ * message up to `id` has then come by every route it takes — history, the send's answer,
+ * the publication — and "shown once" can be asserted without waiting a fixed time for a
+ * late copy.
+ */
+export async function waitLiveApplied(page, id) {
+  await page.waitForFunction(
+    (id) => Number(document.querySelector('[data-testid="chat-pane"]')?.dataset.liveMaxId ?? 0) >= id,
+    id,
+  )
+}
+
 export async function screenshot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name + '.png') })
 }

@@ -79,16 +79,22 @@ test('history of 300 messages pages up to the first one, exactly once each', { t
 
   t.diagnostic(`history requests: ${pages.map((p) => new URLSearchParams(p).toString()).join(' | ')}`)
 
-  // At the top with has_more=false: more scrolling asks for nothing.
+  // At the top with has_more=false: more scrolling asks for nothing. The list records
+  // each paging decision (data-paging, counted in data-paging-checks); a request would
+  // be decided in the scroll handler, so waiting for that scroll's decision replaces
+  // waiting for a request that should never come.
   const count = pages.length
   for (let i = 0; i < 5; i++) {
-    await list.evaluate((el) => {
-      el.scrollTop = 200
-      el.scrollTop = 0
-    })
-    await page.waitForTimeout(200)
+    for (const top of [200, 0]) {
+      const checks = Number((await list.getAttribute('data-paging-checks')) ?? 0)
+      await list.evaluate((el, top) => (el.scrollTop = top), top)
+      await page.waitForFunction(
+        (n) => Number(document.querySelector('[data-testid="message-list"]').dataset.pagingChecks ?? 0) > n,
+        checks,
+      )
+      assert.equal(await list.getAttribute('data-paging'), 'at-start', `paging decision at scrollTop ${top}`)
+    }
   }
-  await page.waitForTimeout(1000)
   assert.equal(pages.length, count, 'requests after has_more=false')
 
   assert.deepEqual(problems.errors, [])

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   directChat, eventually, history, launchBrowser, messageByText, openChat, openPage, registerUser,
-  screenshot, send, sendFromComposer, signIn,
+  screenshot, send, sendFromComposer, sentMessageId, signIn, waitLiveApplied,
 } from './helpers.mjs'
 
 let browser
@@ -52,7 +52,8 @@ test('a message sent while the gateway is unreachable fails, and retry delivers 
   assert.equal(retried.length, 1)
   assert.equal(retried[0].client_id, posts[0].client_id, 'retry reuses the client_id')
   await eventually(async () => (await history(bob, chat.id)).filter((m) => m.text === text).length === 1, 'delivered once')
-  await page.waitForTimeout(500) // let the realtime copy arrive too
+  // The realtime copy arrives after the answer; once it is applied, both copies are in.
+  await waitLiveApplied(page, await sentMessageId(page, text))
   assert.equal(await messageByText(page, text).count(), 1)
   await screenshot(page, '11-send-retried')
 
@@ -84,8 +85,9 @@ test('a send whose answer is lost is retried without a duplicate', { timeout: 12
   await eventually(async () => (await msg.getAttribute('data-status')) !== 'sending', 'send settled')
   await page.unroute(sendUrl)
   if ((await msg.getAttribute('data-status')) === 'failed') await msg.getByTestId('message-retry').click()
-  await msg.and(page.locator('[data-status="sent"]')).waitFor()
-  await page.waitForTimeout(500)
+  // The server copy came from the retry's answer or from the publication; wait for the
+  // publication either way, so that both are in before counting.
+  await waitLiveApplied(page, await sentMessageId(page, text))
   assert.equal(await messageByText(page, text).count(), 1)
   assert.equal((await history(bob, chat.id)).filter((m) => m.text === text).length, 1)
   await context.close()

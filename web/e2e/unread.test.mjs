@@ -17,7 +17,7 @@ async function unreadOnServer(user, chatId) {
   return chats.find((c) => c.id === chatId)?.unread_count
 }
 
-test('a chat with 250 unread opens at the divider; the badge follows what was seen', { timeout: 240_000 }, async () => {
+test('a chat with 250 unread opens at the divider; the badge follows what was seen', { timeout: 240_000 }, async (t) => {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const chat = await directChat(bob, alice)
@@ -52,11 +52,30 @@ test('a chat with 250 unread opens at the divider; the badge follows what was se
     return badge > 150 && badge < 250
   }, 'the badge shows the rest')
 
-  // Reading to the end clears it.
-  for (let i = 0; i < 40; i++) {
-    await list.evaluate((el) => el.scrollBy(0, el.clientHeight * 0.8))
-    await page.waitForTimeout(100)
+  // Reading to the end clears it. Each step scrolls most of a screen further and waits
+  // until the lowest message it brought fully on screen has been seen (the list's
+  // data-seen-id), as a reader would look at every screenful.
+  let steps = 0
+  for (; ; steps++) {
+    assert.ok(steps < 200, 'reached the end of the chat')
+    const { moved, atEnd, lowest } = await list.evaluate((el) => {
+      const before = el.scrollTop
+      el.scrollBy(0, el.clientHeight * 0.8)
+      const bottom = el.getBoundingClientRect().bottom
+      const full = [...el.querySelectorAll('[data-mid]')].filter((m) => m.getBoundingClientRect().bottom <= bottom)
+      return {
+        moved: el.scrollTop !== before,
+        atEnd: el.scrollTop + el.clientHeight >= el.scrollHeight - 1,
+        lowest: Number(full.at(-1)?.dataset.mid ?? 0),
+      }
+    })
+    await page.waitForFunction(
+      (id) => Number(document.querySelector('[data-testid="message-list"]').dataset.seenId ?? 0) >= id,
+      lowest,
+    )
+    if (atEnd || !moved) break
   }
+  t.diagnostic(`read to the end in ${steps + 1} scroll steps`)
   await chatItem(page, chat.id).getByTestId('unread-badge').waitFor({ state: 'detached' })
   await eventually(async () => (await unreadOnServer(alice, chat.id)) === 0, 'all read on the server')
   assert.deepEqual(problems.errors, [])

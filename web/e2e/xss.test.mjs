@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   chatItem, directChat, launchBrowser, messageByText, openChat, openPage, registerUser, screenshot,
-  send, sendFromComposer, signIn,
+  send, sendFromComposer, sentMessageId, signIn, waitLiveApplied,
 } from './helpers.mjs'
 
 let browser
@@ -33,8 +33,9 @@ test('an XSS string renders literally and runs nothing; long words wrap', { time
   await messageByText(page, xss).and(page.locator('[data-status="sent"]')).waitFor()
   const long = 'W'.repeat(600)
   await sendFromComposer(page, long)
-  await messageByText(page, long).waitFor()
-  await page.waitForTimeout(500)
+  // Everything is in once the last message's publication has been applied (a chat's
+  // publications arrive in id order): the checks below see every copy of every message.
+  await waitLiveApplied(page, await sentMessageId(page, long))
 
   assert.equal(await page.getByTestId('message-list').locator('img, script').count(), 0)
   const texts = await page.getByTestId('message-text').allTextContents()

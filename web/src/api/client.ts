@@ -2,10 +2,12 @@ import type {
   AuthResult,
   Chat,
   ChatPage,
-  Message,
   MessagePage,
   RealtimeToken,
+  SendResult,
+  SubscriptionToken,
   User,
+  UserList,
 } from './types'
 
 /**
@@ -86,6 +88,7 @@ export function createApi(opts: ApiOptions) {
       }
     }
     if (!res.ok) {
+      // ErrorBody, read leniently: a proxy in between may answer with a body of its own.
       const e = (data as { error?: { code?: string; message?: string } } | null)?.error
       const retry = Number(res.headers.get('Retry-After'))
       const err = new ApiError(
@@ -114,7 +117,7 @@ export function createApi(opts: ApiOptions) {
       request<AuthResult>('POST', '/auth/login', { name, password }, false),
     me: () => request<User>('GET', '/me'),
     searchUsers: (prefix: string, limit = 20) =>
-      request<{ users: User[] }>('GET', '/users' + q({ prefix, limit })),
+      request<UserList>('GET', '/users' + q({ prefix, limit })),
 
     listChats: (cursor?: string | null, limit = 100) =>
       request<ChatPage>('GET', '/chats' + q({ limit, cursor })),
@@ -128,7 +131,7 @@ export function createApi(opts: ApiOptions) {
         `/chats/${chatId}/messages` + q({ before: page.before, after: page.after, limit: page.limit ?? 50 }),
       ),
     sendMessage: (chatId: number, text: string, clientId: string, replyToId?: number | null) =>
-      request<{ message: Message }>('POST', `/chats/${chatId}/messages`, {
+      request<SendResult>('POST', `/chats/${chatId}/messages`, {
         text,
         client_id: clientId,
         ...(replyToId ? { reply_to_id: replyToId } : {}),
@@ -138,6 +141,6 @@ export function createApi(opts: ApiOptions) {
 
     realtimeToken: () => request<RealtimeToken>('GET', '/realtime/token'),
     subscriptionToken: (channel: string) =>
-      request<{ token: string }>('POST', '/realtime/subscription-token', { channel }),
+      request<SubscriptionToken>('POST', '/realtime/subscription-token', { channel }),
   }
 }

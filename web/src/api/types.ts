@@ -1,5 +1,10 @@
-// Wire types of the HTTP and realtime API, version 1 (shared/API.md).
+// Wire types of the HTTP and realtime API, version 1 (docs/API.md).
 // Ids are JSON integers below 2^53, so plain numbers are exact.
+//
+// The server declares the same shapes in shared/apijson, with a golden JSON file for
+// each in shared/apijson/testdata; tests/wire.test.ts checks these types against them,
+// so a field renamed on either side fails a test. Times are strings: RFC 3339 in UTC
+// with milliseconds.
 
 export interface User {
   id: number
@@ -32,14 +37,23 @@ export interface ChatSummary {
 
 export type MemberRole = 'admin' | 'moderator' | 'member' | 'muted'
 
+export interface Member {
+  user: User
+  role: MemberRole
+}
+
 export interface Chat extends ChatSummary {
   created_at: string
-  members: { user: User; role: MemberRole }[]
+  members: Member[]
 }
 
 export interface AuthResult {
   user: User
   token: string
+}
+
+export interface UserList {
+  users: User[]
 }
 
 export interface ChatPage {
@@ -52,11 +66,25 @@ export interface MessagePage {
   has_more: boolean
 }
 
+/** The answer to a send (202), and to a retry of it with the same client_id. */
+export interface SendResult {
+  message: Message
+}
+
 export interface RealtimeToken {
   url: string
   token: string
   expires_at: string
   personal_channel: string
+}
+
+export interface SubscriptionToken {
+  token: string
+}
+
+/** The body of every non-2xx answer. */
+export interface ErrorBody {
+  error: { code: string; message: string }
 }
 
 /** Publications on a chat channel and on the personal channel (API.md "Realtime"). */

@@ -1,0 +1,61 @@
+package apijson
+
+// The bodies of HTTP answers (API.md, "Accounts", "Chats", "Messages",
+// "Realtime" and "Conventions"). A list is never null on the wire: callers
+// pass an empty slice for an empty list.
+
+// AuthResult answers POST /auth/register and /auth/login.
+type AuthResult struct {
+	User  User   `json:"user"`
+	Token string `json:"token"`
+}
+
+// UserList answers GET /users.
+type UserList struct {
+	Users []User `json:"users"`
+}
+
+// ChatPage answers GET /chats. NextCursor is opaque to clients and null on
+// the last page.
+type ChatPage struct {
+	Chats      []ChatSummary `json:"chats"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+// MessagePage answers GET /chats/{id}/messages: ascending by id; HasMore says
+// whether more messages exist beyond the page in its direction.
+type MessagePage struct {
+	Messages []Message `json:"messages"`
+	HasMore  bool      `json:"has_more"`
+}
+
+// SendResult answers POST /chats/{id}/messages (202), and a retry of it with
+// the same client_id alike.
+type SendResult struct {
+	Message Message `json:"message"`
+}
+
+// RealtimeToken answers GET /realtime/token.
+type RealtimeToken struct {
+	URL             string `json:"url"`
+	Token           string `json:"token"`
+	ExpiresAt       Time   `json:"expires_at"`
+	PersonalChannel string `json:"personal_channel"`
+}
+
+// SubscriptionToken answers POST /realtime/subscription-token.
+type SubscriptionToken struct {
+	Token string `json:"token"`
+}
+
+// ErrorBody is the body of every non-2xx answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is what went wrong: one of API.md's codes and a sentence for
+// people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

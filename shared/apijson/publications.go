@@ -1,0 +1,63 @@
+package apijson
+
+import "github.com/logchat/shared/domain"
+
+// Publications are what clients receive on Centrifugo channels (API.md,
+// "Realtime"): JSON objects with a "type". The notifier builds them with the
+// constructors below, which set Type, so a publication's type and body cannot
+// disagree.
+
+// Publication types.
+const (
+	TypeMessageCreated = "message.created"
+	TypeReadUpdated    = "read.updated"
+	TypeChatAdded      = "chat.added"
+	TypeChatRemoved    = "chat.removed"
+)
+
+// MessageCreated goes to the chat's channel.
+type MessageCreated struct {
+	Type    string  `json:"type"`
+	Message Message `json:"message"`
+}
+
+// NewMessageCreated is the publication of a newly accepted message.
+func NewMessageCreated(m domain.Message) MessageCreated {
+	return MessageCreated{Type: TypeMessageCreated, Message: FromMessage(m)}
+}
+
+// ReadUpdated goes to the chat's channel and to the reader's personal channel.
+type ReadUpdated struct {
+	Type      string `json:"type"`
+	ChatID    int64  `json:"chat_id"`
+	UserID    int64  `json:"user_id"`
+	MessageID int64  `json:"message_id"`
+}
+
+// NewReadUpdated is the publication of a user's new read position in a chat.
+func NewReadUpdated(chatID, userID, messageID int64) ReadUpdated {
+	return ReadUpdated{Type: TypeReadUpdated, ChatID: chatID, UserID: userID, MessageID: messageID}
+}
+
+// ChatAdded goes to the personal channel of a user who created or joined a chat.
+type ChatAdded struct {
+	Type string      `json:"type"`
+	Chat ChatSummary `json:"chat"`
+}
+
+// NewChatAdded is the publication of a chat the viewer now belongs to, as the
+// viewer's chat list shows it.
+func NewChatAdded(s domain.ChatSummary) ChatAdded {
+	return ChatAdded{Type: TypeChatAdded, Chat: FromSummary(s)}
+}
+
+// ChatRemoved goes to the personal channel of a user who left or was removed.
+type ChatRemoved struct {
+	Type   string `json:"type"`
+	ChatID int64  `json:"chat_id"`
+}
+
+// NewChatRemoved is the publication of a chat the viewer no longer belongs to.
+func NewChatRemoved(chatID int64) ChatRemoved {
+	return ChatRemoved{Type: TypeChatRemoved, ChatID: chatID}
+}
