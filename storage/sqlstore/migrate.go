@@ -121,18 +121,20 @@ func migrateDB(ctx context.Context, db *sql.DB) error {
 func (s *Store) Versions(ctx context.Context) ([]int64, error) {
 	var out []int64
 	for _, db := range s.databases() {
-		p, err := newProvider(db)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.GetDBVersion(ctx)
-		if errors.Is(err, goose.ErrVersionNotFound) || isMySQLError(err, errNoSuchTable) {
-			v, err = 0, nil
+		// Read goose's table directly, not through goose: its GetDBVersion
+		// creates the table when missing, and doing that while the migrate
+		// command initialises it left a table without goose's zero row
+		// ("missing zero version migration"), which no later run repaired.
+		// A waiter must only ever read.
+		var v sql.NullInt64
+		err := db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied").Scan(&v)
+		if isMySQLError(err, errNoSuchTable) {
+			err = nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read schema version: %w", err)
 		}
-		out = append(out, v)
+		out = append(out, v.Int64)
 	}
 	return out, nil
 }
