@@ -35,6 +35,7 @@ type Config struct {
 	Cache     ChatCache
 	Publisher Publisher
 	Events    EventLog
+	Outbox    Outbox
 	// SyncSends says Publisher applies events to MySQL, Redis and Centrifugo
 	// before it returns (GATEWAY_SEND_MODE=sync, gateway/syncsend) instead of
 	// appending them to the log: reads that would ask the log ask MySQL.
@@ -70,6 +71,7 @@ type API struct {
 	cache     ChatCache
 	pub       Publisher
 	events    EventLog
+	outbox    Outbox
 	syncSends bool
 	members   *memberCache
 	passwords *auth.Passwords
@@ -87,7 +89,7 @@ type API struct {
 // the web client.
 func New(cfg Config) *fiber.App {
 	a := &API{
-		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events, syncSends: cfg.SyncSends,
+		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events, outbox: cfg.Outbox, syncSends: cfg.SyncSends,
 		members:   newMemberCache(cfg.MembershipTTL),
 		passwords: cfg.Passwords, tokens: cfg.Tokens, rt: cfg.Realtime, rtURL: cfg.RealtimeURL,
 		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout, now: time.Now,

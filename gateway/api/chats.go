@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/chatcache"
@@ -74,15 +75,14 @@ func (a *API) createChat(c *fiber.Ctx) error {
 	}
 
 	at := a.now()
-	publish := func(chat domain.Chat) error {
-		return a.append(ctx, event.ChatCreated, chat.ID, me.ID, at, event.ChatCreatedData{Chat: chat}, "")
-	}
+	stage := outbox.Stage(event.ChatCreated, me.ID, at, func(chat domain.Chat) any { return event.ChatCreatedData{Chat: chat} })
 	if title == "" {
-		chat, created, err := a.store.CreateDirectChat(ctx, creator, otherUsers[0], at, publish)
+		chat, created, err := a.store.CreateDirectChat(ctx, creator, otherUsers[0], at, stage)
 		if err != nil {
 			return err
 		}
 		if created {
+			a.announce(ctx, c)
 			return c.Status(http.StatusCreated).JSON(newChatJSON(me.ID, chat))
 		}
 		view, err := a.chatView(ctx, me.ID, chat)
@@ -91,10 +91,16 @@ func (a *API) createChat(c *fiber.Ctx) error {
 		}
 		return c.JSON(view)
 	}
-	chat, err := a.store.CreateGroupChat(ctx, title, creator, otherUsers, at, publish)
+	// The creator administers the group; everyone else is a member.
+	members := []domain.Member{{User: creator, Role: domain.RoleAdmin}}
+	for _, u := range otherUsers {
+		members = append(members, domain.Member{User: u, Role: domain.RoleMember})
+	}
+	chat, err := a.store.CreateGroupChat(ctx, title, creator.ID, members, at, stage)
 	if err != nil {
 		return err
 	}
+	a.announce(ctx, c)
 	return c.Status(http.StatusCreated).JSON(newChatJSON(me.ID, chat))
 }
 
@@ -155,11 +161,13 @@ func (a *API) addMember(c *fiber.Ctx) error {
 	}
 	member := domain.Member{User: user, Role: domain.RoleMember}
 	at := a.now()
-	chat, _, err := a.store.AddMember(ctx, chatID, user, member.Role, at, func(chat domain.Chat) error {
-		return a.append(ctx, event.MemberAdded, chatID, uid, at, event.MemberAddedData{Member: member, Chat: chat}, "")
-	})
+	chat, added, err := a.store.AddMember(ctx, chatID, user, member.Role, at, outbox.Stage(event.MemberAdded, uid, at,
+		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
 	if err != nil {
 		return err
+	}
+	if added {
+		a.announce(ctx, c)
 	}
 	view, err := a.chatView(ctx, uid, chat)
 	if err != nil {
@@ -188,10 +196,9 @@ func (a *API) removeMember(c *fiber.Ctx) error {
 		return errForbidden("only an admin of the chat can remove other members")
 	}
 	at := a.now()
-	err = a.store.RemoveMember(ctx, chatID, target, func(chat domain.Chat) error {
-		data := event.MemberRemovedData{UserID: target, MembersCount: len(chat.Members)}
-		return a.append(ctx, event.MemberRemoved, chatID, uid, at, data, "")
-	})
+	err = a.store.RemoveMember(ctx, chatID, target, outbox.Stage(event.MemberRemoved, uid, at, func(chat domain.Chat) any {
+		return event.MemberRemovedData{UserID: target, MembersCount: len(chat.Members)}
+	}))
 	if errors.Is(err, domain.ErrNotFound) {
 		return errNotFound("no such member")
 	}
@@ -199,6 +206,7 @@ func (a *API) removeMember(c *fiber.Ctx) error {
 		return err
 	}
 	a.members.forget(chatID, target, a.now())
+	a.announce(ctx, c)
 	return c.SendStatus(http.StatusNoContent)
 }
 
@@ -321,6 +329,20 @@ func (a *API) chatListFromStore(ctx context.Context, uid int64, after *sqlstore.
 	if err != nil {
 		return nil, nil, err
 	}
+	// One query counts the unread messages of every chat of the page that
+	// has any.
+	behind := map[int64]int64{}
+	for _, r := range rows {
+		if r.LastMessageID > pos[r.Chat.ID] {
+			behind[r.Chat.ID] = pos[r.Chat.ID]
+		}
+	}
+	var unread map[int64]int
+	if len(behind) > 0 {
+		if unread, err = a.store.UnreadCounts(ctx, uid, behind); err != nil {
+			return nil, nil, err
+		}
+	}
 	page := make([]domain.ChatSummary, len(rows))
 	for i, r := range rows {
 		s := baseSummary(uid, r.Chat)
@@ -329,11 +351,7 @@ func (a *API) chatListFromStore(ctx context.Context, uid int64, after *sqlstore.
 		if m, ok := msgs[r.LastMessageID]; ok && r.LastMessageID > 0 {
 			s.LastMessage = &m
 		}
-		if r.LastMessageID > s.ReadMessageID {
-			if s.UnreadCount, err = a.store.UnreadCount(ctx, r.Chat.ID, uid, s.ReadMessageID); err != nil {
-				return nil, nil, err
-			}
-		}
+		s.UnreadCount = unread[r.Chat.ID]
 		page[i] = s
 	}
 	return page, next, nil
@@ -392,12 +410,32 @@ func (a *API) chatView(ctx context.Context, viewer int64, chat domain.Chat) (cha
 		m := last[len(last)-1]
 		s.LastMessage, s.UpdatedAt = &m, m.SentAt
 		if m.ID > s.ReadMessageID {
-			if s.UnreadCount, err = a.store.UnreadCount(ctx, chat.ID, viewer, s.ReadMessageID); err != nil {
+			unread, err := a.store.UnreadCounts(ctx, viewer, map[int64]int64{chat.ID: s.ReadMessageID})
+			if err != nil {
 				return chatJSON{}, err
 			}
+			s.UnreadCount = unread[chat.ID]
 		}
 	}
 	return chatJSONOf(s, chat), nil
+}
+
+// announceWait bounds how long a change's answer waits for its event to reach
+// the log: long enough for a healthy log (milliseconds), short enough that a
+// log that is down delays the answer only a little. It is answered either
+// way; the relay publishes the event when the log is back.
+const announceWait = 2 * time.Second
+
+// announce has the relay publish the events just committed and waits for it
+// (bounded by announceWait). Waiting keeps a chat's event in the log before
+// anything the client does after the answer (its first message, say), as
+// when the event was appended before the commit.
+func (a *API) announce(ctx context.Context, c *fiber.Ctx) {
+	ctx, cancel := context.WithTimeout(ctx, announceWait)
+	defer cancel()
+	if err := a.outbox.Flush(ctx); err != nil {
+		a.log.Warn("change committed, its event not in the log yet (the outbox relay retries)", "request_id", requestID(c), "err", err)
+	}
 }
 
 func memberOf(chat domain.Chat, uid int64) (domain.Role, bool) {

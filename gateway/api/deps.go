@@ -27,19 +27,27 @@ type Store interface {
 	UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, error)
 	SearchUsers(ctx context.Context, prefix string, limit int) ([]domain.User, error)
 
-	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, publish sqlstore.Publish) (domain.Chat, bool, error)
-	CreateGroupChat(ctx context.Context, title string, creator domain.User, others []domain.User, at time.Time, publish sqlstore.Publish) (domain.Chat, error)
+	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
+	CreateGroupChat(ctx context.Context, title string, createdBy int64, members []domain.Member, at time.Time, stage sqlstore.Stage) (domain.Chat, error)
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
 	MemberRole(ctx context.Context, chatID, userID int64) (domain.Role, error)
-	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, publish sqlstore.Publish) (domain.Chat, bool, error)
-	RemoveMember(ctx context.Context, chatID, userID int64, publish sqlstore.Publish) error
+	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
+	RemoveMember(ctx context.Context, chatID, userID int64, stage sqlstore.Stage) error
 	UserChats(ctx context.Context, userID int64, after *sqlstore.ListCursor, limit int) ([]sqlstore.ChatRow, error)
 
 	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
 	Message(ctx context.Context, chatID, messageID int64) (domain.Message, error)
 	MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error)
 	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
-	UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error)
+	UnreadCounts(ctx context.Context, userID int64, after map[int64]int64) (map[int64]int, error)
+}
+
+// Outbox publishes the events that chat and membership changes staged in
+// their transactions (*outbox.Relay).
+type Outbox interface {
+	// Flush returns once the events committed so far are in the log, or with
+	// the reason they are not yet.
+	Flush(ctx context.Context) error
 }
 
 // ChatCache is the Redis chat list (cachewarm's projection of the log).

@@ -21,6 +21,7 @@ import (
 
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/persister/projection"
@@ -45,6 +46,7 @@ type harness struct {
 	cfg      api.Config
 	app      *fiber.App
 	base     string // http://127.0.0.1:port of the app's listener
+	dsn      string // the test's MySQL database
 	store    *sqlstore.Store
 	cache    *chatcache.Cache
 	js       jetstream.JetStream
@@ -77,7 +79,8 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlstore.Open(ctx, testkit.MySQL(t))
+	dsn := testkit.MySQL(t)
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +97,21 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	go func() { defer close(done); _ = pub.Run(pctx) }()
 	t.Cleanup(func() { stop(); <-done })
 
+	// The outbox relay, as in production; a short sweep so that a test of a
+	// log outage sees the event soon after the log is back.
+	relay := outbox.New(st, outbox.JetStream{JS: js, Timeout: time.Second}, nil, outbox.Config{Sweep: 50 * time.Millisecond}, nil)
+	rctx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); _ = relay.Run(rctx) }()
+	t.Cleanup(func() { stopRelay(); <-relayDone })
+
 	passwords, err := auth.NewPasswords(bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	cfg := api.Config{
-		Store: st, Cache: cache, Publisher: pub, Events: stream,
+		Store: st, Cache: cache, Publisher: pub, Events: stream, Outbox: relay,
 		Passwords: passwords, Tokens: auth.NewTokens(jwtSecret, time.Hour),
 		Realtime: rtoken.New(realtimeSecret, time.Hour), RealtimeURL: realtimeURL,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -114,7 +125,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		MembershipTTL: 30 * time.Second,
 		NATS:          nc,
 	}
-	h := &harness{t: t, cfg: cfg, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
+	h := &harness{t: t, cfg: cfg, dsn: dsn, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()
 	return h
 }
@@ -386,6 +397,31 @@ func (h *harness) lastEvent() event.Event {
 		h.t.Fatal(err)
 	}
 	return event.Event{Seq: m.Sequence, Envelope: env}
+}
+
+// chatEvents lists the events of one chat in the log, in log order.
+func (h *harness) chatEvents(chatID int64) []event.Event {
+	h.t.Helper()
+	ctx := context.Background()
+	info, err := h.stream.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []event.Event
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := h.stream.GetMsg(ctx, seq)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		env, err := event.Decode(m.Data)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if env.ChatID == chatID {
+			out = append(out, event.Event{Seq: seq, Envelope: env})
+		}
+	}
+	return out
 }
 
 // eventually polls cond until it holds or 10 seconds pass.

@@ -29,10 +29,10 @@ func TestSyncModeSendIsEverywhereWhenAnswered(t *testing.T) {
 		c.Publisher = syncsend.New(h.store, bus.HandlerFunc(h.cache.ApplyEvents), rl)
 		c.SyncSends = true
 	})
-	before := h.logCount()
-
 	ann, bob := s.register("ann"), s.register("bob")
+	// Chats are created through the outbox, which publishes to the log.
 	chat := s.direct(ann, bob)
+	before := h.logCount()
 	centrifugo := gocent.New(gocent.Config{Addr: cent.URL + "/api", Key: cent.APIKey})
 
 	var last messageJSON

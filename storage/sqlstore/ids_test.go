@@ -14,7 +14,7 @@ func TestReserveIDsStartsAboveMessagesAndNeverOverlaps(t *testing.T) {
 	st, _ := newStore(t)
 	ann := mustUser(t, st, "ann")
 	bob := mustUser(t, st, "bob")
-	chat, _, err := st.CreateDirectChat(t.Context(), ann, bob, time.Now(), func(domain.Chat) error { return nil })
+	chat, _, err := st.CreateDirectChat(t.Context(), ann, bob, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
@@ -23,7 +24,8 @@ import (
 
 // run serves until ctx is cancelled, then stops accepting connections, lets
 // the requests in flight finish and only then stops the publisher, which
-// commits whatever appends are still queued.
+// commits whatever appends are still queued, and the outbox relay, which
+// publishes what the last requests staged.
 func run(ctx context.Context, log *slog.Logger) error {
 	env := config.New()
 	s := readSettings(env)
@@ -71,12 +73,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		defer rl.Close()
 		sender = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
 	}
+	relay := outbox.New(st, outbox.JetStream{JS: js, Timeout: s.Publish.Timeout}, log, outbox.Config{}, reg)
 	webDir := api.WebDirIfPresent(s.WebDir)
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
 	app := api.New(api.Config{
-		Store: st, Cache: cache, Publisher: sender, Events: stream, SyncSends: s.SendMode == "sync",
+		Store: st, Cache: cache, Publisher: sender, Events: stream, Outbox: relay, SyncSends: s.SendMode == "sync",
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Log: log, Registry: reg,
@@ -97,12 +100,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 
-	// The publisher outlives ctx: requests still in flight after the signal
-	// need it, and its Run commits the queue when stopped.
+	// The publisher and the outbox relay outlive ctx: requests still in
+	// flight after the signal need them, and each finishes its work when
+	// stopped (the queue committed, the staged events published).
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPub()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(pubCtx) })
+	g.Go(func() error { return relay.Run(pubCtx) })
 	g.Go(func() error { return app.Listener(ln) })
 	g.Go(func() error {
 		<-gctx.Done()
