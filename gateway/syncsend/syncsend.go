@@ -44,6 +44,8 @@ type Store interface {
 	ReserveIDs(ctx context.Context, name string, n int64) (int64, error)
 	ApplyBatch(ctx context.Context, b sqlstore.Batch) error
 	MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error)
+	Message(ctx context.Context, chatID, messageID int64) (domain.Message, error)
+	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
 }
 
 // Applier applies events the way a worker does (chatcache.Cache.ApplyEvents
@@ -71,11 +73,11 @@ func New(st Store, cache, realtime Applier) *Writer {
 	return &Writer{store: st, cache: cache, realtime: realtime, seed: maphash.MakeSeed()}
 }
 
-// Publish applies one event synchronously and answers with the id it got.
+// Append applies one event synchronously and answers with the id it got.
 // A message whose client_id the author already used in the chat is not
 // applied again: the answer is the original's id with Duplicate set, as the
 // log would answer a retried send.
-func (w *Writer) Publish(ctx context.Context, env event.Envelope, _ string) (bus.Ack, error) {
+func (w *Writer) Append(ctx context.Context, env event.Envelope, _ string) (bus.Ack, error) {
 	l := &w.chatLock[maphash.Comparable(w.seed, env.ChatID)%uint64(len(w.chatLock))]
 	l.Lock()
 	defer l.Unlock()
@@ -122,6 +124,32 @@ func (w *Writer) Publish(ctx context.Context, env event.Envelope, _ string) (bus
 		return bus.Ack{}, fmt.Errorf("sync send: centrifugo: %w", err)
 	}
 	return bus.Ack{Seq: uint64(id)}, nil
+}
+
+// AppendStaged applies an event the gateway's outbox staged (a chat or
+// membership change), as Append does.
+func (w *Writer) AppendStaged(ctx context.Context, _ string, payload []byte, msgID string) error {
+	env, err := event.Decode(payload)
+	if err != nil {
+		return err
+	}
+	_, err = w.Append(ctx, env, msgID)
+	return err
+}
+
+// Message is a message as MySQL holds it: there, in this design, from the
+// moment its send was answered.
+func (w *Writer) Message(ctx context.Context, chatID, id int64) (domain.Message, error) {
+	return w.store.Message(ctx, chatID, id)
+}
+
+// NewestMessageID is the newest message of a chat in MySQL.
+func (w *Writer) NewestMessageID(ctx context.Context, chatID int64) (int64, error) {
+	msgs, _, err := w.store.History(ctx, chatID, sqlstore.HistoryQuery{Limit: 1})
+	if err != nil || len(msgs) == 0 {
+		return 0, err
+	}
+	return msgs[0].ID, nil
 }
 
 func (w *Writer) nextID(ctx context.Context) (int64, error) {

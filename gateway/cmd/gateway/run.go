@@ -9,10 +9,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
-	"github.com/logchat/gateway/internal/outbox"
+	"github.com/logchat/gateway/internal/chatlog"
 	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/notifier/relay"
@@ -66,23 +66,22 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	reg := obs.NewRegistry()
 	pub := bus.NewPublisher(js, s.Publish, reg)
-	var sender api.Publisher = pub
+	var chatLog server.Log = chatlog.New(pub, js, stream, s.Publish.Timeout)
 	if s.SendMode == "sync" {
 		log.Warn("GATEWAY_SEND_MODE=sync: sends write MySQL, Redis and Centrifugo in the request and bypass the log (a benchmark baseline)")
 		rl := relay.New(relay.Config{APIURL: s.CentrifugoAPIURL, APIKey: s.CentrifugoAPIKey}, log, reg)
 		defer rl.Close()
-		sender = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
+		chatLog = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
 	}
-	relay := outbox.New(st, outbox.JetStream{JS: js, Timeout: s.Publish.Timeout}, log, outbox.Config{}, reg)
-	webDir := api.WebDirIfPresent(s.WebDir)
+	webDir := server.WebDirIfPresent(s.WebDir)
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
-	app := api.New(api.Config{
-		Store: st, Cache: cache, Publisher: sender, Events: stream, Outbox: relay, SyncSends: s.SendMode == "sync",
+	gw := server.New(server.Config{
+		Store: st, Cache: cache, Log: chatLog,
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
-		Log: log, Registry: reg,
+		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
@@ -107,12 +106,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	defer stopPub()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(pubCtx) })
-	g.Go(func() error { return relay.Run(pubCtx) })
-	g.Go(func() error { return app.Listener(ln) })
+	g.Go(func() error { return gw.Run(pubCtx) })
+	g.Go(func() error { return gw.App.Listener(ln) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
-		err := app.ShutdownWithTimeout(s.ShutdownTimeout)
+		err := gw.App.ShutdownWithTimeout(s.ShutdownTimeout)
 		stopPub()
 		return err
 	})

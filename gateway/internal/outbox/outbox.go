@@ -28,8 +28,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logchat/ingest/bus"
@@ -73,12 +71,12 @@ type Store interface {
 	DrainOutbox(ctx context.Context, wait time.Duration, publish func(context.Context, sqlstore.OutboxRow) error) (int, error)
 }
 
-// Log is where staged events go: the stream, or anything standing in for it
-// (the benchmark's synchronous baseline).
+// Log is where staged events go: the stream (*chatlog.Log), or anything
+// standing in for it (the benchmark's synchronous baseline).
 type Log interface {
-	// Publish appends payload to subject with msgID as its Nats-Msg-Id, and
-	// returns once it is durable (or was a duplicate).
-	Publish(ctx context.Context, subject string, payload []byte, msgID string) error
+	// AppendStaged appends payload to subject with msgID as its Nats-Msg-Id,
+	// and returns once it is durable (or was a duplicate).
+	AppendStaged(ctx context.Context, subject string, payload []byte, msgID string) error
 }
 
 // Config tunes a Relay; zero values take the defaults.
@@ -213,41 +211,11 @@ func (r *Relay) drain(ctx context.Context) error {
 		return err
 	}
 	n, err := r.store.DrainOutbox(ctx, r.cfg.LockWait, func(ctx context.Context, row sqlstore.OutboxRow) error {
-		return r.log.Publish(ctx, row.Subject, row.Payload, row.MsgID)
+		return r.log.AppendStaged(ctx, row.Subject, row.Payload, row.MsgID)
 	})
 	r.published.Add(float64(n))
 	if err != nil {
 		r.failures.Inc()
 	}
 	return err
-}
-
-// JetStream is the Log of the gateway: the stream itself, one acknowledged
-// append at a time (chat and membership changes are few; each waits for the
-// server's fsync before the next, so that a failure never lets a later event
-// of the chat overtake it).
-type JetStream struct {
-	JS      jetstream.JetStream
-	Timeout time.Duration // per append; 3s when 0
-}
-
-// Publish implements Log.
-func (j JetStream) Publish(ctx context.Context, subject string, payload []byte, msgID string) error {
-	if !j.JS.Conn().IsConnected() {
-		// Fail fast: waiting out the timeout would only hold the lock.
-		return fmt.Errorf("%w: not connected to NATS", bus.ErrUnavailable)
-	}
-	timeout := j.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	msg := nats.NewMsg(subject)
-	msg.Data = payload
-	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	if _, err := j.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("%w: append %s: %v", bus.ErrUnavailable, subject, err)
-	}
-	return nil
 }

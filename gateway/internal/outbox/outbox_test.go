@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/logchat/gateway/internal/chatlog"
 	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/domain"
@@ -62,7 +63,7 @@ func newWorld(t *testing.T) *world {
 
 // relay starts a relay (a gateway instance's) until the test ends.
 func (w *world) relay(t *testing.T, sweep time.Duration) *outbox.Relay {
-	r := outbox.New(w.st, outbox.JetStream{JS: w.js, Timeout: time.Second}, nil, outbox.Config{Sweep: sweep}, nil)
+	r := outbox.New(w.st, chatlog.New(nil, w.js, w.stream, time.Second), nil, outbox.Config{Sweep: sweep}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
@@ -173,7 +174,7 @@ func TestRepublishedRowIsDeduplicated(t *testing.T) {
 	// The dead relay's publish, without the delete.
 	crashed := errors.New("crashed before the delete")
 	if _, err := w.st.DrainOutbox(t.Context(), time.Second, func(ctx context.Context, row sqlstore.OutboxRow) error {
-		if err := (outbox.JetStream{JS: w.js}).Publish(ctx, row.Subject, row.Payload, row.MsgID); err != nil {
+		if err := chatlog.New(nil, w.js, w.stream, 0).AppendStaged(ctx, row.Subject, row.Payload, row.MsgID); err != nil {
 			return err
 		}
 		return crashed

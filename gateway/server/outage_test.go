@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logchat/gateway/api"
+	"github.com/logchat/gateway/internal/chatlog"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
@@ -25,7 +26,7 @@ func TestDependenciesDown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := h.variant(func(c *api.Config) { c.Store = dead })
+		v := h.variant(func(c *server.Config) { c.Store = dead })
 		before := h.logCount()
 		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/api/v1/auth/login", "", map[string]string{"name": "alice", "password": "password-alice"})
 		v.fails(http.StatusServiceUnavailable, "unavailable", "GET", "/api/v1/me", alice.token, nil)
@@ -50,7 +51,7 @@ func TestDependenciesDown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := h.variant(func(c *api.Config) { c.Store = dead })
+		v := h.variant(func(c *server.Config) { c.Store = dead })
 		// The log is the buffer: a member's send is accepted through the outage.
 		before := h.logCount()
 		m := v.send(alice, cached.ID, "sent while MySQL is down", "down-2")
@@ -70,7 +71,7 @@ func TestDependenciesDown(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = pub.Run(ctx) }()
 		defer func() { stop(); <-done }()
-		v := h.variant(func(c *api.Config) { c.Publisher = pub })
+		v := h.variant(func(c *server.Config) { c.Log = chatlog.New(pub, h.js, h.stream, cfg.Timeout) })
 
 		h.nats.Shutdown()
 		v.fails(http.StatusServiceUnavailable, "unavailable", "POST", chatPath(chat.ID, "/messages"), alice.token, map[string]any{"text": "hi", "client_id": "nats-1"})

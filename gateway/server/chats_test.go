@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logchat/gateway/api"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/chatcache"
@@ -187,7 +187,7 @@ func TestMembership(t *testing.T) {
 	})
 
 	t.Run("a removal through another gateway instance takes effect at once", func(t *testing.T) {
-		other := h.variant(func(*api.Config) {})
+		other := h.variant(func(*server.Config) {})
 		h.must(http.StatusOK, "POST", chatPath(g.ID, "/members"), alice.token, map[string]any{"user_id": dave.ID}, nil)
 		// dave's membership is now cached by the other instance, for 30 s.
 		other.send(dave, g.ID, "hello from the other instance", "other-1")
@@ -325,7 +325,7 @@ func TestChatList(t *testing.T) {
 	t.Run("from MySQL when Redis fails", func(t *testing.T) {
 		cached := list(alice, "")
 		// The same services, but a gateway whose Redis is down.
-		dapp := h.variant(func(c *api.Config) { c.Cache = chatcache.New(brokenRedis(t), "x:", h.store) })
+		dapp := h.variant(func(c *server.Config) { c.Cache = chatcache.New(brokenRedis(t), "x:", h.store) })
 		var fromDB listJSON
 		dapp.must(http.StatusOK, "GET", "/api/v1/chats", alice.token, nil, &fromDB)
 		if !reflect.DeepEqual(fromDB.Chats, cached.Chats) {

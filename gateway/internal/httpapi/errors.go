@@ -1,4 +1,4 @@
-package api
+package httpapi
 
 import (
 	"errors"
@@ -21,7 +21,9 @@ const (
 	codeUnavailable     = "unavailable"
 )
 
-// httpError is an answer decided by a handler: status, code and message.
+// httpError is an answer decided by the HTTP layer itself (a body that does
+// not bind, a bad query parameter, a missing token, a rate limit): status,
+// code and message. The application layer's refusals are domain errors.
 type httpError struct {
 	status int
 	code   string
@@ -34,27 +36,28 @@ func errInvalid(msg string) error { return &httpError{http.StatusBadRequest, cod
 func errUnauth(msg string) error {
 	return &httpError{http.StatusUnauthorized, codeUnauthenticated, msg}
 }
-func errForbidden(msg string) error { return &httpError{http.StatusForbidden, codeForbidden, msg} }
-func errNotFound(msg string) error  { return &httpError{http.StatusNotFound, codeNotFound, msg} }
-
-// errChatNotFound is the answer for a chat that does not exist and for one the
-// caller is not a member of alike, so that existence is not leaked.
-var errChatNotFound = errNotFound("no such chat")
 
 // classify translates any error into the contract's status, code and message.
-// Domain errors come from the store and validation; *fiber.Error from Fiber
-// itself (unknown route, wrong method, body limit). Everything else is a
-// dependency that failed (driver, Redis, NATS): 503, safe to retry, and the
+// Domain errors come from the application layer, the stores and validation
+// (with a message for the client when they carry one); *fiber.Error from
+// Fiber itself (unknown route, wrong method, body limit). Everything else is
+// a dependency that failed (driver, Redis, NATS): 503, safe to retry, and the
 // cause stays in the log, not in the answer.
 func classify(err error) (status int, code, msg string) {
 	var he *httpError
 	var ve *domain.ValidationError
+	var de *domain.Error
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
 	case errors.As(err, &ve):
 		return http.StatusBadRequest, codeInvalid, ve.Msg
+	case errors.As(err, &de):
+		if status, code, _ := classify(de.Kind); status < 500 {
+			return status, code, de.Msg
+		}
+		return http.StatusServiceUnavailable, codeUnavailable, "a dependency is unavailable; retry later"
 	case errors.As(err, &fe):
 		return classifyFiber(fe)
 	case errors.Is(err, domain.ErrInvalid):
@@ -65,6 +68,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusForbidden, codeForbidden, "not allowed"
 	case errors.Is(err, domain.ErrConflict):
 		return http.StatusConflict, codeConflict, "conflict"
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return http.StatusUnauthorized, codeUnauthenticated, "unauthenticated"
 	default:
 		// domain.ErrUnavailable, bus.ErrUnavailable, driver, Redis and NATS
 		// errors, deadlines: the request may be retried as it is.
@@ -97,7 +102,7 @@ func classifyFiber(fe *fiber.Error) (int, string, string) {
 
 // errorHandler is Fiber's ErrorHandler: every non-2xx answer, whether from a
 // handler, a middleware or Fiber itself, gets the body of API.md.
-func (a *API) errorHandler(c *fiber.Ctx, err error) error {
+func (a *api) errorHandler(c *fiber.Ctx, err error) error {
 	status, code, msg := classify(err)
 	if status >= 500 {
 		a.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)

@@ -1,4 +1,4 @@
-package api
+package membership
 
 import (
 	"testing"
@@ -7,8 +7,8 @@ import (
 	"github.com/logchat/shared/domain"
 )
 
-func TestMemberCacheKeepsAnswersForItsTTL(t *testing.T) {
-	c := newMemberCache(2 * time.Second)
+func TestCacheKeepsAnswersForItsTTL(t *testing.T) {
+	c := newCache(2 * time.Second)
 	now := time.Now()
 	if _, ok := c.get(1, 7, now); ok {
 		t.Fatal("an empty cache answered")
@@ -35,7 +35,7 @@ func TestMemberCacheKeepsAnswersForItsTTL(t *testing.T) {
 	if _, ok := c.get(1, 7, later); !ok {
 		t.Fatal("a member added back is cached again after the hold-off")
 	}
-	off := newMemberCache(0)
+	off := newCache(0)
 	off.put(1, 7, domain.RoleMember, now)
 	if _, ok := off.get(1, 7, now); ok {
 		t.Fatal("a TTL of 0 must turn the cache off")

@@ -1,8 +1,9 @@
-// Package api is the gateway's HTTP API (API.md) on Fiber: authentication,
-// validation, membership checks, reads from MySQL and Redis, and appends to
-// the log. Every answer that is not 2xx has the body
+// Package httpapi is the gateway's HTTP API (API.md) on Fiber. Handlers only
+// bind the request, call the application layer (accounts, chats, messages,
+// realtime) and translate its answer; every error goes through one classifier
+// (errors.go), so that every answer that is not 2xx has the body
 // {"error": {"code", "message"}}, Fiber's own errors included.
-package api
+package httpapi
 
 import (
 	"context"
@@ -10,12 +11,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	segmentjson "github.com/segmentio/encoding/json"
 
-	"github.com/logchat/gateway/auth"
-	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/gateway/internal/accounts"
+	"github.com/logchat/gateway/internal/chats"
+	"github.com/logchat/gateway/internal/messages"
+	"github.com/logchat/gateway/internal/realtime"
 	"github.com/logchat/shared/obs"
 )
 
@@ -31,20 +33,10 @@ const readLimit = 1 << 20
 
 // Config is what the API is built from.
 type Config struct {
-	Store     Store
-	Cache     ChatCache
-	Publisher Publisher
-	Events    EventLog
-	Outbox    Outbox
-	// SyncSends says Publisher applies events to MySQL, Redis and Centrifugo
-	// before it returns (GATEWAY_SEND_MODE=sync, gateway/syncsend) instead of
-	// appending them to the log: reads that would ask the log ask MySQL.
-	SyncSends bool
-
-	Passwords   *auth.Passwords
-	Tokens      *auth.Tokens
-	Realtime    *rtoken.Issuer
-	RealtimeURL string // CENTRIFUGO_WS_URL, handed to clients
+	Accounts *accounts.Service
+	Chats    *chats.Service
+	Messages *messages.Service
+	Realtime *realtime.Service
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry // request metrics are registered here and /metrics serves it
@@ -56,43 +48,29 @@ type Config struct {
 	AuthRateLimitPerMinute int
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
-	// MembershipTTL is how long a membership answer from MySQL is reused
-	// (MEMBERSHIP_CACHE_TTL); 0 asks MySQL every time. See memberCache.
-	MembershipTTL time.Duration
-	// NATS, when set, is watched for removals made through other gateway
-	// instances, which then take effect here at once (see memberCache).
-	NATS   *nats.Conn
-	WebDir string // the built web client, served at "/"; "" serves none
+	WebDir         string        // the built web client, served at "/"; "" serves none
+	// OnShutdown runs when the app shuts down (after the requests in flight).
+	OnShutdown func() error
 }
 
-// API holds the handlers' dependencies.
-type API struct {
-	store     Store
-	cache     ChatCache
-	pub       Publisher
-	events    EventLog
-	outbox    Outbox
-	syncSends bool
-	members   *memberCache
-	passwords *auth.Passwords
-	tokens    *auth.Tokens
-	rt        *rtoken.Issuer
-	rtURL     string
-	log       *slog.Logger
-	checks    obs.Checks
-	timeout   time.Duration
-	metrics   *httpMetrics
-	now       func() time.Time
+// api holds the handlers' dependencies.
+type api struct {
+	accounts *accounts.Service
+	chats    *chats.Service
+	messages *messages.Service
+	realtime *realtime.Service
+	log      *slog.Logger
+	checks   obs.Checks
+	timeout  time.Duration
+	metrics  *httpMetrics
 }
 
 // New builds the Fiber app serving the whole API, the health endpoints and
 // the web client.
 func New(cfg Config) *fiber.App {
-	a := &API{
-		store: cfg.Store, cache: cfg.Cache, pub: cfg.Publisher, events: cfg.Events, outbox: cfg.Outbox, syncSends: cfg.SyncSends,
-		members:   newMemberCache(cfg.MembershipTTL),
-		passwords: cfg.Passwords, tokens: cfg.Tokens, rt: cfg.Realtime, rtURL: cfg.RealtimeURL,
-		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout, now: time.Now,
+	a := &api{
+		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
+		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -105,15 +83,6 @@ func New(cfg Config) *fiber.App {
 		reg = prometheus.NewRegistry()
 	}
 	a.metrics = newHTTPMetrics(reg)
-	var membershipWatch *nats.Subscription
-	if cfg.NATS != nil && cfg.MembershipTTL > 0 {
-		sub, err := a.members.watchMembership(cfg.NATS, a.log)
-		if err != nil {
-			// Removals through other instances then take up to the TTL.
-			a.log.Warn("watch membership changes", "err", err)
-		}
-		membershipWatch = sub
-	}
 
 	app := fiber.New(fiber.Config{
 		AppName: "logchat-gateway",
@@ -128,12 +97,9 @@ func New(cfg Config) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 	})
 	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
-	app.Hooks().OnShutdown(func() error {
-		if membershipWatch != nil {
-			return membershipWatch.Unsubscribe()
-		}
-		return nil
-	})
+	if cfg.OnShutdown != nil {
+		app.Hooks().OnShutdown(cfg.OnShutdown)
+	}
 
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)
@@ -169,9 +135,10 @@ func New(cfg Config) *fiber.App {
 
 // withDeadline bounds the dependency calls of a request: fasthttp does not
 // cancel a request's context when the client goes away, so without a deadline
-// a hung dependency would hold handlers forever.
-func (a *API) withDeadline(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+// a hung dependency would hold handlers forever. The context also carries the
+// request id, for whatever the application layer logs.
+func (a *api) withDeadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(obs.WithRequestID(context.Background(), requestID(c)), a.timeout)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()

@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logchat/gateway/api"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/shared/obs"
 )
 
@@ -23,7 +23,7 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("readyz %v", ok)
 	}
 
-	down := h.variant(func(c *api.Config) {
+	down := h.variant(func(c *server.Config) {
 		c.Checks = obs.Checks{
 			"mysql": h.store.Ping,
 			"redis": func(context.Context) error { return errors.New("connection refused") },

@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/centrifugal/gocent/v3"
 
-	"github.com/logchat/gateway/api"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/notifier/relay"
@@ -25,9 +25,8 @@ func TestSyncModeSendIsEverywhereWhenAnswered(t *testing.T) {
 	cent := testkit.StartCentrifugo(t)
 	rl := relay.New(relay.Config{APIURL: cent.URL + "/api", APIKey: cent.APIKey}, slog.New(slog.DiscardHandler), nil)
 	t.Cleanup(rl.Close)
-	s := h.variant(func(c *api.Config) {
-		c.Publisher = syncsend.New(h.store, bus.HandlerFunc(h.cache.ApplyEvents), rl)
-		c.SyncSends = true
+	s := h.variant(func(c *server.Config) {
+		c.Log = syncsend.New(h.store, bus.HandlerFunc(h.cache.ApplyEvents), rl)
 	})
 	ann, bob := s.register("ann"), s.register("bob")
 	// Chats are created through the outbox, which publishes to the log.

@@ -1,4 +1,4 @@
-package api
+package httpapi
 
 import (
 	"net/http"
@@ -11,12 +11,12 @@ import (
 	"github.com/logchat/shared/obs"
 )
 
-func (a *API) healthz(c *fiber.Ctx) error {
+func (a *api) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
 // readyz answers 503 naming every dependency that does not answer.
-func (a *API) readyz(c *fiber.Ctx) error {
+func (a *api) readyz(c *fiber.Ctx) error {
 	failed := a.checks.Run(c.UserContext())
 	if len(failed) > 0 {
 		c.Status(fiber.StatusServiceUnavailable)

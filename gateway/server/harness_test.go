@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bytes"
@@ -19,10 +19,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/internal/chatlog"
 	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/persister/projection"
 	"github.com/logchat/shared/event"
@@ -43,7 +44,7 @@ const (
 // cachewarm) run only when a test starts them.
 type harness struct {
 	t        *testing.T
-	cfg      api.Config
+	cfg      server.Config
 	app      *fiber.App
 	base     string // http://127.0.0.1:port of the app's listener
 	dsn      string // the test's MySQL database
@@ -97,24 +98,16 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	go func() { defer close(done); _ = pub.Run(pctx) }()
 	t.Cleanup(func() { stop(); <-done })
 
-	// The outbox relay, as in production; a short sweep so that a test of a
-	// log outage sees the event soon after the log is back.
-	relay := outbox.New(st, outbox.JetStream{JS: js, Timeout: time.Second}, nil, outbox.Config{Sweep: 50 * time.Millisecond}, nil)
-	rctx, stopRelay := context.WithCancel(ctx)
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); _ = relay.Run(rctx) }()
-	t.Cleanup(func() { stopRelay(); <-relayDone })
-
 	passwords, err := auth.NewPasswords(bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	cfg := api.Config{
-		Store: st, Cache: cache, Publisher: pub, Events: stream, Outbox: relay,
+	cfg := server.Config{
+		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, time.Second),
 		Passwords: passwords, Tokens: auth.NewTokens(jwtSecret, time.Hour),
 		Realtime: rtoken.New(realtimeSecret, time.Hour), RealtimeURL: realtimeURL,
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: reg,
 		Checks:   obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 
@@ -124,6 +117,9 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		// membership never lets a removed member back in.
 		MembershipTTL: 30 * time.Second,
 		NATS:          nc,
+		// A short sweep of the outbox, so that a test of a log outage sees
+		// the staged events soon after the log is back.
+		Outbox: outbox.Config{Sweep: 50 * time.Millisecond},
 	}
 	h := &harness{t: t, cfg: cfg, dsn: dsn, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()
@@ -134,7 +130,14 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 // requests go through a real connection, as a client's would.
 func (h *harness) serve() {
 	h.t.Helper()
-	h.app = api.New(h.cfg)
+	srv := server.New(h.cfg)
+	h.app = srv.App
+	// The relay of staged events runs until after the app has shut down
+	// (cleanups run last registered first).
+	ctx, stop := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); _ = srv.Run(ctx) }()
+	h.t.Cleanup(func() { stop(); <-relayDone })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.t.Fatal(err)
@@ -147,7 +150,7 @@ func (h *harness) serve() {
 }
 
 // variant is another gateway over the same services, its config changed by mod.
-func (h *harness) variant(mod func(*api.Config)) *harness {
+func (h *harness) variant(mod func(*server.Config)) *harness {
 	v := *h
 	v.cfg.Registry = prometheus.NewRegistry()
 	mod(&v.cfg)

@@ -1,4 +1,4 @@
-package api
+package httpapi
 
 import (
 	"crypto/rand"
@@ -28,7 +28,7 @@ const (
 // observe is the outermost middleware: it names the request, turns an error
 // into its answer here rather than after the chain (so that the status is
 // known), counts the request by route and status, and logs it.
-func (a *API) observe(c *fiber.Ctx) error {
+func (a *api) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	id := c.Get(fiber.HeaderXRequestID)
 	if !validRequestID(id) {
@@ -96,7 +96,7 @@ func newRequestID() string {
 }
 
 // recover turns a handler's panic into a failed request instead of a dead process.
-func (a *API) recover(c *fiber.Ctx) (err error) {
+func (a *api) recover(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("panic", "request_id", requestID(c), "panic", r, "stack", string(debug.Stack()))
@@ -107,13 +107,13 @@ func (a *API) recover(c *fiber.Ctx) (err error) {
 }
 
 // authenticate checks the bearer token and remembers the caller.
-func (a *API) authenticate(c *fiber.Ctx) error {
+func (a *api) authenticate(c *fiber.Ctx) error {
 	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return errUnauth("missing bearer token")
 	}
-	u, err := a.tokens.Verify(token)
+	u, err := a.accounts.Caller(token)
 	if err != nil {
 		return errUnauth("invalid or expired token")
 	}
