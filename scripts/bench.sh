@@ -30,8 +30,9 @@ mysql_root -e "DROP DATABASE IF EXISTS logchat_bench" || true
 trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/stack.sh start
 
-log "building the benchmark"
+log "building the benchmark and the synchronous baseline"
 go build -o "$BIN/bench" ./bench/cmd/bench
+go build -o "$BIN/baseline" ./bench/cmd/baseline
 log "running: $scenarios"
 # The load generator reads the stack's NATS (as the admin: backlogs, a stream
 # of its own for limits) and Centrifugo's API (limits) with this

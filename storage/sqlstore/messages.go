@@ -314,3 +314,15 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 	}
 	return out, nil
 }
+
+// MessageIDByClientID returns the id of the message an author sent with
+// clientID in a chat; domain.ErrNotFound when there is none.
+func (s *Store) MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error) {
+	var id int64
+	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+		"SELECT id FROM messages WHERE chat_id = ? AND author_id = ? AND client_id = ?", chatID, authorID, clientID).Scan(&id)
+	if err != nil {
+		return 0, notFound(fmt.Sprintf("message of chat %d by %d with client_id %q", chatID, authorID, clientID), err)
+	}
+	return id, nil
+}

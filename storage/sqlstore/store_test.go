@@ -723,7 +723,7 @@ func TestHistory(t *testing.T) {
 
 func TestMessageLookups(t *testing.T) {
 	t.Parallel()
-	st, chat, other, a, _ := historyFixture(t)
+	st, chat, other, a, b := historyFixture(t)
 	ctx := t.Context()
 	m, err := st.Message(ctx, chat.ID, 30)
 	if err != nil || m.ID != 30 || m.Author != a {
@@ -748,6 +748,13 @@ func TestMessageLookups(t *testing.T) {
 	}
 	if _, err := st.MessagesByID(ctx, []int64{1}, nil); !errors.Is(err, domain.ErrInvalid) {
 		t.Fatalf("mismatched lists err = %v", err)
+	}
+	// Message 30 is ann's, sent with client_id "c3".
+	if id, err := st.MessageIDByClientID(ctx, chat.ID, a.ID, "c3"); err != nil || id != 30 {
+		t.Fatalf("MessageIDByClientID = %d, %v; want 30", id, err)
+	}
+	if _, err := st.MessageIDByClientID(ctx, chat.ID, b.ID, "c3"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("another author's client_id: %v, want ErrNotFound", err)
 	}
 }
 

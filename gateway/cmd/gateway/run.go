@@ -13,9 +13,7 @@ import (
 	"github.com/logchat/gateway/internal/chatlog"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/gateway/server"
-	"github.com/logchat/gateway/syncsend"
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/notifier/relay"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
@@ -66,19 +64,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	reg := obs.NewRegistry()
 	pub := bus.NewPublisher(js, s.Publish, reg)
-	var chatLog server.Log = chatlog.New(pub, js, stream, s.Publish.Timeout)
-	if s.SendMode == "sync" {
-		log.Warn("GATEWAY_SEND_MODE=sync: sends write MySQL, Redis and Centrifugo in the request and bypass the log (a benchmark baseline)")
-		rl := relay.New(relay.Config{APIURL: s.CentrifugoAPIURL, APIKey: s.CentrifugoAPIKey}, log, reg)
-		defer rl.Close()
-		chatLog = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
-	}
 	webDir := server.WebDirIfPresent(s.WebDir)
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
 	gw := server.New(server.Config{
-		Store: st, Cache: cache, Log: chatLog,
+		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,

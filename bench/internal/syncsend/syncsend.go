@@ -1,22 +1,23 @@
-// Package syncsend is the synchronous design, kept as a mode of the gateway
-// (GATEWAY_SEND_MODE=sync, off by default) so that the benchmark can compare
-// the log-based architecture with the way the original simple chat worked and
-// most tutorials do it: the HTTP handler inserts the message into MySQL,
-// updates Redis and publishes to Centrifugo before it answers.
+// Package syncsend is the synchronous design, the benchmark's baseline: the
+// way the original simple chat worked and most tutorials do it. The request
+// inserts the message into MySQL, updates Redis and publishes to Centrifugo
+// before it answers; there is no log.
 //
-// It runs the very code the workers run — persister/store ApplyBatch,
-// cachewarm/chatcache ApplyEvents and notifier/relay Handle — one event at a
-// time in the request, so a comparison isolates the architecture, not the
-// implementations. Nothing is appended to the log in this mode.
+// It is a Log of the gateway (gateway/server.Log) that writes instead of
+// appending, so that bench/cmd/baseline runs the gateway's own HTTP layer and
+// rules, and only the write differs. The writes are the very code the
+// workers run — sqlstore ApplyBatch, chatcache ApplyEvents and notifier/relay
+// Handle — one event at a time in the request, so a comparison isolates the
+// architecture, not the implementations.
 //
 // Ids. Without a log there is no stream sequence to be a message's id. They
-// come from a MySQL counter (sqlstore.ReserveIDs, table id_blocks) handed out in
-// blocks of IDBlock, so the id source costs one round trip per block rather
-// than one per send: the comparison is about where the writes happen, not
-// about a ticket server. Ids must still increase within a chat in the order
-// messages are accepted and published, so one chat's sends run one at a time
-// (a lock per chat, striped) from taking an id to publishing. That holds
-// within one gateway process: this mode is a single-instance baseline, not a
+// come from a MySQL counter of the baseline's own (Counter, table id_blocks)
+// handed out in blocks of IDBlock, so the id source costs one round trip per
+// block rather than one per send: the comparison is about where the writes
+// happen, not about a ticket server. Ids must still increase within a chat in
+// the order messages are accepted and published, so one chat's sends run one
+// at a time (a lock per chat, striped) from taking an id to publishing. That
+// holds within one process: the baseline is a single instance, not a
 // deployment option.
 package syncsend
 
@@ -36,16 +37,20 @@ import (
 // IDBlock is how many ids one reservation takes.
 const IDBlock = 1000
 
-// counter is the id_blocks row of this mode.
+// counter is the id_blocks row of the baseline.
 const counter = "sync_send"
 
-// Store is what the writer needs of MySQL (persister/store).
+// Store is what the writer needs of MySQL (*sqlstore.Store).
 type Store interface {
-	ReserveIDs(ctx context.Context, name string, n int64) (int64, error)
 	ApplyBatch(ctx context.Context, b sqlstore.Batch) error
 	MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error)
 	Message(ctx context.Context, chatID, messageID int64) (domain.Message, error)
 	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
+}
+
+// IDs hands out ids in blocks (*Counter).
+type IDs interface {
+	Reserve(ctx context.Context, name string, n int64) (int64, error)
 }
 
 // Applier applies events the way a worker does (chatcache.Cache.ApplyEvents
@@ -54,10 +59,11 @@ type Applier interface {
 	Handle(ctx context.Context, events []event.Event) error
 }
 
-// Writer implements the gateway's Publisher by applying each event to MySQL,
+// Writer implements the gateway's Log by applying each event to MySQL,
 // Redis and Centrifugo before returning.
 type Writer struct {
 	store    Store
+	ids      IDs
 	cache    Applier
 	realtime Applier
 
@@ -69,8 +75,8 @@ type Writer struct {
 }
 
 // New returns a writer over the three projections' code.
-func New(st Store, cache, realtime Applier) *Writer {
-	return &Writer{store: st, cache: cache, realtime: realtime, seed: maphash.MakeSeed()}
+func New(st Store, ids IDs, cache, realtime Applier) *Writer {
+	return &Writer{store: st, ids: ids, cache: cache, realtime: realtime, seed: maphash.MakeSeed()}
 }
 
 // Append applies one event synchronously and answers with the id it got.
@@ -127,7 +133,8 @@ func (w *Writer) Append(ctx context.Context, env event.Envelope, _ string) (bus.
 }
 
 // AppendStaged applies an event the gateway's outbox staged (a chat or
-// membership change), as Append does.
+// membership change) as Append does: to Redis and Centrifugo (MySQL has the
+// change already), before the change is answered.
 func (w *Writer) AppendStaged(ctx context.Context, _ string, payload []byte, msgID string) error {
 	env, err := event.Decode(payload)
 	if err != nil {
@@ -137,13 +144,13 @@ func (w *Writer) AppendStaged(ctx context.Context, _ string, payload []byte, msg
 	return err
 }
 
-// Message is a message as MySQL holds it: there, in this design, from the
+// Message is a message as MySQL holds it: in this design, there from the
 // moment its send was answered.
 func (w *Writer) Message(ctx context.Context, chatID, id int64) (domain.Message, error) {
 	return w.store.Message(ctx, chatID, id)
 }
 
-// NewestMessageID is the newest message of a chat in MySQL.
+// NewestMessageID is the newest message of a chat in MySQL, 0 for none.
 func (w *Writer) NewestMessageID(ctx context.Context, chatID int64) (int64, error) {
 	msgs, _, err := w.store.History(ctx, chatID, sqlstore.HistoryQuery{Limit: 1})
 	if err != nil || len(msgs) == 0 {
@@ -156,7 +163,7 @@ func (w *Writer) nextID(ctx context.Context) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.next >= w.end {
-		first, err := w.store.ReserveIDs(ctx, counter, IDBlock)
+		first, err := w.ids.Reserve(ctx, counter, IDBlock)
 		if err != nil {
 			return 0, fmt.Errorf("sync send: %w", err)
 		}
