@@ -9,6 +9,8 @@
 #   scripts/bench.sh steady,max   chosen scenarios (see `go run ./bench/cmd/bench --help`)
 #
 # Extra flags for the program go in BENCH_FLAGS, e.g. BENCH_FLAGS="--steady-duration 20s".
+# A second benchmark beside this one needs its own ports and database: BENCH_GATEWAY_PORT,
+# BENCH_CENTRIFUGO_PORT, BENCH_NATS_PORT, BENCH_NATS_HTTP_PORT, BENCH_HEALTH_PORT_BASE, BENCH_MYSQL_DB.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -16,7 +18,7 @@ scenarios=${1:-all}
 export STACK_DIR="$ROOT/.run/bench-stack"
 export GATEWAY_PORT=${BENCH_GATEWAY_PORT:-28080} CENTRIFUGO_PORT=${BENCH_CENTRIFUGO_PORT:-28000}
 export NATS_PORT=${BENCH_NATS_PORT:-24233} NATS_HTTP_PORT=${BENCH_NATS_HTTP_PORT:-28233} HEALTH_PORT_BASE=${BENCH_HEALTH_PORT_BASE:-29100}
-export MYSQL_DB=logchat_bench REDIS_PREFIX="bench$(date +%s):"
+export MYSQL_DB=${BENCH_MYSQL_DB:-logchat_bench} REDIS_PREFIX="bench$(date +%s):"
 # The load generator registers thousands of users and sends from each many
 # times a minute: cheap password hashing and no rate limits on this stack only.
 export BCRYPT_COST=4 RATE_LIMIT_PER_MINUTE=0 RATE_LIMIT_AUTH_PER_MINUTE=0
@@ -26,12 +28,13 @@ out="$ROOT/.run/bench-out/$scenarios"
 bash scripts/stack.sh stop >/dev/null 2>&1 || true
 rm -rf "$STACK_DIR/nats" "$out"; mkdir -p "$(dirname "$out")"
 ensure_mysql
-mysql_root -e "DROP DATABASE IF EXISTS logchat_bench" || true
+mysql_root -e "DROP DATABASE IF EXISTS \`$MYSQL_DB\`" || true
 trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/stack.sh start
 
-log "building the benchmark"
+log "building the benchmark and the synchronous baseline"
 go build -o "$BIN/bench" ./bench/cmd/bench
+go build -o "$BIN/baseline" ./bench/cmd/baseline
 log "running: $scenarios"
 # The load generator reads the stack's NATS (as the admin: backlogs, a stream
 # of its own for limits) and Centrifugo's API (limits) with this

@@ -6,7 +6,9 @@
 #   scripts/stack.sh stop    stops what start started                                     (make down)
 #   scripts/stack.sh status  which processes run
 #   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier)
-#   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz
+#   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz;
+#                                        NAME baseline starts the benchmark's synchronous baseline (.bin/baseline,
+#                                        built by scripts/bench.sh) in the gateway's place: stop the gateway first
 #
 # MariaDB and Redis are shared machine services: they are checked, installed
 # (Debian packages) and started when missing, and left running afterwards.
@@ -69,7 +71,7 @@ stop_proc() {
 stop_all() {
   # local: a caller's "$name" must still name what failed after the stop.
   local name
-  for name in gateway persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
+  for name in gateway baseline persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
 }
 
 # The environment every process of the stack gets.
@@ -86,7 +88,7 @@ stack_env() {
 # port_offset NAME: a process's offset from HEALTH_PORT_BASE and PPROF_PORT_BASE.
 port_offset() {
   case $1 in
-    gateway) echo 0 ;;
+    gateway|baseline) echo 0 ;;  # the baseline serves on the gateway's address, in its place
     persister) echo 1 ;;
     cachewarm) echo 2 ;;
     notifier) echo 3 ;;
@@ -97,7 +99,7 @@ port_offset() {
 # health_url NAME: the /readyz of a gateway or worker.
 health_url() {
   local offset; offset=$(port_offset "$1") || exit 1
-  if [ "$1" = gateway ]; then echo "$URL/readyz"
+  if [ "$1" = gateway ] || [ "$1" = baseline ]; then echo "$URL/readyz"
   else echo "http://127.0.0.1:$((HEALTH_PORT_BASE + offset))/readyz"; fi
 }
 
@@ -114,14 +116,19 @@ start_service() {
   local offset pprof=""; offset=$(port_offset "$1") || exit 1
   [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + offset))"
   (
-    as_nats_user "$1"
     case $1 in
       gateway)
+        as_nats_user gateway
         export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
-        # Only the synchronous baseline (a benchmark) publishes to Centrifugo itself.
-        [ "${GATEWAY_SEND_MODE:-log}" != sync ] || export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
         PPROF_ADDR=$pprof start_proc gateway gateway ;;
+      baseline)
+        # The benchmark's synchronous baseline, in the gateway's place: no
+        # NATS at all, and it publishes to Centrifugo itself.
+        export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
+        export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
+        PPROF_ADDR=$pprof start_proc baseline baseline ;;
       *)
+        as_nats_user "$1"
         [ "$1" != notifier ] || export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
         PPROF_ADDR=$pprof HEALTH_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))" start_proc "$1" "$1" ;;
     esac
@@ -242,14 +249,20 @@ case "${1:-run}" in
   stop) stop_all; log "stopped" ;;
   status) a=$(running); [ -n "$a" ] && echo "running:$a ($URL)" || echo "not running" ;;
   stop-worker)
-    name=${2:?usage: $0 stop-worker gateway|persister|cachewarm|notifier}
+    name=${2:?usage: $0 stop-worker gateway|baseline|persister|cachewarm|notifier}
     health_url "$name" >/dev/null
     stop_proc "$name"; log "stopped $name" ;;
   start-worker)
-    name=${2:?usage: $0 start-worker gateway|persister|cachewarm|notifier}
+    name=${2:?usage: $0 start-worker gateway|baseline|persister|cachewarm|notifier}
     url=$(health_url "$name")
     [ -e "$PIDS/nats.pid" ] || die "no stack runs from $STACK_DIR"
     [ -e "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null && die "$name already runs"
+    # The gateway and the baseline share an address: /readyz would answer
+    # for the one already there.
+    case $name in gateway) other=baseline ;; baseline) other=gateway ;; *) other="" ;; esac
+    if [ -n "$other" ] && [ -e "$PIDS/$other.pid" ] && kill -0 "$(cat "$PIDS/$other.pid")" 2>/dev/null; then
+      die "$other serves on $URL: stop it first"
+    fi
     ensure_secrets
     stack_env
     start_service "$name"

@@ -54,7 +54,6 @@ var Descriptions = map[string]string{
 	"REQUEST_TIMEOUT":            "the longest a request may take",
 	"MEMBERSHIP_CACHE_TTL":       "how long a member's role read from MySQL is reused (removals reach every instance at once through the log; `0` is off)",
 	"SHUTDOWN_TIMEOUT":           "how long a stopping gateway lets requests finish",
-	"GATEWAY_SEND_MODE":          "`log`; `sync` is the benchmark's synchronous baseline",
 
 	"PUBLISH_GROUP_COMMIT": "coalesce concurrent sends into one atomic batch append",
 	"PUBLISH_WINDOW":       "how long a batch waits for more sends",

@@ -5,17 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/logchat/shared/domain"
 )
-
-// Publish appends the event describing a change to the log. The store calls it
-// inside the transaction that makes the change and commits only when it
-// returns nil, so a change the log does not know about is never committed.
-type Publish func(chat domain.Chat) error
 
 // directKey is the unique key of a pair's direct chat: one chat per pair,
 // whichever of the two asks first.
@@ -26,10 +22,11 @@ func directKey(a, b int64) string {
 	return strconv.FormatInt(a, 10) + ":" + strconv.FormatInt(b, 10)
 }
 
-// CreateDirectChat returns the direct chat of a and b, creating it (and calling
-// publish) when it does not exist; created says which. Both are members with
-// role member. Concurrent calls for one pair yield one chat.
-func (s *Store) CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, publish Publish) (chat domain.Chat, created bool, err error) {
+// CreateDirectChat returns the direct chat of a and b, creating it (and
+// staging its event) when it does not exist; created says which. Both are
+// members with role member: a direct chat has no roles. Concurrent calls for
+// one pair yield one chat.
+func (s *Store) CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, stage Stage) (chat domain.Chat, created bool, err error) {
 	if a.ID == b.ID {
 		return domain.Chat{}, false, domain.Invalid("a direct chat needs two different users")
 	}
@@ -67,10 +64,7 @@ func (s *Store) CreateDirectChat(ctx context.Context, a, b domain.User, at time.
 				return err
 			}
 			chat = domain.Chat{ID: id, Kind: domain.KindDirect, CreatedAt: at, Members: members}
-			if err := publish(chat); err != nil {
-				return fmt.Errorf("publish: %w", err)
-			}
-			return nil
+			return stageEvent(ctx, tx, stage, chat)
 		})
 		if isMySQLError(err, errDupEntry) {
 			continue // lost the race: the winner's chat is committed now
@@ -92,15 +86,14 @@ func (s *Store) directChat(ctx context.Context, key string) (domain.Chat, error)
 	return s.Chat(ctx, id)
 }
 
-// CreateGroupChat creates a group: creator is admin, others are members.
-func (s *Store) CreateGroupChat(ctx context.Context, title string, creator domain.User, others []domain.User, at time.Time, publish Publish) (domain.Chat, error) {
+// CreateGroupChat creates a group of members (each user once, with a valid
+// role) created by createdBy, and stages its event.
+func (s *Store) CreateGroupChat(ctx context.Context, title string, createdBy int64, members []domain.Member, at time.Time, stage Stage) (domain.Chat, error) {
 	at = dbTime(at)
-	members := []domain.Member{{User: creator, Role: domain.RoleAdmin}}
-	seen := map[int64]bool{creator.ID: true}
-	for _, u := range others {
-		if !seen[u.ID] {
-			seen[u.ID] = true
-			members = append(members, domain.Member{User: u, Role: domain.RoleMember})
+	members = slices.Clone(members)
+	for _, m := range members {
+		if !validRole(m.Role) {
+			return domain.Chat{}, domain.Invalid("unknown role %q", m.Role)
 		}
 	}
 	sortMembers(members)
@@ -108,7 +101,7 @@ func (s *Store) CreateGroupChat(ctx context.Context, title string, creator domai
 	err := inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO chats (kind, title, direct_key, created_by, created_at, last_message_id, updated_at)
-			 VALUES (?, ?, NULL, ?, ?, 0, ?)`, string(domain.KindGroup), title, creator.ID, at, at)
+			 VALUES (?, ?, NULL, ?, ?, 0, ?)`, string(domain.KindGroup), title, createdBy, at, at)
 		if err != nil {
 			return err
 		}
@@ -120,10 +113,7 @@ func (s *Store) CreateGroupChat(ctx context.Context, title string, creator domai
 			return err
 		}
 		chat = domain.Chat{ID: id, Kind: domain.KindGroup, Title: title, CreatedAt: at, Members: members}
-		if err := publish(chat); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		return nil
+		return stageEvent(ctx, tx, stage, chat)
 	})
 	if err != nil {
 		return domain.Chat{}, fmt.Errorf("create group chat: %w", err)
@@ -261,16 +251,17 @@ func validRole(r domain.Role) bool {
 // errAlreadyMember ends AddMember's transaction without a change.
 var errAlreadyMember = errors.New("already a member")
 
-// AddMember adds user with role to a chat and calls publish with the chat as it
-// is afterwards. added is false (and publish is not called) when the user
-// already was a member.
-func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, publish Publish) (chat domain.Chat, added bool, err error) {
+// AddMember adds user with role to a chat and stages the event stage makes
+// of the chat as it is afterwards. added is false (and nothing is staged)
+// when the user already was a member.
+func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, stage Stage) (chat domain.Chat, added bool, err error) {
 	if !validRole(role) {
 		return domain.Chat{}, false, domain.Invalid("unknown role %q", role)
 	}
 	err = inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
 		// Locking the chat row orders concurrent membership changes of the
-		// chat, so each publishes the member list its own change produced.
+		// chat, so each stages the member list its own change produced, and
+		// their events get outbox ids in commit order.
 		if _, err := loadChat(ctx, tx, chatID, true); err != nil {
 			return err
 		}
@@ -285,10 +276,7 @@ func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, r
 		if chat, err = loadChat(ctx, tx, chatID, false); err != nil {
 			return err
 		}
-		if err := publish(chat); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		return nil
+		return stageEvent(ctx, tx, stage, chat)
 	})
 	if errors.Is(err, errAlreadyMember) {
 		chat, err = s.Chat(ctx, chatID)
@@ -303,9 +291,9 @@ func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, r
 	return chat, true, nil
 }
 
-// RemoveMember removes userID from a chat and calls publish with the chat as
-// it is afterwards. ErrNotFound when userID is not a member.
-func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, publish Publish) error {
+// RemoveMember removes userID from a chat and stages the event stage makes of
+// the chat as it is afterwards. ErrNotFound when userID is not a member.
+func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, stage Stage) error {
 	err := inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
 		if _, err := loadChat(ctx, tx, chatID, true); err != nil {
 			return err
@@ -323,10 +311,7 @@ func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, publish 
 		if err != nil {
 			return err
 		}
-		if err := publish(chat); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		return nil
+		return stageEvent(ctx, tx, stage, chat)
 	})
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)

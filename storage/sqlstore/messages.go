@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/logchat/shared/domain"
 )
@@ -255,4 +256,73 @@ func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (i
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
+}
+
+// UnreadCounts is UnreadCount for many chats at once, in one grouped query
+// per shard (a page of a chat list asks for up to 200): after maps each chat
+// to userID's read position there. Every chat of after is in the answer, 0
+// when nothing is unread.
+func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]int64) (map[int64]int, error) {
+	out := make(map[int64]int, len(after))
+	byShard := map[string]*shardKeys{}
+	for c := range after {
+		out[c] = 0
+		sh := s.shards.ShardFor(c)
+		k := byShard[sh.Name]
+		if k == nil {
+			k = &shardKeys{db: sh.DB}
+			byShard[sh.Name] = k
+		}
+		k.chats = append(k.chats, c)
+	}
+	for _, k := range byShard {
+		for cs := k.chats; len(cs) > 0; {
+			chunk := cs[:min(len(cs), maxInList)]
+			cs = cs[len(chunk):]
+			// One range of the primary key (chat_id, id) per chat: each term
+			// reads only the chat's messages past the position.
+			var q strings.Builder
+			q.WriteString("SELECT chat_id, COUNT(*) FROM messages WHERE author_id <> ? AND (")
+			args := make([]any, 0, 1+2*len(chunk))
+			args = append(args, userID)
+			for i, c := range chunk {
+				if i > 0 {
+					q.WriteString(" OR ")
+				}
+				q.WriteString("(chat_id = ? AND id > ?)")
+				args = append(args, c, after[c])
+			}
+			q.WriteString(") GROUP BY chat_id")
+			rows, err := k.db.QueryContext(ctx, q.String(), args...)
+			if err != nil {
+				return nil, fmt.Errorf("unread counts: %w", err)
+			}
+			for rows.Next() {
+				var chat int64
+				var n int
+				if err := rows.Scan(&chat, &n); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("unread counts: %w", err)
+				}
+				out[chat] = n
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("unread counts: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// MessageIDByClientID returns the id of the message an author sent with
+// clientID in a chat; domain.ErrNotFound when there is none.
+func (s *Store) MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error) {
+	var id int64
+	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+		"SELECT id FROM messages WHERE chat_id = ? AND author_id = ? AND client_id = ?", chatID, authorID, clientID).Scan(&id)
+	if err != nil {
+		return 0, notFound(fmt.Sprintf("message of chat %d by %d with client_id %q", chatID, authorID, clientID), err)
+	}
+	return id, nil
 }

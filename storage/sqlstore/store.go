@@ -1,6 +1,7 @@
 // Package store is the MySQL side of the system: the schema (migrations/), the
-// gateway's strongly consistent tables (users, chats, members), and the
-// persister's projection of the log (messages, read positions, progress).
+// gateway's strongly consistent tables (users, chats, members) with the
+// outbox of their log events (outbox.go), and the persister's projection of
+// the log (messages, read positions, progress).
 //
 // Chat-scoped rows (messages, read_positions, persister_progress) are reached
 // through a ShardResolver, even while there is one shard, so that sharding by
@@ -208,8 +209,8 @@ type querier interface {
 // (InnoDB picked this transaction as the victim and rolled it back) is
 // retried a few times: the statements ran in a transaction that no longer
 // exists, so running them again is the documented remedy. That is safe only
-// because fn has no effect outside the transaction before its last statement
-// (a Publish callback is always the last thing fn does).
+// because fn has no effect outside the transaction: even the log events of a
+// change are only staged in it (the outbox), and published after commit.
 func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	const attempts = 4
 	var err error

@@ -57,21 +57,42 @@ func mustUser(t *testing.T, st *sqlstore.Store, name string) domain.User {
 	return u
 }
 
-// recorder is a Publish that records what it was called with.
+// recorder is a Stage that records what it was called with, and stages an
+// event naming the chat.
 type recorder struct {
 	mu    sync.Mutex
 	chats []domain.Chat
 	err   error
 }
 
-func (r *recorder) publish(c domain.Chat) error {
+func (r *recorder) stage(c domain.Chat) (sqlstore.OutboxEvent, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return r.err
+		return sqlstore.OutboxEvent{}, r.err
 	}
 	r.chats = append(r.chats, c)
-	return nil
+	return sqlstore.OutboxEvent{Subject: fmt.Sprintf("chat.%d.test", c.ID), MsgID: fmt.Sprintf("t:%d:%d", c.ID, len(r.chats)),
+		Payload: []byte(fmt.Sprintf(`{"members":%d}`, len(c.Members)))}, nil
+}
+
+// staged lists the outbox rows as "subject msg_id payload", in id order.
+func staged(t *testing.T, raw *sql.DB) []string {
+	t.Helper()
+	rows, err := raw.Query("SELECT subject, msg_id, payload FROM outbox ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var subject, msgID, payload string
+		if err := rows.Scan(&subject, &msgID, &payload); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, subject+" "+msgID+" "+payload)
+	}
+	return out
 }
 
 func (r *recorder) calls() int {
@@ -81,6 +102,15 @@ func (r *recorder) calls() int {
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// group is the members of a group created by admin with the others.
+func group(admin domain.User, others ...domain.User) []domain.Member {
+	ms := []domain.Member{{User: admin, Role: domain.RoleAdmin}}
+	for _, u := range others {
+		ms = append(ms, domain.Member{User: u, Role: domain.RoleMember})
+	}
+	return ms
+}
 
 func msg(chat, id int64, author domain.User, client string, at time.Time) domain.Message {
 	return domain.Message{ID: id, ChatID: chat, Author: author, Text: fmt.Sprintf("text %d", id), ClientID: client, SentAt: at}
@@ -273,7 +303,7 @@ func TestDirectChat(t *testing.T) {
 	a, b, c := mustUser(t, st, "a"), mustUser(t, st, "b"), mustUser(t, st, "c")
 
 	rec := &recorder{}
-	chat, created, err := st.CreateDirectChat(ctx, b, a, t0, rec.publish)
+	chat, created, err := st.CreateDirectChat(ctx, b, a, t0, rec.stage)
 	if err != nil || !created {
 		t.Fatalf("create: created=%v err=%v", created, err)
 	}
@@ -283,29 +313,32 @@ func TestDirectChat(t *testing.T) {
 		t.Fatalf("chat = %+v, want %+v", chat, want)
 	}
 	if rec.calls() != 1 || !reflect.DeepEqual(rec.chats[0], want) {
-		t.Fatalf("published %+v, want once %+v", rec.chats, want)
+		t.Fatalf("staged %+v, want once %+v", rec.chats, want)
+	}
+	if got, want := staged(t, raw), []string{fmt.Sprintf(`chat.%d.test t:%d:1 {"members":2}`, chat.ID, chat.ID)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("outbox %q, want %q", got, want)
 	}
 
-	t.Run("asking again returns the same chat without publishing", func(t *testing.T) {
+	t.Run("asking again returns the same chat without staging", func(t *testing.T) {
 		for _, pair := range [][2]domain.User{{a, b}, {b, a}} {
-			again, created, err := st.CreateDirectChat(ctx, pair[0], pair[1], t0.Add(time.Hour), rec.publish)
+			again, created, err := st.CreateDirectChat(ctx, pair[0], pair[1], t0.Add(time.Hour), rec.stage)
 			if err != nil || created || !reflect.DeepEqual(again, want) {
 				t.Fatalf("again = %+v created=%v err=%v", again, created, err)
 			}
 		}
-		if rec.calls() != 1 {
-			t.Fatalf("published %d times, want 1", rec.calls())
+		if rec.calls() != 1 || len(staged(t, raw)) != 1 {
+			t.Fatalf("staged %d times, want 1", rec.calls())
 		}
 		if got, err := st.Chat(ctx, chat.ID); err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Chat = %+v, %v", got, err)
 		}
 	})
 
-	t.Run("a failed publish commits nothing", func(t *testing.T) {
-		boom := errors.New("log down")
-		_, _, err := st.CreateDirectChat(ctx, a, c, t0, (&recorder{err: boom}).publish)
+	t.Run("a failed stage commits nothing", func(t *testing.T) {
+		boom := errors.New("cannot encode")
+		_, _, err := st.CreateDirectChat(ctx, a, c, t0, (&recorder{err: boom}).stage)
 		if !errors.Is(err, boom) {
-			t.Fatalf("err = %v, want the publish error", err)
+			t.Fatalf("err = %v, want the stage error", err)
 		}
 		var n int
 		raw.QueryRow("SELECT COUNT(*) FROM chat_members WHERE user_id = ?", c.ID).Scan(&n)
@@ -313,14 +346,17 @@ func TestDirectChat(t *testing.T) {
 			t.Fatalf("c is a member of %d chats after a failed create", n)
 		}
 		rec2 := &recorder{}
-		ac, created, err := st.CreateDirectChat(ctx, a, c, t0, rec2.publish)
+		ac, created, err := st.CreateDirectChat(ctx, a, c, t0, rec2.stage)
 		if err != nil || !created || ac.ID == chat.ID || rec2.calls() != 1 {
-			t.Fatalf("retry: %+v created=%v err=%v published=%d", ac, created, err, rec2.calls())
+			t.Fatalf("retry: %+v created=%v err=%v staged=%d", ac, created, err, rec2.calls())
+		}
+		if n := len(staged(t, raw)); n != 2 {
+			t.Fatalf("%d rows in the outbox, want the two chats' events", n)
 		}
 	})
 
 	t.Run("a chat with oneself is invalid", func(t *testing.T) {
-		if _, _, err := st.CreateDirectChat(ctx, a, a, t0, rec.publish); !errors.Is(err, domain.ErrInvalid) {
+		if _, _, err := st.CreateDirectChat(ctx, a, a, t0, rec.stage); !errors.Is(err, domain.ErrInvalid) {
 			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
 	})
@@ -349,7 +385,7 @@ func TestDirectChatConcurrent(t *testing.T) {
 				x, y = b, a
 			}
 			<-start
-			c, created, err := st.CreateDirectChat(t.Context(), x, y, t0, rec.publish)
+			c, created, err := st.CreateDirectChat(t.Context(), x, y, t0, rec.stage)
 			results[i] = result{c, created, err}
 		}()
 	}
@@ -367,8 +403,8 @@ func TestDirectChatConcurrent(t *testing.T) {
 			createdCount++
 		}
 	}
-	if createdCount != 1 || rec.calls() != 1 {
-		t.Fatalf("created %d times, published %d times; want 1 and 1", createdCount, rec.calls())
+	if createdCount != 1 || rec.calls() != 1 || len(staged(t, raw)) != 1 {
+		t.Fatalf("created %d times, staged %d times; want 1 and 1", createdCount, rec.calls())
 	}
 	var chats, members int
 	raw.QueryRow("SELECT COUNT(*) FROM chats").Scan(&chats)
@@ -385,8 +421,9 @@ func TestGroupChat(t *testing.T) {
 	u1, u2, u3, u4 := mustUser(t, st, "u1"), mustUser(t, st, "u2"), mustUser(t, st, "u3"), mustUser(t, st, "u4")
 
 	rec := &recorder{}
-	// Duplicates and the creator among the others are ignored.
-	chat, err := st.CreateGroupChat(ctx, "Team ✨", u3, []domain.User{u2, u1, u2, u3}, t0, rec.publish)
+	// Members come back ordered by user id.
+	chat, err := st.CreateGroupChat(ctx, "Team ✨", u3.ID, []domain.Member{
+		{User: u2, Role: domain.RoleMember}, {User: u3, Role: domain.RoleAdmin}, {User: u1, Role: domain.RoleMember}}, t0, rec.stage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +432,8 @@ func TestGroupChat(t *testing.T) {
 	if !reflect.DeepEqual(chat, want) {
 		t.Fatalf("chat = %+v, want %+v", chat, want)
 	}
-	if rec.calls() != 1 || !reflect.DeepEqual(rec.chats[0], want) {
-		t.Fatalf("published %+v", rec.chats)
+	if rec.calls() != 1 || !reflect.DeepEqual(rec.chats[0], want) || len(staged(t, raw)) != 1 {
+		t.Fatalf("staged %+v", rec.chats)
 	}
 	if got, err := st.Chat(ctx, chat.ID); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Chat = %+v, %v; want %+v", got, err, want)
@@ -427,26 +464,34 @@ func TestGroupChat(t *testing.T) {
 		t.Fatalf("MemberIDs = %v, %v", got, err)
 	}
 
-	t.Run("a failed publish commits nothing", func(t *testing.T) {
+	t.Run("a failed stage commits nothing", func(t *testing.T) {
 		var before, after int
 		raw.QueryRow("SELECT COUNT(*) FROM chats").Scan(&before)
-		boom := errors.New("log down")
-		if _, err := st.CreateGroupChat(ctx, "x", u4, []domain.User{u1}, t0, (&recorder{err: boom}).publish); !errors.Is(err, boom) {
+		boom := errors.New("cannot encode")
+		members := []domain.Member{{User: u4, Role: domain.RoleAdmin}, {User: u1, Role: domain.RoleMember}}
+		if _, err := st.CreateGroupChat(ctx, "x", u4.ID, members, t0, (&recorder{err: boom}).stage); !errors.Is(err, boom) {
 			t.Fatalf("err = %v", err)
 		}
 		raw.QueryRow("SELECT COUNT(*) FROM chats").Scan(&after)
-		if after != before {
-			t.Fatalf("chats %d -> %d after a failed create", before, after)
+		if after != before || len(staged(t, raw)) != 1 {
+			t.Fatalf("chats %d -> %d, outbox %q after a failed create", before, after, staged(t, raw))
+		}
+	})
+
+	t.Run("an unknown role is invalid", func(t *testing.T) {
+		members := []domain.Member{{User: u4, Role: "owner"}}
+		if _, err := st.CreateGroupChat(ctx, "x", u4.ID, members, t0, rec.stage); !errors.Is(err, domain.ErrInvalid) {
+			t.Fatalf("err = %v, want ErrInvalid", err)
 		}
 	})
 }
 
 func TestAddAndRemoveMember(t *testing.T) {
 	t.Parallel()
-	st, _ := newStore(t)
+	st, raw := newStore(t)
 	ctx := t.Context()
 	admin, m1, m2 := mustUser(t, st, "admin"), mustUser(t, st, "m1"), mustUser(t, st, "m2")
-	chat, err := st.CreateGroupChat(ctx, "g", admin, []domain.User{m1}, t0, func(domain.Chat) error { return nil })
+	chat, err := st.CreateGroupChat(ctx, "g", admin.ID, []domain.Member{{User: admin, Role: domain.RoleAdmin}, {User: m1, Role: domain.RoleMember}}, t0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,41 +502,42 @@ func TestAddAndRemoveMember(t *testing.T) {
 		do        func(rec *recorder) (domain.Chat, bool, error)
 		wantErr   error
 		wantAdded bool
-		published bool
+		staged    bool
 		members   []int64
 	}{
-		{"add with a failed publish", func(r *recorder) (domain.Chat, bool, error) {
+		{"add with a failed stage", func(r *recorder) (domain.Chat, bool, error) {
 			r.err = boom
-			return st.AddMember(ctx, chat.ID, m2, domain.RoleMuted, t0, r.publish)
+			return st.AddMember(ctx, chat.ID, m2, domain.RoleMuted, t0, r.stage)
 		}, boom, false, false, []int64{admin.ID, m1.ID}},
 		{"add", func(r *recorder) (domain.Chat, bool, error) {
-			return st.AddMember(ctx, chat.ID, m2, domain.RoleMuted, t0, r.publish)
+			return st.AddMember(ctx, chat.ID, m2, domain.RoleMuted, t0, r.stage)
 		}, nil, true, true, []int64{admin.ID, m1.ID, m2.ID}},
 		{"add again", func(r *recorder) (domain.Chat, bool, error) {
-			return st.AddMember(ctx, chat.ID, m2, domain.RoleMember, t0, r.publish)
+			return st.AddMember(ctx, chat.ID, m2, domain.RoleMember, t0, r.stage)
 		}, nil, false, false, []int64{admin.ID, m1.ID, m2.ID}},
 		{"add to a missing chat", func(r *recorder) (domain.Chat, bool, error) {
-			return st.AddMember(ctx, chat.ID+1000, m2, domain.RoleMember, t0, r.publish)
+			return st.AddMember(ctx, chat.ID+1000, m2, domain.RoleMember, t0, r.stage)
 		}, domain.ErrNotFound, false, false, []int64{admin.ID, m1.ID, m2.ID}},
 		{"add with an unknown role", func(r *recorder) (domain.Chat, bool, error) {
-			return st.AddMember(ctx, chat.ID, m2, "owner", t0, r.publish)
+			return st.AddMember(ctx, chat.ID, m2, "owner", t0, r.stage)
 		}, domain.ErrInvalid, false, false, []int64{admin.ID, m1.ID, m2.ID}},
-		{"remove with a failed publish", func(r *recorder) (domain.Chat, bool, error) {
+		{"remove with a failed stage", func(r *recorder) (domain.Chat, bool, error) {
 			r.err = boom
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.publish)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
 		}, boom, false, false, []int64{admin.ID, m1.ID, m2.ID}},
 		{"remove", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.publish)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
 		}, nil, false, true, []int64{admin.ID, m2.ID}},
 		{"remove again", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.publish)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
 		}, domain.ErrNotFound, false, false, []int64{admin.ID, m2.ID}},
 		{"remove from a missing chat", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID+1000, m2.ID, r.publish)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID+1000, m2.ID, r.stage)
 		}, domain.ErrNotFound, false, false, []int64{admin.ID, m2.ID}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
+			before := len(staged(t, raw))
 			rec := &recorder{}
 			got, added, err := s.do(rec)
 			if !errors.Is(err, s.wantErr) || (s.wantErr == nil) != (err == nil) {
@@ -500,16 +546,19 @@ func TestAddAndRemoveMember(t *testing.T) {
 			if added != s.wantAdded {
 				t.Fatalf("added = %v, want %v", added, s.wantAdded)
 			}
-			if (rec.calls() == 1) != s.published || rec.calls() > 1 {
-				t.Fatalf("published %d times, want published=%v", rec.calls(), s.published)
+			if (rec.calls() == 1) != s.staged || rec.calls() > 1 {
+				t.Fatalf("staged %d times, want staged=%v", rec.calls(), s.staged)
+			}
+			if n := len(staged(t, raw)) - before; (n == 1) != s.staged || n > 1 {
+				t.Fatalf("%d rows added to the outbox, want staged=%v", n, s.staged)
 			}
 			now, err := st.MemberIDs(ctx, chat.ID)
 			if err != nil || !reflect.DeepEqual(now, s.members) {
 				t.Fatalf("members = %v, %v; want %v", now, err, s.members)
 			}
 			current, _ := st.Chat(ctx, chat.ID)
-			if s.published && !reflect.DeepEqual(rec.chats[0], current) {
-				t.Fatalf("published %+v, but the chat is now %+v", rec.chats[0], current)
+			if s.staged && !reflect.DeepEqual(rec.chats[0], current) {
+				t.Fatalf("staged %+v, but the chat is now %+v", rec.chats[0], current)
 			}
 			if s.wantErr == nil && strings.HasPrefix(s.name, "add") && !reflect.DeepEqual(got, current) {
 				t.Fatalf("returned %+v, but the chat is now %+v", got, current)
@@ -526,10 +575,10 @@ func TestUserChats(t *testing.T) {
 	st, _ := newStore(t)
 	ctx := t.Context()
 	u, v, w := mustUser(t, st, "u"), mustUser(t, st, "v"), mustUser(t, st, "w")
-	nop := func(domain.Chat) error { return nil }
+	var nop sqlstore.Stage
 	var chats []domain.Chat
 	for i := range 4 {
-		c, err := st.CreateGroupChat(ctx, fmt.Sprint("g", i), u, []domain.User{v}, t0.Add(time.Duration(i)*time.Second), nop)
+		c, err := st.CreateGroupChat(ctx, fmt.Sprint("g", i), u.ID, group(u, v), t0.Add(time.Duration(i)*time.Second), nop)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -595,12 +644,12 @@ func TestUserChats(t *testing.T) {
 func historyFixture(t *testing.T) (st *sqlstore.Store, chat, other domain.Chat, a, b domain.User) {
 	st, _ = newStore(t)
 	a, b = mustUser(t, st, "ann"), mustUser(t, st, "ben")
-	nop := func(domain.Chat) error { return nil }
+	var nop sqlstore.Stage
 	chat, _, err := st.CreateDirectChat(t.Context(), a, b, t0, nop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err = st.CreateGroupChat(t.Context(), "other", a, nil, t0, nop)
+	other, err = st.CreateGroupChat(t.Context(), "other", a.ID, group(a), t0, nop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +723,7 @@ func TestHistory(t *testing.T) {
 
 func TestMessageLookups(t *testing.T) {
 	t.Parallel()
-	st, chat, other, a, _ := historyFixture(t)
+	st, chat, other, a, b := historyFixture(t)
 	ctx := t.Context()
 	m, err := st.Message(ctx, chat.ID, 30)
 	if err != nil || m.ID != 30 || m.Author != a {
@@ -699,6 +748,13 @@ func TestMessageLookups(t *testing.T) {
 	}
 	if _, err := st.MessagesByID(ctx, []int64{1}, nil); !errors.Is(err, domain.ErrInvalid) {
 		t.Fatalf("mismatched lists err = %v", err)
+	}
+	// Message 30 is ann's, sent with client_id "c3".
+	if id, err := st.MessageIDByClientID(ctx, chat.ID, a.ID, "c3"); err != nil || id != 30 {
+		t.Fatalf("MessageIDByClientID = %d, %v; want 30", id, err)
+	}
+	if _, err := st.MessageIDByClientID(ctx, chat.ID, b.ID, "c3"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("another author's client_id: %v, want ErrNotFound", err)
 	}
 }
 
@@ -756,6 +812,39 @@ func TestReadPositionsAndUnread(t *testing.T) {
 	}
 }
 
+func TestUnreadCountsOfManyChatsAtOnce(t *testing.T) {
+	t.Parallel()
+	st, chat, other, a, b := historyFixture(t)
+	ctx := t.Context()
+	// other: ben's 5 and 6, ann's 7 besides her 15, 25, ... 105.
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 2000}, Messages: []domain.Message{
+		msg(other.ID, 5, b, "x5", t0), msg(other.ID, 6, b, "x6", t0), msg(other.ID, 7, a, "x7", t0)}})
+	for _, tc := range []struct {
+		name  string
+		user  int64
+		after map[int64]int64
+		want  map[int64]int
+	}{
+		{"ann from the start", a.ID, map[int64]int64{chat.ID: 0, other.ID: 0}, map[int64]int{chat.ID: 5, other.ID: 2}},
+		{"ann part way", a.ID, map[int64]int64{chat.ID: 50, other.ID: 5}, map[int64]int{chat.ID: 3, other.ID: 1}},
+		{"ben: nothing unread in one, a chat without messages", b.ID, map[int64]int64{chat.ID: 100, other.ID: 0, other.ID + 1000: 0},
+			map[int64]int{chat.ID: 0, other.ID: 11, other.ID + 1000: 0}},
+		{"no chats", a.ID, map[int64]int64{}, map[int64]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := st.UnreadCounts(ctx, tc.user, tc.after)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("UnreadCounts = %v, %v; want %v", got, err, tc.want)
+			}
+			for c, after := range tc.after {
+				if n, _ := st.UnreadCount(ctx, c, tc.user, after); n != got[c] {
+					t.Fatalf("chat %d: %d at once, %d alone", c, got[c], n)
+				}
+			}
+		})
+	}
+}
+
 // dump renders every projected row, to compare states.
 func dump(t *testing.T, raw *sql.DB) string {
 	t.Helper()
@@ -793,9 +882,9 @@ func TestApplyBatchIsIdempotent(t *testing.T) {
 	st, raw := newStore(t)
 	ctx := t.Context()
 	a, b := mustUser(t, st, "a"), mustUser(t, st, "b")
-	nop := func(domain.Chat) error { return nil }
+	var nop sqlstore.Stage
 	c1, _, _ := st.CreateDirectChat(ctx, a, b, t0, nop)
-	c2, _ := st.CreateGroupChat(ctx, "g", a, []domain.User{b}, t0, nop)
+	c2, _ := st.CreateGroupChat(ctx, "g", a.ID, group(a, b), t0, nop)
 	batch := sqlstore.Batch{Progress: sqlstore.Progress{3: 12}, Messages: []domain.Message{
 		msg(c1.ID, 5, a, "k5", t0.Add(5*time.Second)),
 		msg(c2.ID, 6, b, "k6", t0.Add(6*time.Second)),

@@ -40,8 +40,8 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
   max       closed-loop ramp of concurrent senders to the highest rate whose
             worker backlog stays bounded, then held
   fanout    one group, every member a live subscriber, fixed rate
-  baseline  steady and max against the synchronous design (restarts the
-            stack's gateway with GATEWAY_SEND_MODE=sync, then back)
+  baseline  steady and max against the synchronous design (replaces the
+            stack's gateway with bench/cmd/baseline, then back)
   drain     stop the workers, accept N messages, start each worker alone and
             measure its catch-up rate
   limits    each component's own ceiling: JetStream (fsync always and lazy),
@@ -160,7 +160,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATS, "nats", c.NATS, "the stack's NATS (worker backlog; limits with fsync always)")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "STREAM_PARTITIONS of the stack")
 	fs.StringVar(&c.StackDir, "stack-dir", c.StackDir, "the stack's STACK_DIR (pid files of its processes under pids/)")
-	fs.StringVar(&c.StackScript, "stack-script", c.StackScript, "scripts/stack.sh, for stop-worker/start-worker (drain, baseline); run with this process's environment")
+	fs.StringVar(&c.StackScript, "stack-script", c.StackScript, "scripts/stack.sh, for stop-worker/start-worker (drain, baseline; the baseline needs .bin/baseline); run with this process's environment")
 	fs.StringVar(&c.MySQLDSN, "mysql", c.MySQLDSN, "the stack's MySQL DSN (limits)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis address (limits)")
 	fs.StringVar(&c.CentAPI, "centrifugo-api", c.CentAPI, "Centrifugo's server API URL (limits)")

@@ -375,17 +375,22 @@ func (b *bench) baseline(ctx context.Context) error {
 		return err
 	}
 	b.waitIdle(120 * time.Second)
-	log.Printf("restarting the gateway in the synchronous mode")
+	// The baseline (bench/cmd/baseline) is the gateway's HTTP API and rules
+	// with the log replaced by synchronous writes; it serves on the
+	// gateway's address in its place, over the same MySQL, Redis and
+	// Centrifugo, so the world built through the gateway carries on.
+	log.Printf("replacing the gateway with the synchronous baseline")
 	if err := b.stack(nil, "stop-worker", "gateway"); err != nil {
 		return err
 	}
-	if err := b.stack([]string{"GATEWAY_SEND_MODE=sync"}, "start-worker", "gateway"); err != nil {
+	if err := b.stack(nil, "start-worker", "baseline"); err != nil {
+		_ = b.stack(nil, "start-worker", "gateway")
 		return err
 	}
 	defer func() {
-		log.Printf("restarting the gateway in the log mode")
-		_ = b.stack(nil, "stop-worker", "gateway")
-		_ = b.stack([]string{"GATEWAY_SEND_MODE=log"}, "start-worker", "gateway")
+		log.Printf("back to the gateway")
+		_ = b.stack(nil, "stop-worker", "baseline")
+		_ = b.stack(nil, "start-worker", "gateway")
 		// The synchronous design numbers messages from a MySQL counter that
 		// starts above the ids stored so far; the log's sequence numbers then
 		// run into that range. A chat that got messages from both would be

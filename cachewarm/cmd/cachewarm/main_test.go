@@ -110,14 +110,21 @@ func (s *stack) user(name string) domain.User {
 	return u
 }
 
-// publishChat is the gateway's sqlstore.Publish for a new chat.
-func (s *stack) publishChat(chat domain.Chat) error {
-	env, err := event.New(event.ChatCreated, chat.ID, chat.Members[0].User.ID, chat.CreatedAt, event.ChatCreatedData{Chat: chat})
+// publishChat appends a new chat's event, as the gateway's outbox relay does
+// after the chat is committed.
+func (s *stack) publishChat(chat domain.Chat, err error) domain.Chat {
+	s.t.Helper()
 	if err != nil {
-		return err
+		s.t.Fatal(err)
 	}
-	_, err = s.pub.Publish(context.Background(), env, "")
-	return err
+	env, err := event.New(event.ChatCreated, chat.ID, chat.Members[0].User.ID, chat.CreatedAt, event.ChatCreatedData{Chat: chat})
+	if err == nil {
+		_, err = s.pub.Publish(context.Background(), env, "")
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return chat
 }
 
 // send appends a message as the gateway does, and writes it to MySQL as the
@@ -218,14 +225,10 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 	}
 	s.startWorker()
 
-	group, err := s.st.CreateGroupChat(ctx, "team", alice, []domain.User{bob, carol}, time.Now(), s.publishChat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, _, err := s.st.CreateDirectChat(ctx, alice, bob, time.Now(), s.publishChat)
-	if err != nil {
-		t.Fatal(err)
-	}
+	group := s.publishChat(s.st.CreateGroupChat(ctx, "team", alice.ID, []domain.Member{
+		{User: alice, Role: domain.RoleAdmin}, {User: bob, Role: domain.RoleMember}, {User: carol, Role: domain.RoleMember}}, time.Now(), nil))
+	direct, _, err := s.st.CreateDirectChat(ctx, alice, bob, time.Now(), nil)
+	s.publishChat(direct, err)
 	var sent []int64
 	for i := range 5 {
 		sent = append(sent, s.send(group.ID, alice, fmt.Sprintf("hello %d", i)))

@@ -31,13 +31,6 @@ type settings struct {
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
 
-	// SendMode is "log" (the architecture: append to the log, 202 once it is
-	// durable) or "sync" (the benchmark's baseline, gateway/syncsend: write
-	// MySQL, Redis and Centrifugo in the request).
-	SendMode         string
-	CentrifugoAPIURL string // sync mode publishes itself
-	CentrifugoAPIKey string
-
 	PprofAddr string // PPROF_ADDR: serve net/http/pprof there ("" is off)
 
 	WebDir          string
@@ -73,20 +66,12 @@ func readSettings(env *config.Env) settings {
 		RateLimitPerMinute:     env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
 
-		SendMode:         env.String("GATEWAY_SEND_MODE", "log"),
-		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
-		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", ""),
-
 		PprofAddr: env.String("PPROF_ADDR", ""),
 
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
-	}
-	if s.SendMode == "sync" { // only the synchronous baseline publishes to Centrifugo itself
-		err := config.CheckSecret("CENTRIFUGO_API_KEY", s.CentrifugoAPIKey)
-		env.Check(err == nil, "%v", err)
 	}
 	env.Check(s.JWTTTL > 0, "JWT_TTL must be positive")
 	env.Check(s.RealtimeTokenTTL > 0, "REALTIME_TOKEN_TTL must be positive")
@@ -97,6 +82,5 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.MembershipTTL >= 0 && s.MembershipTTL <= time.Minute, "MEMBERSHIP_CACHE_TTL must be 0 (off) to 1m")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
-	env.Check(s.SendMode == "log" || s.SendMode == "sync", "GATEWAY_SEND_MODE must be log or sync")
 	return s
 }

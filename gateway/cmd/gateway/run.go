@@ -9,12 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/logchat/gateway/api"
 	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/internal/chatlog"
 	"github.com/logchat/gateway/rtoken"
-	"github.com/logchat/gateway/syncsend"
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/notifier/relay"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
@@ -23,7 +22,8 @@ import (
 
 // run serves until ctx is cancelled, then stops accepting connections, lets
 // the requests in flight finish and only then stops the publisher, which
-// commits whatever appends are still queued.
+// commits whatever appends are still queued, and the outbox relay, which
+// publishes what the last requests staged.
 func run(ctx context.Context, log *slog.Logger) error {
 	env := config.New()
 	s := readSettings(env)
@@ -64,22 +64,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	reg := obs.NewRegistry()
 	pub := bus.NewPublisher(js, s.Publish, reg)
-	var sender api.Publisher = pub
-	if s.SendMode == "sync" {
-		log.Warn("GATEWAY_SEND_MODE=sync: sends write MySQL, Redis and Centrifugo in the request and bypass the log (a benchmark baseline)")
-		rl := relay.New(relay.Config{APIURL: s.CentrifugoAPIURL, APIKey: s.CentrifugoAPIKey}, log, reg)
-		defer rl.Close()
-		sender = syncsend.New(st, bus.HandlerFunc(cache.ApplyEvents), rl)
-	}
-	webDir := api.WebDirIfPresent(s.WebDir)
+	webDir := server.WebDirIfPresent(s.WebDir)
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
-	app := api.New(api.Config{
-		Store: st, Cache: cache, Publisher: sender, Events: stream, SyncSends: s.SendMode == "sync",
+	gw := server.New(server.Config{
+		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
-		Log: log, Registry: reg,
+		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
@@ -97,17 +90,19 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 
-	// The publisher outlives ctx: requests still in flight after the signal
-	// need it, and its Run commits the queue when stopped.
+	// The publisher and the outbox relay outlive ctx: requests still in
+	// flight after the signal need them, and each finishes its work when
+	// stopped (the queue committed, the staged events published).
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPub()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pub.Run(pubCtx) })
-	g.Go(func() error { return app.Listener(ln) })
+	g.Go(func() error { return gw.Run(pubCtx) })
+	g.Go(func() error { return gw.App.Listener(ln) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
-		err := app.ShutdownWithTimeout(s.ShutdownTimeout)
+		err := gw.App.ShutdownWithTimeout(s.ShutdownTimeout)
 		stopPub()
 		return err
 	})

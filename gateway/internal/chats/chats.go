@@ -1,0 +1,308 @@
+// Package chats is the rules of chats and their members: who creates what
+// kind of chat with which roles, who may add and remove members, what a chat
+// and a chat list look like to their viewer, and where that comes from when a
+// store fails.
+//
+// Every change is written to MySQL with its log event staged in the same
+// transaction (the outbox); the event reaches the log after the commit.
+package chats
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/logchat/gateway/internal/membership"
+	"github.com/logchat/gateway/internal/outbox"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/sqlstore"
+)
+
+// Store is MySQL: users, chats and members, which the gateway writes, and the
+// persister's projection the chat list falls back to (*sqlstore.Store).
+type Store interface {
+	UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, error)
+	UserByID(ctx context.Context, id int64) (domain.User, error)
+
+	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
+	CreateGroupChat(ctx context.Context, title string, createdBy int64, members []domain.Member, at time.Time, stage sqlstore.Stage) (domain.Chat, error)
+	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
+	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
+	RemoveMember(ctx context.Context, chatID, userID int64, stage sqlstore.Stage) error
+
+	UserChats(ctx context.Context, userID int64, after *sqlstore.ListCursor, limit int) ([]sqlstore.ChatRow, error)
+	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
+	MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int64]domain.Message, error)
+	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
+	UnreadCounts(ctx context.Context, userID int64, after map[int64]int64) (map[int64]int, error)
+}
+
+// Cache is the chat list the log projected into Redis (*chatcache.Cache).
+type Cache interface {
+	ChatList(ctx context.Context, userID int64, cursor string, limit int) ([]domain.ChatSummary, string, error)
+	Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error)
+}
+
+// Members answers and updates membership (*membership.Service).
+type Members interface {
+	ManagerRole(ctx context.Context, chatID, uid int64) (domain.Role, error)
+	Removed(chatID, userID int64)
+}
+
+// Outbox publishes the events the changes staged (*outbox.Relay).
+type Outbox interface {
+	// Flush returns once the events committed so far are in the log, or with
+	// the reason they are not yet.
+	Flush(ctx context.Context) error
+}
+
+// Service applies the chat rules.
+type Service struct {
+	store   Store
+	cache   Cache
+	members Members
+	outbox  Outbox
+	log     *slog.Logger
+}
+
+// New returns the chat service; log is used when the request's context
+// carries no logger.
+func New(st Store, cache Cache, members Members, ob Outbox, log *slog.Logger) *Service {
+	return &Service{store: st, cache: cache, members: members, outbox: ob, log: log}
+}
+
+// View is a chat as one of its members sees it: its list entry (title
+// resolved for the viewer, last message, unread count, read position) and
+// the chat with its members.
+type View struct {
+	Summary domain.ChatSummary
+	Chat    domain.Chat
+}
+
+// announceWait bounds how long a change's answer waits for its event to reach
+// the log: long enough for a healthy log (milliseconds), short enough that a
+// log that is down delays the answer only a little. The change is answered
+// either way; the relay publishes the event when the log is back.
+const announceWait = 2 * time.Second
+
+// announce has the relay publish the events just committed and waits for
+// that (at most announceWait). Waiting keeps a chat's event in the log before
+// anything the client does after the answer (its first message, say), as
+// when the event was appended before the commit.
+func (s *Service) announce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, announceWait)
+	defer cancel()
+	if err := s.outbox.Flush(ctx); err != nil {
+		obs.Logger(ctx, s.log).Warn("change committed, its event not in the log yet (the outbox relay retries)", "err", err)
+	}
+}
+
+// Create makes a direct chat (no title, one other member; the same pair
+// always gets the same chat) or a group (a title; the caller is its admin,
+// everyone else a member). A title that is empty after trimming counts as no
+// title; the caller and repeated ids among memberIDs are ignored. created is
+// false when the direct chat existed already.
+func (s *Service) Create(ctx context.Context, me domain.User, title *string, memberIDs []int64) (v View, created bool, err error) {
+	name := ""
+	if title != nil && strings.TrimSpace(*title) != "" {
+		if name, err = domain.NormalizeTitle(*title); err != nil {
+			return View{}, false, err
+		}
+	}
+	others := make([]int64, 0, len(memberIDs))
+	seen := map[int64]bool{me.ID: true}
+	for _, id := range memberIDs {
+		if !seen[id] {
+			seen[id] = true
+			others = append(others, id)
+		}
+	}
+	if name == "" && len(others) != 1 {
+		return View{}, false, domain.Invalid("a chat without a title is a direct chat and needs exactly one other member; give a group a title")
+	}
+	users, err := s.store.UsersByIDs(ctx, append([]int64{me.ID}, others...))
+	if err != nil {
+		return View{}, false, err
+	}
+	byID := make(map[int64]domain.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	creator, ok := byID[me.ID]
+	if !ok {
+		return View{}, false, domain.Unauthenticated("the token's user does not exist")
+	}
+	otherUsers := make([]domain.User, 0, len(others))
+	for _, id := range others {
+		u, ok := byID[id]
+		if !ok {
+			return View{}, false, domain.NotFound("no such user: %d", id)
+		}
+		otherUsers = append(otherUsers, u)
+	}
+
+	at := time.Now()
+	stage := outbox.Stage(event.ChatCreated, me.ID, at, func(chat domain.Chat) any { return event.ChatCreatedData{Chat: chat} })
+	if name == "" {
+		chat, created, err := s.store.CreateDirectChat(ctx, creator, otherUsers[0], at, stage)
+		if err != nil {
+			return View{}, false, err
+		}
+		if created {
+			s.announce(ctx)
+			return newView(me.ID, chat), true, nil
+		}
+		v, err := s.view(ctx, me.ID, chat)
+		return v, false, err
+	}
+	members := []domain.Member{{User: creator, Role: domain.RoleAdmin}}
+	for _, u := range otherUsers {
+		members = append(members, domain.Member{User: u, Role: domain.RoleMember})
+	}
+	chat, err := s.store.CreateGroupChat(ctx, name, creator.ID, members, at, stage)
+	if err != nil {
+		return View{}, false, err
+	}
+	s.announce(ctx)
+	return newView(me.ID, chat), true, nil
+}
+
+// Get is a chat as uid sees it; a chat uid is not a member of does not exist.
+func (s *Service) Get(ctx context.Context, uid, chatID int64) (View, error) {
+	chat, err := s.store.Chat(ctx, chatID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return View{}, membership.ErrNoSuchChat
+	}
+	if err != nil {
+		return View{}, err
+	}
+	if !isMember(chat, uid) {
+		return View{}, membership.ErrNoSuchChat
+	}
+	return s.view(ctx, uid, chat)
+}
+
+// AddMember adds userID to a chat as a member: admins only, and a direct
+// chat has none. Adding a member again changes nothing.
+func (s *Service) AddMember(ctx context.Context, uid, chatID, userID int64) (View, error) {
+	role, err := s.members.ManagerRole(ctx, chatID, uid)
+	if err != nil {
+		return View{}, err
+	}
+	if !role.CanManageMembers() {
+		return View{}, domain.Forbidden("only an admin of the chat can add members")
+	}
+	if userID <= 0 {
+		return View{}, domain.NotFound("no such user")
+	}
+	user, err := s.store.UserByID(ctx, userID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return View{}, domain.NotFound("no such user")
+	}
+	if err != nil {
+		return View{}, err
+	}
+	member := domain.Member{User: user, Role: domain.RoleMember}
+	at := time.Now()
+	chat, added, err := s.store.AddMember(ctx, chatID, user, member.Role, at, outbox.Stage(event.MemberAdded, uid, at,
+		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
+	if err != nil {
+		return View{}, err
+	}
+	if added {
+		s.announce(ctx)
+	}
+	return s.view(ctx, uid, chat)
+}
+
+// RemoveMember: an admin removes someone, or anyone leaves.
+func (s *Service) RemoveMember(ctx context.Context, uid, chatID, userID int64) error {
+	role, err := s.members.ManagerRole(ctx, chatID, uid)
+	if err != nil {
+		return err
+	}
+	if userID != uid && !role.CanManageMembers() {
+		return domain.Forbidden("only an admin of the chat can remove other members")
+	}
+	at := time.Now()
+	err = s.store.RemoveMember(ctx, chatID, userID, outbox.Stage(event.MemberRemoved, uid, at, func(chat domain.Chat) any {
+		return event.MemberRemovedData{UserID: userID, MembersCount: len(chat.Members)}
+	}))
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.NotFound("no such member")
+	}
+	if err != nil {
+		return err
+	}
+	s.members.Removed(chatID, userID)
+	s.announce(ctx)
+	return nil
+}
+
+// baseSummary is what a chat's list entry is made of before any message:
+// title resolved for the viewer, channel, member count, updated_at = creation.
+func baseSummary(viewer int64, chat domain.Chat) domain.ChatSummary {
+	title := chat.Title
+	if chat.Kind == domain.KindDirect {
+		title = domain.DirectTitle(chat.Members, viewer)
+	}
+	return domain.ChatSummary{
+		ID: chat.ID, Kind: chat.Kind, Title: title, Channel: domain.ChatChannel(chat.ID),
+		MembersCount: len(chat.Members), UpdatedAt: chat.CreatedAt,
+	}
+}
+
+// newView is a chat just created: no messages yet.
+func newView(viewer int64, chat domain.Chat) View {
+	return View{Summary: baseSummary(viewer, chat), Chat: chat}
+}
+
+// view is a chat with members (from MySQL, authoritative) and the viewer's
+// summary: last message, unread count and read position from the cache, or
+// from MySQL when the cache fails.
+func (s *Service) view(ctx context.Context, viewer int64, chat domain.Chat) (View, error) {
+	sum := baseSummary(viewer, chat)
+	cached, err := s.cache.Summary(ctx, viewer, chat.ID)
+	if err == nil {
+		sum.LastMessage, sum.UnreadCount, sum.ReadMessageID = cached.LastMessage, cached.UnreadCount, cached.ReadMessageID
+		if !cached.UpdatedAt.IsZero() {
+			sum.UpdatedAt = cached.UpdatedAt
+		}
+		return View{Summary: sum, Chat: chat}, nil
+	}
+	obs.Logger(ctx, s.log).Debug("chat summary from cache failed; reading MySQL", "chat_id", chat.ID, "err", err)
+	last, _, err := s.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1})
+	if err != nil {
+		return View{}, err
+	}
+	pos, err := s.store.ReadPositions(ctx, viewer, []int64{chat.ID})
+	if err != nil {
+		return View{}, err
+	}
+	sum.ReadMessageID = pos[chat.ID]
+	if len(last) > 0 {
+		m := last[len(last)-1]
+		sum.LastMessage, sum.UpdatedAt = &m, m.SentAt
+		if m.ID > sum.ReadMessageID {
+			unread, err := s.store.UnreadCounts(ctx, viewer, map[int64]int64{chat.ID: sum.ReadMessageID})
+			if err != nil {
+				return View{}, err
+			}
+			sum.UnreadCount = unread[chat.ID]
+		}
+	}
+	return View{Summary: sum, Chat: chat}, nil
+}
+
+func isMember(chat domain.Chat, uid int64) bool {
+	for _, m := range chat.Members {
+		if m.User.ID == uid {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,145 @@
+// Package httpapi is the gateway's HTTP API (API.md) on Fiber. Handlers only
+// bind the request, call the application layer (accounts, chats, messages,
+// realtime) and translate its answer; every error goes through one classifier
+// (errors.go), so that every answer that is not 2xx has the body
+// {"error": {"code", "message"}}, Fiber's own errors included.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	segmentjson "github.com/segmentio/encoding/json"
+
+	"github.com/logchat/gateway/internal/accounts"
+	"github.com/logchat/gateway/internal/chats"
+	"github.com/logchat/gateway/internal/messages"
+	"github.com/logchat/gateway/internal/realtime"
+	"github.com/logchat/shared/obs"
+)
+
+// BodyLimit is the largest request body API.md accepts (413 beyond).
+const BodyLimit = 64 << 10
+
+// readLimit is the largest body the server reads at all. A body over
+// BodyLimit but under readLimit is read whole and answered 413 on an intact
+// connection; refusing it while the client is still writing (what a plain
+// BodyLimit does) resets the connection, and the client may see the reset
+// instead of the 413.
+const readLimit = 1 << 20
+
+// Config is what the API is built from.
+type Config struct {
+	Accounts *accounts.Service
+	Chats    *chats.Service
+	Messages *messages.Service
+	Realtime *realtime.Service
+
+	Log      *slog.Logger
+	Registry *prometheus.Registry // request metrics are registered here and /metrics serves it
+	Checks   obs.Checks           // dependencies /readyz probes
+
+	// RateLimitPerMinute is the requests each user may make per minute, and
+	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
+	RateLimitPerMinute     int
+	AuthRateLimitPerMinute int
+
+	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
+	WebDir         string        // the built web client, served at "/"; "" serves none
+	// OnShutdown runs when the app shuts down (after the requests in flight).
+	OnShutdown func() error
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	accounts *accounts.Service
+	chats    *chats.Service
+	messages *messages.Service
+	realtime *realtime.Service
+	log      *slog.Logger
+	checks   obs.Checks
+	timeout  time.Duration
+	metrics  *httpMetrics
+}
+
+// New builds the Fiber app serving the whole API, the health endpoints and
+// the web client.
+func New(cfg Config) *fiber.App {
+	a := &api{
+		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
+		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.timeout <= 0 {
+		a.timeout = 10 * time.Second
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	a.metrics = newHTTPMetrics(reg)
+
+	app := fiber.New(fiber.Config{
+		AppName: "logchat-gateway",
+		// Answers are encoded with a faster drop-in encoding/json (the same
+		// output); bind decodes request bodies with the same library.
+		JSONEncoder:           segmentjson.Marshal,
+		BodyLimit:             readLimit,
+		ErrorHandler:          a.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
+	if cfg.OnShutdown != nil {
+		app.Hooks().OnShutdown(cfg.OnShutdown)
+	}
+
+	app.Get("/healthz", a.healthz)
+	app.Get("/readyz", a.readyz)
+	app.Get("/metrics", metricsHandler(reg))
+
+	v1 := app.Group("/api/v1")
+	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + c.IP() })
+	v1.Post("/auth/register", perIP, a.register)
+	v1.Post("/auth/login", perIP, a.login)
+
+	// Every other endpoint needs a token; the user's limiter runs after it
+	// so that it can key on the user.
+	perUser := rateLimit(cfg.RateLimitPerMinute, func(c *fiber.Ctx) string { return "u:" + formatID(caller(c).ID) })
+	authed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{a.authenticate, perUser, h} }
+	v1.Get("/me", authed(a.me)...)
+	v1.Get("/users", authed(a.searchUsers)...)
+	v1.Post("/chats", authed(a.createChat)...)
+	v1.Get("/chats", authed(a.listChats)...)
+	v1.Get("/chats/:id", authed(a.getChat)...)
+	v1.Post("/chats/:id/members", authed(a.addMember)...)
+	v1.Delete("/chats/:id/members/:user_id", authed(a.removeMember)...)
+	v1.Post("/chats/:id/messages", authed(a.sendMessage)...)
+	v1.Get("/chats/:id/messages", authed(a.history)...)
+	v1.Post("/chats/:id/read", authed(a.markRead)...)
+	v1.Get("/realtime/token", authed(a.realtimeToken)...)
+	v1.Post("/realtime/subscription-token", authed(a.subscriptionToken)...)
+
+	if cfg.WebDir != "" {
+		app.Use(webClient(cfg.WebDir))
+	}
+	return app
+}
+
+// withDeadline bounds the dependency calls of a request: fasthttp does not
+// cancel a request's context when the client goes away, so without a deadline
+// a hung dependency would hold handlers forever. The context also carries the
+// request id, for whatever the application layer logs.
+func (a *api) withDeadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(obs.WithRequestID(context.Background(), requestID(c)), a.timeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}

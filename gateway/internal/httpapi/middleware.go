@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/logchat/shared/domain"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyCaller
+)
+
+// observe is the outermost middleware: it names the request, turns an error
+// into its answer here rather than after the chain (so that the status is
+// known), counts the request by route and status, and logs it.
+func (a *api) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	id := c.Get(fiber.HeaderXRequestID)
+	if !validRequestID(id) {
+		id = newRequestID()
+	} else {
+		id = strings.Clone(id) // fasthttp reuses the header buffer
+	}
+	c.Locals(keyRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+
+	if err := c.Next(); err != nil {
+		if herr := a.errorHandler(c, err); herr != nil {
+			c.Status(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if route == "/" { // only the global middleware matched: unknown path or the web client
+		route = "other"
+	}
+	elapsed := time.Since(start)
+	method := methodLabel(c.Method())
+	a.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	a.metrics.seconds.WithLabelValues(method, route).Observe(elapsed.Seconds())
+	a.log.Debug("request", "request_id", id, "method", method, "route", route, "status", status, "ms", elapsed.Milliseconds())
+	return nil
+}
+
+// methodLabel returns a constant for a request method. Fiber's strings point
+// into fasthttp's reused buffers, and a metric keeps its label values forever.
+func methodLabel(m string) string {
+	for _, known := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodDelete, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodHead, fiber.MethodOptions} {
+		if m == known {
+			return known
+		}
+	}
+	return "other"
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(keyRequestID).(string)
+	return id
+}
+
+// validRequestID accepts a caller's X-Request-ID only if it is short and plain,
+// so that it can go into logs as it is.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recover turns a handler's panic into a failed request instead of a dead process.
+func (a *api) recover(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("panic", "request_id", requestID(c), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return c.Next()
+}
+
+// authenticate checks the bearer token and remembers the caller.
+func (a *api) authenticate(c *fiber.Ctx) error {
+	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return errUnauth("missing bearer token")
+	}
+	u, err := a.accounts.Caller(token)
+	if err != nil {
+		return errUnauth("invalid or expired token")
+	}
+	c.Locals(keyCaller, u)
+	return c.Next()
+}
+
+// caller is the authenticated user of the request.
+func caller(c *fiber.Ctx) domain.User {
+	u, _ := c.Locals(keyCaller).(domain.User)
+	return u
+}
+
+// rateLimit allows perMinute requests per key in a sliding minute and answers
+// 429 with Retry-After beyond that. perMinute 0 turns it off.
+func rateLimit(perMinute int, key func(*fiber.Ctx) string) fiber.Handler {
+	if perMinute <= 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return limiter.New(limiter.Config{
+		Max:               perMinute,
+		Expiration:        time.Minute,
+		KeyGenerator:      key,
+		LimiterMiddleware: limiter.SlidingWindow{},
+		// The limiter has set Retry-After by now.
+		LimitReached: func(*fiber.Ctx) error {
+			return &httpError{fiber.StatusTooManyRequests, codeRateLimited, "too many requests; retry after the time in Retry-After"}
+		},
+	})
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	seconds  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logchat_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "logchat_http_request_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.seconds)
+	return m
+}
+
+func metricsHandler(g prometheus.Gatherer) fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+func formatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// limitBody answers 413 for a body over BodyLimit (see readLimit).
+func limitBody(c *fiber.Ctx) error {
+	if len(c.Body()) > BodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	return c.Next()
+}

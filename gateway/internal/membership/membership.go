@@ -1,0 +1,120 @@
+// Package membership answers "is this user a member of this chat, with which
+// role?", the question behind every chat-scoped request, and keeps the
+// answers fast (a cache every instance keeps current) and available (the log's
+// projection in Redis stands in when MySQL does not answer).
+package membership
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+)
+
+// ErrNoSuchChat is the answer for a chat that does not exist and for one the
+// caller is not a member of alike, so that existence is not leaked.
+var ErrNoSuchChat = domain.NotFound("no such chat")
+
+// Store is MySQL, the authority on membership (*sqlstore.Store).
+type Store interface {
+	// MemberRole is userID's role in chatID; domain.ErrNotFound when not a
+	// member or no such chat.
+	MemberRole(ctx context.Context, chatID, userID int64) (domain.Role, error)
+}
+
+// Projection is the members the log projected into Redis (*chatcache.Cache).
+type Projection interface {
+	// MemberOf answers from the projection; known is false when it does not
+	// hold the chat's members.
+	MemberOf(ctx context.Context, chatID, userID int64) (member, known bool, err error)
+}
+
+// Service answers membership questions.
+type Service struct {
+	store Store
+	proj  Projection
+	cache *cache
+}
+
+// New returns a service that reuses MySQL's answers for ttl (0: never).
+// proj may be nil: then nothing stands in for MySQL.
+func New(st Store, proj Projection, ttl time.Duration) *Service {
+	return &Service{store: st, proj: proj, cache: newCache(ttl)}
+}
+
+// Role is the caller's role in a chat; a chat the caller is not in is
+// ErrNoSuchChat.
+//
+// MySQL is the authority. When it does not answer, the membership the log
+// has projected into Redis stands in, so that sends keep being accepted
+// through a MySQL outage (the log is the buffer). The projection knows
+// members but not roles; roles only restrict muted members, and muting also
+// goes through MySQL, so a projected member is treated as a plain member.
+func (s *Service) Role(ctx context.Context, chatID, uid int64) (domain.Role, error) {
+	now := time.Now()
+	if role, ok := s.cache.get(chatID, uid, now); ok {
+		return role, nil
+	}
+	role, err := s.store.MemberRole(ctx, chatID, uid)
+	if errors.Is(err, domain.ErrNotFound) {
+		return "", ErrNoSuchChat
+	}
+	if err == nil {
+		s.cache.put(chatID, uid, role, now)
+		return role, nil
+	}
+	if s.proj == nil {
+		return "", err
+	}
+	member, known, perr := s.proj.MemberOf(ctx, chatID, uid)
+	switch {
+	case perr != nil || !known:
+		return "", err // neither store answers: unavailable
+	case !member:
+		return "", ErrNoSuchChat
+	default:
+		return domain.RoleMember, nil
+	}
+}
+
+// ManagerRole is the caller's role for changing a chat's members: always
+// asked of MySQL, never of a cache, since it decides who may change a chat.
+func (s *Service) ManagerRole(ctx context.Context, chatID, uid int64) (domain.Role, error) {
+	role, err := s.store.MemberRole(ctx, chatID, uid)
+	if errors.Is(err, domain.ErrNotFound) {
+		return "", ErrNoSuchChat
+	}
+	return role, err
+}
+
+// Removed forgets what is known of a member just removed from a chat, here
+// at once; other instances learn it from the log (Watch).
+func (s *Service) Removed(chatID, userID int64) { s.cache.forget(chatID, userID, time.Now()) }
+
+// Watch makes every removal, through any gateway instance, reach this
+// instance's cache: each one is appended to the log as a member.removed
+// event, and a plain NATS subscription to the appends sees it at once.
+// Unsubscribe the subscription to stop.
+func (s *Service) Watch(nc *nats.Conn, log *slog.Logger) (*nats.Subscription, error) {
+	if s.cache.ttl <= 0 {
+		return nil, nil // nothing cached, nothing to forget
+	}
+	return nc.Subscribe(bus.PublishSubjectPattern(event.KindMember), func(m *nats.Msg) {
+		env, err := event.Decode(m.Data)
+		if err != nil || env.Type != event.MemberRemoved {
+			return
+		}
+		d, err := event.Payload[event.MemberRemovedData](env)
+		if err != nil {
+			log.Warn("member.removed event without a user", "chat", env.ChatID, "err", err)
+			return
+		}
+		s.cache.forget(env.ChatID, d.UserID, time.Now())
+	})
+}

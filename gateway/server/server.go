@@ -1,0 +1,146 @@
+// Package server assembles the gateway: the application layer (accounts,
+// chats, messages, realtime, membership), the outbox relay behind it and the
+// HTTP API in front, from the stores and the chat log it is given.
+//
+// The gateway's main gives it the real log (the JetStream stream). The one
+// other user is the benchmark's synchronous baseline (bench/cmd/baseline),
+// which gives it a Log that writes MySQL, Redis and Centrifugo in the
+// request instead: the same rules and HTTP layer, another way to write.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logchat/gateway/auth"
+	"github.com/logchat/gateway/internal/accounts"
+	"github.com/logchat/gateway/internal/chatlog"
+	"github.com/logchat/gateway/internal/chats"
+	"github.com/logchat/gateway/internal/httpapi"
+	"github.com/logchat/gateway/internal/membership"
+	"github.com/logchat/gateway/internal/messages"
+	"github.com/logchat/gateway/internal/outbox"
+	"github.com/logchat/gateway/internal/realtime"
+	"github.com/logchat/gateway/rtoken"
+	"github.com/logchat/shared/obs"
+	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/sqlstore"
+)
+
+// Store is everything the gateway asks of MySQL (*sqlstore.Store).
+type Store interface {
+	accounts.Store
+	chats.Store
+	messages.Store
+	membership.Store
+	realtime.Store
+	outbox.Store
+}
+
+// Cache is everything the gateway asks of the Redis projection
+// (*chatcache.Cache).
+type Cache interface {
+	chats.Cache
+	messages.Cache
+	membership.Projection
+}
+
+// Log is the chat log: sends and reads are appended to it and read back from
+// it, and the outbox's staged events appended to it.
+type Log interface {
+	messages.Log
+	outbox.Log
+}
+
+var (
+	_ Store = (*sqlstore.Store)(nil)
+	_ Cache = (*chatcache.Cache)(nil)
+	_ Log   = (*chatlog.Log)(nil)
+)
+
+// Config is what the gateway is built from.
+type Config struct {
+	Store Store
+	Cache Cache
+	Log   Log
+
+	Passwords   *auth.Passwords
+	Tokens      *auth.Tokens
+	Realtime    *rtoken.Issuer
+	RealtimeURL string // CENTRIFUGO_WS_URL, handed to clients
+
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics are registered here and /metrics serves it
+	Checks   obs.Checks           // dependencies /readyz probes
+
+	// RateLimitPerMinute is the requests each user may make per minute, and
+	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
+	RateLimitPerMinute     int
+	AuthRateLimitPerMinute int
+
+	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
+	// MembershipTTL is how long a membership answer from MySQL is reused
+	// (MEMBERSHIP_CACHE_TTL); 0 asks MySQL every time.
+	MembershipTTL time.Duration
+	// NATS, when set, is watched for removals made through other gateway
+	// instances, which then take effect here at once.
+	NATS   *nats.Conn
+	WebDir string // the built web client, served at "/"; "" serves none
+	// Outbox tunes the relay of staged events (zero: its defaults).
+	Outbox outbox.Config
+}
+
+// Server is the gateway: App serves the API, Run the work behind it.
+type Server struct {
+	App   *fiber.App
+	relay *outbox.Relay
+}
+
+// New builds the gateway. Serve App, and run Run until App has shut down.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	relay := outbox.New(cfg.Store, cfg.Log, log, cfg.Outbox, reg)
+	members := membership.New(cfg.Store, cfg.Cache, cfg.MembershipTTL)
+	var onShutdown func() error
+	if cfg.NATS != nil {
+		sub, err := members.Watch(cfg.NATS, log)
+		if err != nil {
+			// Removals through other instances then take up to the TTL.
+			log.Warn("watch membership changes", "err", err)
+		}
+		if sub != nil {
+			onShutdown = sub.Unsubscribe
+		}
+	}
+	app := httpapi.New(httpapi.Config{
+		Accounts: accounts.New(cfg.Store, cfg.Passwords, cfg.Tokens),
+		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log),
+		Messages: messages.New(cfg.Store, cfg.Cache, members, cfg.Log),
+		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
+
+		Log: log, Registry: reg, Checks: cfg.Checks,
+		RateLimitPerMinute: cfg.RateLimitPerMinute, AuthRateLimitPerMinute: cfg.AuthRateLimitPerMinute,
+		RequestTimeout: cfg.RequestTimeout, WebDir: cfg.WebDir, OnShutdown: onShutdown,
+	})
+	return &Server{App: app, relay: relay}
+}
+
+// Run publishes the events that changes staged in MySQL (the outbox relay)
+// until ctx ends, then once more. Cancel ctx only after App has shut down:
+// requests in flight wait for it.
+func (s *Server) Run(ctx context.Context) error { return s.relay.Run(ctx) }
+
+// WebDirIfPresent returns dir when it is a directory, else "" (no web client).
+func WebDirIfPresent(dir string) string { return httpapi.WebDirIfPresent(dir) }
