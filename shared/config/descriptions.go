@@ -34,7 +34,13 @@ var Descriptions = map[string]string{
 	"WORKER_LINGER":       "how long a call waits for more partitions' batches",
 
 	"MYSQL_DSN":             "the main MySQL database (go-sql-driver DSN)",
-	"REDIS_ADDR":            "the Redis of the chat cache",
+	"REDIS_ADDR":            "the Redis of the chat cache: one host:port (one Redis or a primary, not Redis Cluster)",
+	"REDIS_USERNAME":        "the Redis ACL user to log in as (`make up` creates one per installation and stack, limited to `REDIS_PREFIX`); empty is the default user",
+	"REDIS_PASSWORD":        "the Redis user's password (empty: no login); when set it must pass the secret rules (16 bytes or more, never a published value)",
+	"REDIS_TLS":             "talk TLS to Redis, verifying its certificate against the system's roots",
+	"REDIS_TLS_CA":          "the CA that signed Redis's certificate; setting it turns TLS on",
+	"REDIS_TLS_CERT":        "a client certificate, for a Redis with `tls-auth-clients`",
+	"REDIS_TLS_KEY":         "the client certificate's key",
 	"REDIS_PREFIX":          "the namespace of every Redis key of this installation",
 	"CACHE_RECENT_MESSAGES": "message ids kept per chat for unread counts",
 
