@@ -17,10 +17,7 @@ import (
 )
 
 // Defaults of a developer machine (docs/design.md).
-const (
-	defaultRedisPrefix = "lc:"
-	defaultMySQLDSN    = sqlstore.DefaultDSN
-)
+const defaultRedisPrefix = "lc:"
 
 // settings are cachewarm's own (worker.Config holds the common ones).
 type settings struct {
@@ -36,14 +33,11 @@ func readSettings(env *config.Env) settings {
 	s := settings{
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", defaultRedisPrefix),
-		MySQLDSN:    env.Secret("MYSQL_DSN", defaultMySQLDSN),
+		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
 		Recent:      env.Int("CACHE_RECENT_MESSAGES", chatcache.DefaultRecentMessages),
 	}
 	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the cache's keys need a namespace of their own")
 	env.Check(s.Recent >= 1, "CACHE_RECENT_MESSAGES must be at least 1")
-	if err := sqlstore.CheckDSN(s.MySQLDSN); err != nil {
-		env.Check(false, "MYSQL_DSN: %v", err)
-	}
 	return s
 }
 

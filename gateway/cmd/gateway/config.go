@@ -55,7 +55,7 @@ func readSettings(env *config.Env) settings {
 		NATS:     bus.NATSFromEnv(env, "gateway"),
 		Topology: bus.TopologyFromEnv(env),
 		Publish:  bus.PublisherConfigFromEnv(env),
-		MySQLDSN: env.Secret("MYSQL_DSN", sqlstore.DefaultDSN),
+		MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
 
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
