@@ -45,7 +45,7 @@ var Descriptions = map[string]string{
 	"REDIS_PREFIX":          "the namespace of every Redis key of this installation",
 	"CACHE_RECENT_MESSAGES": "message ids kept per chat for unread counts",
 
-	"CENTRIFUGO_API_URL":     "Centrifugo's server API",
+	"CENTRIFUGO_API_URL":     "Centrifugo's server API, on its internal port (never the clients')",
 	"CENTRIFUGO_API_KEY":     "Centrifugo's server API key",
 	"CENTRIFUGO_WS_URL":      "the WebSocket address clients connect to (sent to them with their token)",
 	"CENTRIFUGO_HMAC_SECRET": "the secret Centrifugo checks connection and subscription tokens with",

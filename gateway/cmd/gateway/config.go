@@ -75,7 +75,7 @@ func readSettings(env *config.Env) settings {
 		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
 
 		SendMode:         env.String("GATEWAY_SEND_MODE", "log"),
-		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
+		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8001/api"),
 		CentrifugoAPIKey: env.Secret("CENTRIFUGO_API_KEY", ""),
 
 		PprofAddr: env.String("PPROF_ADDR", ""),
