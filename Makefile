@@ -15,10 +15,11 @@ status:
 test:
 	@bash scripts/test.sh
 
-# Install (Debian packages) and start MariaDB and Redis where missing,
-# and create the project's MySQL account.
+# Install (Debian packages) and start MariaDB and Redis where missing, and
+# create the tests' MySQL account (logchat_t_* databases only; `make up`
+# creates the installation's own accounts).
 services:
-	@bash -c 'source scripts/lib.sh; ensure_mysql; ensure_redis'
+	@bash -c 'source scripts/lib.sh; ensure_mysql; ensure_test_mysql; ensure_redis'
 
 # Build Centrifugo v6.9.1 and NATS server v2.15.2 into .bin (cached).
 tools:

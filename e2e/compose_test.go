@@ -61,7 +61,8 @@ func TestComposeFileIsValid(t *testing.T) {
 			DependsOn map[string]struct {
 				Condition string `yaml:"condition"`
 			} `yaml:"depends_on"`
-			Ports []any `yaml:"ports"`
+			Ports       []any             `yaml:"ports"`
+			Environment map[string]string `yaml:"environment"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(out, &resolved); err != nil {
@@ -100,8 +101,46 @@ func TestComposeFileIsValid(t *testing.T) {
 			t.Errorf("nats publishes a port beyond this host: %s", b)
 		}
 	}
+	// MySQL: the migrate job alone has the schema's account; the services
+	// use the app account (rows only). Neither MySQL nor Redis is published.
+	for name, svc := range resolved.Services {
+		if dsn, ok := svc.Environment["MIGRATE_MYSQL_DSN"]; ok != (name == "migrate") || (ok && !strings.HasPrefix(dsn, "logchat_migrate:")) {
+			t.Errorf("service %s: MIGRATE_MYSQL_DSN %v: only the migrate job has it, as logchat_migrate", name, ok)
+		}
+		if dsn, ok := svc.Environment["MYSQL_DSN"]; ok && !strings.HasPrefix(dsn, "logchat_app:") {
+			t.Errorf("service %s logs in to MySQL as %q, want logchat_app", name, strings.SplitN(dsn, ":", 2)[0])
+		}
+	}
+	for _, svc := range []string{"gateway", "persister", "cachewarm"} {
+		if _, ok := resolved.Services[svc].Environment["MYSQL_DSN"]; !ok {
+			t.Errorf("service %s has no MYSQL_DSN", svc)
+		}
+	}
+	for _, svc := range []string{"gateway", "cachewarm"} {
+		if env := resolved.Services[svc].Environment; env["REDIS_USERNAME"] != "logchat" || env["REDIS_PASSWORD"] == "" {
+			t.Errorf("service %s does not log in to Redis as logchat", svc)
+		}
+	}
+	for _, svc := range []string{"mysql", "redis"} {
+		if p := resolved.Services[svc].Ports; len(p) > 0 {
+			t.Errorf("%s publishes ports %v", svc, p)
+		}
+	}
+	// Centrifugo: clients on 8000, the server API on the internal 9000,
+	// which is not published and is where the notifier publishes.
+	for _, p := range resolved.Services["centrifugo"].Ports {
+		if b, _ := yaml.Marshal(p); strings.Contains(string(b), "9000") {
+			t.Errorf("centrifugo publishes its internal port: %s", b)
+		}
+	}
+	if env := resolved.Services["centrifugo"].Environment; env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"] != "9000" {
+		t.Errorf("centrifugo's internal port: %q, want 9000", env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"])
+	}
+	if u := resolved.Services["notifier"].Environment["CENTRIFUGO_API_URL"]; u != "http://centrifugo:9000/api" {
+		t.Errorf("the notifier publishes through %q, want the internal port", u)
+	}
 	cfg := string(out)
-	for _, dev := range []string{"dev-jwt-secret-change-me", "dev-centrifugo-hmac-secret-change-me", "dev-centrifugo-api-key-change-me"} {
+	for _, dev := range []string{"dev-jwt-secret-change-me", "dev-centrifugo-hmac-secret-change-me", "dev-centrifugo-api-key-change-me", "logchat:logchat@"} {
 		if strings.Contains(cfg, dev) {
 			t.Errorf("the resolved file holds the development secret %s", dev)
 		}
@@ -115,7 +154,7 @@ func TestComposeFileIsValid(t *testing.T) {
 var composeSecrets = []string{
 	"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "CENTRIFUGO_API_KEY",
 	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD",
-	"MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD",
+	"MYSQL_APP_PASSWORD", "MYSQL_MIGRATE_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD",
 }
 
 func readFile(t *testing.T, p string) string {

@@ -24,8 +24,9 @@ import (
 // anything a reader of the repository knows: its empty API key and HMAC
 // secret, or the development values committed before.
 func TestCommittedCentrifugoConfigHoldsNoWorkingSecret(t *testing.T) {
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	port, internal := testkit.FreePort(t), testkit.FreePort(t)
+	// The server API is on the internal port (the template's http_server.internal_port).
+	base := fmt.Sprintf("http://127.0.0.1:%d", internal)
 	cmd := exec.Command(testkit.CentrifugoBin(t), "--config",
 		filepath.Join(testkit.RepoRoot(t), "deploy", "centrifugo", "config.template.json"))
 	for _, kv := range os.Environ() { // the template alone decides, not the caller's CENTRIFUGO_*
@@ -33,7 +34,8 @@ func TestCommittedCentrifugoConfigHoldsNoWorkingSecret(t *testing.T) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port), "CENTRIFUGO_LOG_LEVEL=error")
+	cmd.Env = append(cmd.Env, "CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port),
+		"CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT="+strconv.Itoa(internal), "CENTRIFUGO_LOG_LEVEL=error")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ cd "$ROOT"
 scenarios=${1:-all}
 export STACK_DIR="$ROOT/.run/bench-stack"
 export GATEWAY_PORT=${BENCH_GATEWAY_PORT:-28080} CENTRIFUGO_PORT=${BENCH_CENTRIFUGO_PORT:-28000}
+export CENTRIFUGO_INTERNAL_PORT=${BENCH_CENTRIFUGO_INTERNAL_PORT:-$((CENTRIFUGO_PORT + 1))}
 export NATS_PORT=${BENCH_NATS_PORT:-24233} NATS_HTTP_PORT=${BENCH_NATS_HTTP_PORT:-28233} HEALTH_PORT_BASE=${BENCH_HEALTH_PORT_BASE:-29100}
 export MYSQL_DB=${BENCH_MYSQL_DB:-logchat_bench} REDIS_PREFIX="bench$(date +%s):"
 # The load generator registers thousands of users and sends from each many
@@ -37,16 +38,18 @@ go build -o "$BIN/bench" ./bench/cmd/bench
 go build -o "$BIN/baseline" ./bench/cmd/baseline
 log "running: $scenarios"
 # The load generator reads the stack's NATS (as the admin: backlogs, a stream
-# of its own for limits) and Centrifugo's API (limits) with this
-# installation's secrets, handed over in its environment, not its arguments.
+# of its own for limits), Centrifugo's API and MySQL (limits: a scratch
+# table, hence the migrate account) with this installation's secrets, handed
+# over in its environment, not its arguments.
 ensure_secrets
 set +e
 # shellcheck disable=SC2086
 NATS_USER=admin NATS_PASSWORD=${SECRETS[NATS_ADMIN_PASSWORD]} CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]} \
+MIGRATE_MYSQL_DSN=$(migrate_dsn "$MYSQL_DB") \
 "$BIN/bench" --scenarios "$scenarios" --out "$out" \
   --api "http://127.0.0.1:$GATEWAY_PORT" --nats "nats://127.0.0.1:$NATS_PORT" --stack-dir "$STACK_DIR" \
-  --stack-script "$ROOT/scripts/stack.sh" --mysql "logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB" \
-  --centrifugo-api "http://127.0.0.1:$CENTRIFUGO_PORT/api" \
+  --stack-script "$ROOT/scripts/stack.sh" \
+  --centrifugo-api "http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/api" \
   --nats-server "$BIN/nats-server" ${STREAM_PARTITIONS:+--partitions "$STREAM_PARTITIONS"} ${BENCH_FLAGS:-} >"$out.log.md" 2> >(tee "$out.log" >&2)
 status=$?
 set -e

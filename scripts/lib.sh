@@ -41,13 +41,25 @@ ensure_tools() {
   ensure_go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"
 }
 
+# The MySQL server the project uses (MariaDB on this machine by default).
+MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
+MYSQL_PORT=${MYSQL_PORT:-3306}
+# Redis: the machine's shared one by default. Its default user is left as it
+# is (other programs and the tests use it); each stack logs in as an ACL user
+# of this installation (ensure_redis_user).
+REDIS_HOST=${REDIS_HOST:-127.0.0.1}
+REDIS_PORT=${REDIS_PORT:-6379}
+
 mysql_root() {
   # Root over TCP with an empty password (test machines), else the unix socket
-  # (a fresh Debian MariaDB authenticates root that way).
-  if mysql -uroot -h127.0.0.1 -P3306 -e 'SELECT 1' >/dev/null 2>&1; then
-    mysql -uroot -h127.0.0.1 -P3306 "$@"
+  # (a fresh Debian MariaDB authenticates root that way) — the socket only
+  # when the server is this machine's default one, never another's.
+  if mysql -uroot -h"$MYSQL_HOST" -P"$MYSQL_PORT" -e 'SELECT 1' >/dev/null 2>&1; then
+    mysql -uroot -h"$MYSQL_HOST" -P"$MYSQL_PORT" "$@"
+  elif [ "$MYSQL_HOST:$MYSQL_PORT" = 127.0.0.1:3306 ] || [ -n "${MYSQL_SOCKET:-}" ]; then
+    mysql -uroot ${MYSQL_SOCKET:+--socket="$MYSQL_SOCKET"} "$@"
   else
-    mysql -uroot "$@"
+    die "no root access to MySQL at $MYSQL_HOST:$MYSQL_PORT (root with an empty password over TCP, or MYSQL_SOCKET)"
   fi
 }
 
@@ -56,41 +68,107 @@ ensure_mysql() {
     log "installing MariaDB (Debian package mariadb-server)"
     apt_install mariadb-server mariadb-client
   fi
-  if ! mysqladmin -h127.0.0.1 -P3306 ping >/dev/null 2>&1 && ! mysqladmin ping >/dev/null 2>&1; then
+  if ! mysqladmin -h"$MYSQL_HOST" -P"$MYSQL_PORT" ping >/dev/null 2>&1 && ! mysqladmin ping >/dev/null 2>&1; then
     log "starting MariaDB"
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
     start-stop-daemon --start --oknodo --background --exec "$(command -v mariadbd || command -v mysqld)" -- --user=mysql
     for _ in $(seq 1 60); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.5; done
     mysqladmin ping >/dev/null 2>&1 || die "MariaDB did not start"
   fi
-  # The project's own account: the app database and every test database.
+}
+
+# mysql_app_user, mysql_migrate_user: this installation's two MySQL accounts
+# (deploy/mysql/accounts.sh): the running processes' (rows only) and the
+# migrate command's (the schema). Named after the installation, so that
+# clones sharing one MySQL server never reset each other's passwords.
+mysql_app_user() { echo "logchat_${SECRETS[LOGCHAT_INSTALL_ID]}_app"; }
+mysql_migrate_user() { echo "logchat_${SECRETS[LOGCHAT_INSTALL_ID]}_migrate"; }
+
+# app_dsn DB, migrate_dsn DB: the DSNs of the two accounts (they hold the
+# passwords: hand them over in an environment, never on a command line).
+app_dsn() { printf '%s:%s@tcp(%s:%s)/%s' "$(mysql_app_user)" "${SECRETS[MYSQL_APP_PASSWORD]}" "$MYSQL_HOST" "$MYSQL_PORT" "$1"; }
+migrate_dsn() { printf '%s:%s@tcp(%s:%s)/%s' "$(mysql_migrate_user)" "${SECRETS[MYSQL_MIGRATE_PASSWORD]}" "$MYSQL_HOST" "$MYSQL_PORT" "$1"; }
+
+# ensure_mysql_accounts DB: database DB and this installation's two accounts
+# on it, with the passwords of .run/secrets.env (ensure_secrets first).
+ensure_mysql_accounts() {
+  local db=$1
+  LOGCHAT_DB=$db MYSQL_ACCOUNT_HOSTS="127.0.0.1 localhost" \
+  MYSQL_APP_USER=$(mysql_app_user) MYSQL_APP_PASSWORD=${SECRETS[MYSQL_APP_PASSWORD]} \
+  MYSQL_MIGRATE_USER=$(mysql_migrate_user) MYSQL_MIGRATE_PASSWORD=${SECRETS[MYSQL_MIGRATE_PASSWORD]} \
+    sh "$ROOT/deploy/mysql/accounts.sh" | mysql_root \
+    || die "could not create this installation's MySQL accounts on $db (need root access to MySQL)"
+}
+
+# ensure_test_mysql: the account the Go tests use (testkit, LOGCHAT_TEST_MYSQL):
+# logchat, password logchat — a published password, so it may reach the
+# tests' own throw-away databases (logchat_t_*, created and dropped by each
+# test) and nothing else. `make up` never creates it. Grants an older version
+# gave it on the application's databases are taken back here.
+ensure_test_mysql() {
   mysql_root -e "
-    CREATE DATABASE IF NOT EXISTS logchat CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     CREATE USER IF NOT EXISTS 'logchat'@'127.0.0.1' IDENTIFIED BY 'logchat';
     CREATE USER IF NOT EXISTS 'logchat'@'localhost' IDENTIFIED BY 'logchat';
-    GRANT ALL PRIVILEGES ON \`logchat\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';
-    GRANT ALL PRIVILEGES ON \`logchat\\_%\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';" \
-    || die "could not create the logchat MySQL user (need root access to MariaDB)"
+    GRANT ALL PRIVILEGES ON \`logchat\\_t\\_%\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';" \
+    || die "could not create the tests' MySQL account (need root access to MySQL)"
+  local host db
+  while IFS=$'\t' read -r host db; do
+    [ "$db" = 'logchat\_t\_%' ] && continue
+    mysql_root -e "REVOKE ALL PRIVILEGES ON \`$db\`.* FROM 'logchat'@'$host'" \
+      || die "could not narrow the tests' MySQL account"
+  done < <(mysql_root -B -N -r -e "SELECT Host, Db FROM mysql.db WHERE User = 'logchat'")
 }
 
 ensure_redis() {
   command -v redis-server >/dev/null || { log "installing Redis (Debian package redis-server)"; apt_install redis-server; }
-  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  if ! redis_admin ping >/dev/null 2>&1; then
     log "starting Redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
-    for _ in $(seq 1 40); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.25; done
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 40); do redis_admin ping >/dev/null 2>&1 && break; sleep 0.25; done
   fi
+}
+
+# redis_admin ARGS...: redis-cli as the server's default user, which creates
+# users; REDIS_ADMIN_PASSWORD when that user has a password (handed to
+# redis-cli in its environment).
+redis_admin() {
+  if [ -n "${REDIS_ADMIN_PASSWORD:-}" ]; then
+    REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+  else
+    env -u REDISCLI_AUTH redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"
+  fi
+}
+
+# ensure_redis_user USER PREFIX: an ACL user on the machine's Redis that logs
+# in with this installation's REDIS_PASSWORD and may use the keys and pub/sub
+# channels under PREFIX only, with every command but the dangerous ones
+# (FLUSHALL, KEYS, CONFIG, ACL, ...) and those that list other users' key
+# names (SCAN, RANDOMKEY) or drop everyone's scripts. Idempotent: the user is
+# reset to exactly this. ACL users live in the server's memory: a Redis
+# restart forgets them, and the next start of the stack makes them again.
+ensure_redis_user() {
+  local user=$1 prefix=$2 hash out
+  case $user in *[!A-Za-z0-9_.-]*) die "not a Redis user name: $user" ;; esac
+  # The prefix becomes a glob pattern: no glob characters in it.
+  case $prefix in *[!A-Za-z0-9_.:-]*|'') die "REDIS_PREFIX may hold letters, digits and _ . : - only: $prefix" ;; esac
+  # The password's SHA-256, not the password, goes to Redis, through stdin.
+  hash=$(printf '%s' "${SECRETS[REDIS_PASSWORD]}" | sha256sum | cut -d' ' -f1)
+  out=$(printf 'ACL SETUSER %s reset on #%s ~%s* &%s* +@all -@dangerous -scan -randomkey -script|flush -script|kill -function\n' \
+    "$user" "$hash" "$prefix" "$prefix" | redis_admin 2>&1) || true
+  [ "$out" = OK ] || die "could not create the Redis user $user at $REDIS_HOST:$REDIS_PORT (Redis 6 or newer; REDIS_ADMIN_PASSWORD if its default user has a password): $out"
 }
 
 # Secrets of this installation: generated on first run, kept in SECRETS_FILE
 # (mode 0600, under the git-ignored .run/) and reused afterwards. Nothing
 # committed to the repository works as a secret anywhere (docs/security.md).
 SECRETS_FILE=${LOGCHAT_SECRETS_FILE:-$ROOT/.run/secrets.env}
-# MYSQL_* serve docker-compose.yml only (`--env-file .run/secrets.env`): the
-# local stack uses the machine's MariaDB account.
+# MYSQL_APP_PASSWORD, MYSQL_MIGRATE_PASSWORD and REDIS_PASSWORD are the
+# installation's accounts on MySQL and Redis, here and in docker-compose.yml
+# (`--env-file .run/secrets.env`); MYSQL_ROOT_PASSWORD serves compose only.
+# LOGCHAT_INSTALL_ID is no secret: it names this installation's accounts.
 SECRET_NAMES=(JWT_SECRET CENTRIFUGO_HMAC_SECRET CENTRIFUGO_API_KEY
   NATS_ADMIN_PASSWORD NATS_GATEWAY_PASSWORD NATS_PERSISTER_PASSWORD NATS_CACHEWARM_PASSWORD NATS_NOTIFIER_PASSWORD
-  MYSQL_PASSWORD MYSQL_ROOT_PASSWORD)
+  MYSQL_APP_PASSWORD MYSQL_MIGRATE_PASSWORD REDIS_PASSWORD MYSQL_ROOT_PASSWORD)
 declare -A SECRETS=()
 
 random_secret() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
@@ -111,9 +189,10 @@ ensure_secrets() {
     case $k in ''|'#'*) continue ;; esac
     SECRETS[$k]=$v
   done < "$SECRETS_FILE"
-  for k in "${SECRET_NAMES[@]}"; do
+  for k in "${SECRET_NAMES[@]}" LOGCHAT_INSTALL_ID; do
     if [ -z "${SECRETS[$k]:-}" ]; then
-      SECRETS[$k]=$(random_secret)
+      if [ "$k" = LOGCHAT_INSTALL_ID ]; then SECRETS[$k]=$(od -An -tx1 -N4 /dev/urandom | tr -d ' \n')
+      else SECRETS[$k]=$(random_secret); fi
       printf '%s=%s\n' "$k" "${SECRETS[$k]}" >> "$SECRETS_FILE"
     fi
     [ -z "${!k:-}" ] || SECRETS[$k]=${!k}

@@ -16,16 +16,22 @@
 # processes, with state under STACK_DIR. Ports and names are environment
 # variables so that tests can run a second stack beside a developer's.
 #
-# Secrets (JWT, Centrifugo, one NATS password per service) are generated on
-# first run into .run/secrets.env (scripts/lib.sh) and each process is given
-# only the ones it needs. Everything listens on 127.0.0.1. NATS over TLS:
-# set NATS_SERVER_TLS_CERT and NATS_SERVER_TLS_KEY (the server's PEM files)
-# and NATS_TLS_CA (the CA the processes verify it with).
+# Secrets (JWT, Centrifugo, one NATS password per service, the MySQL and
+# Redis accounts' passwords) are generated on first run into .run/secrets.env
+# (scripts/lib.sh) and each process is given only the ones it needs. MySQL:
+# the migrate command logs in with this installation's migrate account, the
+# gateway and the workers with its app account (rows only). Redis: as this
+# installation's ACL user for the stack (keys under REDIS_PREFIX only).
+# Centrifugo serves clients on CENTRIFUGO_PORT and its server API (and
+# health) on CENTRIFUGO_INTERNAL_PORT. Everything listens on 127.0.0.1. NATS
+# over TLS: set NATS_SERVER_TLS_CERT and NATS_SERVER_TLS_KEY (the server's
+# PEM files) and NATS_TLS_CA (the CA the processes verify it with).
 source "$(dirname "$0")/lib.sh"
 
 STACK_DIR=${STACK_DIR:-$ROOT/.run/stack}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
+CENTRIFUGO_INTERNAL_PORT=${CENTRIFUGO_INTERNAL_PORT:-$((CENTRIFUGO_PORT + 1))}  # server API, health
 NATS_PORT=${NATS_PORT:-4233}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
 HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notifier +3
@@ -74,12 +80,18 @@ stop_all() {
   for name in gateway baseline persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
 }
 
-# The environment every process of the stack gets.
+# The environment every process of the stack gets: no secret (start_service
+# hands each process its own). Call after ensure_secrets, which has read any
+# secret the caller set in the environment.
 stack_env() {
+  unset MYSQL_DSN MIGRATE_MYSQL_DSN REDIS_PASSWORD
   export NATS_URL="nats://127.0.0.1:$NATS_PORT"
-  export MYSQL_DSN="logchat:logchat@tcp(127.0.0.1:3306)/$MYSQL_DB"
-  export REDIS_ADDR=127.0.0.1:6379
-  export CENTRIFUGO_API_URL="http://127.0.0.1:$CENTRIFUGO_PORT/api"
+  export REDIS_ADDR="$REDIS_HOST:$REDIS_PORT"
+  # One ACL user per installation and stack (a stack's prefix is its own).
+  local stack=${STACK_DIR##*/}
+  export REDIS_USERNAME="logchat-${SECRETS[LOGCHAT_INSTALL_ID]}-${stack//[^A-Za-z0-9_.-]/_}"
+  # The server API is on Centrifugo's internal port, never the clients'.
+  export CENTRIFUGO_API_URL="http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/api"
   export CENTRIFUGO_WS_URL="ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket"
   export GATEWAY_ADDR="127.0.0.1:$GATEWAY_PORT"
   export WEB_DIR="$ROOT/web/dist"
@@ -116,6 +128,13 @@ start_service() {
   local offset pprof=""; offset=$(port_offset "$1") || exit 1
   [ -z "$PPROF_PORT_BASE" ] || pprof="127.0.0.1:$((PPROF_PORT_BASE + offset))"
   (
+    # MySQL: the app account (rows only); Redis: the stack's ACL user.
+    case $1 in
+      gateway|baseline|persister|cachewarm) export MYSQL_DSN; MYSQL_DSN=$(app_dsn "$MYSQL_DB") ;;
+    esac
+    case $1 in
+      gateway|baseline|cachewarm) export REDIS_PASSWORD=${SECRETS[REDIS_PASSWORD]} ;;
+    esac
     case $1 in
       gateway)
         as_nats_user gateway
@@ -183,8 +202,8 @@ start_all() {
   if [ -n "$alive" ]; then
     die "logchat is already running from $STACK_DIR (${alive# }) at $URL — stop it with Ctrl-C in its terminal or 'make down'"
   fi
-  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$NATS_PORT"; do
-    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/NATS_PORT to free ones"
+  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$CENTRIFUGO_INTERNAL_PORT" "$NATS_PORT"; do
+    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT to free ones"
   done
   mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
   # Its configs hold secrets and its logs user names: this user's only.
@@ -197,10 +216,10 @@ start_all() {
   build_go
   # A benchmark or test stack that needs no browser may skip the web build.
   [ "${LOGCHAT_SKIP_WEB_BUILD:-0}" = 1 ] || build_web
-  mysql_root -e "CREATE DATABASE IF NOT EXISTS \`$MYSQL_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-    GRANT ALL PRIVILEGES ON \`$MYSQL_DB\`.* TO 'logchat'@'127.0.0.1', 'logchat'@'localhost';"
-
   stack_env
+  log "MySQL accounts $(mysql_migrate_user) (schema) and $(mysql_app_user) (rows) on $MYSQL_DB; Redis user $REDIS_USERNAME (keys $REDIS_PREFIX*)"
+  ensure_mysql_accounts "$MYSQL_DB"
+  ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX"
 
   log "starting NATS $NATS_SERVER_VERSION on 127.0.0.1:$NATS_PORT (data in $STACK_DIR/nats)"
   write_nats_config
@@ -209,14 +228,16 @@ start_all() {
   start_proc nats nats-server -c "$STACK_DIR/nats.conf" -sd "$STACK_DIR/nats" -p "$NATS_PORT" -m "$NATS_HTTP_PORT" -n "logchat-$NATS_PORT" "${nats_prof[@]}"
   wait_http "http://127.0.0.1:$NATS_HTTP_PORT/healthz?js-enabled-only=true" 30 || die "NATS did not start; see $LOGS/nats.log"
 
-  log "starting Centrifugo $CENTRIFUGO_VERSION on 127.0.0.1:$CENTRIFUGO_PORT"
+  log "starting Centrifugo $CENTRIFUGO_VERSION on 127.0.0.1:$CENTRIFUGO_PORT (server API on 127.0.0.1:$CENTRIFUGO_INTERNAL_PORT)"
   write_centrifugo_config
-  CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT \
+  CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=$CENTRIFUGO_INTERNAL_PORT \
   CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
     start_proc centrifugo centrifugo --config "$STACK_DIR/centrifugo.json"
+  wait_http "http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/health" 30 || die "Centrifugo did not start; see $LOGS/centrifugo.log"
 
   log "migrating the MySQL schema (the migrate command owns it; the others wait for its version)"
-  migrate up >>"$LOGS/migrate.log" 2>&1 || die "the migration failed; see $LOGS/migrate.log"
+  # The only process with the migrate account's DSN, in its environment.
+  MIGRATE_MYSQL_DSN=$(migrate_dsn "$MYSQL_DB") migrate up >>"$LOGS/migrate.log" 2>&1 || die "the migration failed; see $LOGS/migrate.log"
 
   # The admin creates the streams; the services' users may not.
   log "provisioning the stream"

@@ -12,9 +12,12 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_mysql
+ensure_test_mysql
 ensure_redis
 ensure_tools
 ensure_compose
+# The tests' own account (scripts/lib.sh ensure_test_mysql): its published
+# password reaches the tests' throw-away databases (logchat_t_*) only.
 export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:3306)/}
 export LOGCHAT_TEST_REDIS=${LOGCHAT_TEST_REDIS:-127.0.0.1:6379}
 

@@ -15,9 +15,16 @@ import (
 )
 
 // Centrifugo is a real Centrifugo process started with the project's config
-// (deploy/centrifugo/config.template.json) on a free port with secrets of its own.
+// (deploy/centrifugo/config.template.json) with secrets of its own, on two
+// free ports, as deployed: one for clients (WebSocket), an internal one for
+// the server API and health.
 type Centrifugo struct {
-	URL        string // http://127.0.0.1:port
+	// URL is the server API's base (http://127.0.0.1:internal-port; the API
+	// is URL+"/api"), on the internal port: what the notifier is given.
+	URL string
+	// ClientURL is the clients' port (http://127.0.0.1:port), where the
+	// server API must not answer.
+	ClientURL  string
 	WSURL      string // ws://127.0.0.1:port/connection/websocket
 	APIKey     string
 	HMACSecret string
@@ -43,9 +50,10 @@ func CentrifugoBin(t testing.TB) string {
 // StartCentrifugo starts Centrifugo and stops it when the test ends.
 func StartCentrifugo(t testing.TB) *Centrifugo {
 	t.Helper()
-	port := FreePort(t)
+	port, internal := FreePort(t), FreePort(t)
 	c := &Centrifugo{
-		URL:        fmt.Sprintf("http://127.0.0.1:%d", port),
+		URL:        fmt.Sprintf("http://127.0.0.1:%d", internal),
+		ClientURL:  fmt.Sprintf("http://127.0.0.1:%d", port),
 		WSURL:      fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", port),
 		APIKey:     "test-api-" + RandomID(),
 		HMACSecret: "test-hmac-" + RandomID() + RandomID(),
@@ -55,6 +63,7 @@ func StartCentrifugo(t testing.TB) *Centrifugo {
 	}
 	c.env = append(os.Environ(),
 		"CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port),
+		"CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT="+strconv.Itoa(internal),
 		"CENTRIFUGO_HTTP_API_KEY="+c.APIKey,
 		"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY="+c.HMACSecret,
 		"CENTRIFUGO_LOG_LEVEL=error",

@@ -9,7 +9,12 @@ import (
 )
 
 // MySQLServerDSN is the server the tests use, without a database name.
-// LOGCHAT_TEST_MYSQL overrides it.
+// LOGCHAT_TEST_MYSQL overrides it. The default is the tests' own account,
+// logchat with the password logchat, which `make test` and `make services`
+// create (scripts/lib.sh ensure_test_mysql): its password is published, so
+// it reaches the tests' throw-away databases (logchat_t_*, see MySQL) and
+// nothing else. `make up` never creates it; a deployment's processes use
+// accounts of their own (docs/security.md).
 func MySQLServerDSN() string {
 	return env("LOGCHAT_TEST_MYSQL", "logchat:logchat@tcp(127.0.0.1:3306)/")
 }

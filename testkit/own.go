@@ -106,14 +106,31 @@ type OwnRedis struct {
 	Dir  string
 	Port int
 	Addr string
+	cfg  OwnRedisConfig
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
+// OwnRedisConfig shapes an own redis-server beyond the defaults.
+type OwnRedisConfig struct {
+	// Conf is redis.conf text (ACL users, requirepass, ...): written to a
+	// file in the server's directory, never put on its command line.
+	Conf string
+	// TLS serves TLS only, on Port, with the PKI's server certificate;
+	// clients are verified against its CA when Conf says tls-auth-clients.
+	TLS *PKI
+	// Client is how Start logs in to see that the server answers (an ACL
+	// user, TLS); nil is the default user over plain TCP.
+	Client *redis.Options
+}
+
 // StartOwnRedis starts redis-server on a free port.
-func StartOwnRedis(t testing.TB) *OwnRedis {
+func StartOwnRedis(t testing.TB) *OwnRedis { return StartOwnRedisWith(t, OwnRedisConfig{}) }
+
+// StartOwnRedisWith starts redis-server on a free port, configured by cfg.
+func StartOwnRedisWith(t testing.TB, cfg OwnRedisConfig) *OwnRedis {
 	t.Helper()
-	r := &OwnRedis{Dir: t.TempDir(), Port: FreePort(t)}
+	r := &OwnRedis{Dir: t.TempDir(), Port: FreePort(t), cfg: cfg}
 	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	r.Start(t)
 	t.Cleanup(func() { r.Stop(syscall.SIGKILL) })
@@ -123,23 +140,52 @@ func StartOwnRedis(t testing.TB) *OwnRedis {
 // Start starts redis-server and waits until it answers.
 func (r *OwnRedis) Start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--dir", r.Dir, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+	conf := filepath.Join(r.Dir, "redis.conf")
+	if err := os.WriteFile(conf, []byte(r.cfg.Conf+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The configuration file comes first; options after it override it.
+	args := []string{conf, "--bind", "127.0.0.1",
+		"--dir", r.Dir, "--logfile", filepath.Join(r.Dir, "redis.log"), "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}
+	if r.cfg.TLS != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(r.Port),
+			"--tls-cert-file", r.cfg.TLS.CertFile, "--tls-key-file", r.cfg.TLS.KeyFile,
+			"--tls-ca-cert-file", r.cfg.TLS.CAFile)
+	} else {
+		args = append(args, "--port", strconv.Itoa(r.Port))
+	}
+	cmd := exec.Command("redis-server", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
 	r.cmd, r.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	opts := &redis.Options{}
+	if r.cfg.Client != nil {
+		o := *r.cfg.Client
+		opts = &o
+	}
+	opts.Addr, opts.MaxRetries = r.Addr, -1
+	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for rdb.Ping(context.Background()).Err() != nil {
+		select {
+		case <-r.done:
+			t.Fatalf("own redis-server exited:\n%s", r.log())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("own redis-server did not answer within 15s")
+			t.Fatalf("own redis-server did not answer within 15s:\n%s", r.log())
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+func (r *OwnRedis) log() string {
+	b, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+	return string(b)
 }
 
 // Stop stops redis-server with sig.

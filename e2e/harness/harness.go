@@ -182,7 +182,9 @@ func (s *System) StartProc(name string) *Proc { return s.startProc(name) }
 func (s *System) Migrate() {
 	s.t.Helper()
 	cmd := exec.Command(filepath.Join(s.bins.Dir, "migrate"), "up")
-	cmd.Env = append([]string{}, s.env...)
+	// The test account may do both; a deployment gives the migrate command
+	// an account of its own (docs/security.md).
+	cmd.Env = append(append([]string{}, s.env...), "MIGRATE_MYSQL_DSN="+s.MySQLDSN)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		s.t.Fatalf("migrate: %v\n%s", err, out)
 	}

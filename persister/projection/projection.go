@@ -22,10 +22,6 @@ import (
 	"github.com/logchat/storage/sqlstore"
 )
 
-// DefaultDSN is the developer machine's database (docs/design.md).
-// DefaultDSN is sqlstore.DefaultDSN, kept for callers of this package.
-const DefaultDSN = sqlstore.DefaultDSN
-
 // Store is what the handler needs of the MySQL sqlstore.
 type Store interface {
 	ApplyBatch(ctx context.Context, b sqlstore.Batch) error
@@ -112,11 +108,7 @@ type Config struct {
 // ReadConfig reads the persister's settings from env and states their rules;
 // it opens nothing.
 func ReadConfig(env *config.Env) Config {
-	c := Config{MySQLDSN: env.Secret("MYSQL_DSN", DefaultDSN)}
-	if err := sqlstore.CheckDSN(c.MySQLDSN); err != nil {
-		env.Check(false, "MYSQL_DSN: %v", err)
-	}
-	return c
+	return Config{MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN")}
 }
 
 // Open opens the database, waits for its schema (the migrate command owns

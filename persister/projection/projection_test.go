@@ -133,6 +133,7 @@ func TestReadConfigChecksTheDSNWithoutConnecting(t *testing.T) {
 		{"logchat:logchat@tcp(127.0.0.1:3306)/logchat", true},
 		{"logchat:secret@tcp(127.0.0.1:3306)/", false}, // no database
 		{"not a dsn", false},
+		{"", false}, // no default: a committed one would be a published password
 	} {
 		t.Setenv("MYSQL_DSN", tc.dsn)
 		env := config.New()

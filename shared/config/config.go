@@ -111,6 +111,18 @@ func (e *Env) RequiredSecret(key string) string {
 	return v
 }
 
+// RequiredCredential reads a setting that carries a credential without being
+// a random secret itself, such as a DSN with a password: masked like a
+// secret, without a default (a committed one would be a password everyone
+// knows), and required: the process refuses to start without it. how says
+// what to set it to, for the error, which never shows the value.
+func (e *Env) RequiredCredential(key, how string) string {
+	v := e.Secret(key, "")
+	e.require(key)
+	e.Check(v != "", "%s is not set (an empty value counts as unset): %s", key, how)
+	return v
+}
+
 // CheckSecret is RequiredSecret's rule on a value read elsewhere.
 func CheckSecret(key, v string) error {
 	switch {

@@ -98,6 +98,11 @@ func CheckDSN(dsn string) error {
 }
 
 func openDB(dsn string) (*sql.DB, error) {
+	if dsn == "" {
+		// The driver would read "" as an anonymous login to 127.0.0.1:3306,
+		// and a process would wait for a schema it may never see.
+		return nil, errors.New("no MySQL DSN: set MYSQL_DSN (MIGRATE_MYSQL_DSN for the migrate command)")
+	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse mysql dsn: %w", err)
@@ -242,8 +247,3 @@ func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql
 	}
 	return nil
 }
-
-// DefaultDSN is the main database on a developer machine (the account
-// `make services` creates); every process and tool takes it when MYSQL_DSN is
-// unset.
-const DefaultDSN = "logchat:logchat@tcp(127.0.0.1:3306)/logchat"

@@ -7,7 +7,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/errgroup"
 
@@ -20,13 +19,15 @@ import (
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 )
 
 // settings are the gateway's, less the log's (no NATS), plus Centrifugo's
 // server API (the baseline publishes itself). Defaults as the gateway's.
 type settings struct {
-	Addr, MySQLDSN, RedisAddr, RedisPrefix       string
+	Addr, MySQLDSN, RedisPrefix                  string
+	Redis                                        redisconn.Config
 	CentrifugoAPIURL, CentrifugoAPIKey           string
 	CentrifugoWSURL, CentrifugoSecret, JWTSecret string
 	RealtimeTokenTTL, JWTTTL, RequestTimeout     time.Duration
@@ -38,10 +39,10 @@ type settings struct {
 func readSettings(env *config.Env) settings {
 	s := settings{
 		Addr:             env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		MySQLDSN:         env.Secret("MYSQL_DSN", sqlstore.DefaultDSN),
-		RedisAddr:        env.String("REDIS_ADDR", "127.0.0.1:6379"),
+		MySQLDSN:         sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		Redis:            redisconn.FromEnv(env),
 		RedisPrefix:      env.String("REDIS_PREFIX", "lc:"),
-		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8000/api"),
+		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8001/api"),
 		// Secrets have no defaults, as for the gateway and the notifier.
 		CentrifugoAPIKey: env.RequiredSecret("CENTRIFUGO_API_KEY"),
 		CentrifugoWSURL:  env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),
@@ -88,7 +89,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	defer ids.Close()
 
-	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	rdb, err := s.Redis.Client()
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	defer rdb.Close()
 	cache := chatcache.New(rdb, s.RedisPrefix, st)
 	reg := obs.NewRegistry()

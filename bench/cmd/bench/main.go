@@ -137,8 +137,9 @@ func defaultConfig() config {
 	return config{
 		Scenarios: "smoke", API: "http://127.0.0.1:8080", NATS: "nats://127.0.0.1:4233", Partitions: bus.DefaultTopology().Partitions,
 		StackDir: stackDir, StackScript: "scripts/stack.sh",
-		MySQLDSN: "logchat:logchat@tcp(127.0.0.1:3306)/logchat", Redis: "127.0.0.1:6379",
-		CentAPI: "http://127.0.0.1:8000/api", CentKey: os.Getenv("CENTRIFUGO_API_KEY"),
+		// Secrets come from the environment, never the command line.
+		MySQLDSN: os.Getenv("MIGRATE_MYSQL_DSN"), Redis: "127.0.0.1:6379",
+		CentAPI: "http://127.0.0.1:8001/api", CentKey: os.Getenv("CENTRIFUGO_API_KEY"),
 		NATSUser: cmp.Or(os.Getenv("NATS_USER"), "admin"), NATSPass: os.Getenv("NATS_PASSWORD"),
 		NATSServer: ".bin/nats-server", Out: "bench-out", TextLen: 100, Setup: 32,
 		SteadyRate: 2000, SteadyChats: 1000, SteadyDuration: 60 * time.Second, PersistSamples: 20,
@@ -161,9 +162,9 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "STREAM_PARTITIONS of the stack")
 	fs.StringVar(&c.StackDir, "stack-dir", c.StackDir, "the stack's STACK_DIR (pid files of its processes under pids/)")
 	fs.StringVar(&c.StackScript, "stack-script", c.StackScript, "scripts/stack.sh, for stop-worker/start-worker (drain, baseline; the baseline needs .bin/baseline); run with this process's environment")
-	fs.StringVar(&c.MySQLDSN, "mysql", c.MySQLDSN, "the stack's MySQL DSN (limits)")
+	fs.StringVar(&c.MySQLDSN, "mysql", c.MySQLDSN, "the stack's MySQL DSN for limits, which creates a scratch table: the migrate account's (default $MIGRATE_MYSQL_DSN)")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis address (limits)")
-	fs.StringVar(&c.CentAPI, "centrifugo-api", c.CentAPI, "Centrifugo's server API URL (limits)")
+	fs.StringVar(&c.CentAPI, "centrifugo-api", c.CentAPI, "Centrifugo's server API URL, on its internal port (limits)")
 	fs.StringVar(&c.NATSServer, "nats-server", c.NATSServer, "nats-server binary, started with lazy fsync for limits")
 	fs.StringVar(&c.Out, "out", c.Out, "output folder: report.json, report.md, SVG plots")
 	fs.StringVar(&c.Prefix, "prefix", c.Prefix, "user name prefix (default: unique per run)")

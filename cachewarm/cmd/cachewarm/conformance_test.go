@@ -10,6 +10,7 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 	"github.com/logchat/testkit/workertest"
@@ -41,7 +42,7 @@ func openCachewarm(t *testing.T, sc *workertest.Scenario) workertest.Projection 
 	}
 	workertest.SeedMySQL(t, st, sc)
 	rdb, prefix := testkit.Redis(t)
-	return &cachewarmProjection{rdb: rdb, s: settings{RedisAddr: testkit.RedisAddr(), RedisPrefix: prefix,
+	return &cachewarmProjection{rdb: rdb, s: settings{Redis: redisconn.Config{Addr: testkit.RedisAddr()}, RedisPrefix: prefix,
 		MySQLDSN: dsn, Recent: chatcache.DefaultRecentMessages}}
 }
 

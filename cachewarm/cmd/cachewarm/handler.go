@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
@@ -15,19 +12,16 @@ import (
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 )
 
 // Defaults of a developer machine (docs/design.md).
-const (
-	defaultRedisAddr   = "127.0.0.1:6379"
-	defaultRedisPrefix = "lc:"
-	defaultMySQLDSN    = sqlstore.DefaultDSN
-)
+const defaultRedisPrefix = "lc:"
 
 // settings are cachewarm's own (worker.Config holds the common ones).
 type settings struct {
-	RedisAddr   string
+	Redis       redisconn.Config // address, login, TLS
 	RedisPrefix string
 	MySQLDSN    string // secret: it may carry a password
 	Recent      int    // newest messages indexed per chat for unread counts
@@ -37,18 +31,13 @@ type settings struct {
 // it opens nothing.
 func readSettings(env *config.Env) settings {
 	s := settings{
-		RedisAddr:   env.String("REDIS_ADDR", defaultRedisAddr),
+		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", defaultRedisPrefix),
-		MySQLDSN:    env.Secret("MYSQL_DSN", defaultMySQLDSN),
+		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
 		Recent:      env.Int("CACHE_RECENT_MESSAGES", chatcache.DefaultRecentMessages),
 	}
-	_, port, err := net.SplitHostPort(s.RedisAddr)
-	env.Check(err == nil && port != "", "REDIS_ADDR must be host:port, such as %s", defaultRedisAddr)
 	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the cache's keys need a namespace of their own")
 	env.Check(s.Recent >= 1, "CACHE_RECENT_MESSAGES must be at least 1")
-	if err := sqlstore.CheckDSN(s.MySQLDSN); err != nil {
-		env.Check(false, "MYSQL_DSN: %v", err)
-	}
 	return s
 }
 
@@ -59,7 +48,11 @@ func open(ctx context.Context, s settings, deps worker.Deps) (worker.Opened, err
 	if err != nil {
 		return worker.Opened{}, fmt.Errorf("open mysql: %w", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	rdb, err := s.Redis.Client()
+	if err != nil {
+		_ = st.Close()
+		return worker.Opened{}, fmt.Errorf("redis: %w", err)
+	}
 	cache := chatcache.New(rdb, s.RedisPrefix, st)
 	cache.SetRecentMessages(s.Recent)
 	closeAll := func() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 )
 
@@ -17,7 +18,7 @@ type settings struct {
 	Publish  bus.PublisherConfig
 	MySQLDSN string
 
-	RedisAddr   string
+	Redis       redisconn.Config
 	RedisPrefix string
 
 	CentrifugoWSURL  string
@@ -47,9 +48,9 @@ func readSettings(env *config.Env) settings {
 		NATS:     bus.NATSFromEnv(env, "gateway"),
 		Topology: bus.TopologyFromEnv(env),
 		Publish:  bus.PublisherConfigFromEnv(env),
-		MySQLDSN: env.Secret("MYSQL_DSN", sqlstore.DefaultDSN),
+		MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
 
-		RedisAddr:   env.String("REDIS_ADDR", "127.0.0.1:6379"),
+		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
 
 		CentrifugoWSURL: env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/gateway/auth"
@@ -54,7 +53,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	rdb, err := s.Redis.Client()
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	defer rdb.Close()
 	cache := chatcache.New(rdb, s.RedisPrefix, st)
 

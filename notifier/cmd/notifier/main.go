@@ -12,9 +12,11 @@ import (
 	"github.com/logchat/shared/obs"
 )
 
-// defaultAPIURL is Centrifugo on a developer machine. The API key has no
-// default: a committed key would let anyone publish to any channel.
-const defaultAPIURL = "http://127.0.0.1:8000/api"
+// defaultAPIURL is Centrifugo's server API on a developer machine: its
+// internal port (deploy/centrifugo/config.template.json), not the clients'.
+// The API key has no default: a committed key would let anyone publish to
+// any channel.
+const defaultAPIURL = "http://127.0.0.1:8001/api"
 
 func main() {
 	worker.Main(worker.Spec[settings]{

@@ -8,7 +8,10 @@
 //	migrate [up]     apply what is pending (idempotent), waiting for MySQL to answer
 //	migrate status   print each database's version and the version this build needs
 //
-// MYSQL_DSN names the main database (default: the developer machine's).
+// MIGRATE_MYSQL_DSN names the main database and the account that may change
+// its schema (required: `make up` creates the installation's migrate account
+// and sets it). The running processes use another account (MYSQL_DSN) that
+// may only read and write rows (docs/security.md).
 package main
 
 import (
@@ -87,7 +90,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 }
 
-// readSettings reads the migrate command's environment: the main database.
+// readSettings reads the migrate command's environment: the main database,
+// through the account that may change its schema.
 func readSettings(env *config.Env) (dsn string) {
-	return env.Secret("MYSQL_DSN", sqlstore.DefaultDSN)
+	return sqlstore.DSNFromEnv(env, "MIGRATE_MYSQL_DSN")
 }
