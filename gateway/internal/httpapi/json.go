@@ -17,7 +17,6 @@ import (
 // publications and their golden files: every answer has the one wire format.
 type (
 	apiTime                 = apijson.Time
-	messageJSON             = apijson.Message
 	summaryJSON             = apijson.ChatSummary
 	chatJSON                = apijson.Chat
 	authAnswer              = apijson.AuthResult
