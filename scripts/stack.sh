@@ -145,6 +145,8 @@ start_service() {
         # NATS at all, and it publishes to Centrifugo itself.
         export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
         export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
+        # Its id counter is a table of its own, made with the migrate account.
+        export MIGRATE_MYSQL_DSN; MIGRATE_MYSQL_DSN=$(migrate_dsn "$MYSQL_DB")
         PPROF_ADDR=$pprof start_proc baseline baseline ;;
       *)
         as_nats_user "$1"

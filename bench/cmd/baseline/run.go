@@ -26,7 +26,7 @@ import (
 // settings are the gateway's, less the log's (no NATS), plus Centrifugo's
 // server API (the baseline publishes itself). Defaults as the gateway's.
 type settings struct {
-	Addr, MySQLDSN, RedisPrefix                  string
+	Addr, MySQLDSN, CounterDSN, RedisPrefix      string
 	Redis                                        redisconn.Config
 	CentrifugoAPIURL, CentrifugoAPIKey           string
 	CentrifugoWSURL, CentrifugoSecret, JWTSecret string
@@ -40,6 +40,7 @@ func readSettings(env *config.Env) settings {
 	s := settings{
 		Addr:             env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
 		MySQLDSN:         sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		CounterDSN:       env.Secret("MIGRATE_MYSQL_DSN", ""),
 		Redis:            redisconn.FromEnv(env),
 		RedisPrefix:      env.String("REDIS_PREFIX", "lc:"),
 		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8001/api"),
@@ -83,7 +84,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err := st.WaitForSchema(ctx, log); err != nil {
 		return err
 	}
-	ids, err := syncsend.OpenCounter(ctx, s.MySQLDSN)
+	// The counter's table is the baseline's own, not the schema's: it is
+	// created with the migrate account when one is given (the app account
+	// may not run DDL), and used with it, like any bench-only table.
+	counterDSN := s.MySQLDSN
+	if s.CounterDSN != "" {
+		counterDSN = s.CounterDSN
+	}
+	ids, err := syncsend.OpenCounter(ctx, counterDSN)
 	if err != nil {
 		return err
 	}
