@@ -58,6 +58,8 @@ var Descriptions = map[string]string{
 	"BCRYPT_COST":                "bcrypt's cost for passwords",
 	"RATE_LIMIT_PER_MINUTE":      "requests per user and minute (`0` is off)",
 	"RATE_LIMIT_AUTH_PER_MINUTE": "requests per client address and minute on `/auth` (`0` is off)",
+	"LOGIN_MAX_FAILURES":         "failed logins of one account (by name, shared by every gateway instance through Redis) after which its logins are refused with 429 until the window has passed (`0` is off)",
+	"LOGIN_FAILURE_WINDOW":       "the window of `LOGIN_MAX_FAILURES`, counted from an account's first failure",
 	"REQUEST_TIMEOUT":            "the longest a request may take",
 	"MEMBERSHIP_CACHE_TTL":       "how long a member's role read from MySQL is reused (removals reach every instance at once through the log; `0` is off)",
 	"SHUTDOWN_TIMEOUT":           "how long a stopping gateway lets requests finish",

@@ -105,7 +105,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Log: syncsend.New(st, ids, bus.HandlerFunc(cache.ApplyEvents), rl),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
-		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
+		// Tokens are checked against the revocation list as the gateway's
+		// are, so that both designs pay the same for authentication.
+		Revocations: auth.NewRedisRevocations(rdb, s.RedisPrefix, log),
+		Realtime:    rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping},
 		RateLimitPerMinute:     s.RateLimit,

@@ -49,6 +49,9 @@ type Config struct {
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
 	WebDir         string        // the built web client, served at "/"; "" serves none
+	// RealtimeURL is Centrifugo's WebSocket endpoint, which the
+	// Content-Security-Policy lets the web client connect to.
+	RealtimeURL string
 	// OnShutdown runs when the app shuts down (after the requests in flight).
 	OnShutdown func() error
 }
@@ -96,7 +99,9 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
+	// The security headers first, so that every answer has them; the
+	// encoding refused before anything reads the body.
+	app.Use(a.observe, a.recover, securityHeaders(cfg.RealtimeURL), refuseEncoded, limitBody, a.withDeadline)
 	if cfg.OnShutdown != nil {
 		app.Hooks().OnShutdown(cfg.OnShutdown)
 	}
@@ -114,6 +119,7 @@ func New(cfg Config) *fiber.App {
 	// so that it can key on the user.
 	perUser := rateLimit(cfg.RateLimitPerMinute, func(c *fiber.Ctx) string { return "u:" + formatID(caller(c).ID) })
 	authed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{a.authenticate, perUser, h} }
+	v1.Post("/auth/logout", authed(a.logout)...)
 	v1.Get("/me", authed(a.me)...)
 	v1.Get("/users", authed(a.searchUsers)...)
 	v1.Post("/chats", authed(a.createChat)...)

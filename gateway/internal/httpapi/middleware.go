@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -23,6 +24,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyCaller
+	keyToken
 )
 
 // observe is the outermost middleware: it names the request, turns an error
@@ -114,10 +116,16 @@ func (a *api) authenticate(c *fiber.Ctx) error {
 		return errUnauth("missing bearer token")
 	}
 	u, err := a.accounts.Caller(token)
+	if errors.Is(err, domain.ErrUnavailable) {
+		// The revocation list could not be asked: the token may have been
+		// logged out. 503, safe to retry; never accepted unchecked.
+		return err
+	}
 	if err != nil {
 		return errUnauth("invalid or expired token")
 	}
 	c.Locals(keyCaller, u)
+	c.Locals(keyToken, token)
 	return c.Next()
 }
 
@@ -169,11 +177,3 @@ func metricsHandler(g prometheus.Gatherer) fiber.Handler {
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
-
-// limitBody answers 413 for a body over BodyLimit (see readLimit).
-func limitBody(c *fiber.Ctx) error {
-	if len(c.Body()) > BodyLimit {
-		return fiber.ErrRequestEntityTooLarge
-	}
-	return c.Next()
-}
