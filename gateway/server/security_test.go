@@ -361,3 +361,81 @@ func checkNoInlineScript(t *testing.T, page string) {
 		t.Errorf("event handler attribute or javascript: URL in the web client's page")
 	}
 }
+
+// Requests without a valid token are limited per client address, on every
+// path; requests with one are not counted.
+func TestAnonymousRequestsAreLimitedPerAddress(t *testing.T) {
+	h := newHarness(t)
+	alice := h.register("alice")
+	v := h.variant(func(c *server.Config) { c.AnonRateLimitPerMinute = 4 })
+	for _, r := range []response{
+		v.do("GET", "/healthz", "", nil),
+		v.do("GET", "/api/v1/me", "", nil),
+		v.do("GET", "/api/v1/me", "not-a-token", nil),
+		v.do("GET", "/api/v1/nowhere", "", nil),
+	} {
+		if r.status == http.StatusTooManyRequests {
+			t.Fatalf("limited within the allowance: %s", r.body)
+		}
+	}
+	for _, path := range []string{"/healthz", "/api/v1/me", "/api/v1/auth/login"} {
+		r := v.do("GET", path, "bad", nil)
+		if r.status != http.StatusTooManyRequests || r.errorCode(t) != "rate_limited" || r.header.Get("Retry-After") == "" {
+			t.Fatalf("GET %s over the allowance: %d %s (Retry-After %q), want 429 rate_limited", path, r.status, r.body, r.header.Get("Retry-After"))
+		}
+	}
+	// A valid token is not anonymous: limited per user instead.
+	for range 10 {
+		v.must(http.StatusOK, "GET", "/api/v1/me", alice.token, nil, nil)
+	}
+}
+
+// With TRUSTED_PROXIES, the client is the rightmost address of
+// X-Forwarded-For that is not a trusted proxy: what the client writes
+// itself (the left part) changes nothing. Without, the header is ignored.
+func TestTrustedProxiesNameTheClient(t *testing.T) {
+	h := newHarness(t)
+	proxies, err := server.ParseTrustedProxies("127.0.0.1, 10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := h.variant(func(c *server.Config) { c.AnonRateLimitPerMinute = 2; c.TrustedProxies = proxies })
+	get := func(inst *harness, xff string) int {
+		return inst.sendRaw("GET", "/healthz", map[string]string{"X-Forwarded-For": xff}, nil).status
+	}
+	for range 2 {
+		if s := get(behind, "203.0.113.7"); s != http.StatusOK {
+			t.Fatalf("within the allowance: %d", s)
+		}
+	}
+	for _, xff := range []string{
+		"203.0.113.7",
+		"198.51.100.1, 203.0.113.7",           // the client wrote the first one
+		"203.0.113.7, 10.1.2.3",               // through a second trusted proxy
+		"198.51.100.2, 203.0.113.7, 10.0.0.9", // both
+	} {
+		if s := get(behind, xff); s != http.StatusTooManyRequests {
+			t.Fatalf("X-Forwarded-For %q: %d, want 429 (the client is 203.0.113.7)", xff, s)
+		}
+	}
+	if s := get(behind, "203.0.113.8"); s != http.StatusOK {
+		t.Fatalf("another client behind the proxy: %d, want 200", s)
+	}
+
+	direct := h.variant(func(c *server.Config) { c.AnonRateLimitPerMinute = 2 })
+	for i, xff := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
+		want := http.StatusOK
+		if i == 2 {
+			want = http.StatusTooManyRequests
+		}
+		if s := get(direct, xff); s != want {
+			t.Fatalf("no trusted proxy, X-Forwarded-For %q: %d, want %d (the header is ignored)", xff, s, want)
+		}
+	}
+
+	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.1;"} {
+		if _, err := server.ParseTrustedProxies(bad); err == nil {
+			t.Errorf("TRUSTED_PROXIES %q accepted", bad)
+		}
+	}
+}

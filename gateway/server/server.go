@@ -11,6 +11,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -91,6 +92,14 @@ type Config struct {
 	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
+	// AnonRateLimitPerMinute is the requests each client address may make
+	// per minute without a valid token (every path). 0 is off.
+	AnonRateLimitPerMinute int
+	// TrustedProxies are the reverse proxies (addresses, ranges) whose
+	// ProxyHeader (X-Forwarded-For when "") names the client; with none the
+	// client is the TCP peer (ParseTrustedProxies reads TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	ProxyHeader    string
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
 	// MembershipTTL is how long a membership answer from MySQL is reused
@@ -149,6 +158,8 @@ func New(cfg Config) *Server {
 
 		Log: log, Registry: reg, Checks: cfg.Checks,
 		RateLimitPerMinute: cfg.RateLimitPerMinute, AuthRateLimitPerMinute: cfg.AuthRateLimitPerMinute,
+		AnonRateLimitPerMinute: cfg.AnonRateLimitPerMinute,
+		TrustedProxies:         cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		RequestTimeout: cfg.RequestTimeout, WebDir: cfg.WebDir, OnShutdown: onShutdown,
 		RealtimeURL: cfg.RealtimeURL,
 	})
@@ -167,6 +178,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return g.Wait()
 }
+
+// ParseTrustedProxies reads a list of addresses and CIDR ranges separated by
+// commas or spaces (TRUSTED_PROXIES).
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) { return httpapi.ParseTrustedProxies(s) }
 
 // WebDirIfPresent returns dir when it is a directory, else "" (no web client).
 func WebDirIfPresent(dir string) string { return httpapi.WebDirIfPresent(dir) }

@@ -33,6 +33,7 @@ type settings struct {
 	RealtimeTokenTTL, JWTTTL, RequestTimeout     time.Duration
 	MembershipTTL, ShutdownTimeout               time.Duration
 	BcryptCost, RateLimit, AuthRateLimit         int
+	AnonRateLimit                                int
 	PprofAddr                                    string
 }
 
@@ -53,6 +54,7 @@ func readSettings(env *config.Env) settings {
 		BcryptCost:       env.Int("BCRYPT_COST", bcrypt.DefaultCost),
 		RateLimit:        env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimit:    env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
+		AnonRateLimit:    env.Int("RATE_LIMIT_ANON_PER_MINUTE", 3000),
 		RequestTimeout:   env.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		MembershipTTL:    env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
 		ShutdownTimeout:  env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -113,6 +115,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping},
 		RateLimitPerMinute:     s.RateLimit,
 		AuthRateLimitPerMinute: s.AuthRateLimit,
+		AnonRateLimitPerMinute: s.AnonRateLimit,
 		RequestTimeout:         s.RequestTimeout,
 		MembershipTTL:          s.MembershipTTL,
 	})

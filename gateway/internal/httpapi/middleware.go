@@ -110,9 +110,8 @@ func (a *api) recover(c *fiber.Ctx) (err error) {
 
 // authenticate checks the bearer token and remembers the caller.
 func (a *api) authenticate(c *fiber.Ctx) error {
-	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token := bearer(c)
+	if token == "" {
 		return errUnauth("missing bearer token")
 	}
 	u, err := a.accounts.Caller(token)
@@ -127,6 +126,31 @@ func (a *api) authenticate(c *fiber.Ctx) error {
 	c.Locals(keyCaller, u)
 	c.Locals(keyToken, token)
 	return c.Next()
+}
+
+// bearer is the request's bearer token, "" when it has none.
+func bearer(c *fiber.Ctx) string {
+	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return token
+}
+
+// unlessAuthenticated runs limit for requests that carry no valid token:
+// whoever has one is limited per user (perUser) instead. A token verified
+// once is remembered (auth.Tokens), so asking here costs a map lookup, and
+// authenticate's own check that follows is the same lookup.
+func (a *api) unlessAuthenticated(limit fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if token := bearer(c); token != "" {
+			if _, err := a.accounts.Caller(token); err == nil {
+				return c.Next()
+			}
+		}
+		return limit(c)
+	}
 }
 
 // caller is the authenticated user of the request.
