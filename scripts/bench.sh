@@ -22,7 +22,7 @@ export NATS_PORT=${BENCH_NATS_PORT:-24233} NATS_HTTP_PORT=${BENCH_NATS_HTTP_PORT
 export MYSQL_DB=${BENCH_MYSQL_DB:-logchat_bench} REDIS_PREFIX="bench$(date +%s):"
 # The load generator registers thousands of users and sends from each many
 # times a minute: cheap password hashing and no rate limits on this stack only.
-export BCRYPT_COST=4 RATE_LIMIT_PER_MINUTE=0 RATE_LIMIT_AUTH_PER_MINUTE=0
+export BCRYPT_COST=4 RATE_LIMIT_PER_MINUTE=0 RATE_LIMIT_AUTH_PER_MINUTE=0 RATE_LIMIT_ANON_PER_MINUTE=0
 export LOGCHAT_SKIP_WEB_BUILD=1
 out="$ROOT/.run/bench-out/$scenarios"
 

@@ -134,6 +134,7 @@ func Start(t testing.TB, o Options) *System {
 		// itself is tested in the gateway's own tests.
 		"RATE_LIMIT_PER_MINUTE=0",
 		"RATE_LIMIT_AUTH_PER_MINUTE=0",
+		"RATE_LIMIT_ANON_PER_MINUTE=0",
 	)
 	s.env = append(s.env, o.Env...)
 	// The schema's one owner runs first, as in make up; the others wait for it.

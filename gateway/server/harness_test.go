@@ -50,6 +50,8 @@ type harness struct {
 	dsn      string // the test's MySQL database
 	store    *sqlstore.Store
 	cache    *chatcache.Cache
+	rdb      redis.UniversalClient // the test's Redis, keys under prefix
+	prefix   string
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	nats     *testkit.NATS
@@ -106,8 +108,11 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	cfg := server.Config{
 		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, time.Second),
 		Passwords: passwords, Tokens: auth.NewTokens(jwtSecret, time.Hour),
-		Realtime: rtoken.New(realtimeSecret, time.Hour), RealtimeURL: realtimeURL,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// As in production: logouts and failed logins shared through Redis.
+		Revocations:  auth.NewRedisRevocations(rdb, prefix, quietLog),
+		LoginLimiter: auth.NewLoginLimiter(rdb, prefix, 10, 15*time.Minute),
+		Realtime:     rtoken.New(realtimeSecret, time.Hour), RealtimeURL: realtimeURL,
+		Logger:   quietLog,
 		Registry: reg,
 		Checks:   obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 
@@ -121,7 +126,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		// the staged events soon after the log is back.
 		Outbox: outbox.Config{Sweep: 50 * time.Millisecond},
 	}
-	h := &harness{t: t, cfg: cfg, dsn: dsn, nats: n, store: st, cache: cache, js: js, stream: stream, topo: topo, registry: reg}
+	h := &harness{t: t, cfg: cfg, dsn: dsn, nats: n, store: st, cache: cache, rdb: rdb, prefix: prefix, js: js, stream: stream, topo: topo, registry: reg}
 	h.serve()
 	return h
 }
@@ -440,6 +445,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func chatPath(id int64, rest string) string { return fmt.Sprintf("/api/v1/chats/%d%s", id, rest) }
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var quietRedis sync.Once
 

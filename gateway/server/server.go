@@ -11,11 +11,13 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/internal/accounts"
@@ -69,10 +71,18 @@ type Config struct {
 	Cache Cache
 	Log   Log
 
-	Passwords   *auth.Passwords
-	Tokens      *auth.Tokens
-	Realtime    *rtoken.Issuer
-	RealtimeURL string // CENTRIFUGO_WS_URL, handed to clients
+	Passwords *auth.Passwords
+	Tokens    *auth.Tokens
+	// Revocations, when set, is the list of logged-out tokens shared by
+	// every gateway instance: Tokens refuse what it holds, POST
+	// /auth/logout writes to it, and Run listens to other instances'
+	// logouts. Without it logout is 503.
+	Revocations *auth.RedisRevocations
+	// LoginLimiter, when set, refuses an account's logins after too many
+	// failures (429), shared by every instance.
+	LoginLimiter *auth.LoginLimiter
+	Realtime     *rtoken.Issuer
+	RealtimeURL  string // CENTRIFUGO_WS_URL, handed to clients
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics are registered here and /metrics serves it
@@ -82,6 +92,14 @@ type Config struct {
 	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
+	// AnonRateLimitPerMinute is the requests each client address may make
+	// per minute without a valid token (every path). 0 is off.
+	AnonRateLimitPerMinute int
+	// TrustedProxies are the reverse proxies (addresses, ranges) whose
+	// ProxyHeader (X-Forwarded-For when "") names the client; with none the
+	// client is the TCP peer (ParseTrustedProxies reads TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	ProxyHeader    string
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
 	// MembershipTTL is how long a membership answer from MySQL is reused
@@ -97,8 +115,9 @@ type Config struct {
 
 // Server is the gateway: App serves the API, Run the work behind it.
 type Server struct {
-	App   *fiber.App
-	relay *outbox.Relay
+	App         *fiber.App
+	relay       *outbox.Relay
+	revocations *auth.RedisRevocations
 }
 
 // New builds the gateway. Serve App, and run Run until App has shut down.
@@ -124,23 +143,45 @@ func New(cfg Config) *Server {
 			onShutdown = sub.Unsubscribe
 		}
 	}
+	if cfg.Revocations != nil {
+		cfg.Tokens.UseRevocations(cfg.Revocations)
+	}
+	accts := accounts.New(cfg.Store, cfg.Passwords, cfg.Tokens)
+	if cfg.LoginLimiter != nil {
+		accts.LimitLogins(cfg.LoginLimiter, log)
+	}
 	app := httpapi.New(httpapi.Config{
-		Accounts: accounts.New(cfg.Store, cfg.Passwords, cfg.Tokens),
+		Accounts: accts,
 		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log),
 		Messages: messages.New(cfg.Store, cfg.Cache, members, cfg.Log),
 		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
 
 		Log: log, Registry: reg, Checks: cfg.Checks,
 		RateLimitPerMinute: cfg.RateLimitPerMinute, AuthRateLimitPerMinute: cfg.AuthRateLimitPerMinute,
+		AnonRateLimitPerMinute: cfg.AnonRateLimitPerMinute,
+		TrustedProxies:         cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		RequestTimeout: cfg.RequestTimeout, WebDir: cfg.WebDir, OnShutdown: onShutdown,
+		RealtimeURL: cfg.RealtimeURL,
 	})
-	return &Server{App: app, relay: relay}
+	return &Server{App: app, relay: relay, revocations: cfg.Revocations}
 }
 
 // Run publishes the events that changes staged in MySQL (the outbox relay)
-// until ctx ends, then once more. Cancel ctx only after App has shut down:
-// requests in flight wait for it.
-func (s *Server) Run(ctx context.Context) error { return s.relay.Run(ctx) }
+// until ctx ends, then once more, and listens to the logouts made through
+// other instances. Cancel ctx only after App has shut down: requests in
+// flight wait for it.
+func (s *Server) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.relay.Run(ctx) })
+	if s.revocations != nil {
+		g.Go(func() error { return s.revocations.Run(gctx) })
+	}
+	return g.Wait()
+}
+
+// ParseTrustedProxies reads a list of addresses and CIDR ranges separated by
+// commas or spaces (TRUSTED_PROXIES).
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) { return httpapi.ParseTrustedProxies(s) }
 
 // WebDirIfPresent returns dir when it is a directory, else "" (no web client).
 func WebDirIfPresent(dir string) string { return httpapi.WebDirIfPresent(dir) }

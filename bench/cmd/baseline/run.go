@@ -33,6 +33,7 @@ type settings struct {
 	RealtimeTokenTTL, JWTTTL, RequestTimeout     time.Duration
 	MembershipTTL, ShutdownTimeout               time.Duration
 	BcryptCost, RateLimit, AuthRateLimit         int
+	AnonRateLimit                                int
 	PprofAddr                                    string
 }
 
@@ -54,6 +55,7 @@ func readSettings(env *config.Env) settings {
 		BcryptCost:       env.Int("BCRYPT_COST", bcrypt.DefaultCost),
 		RateLimit:        env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimit:    env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
+		AnonRateLimit:    env.Int("RATE_LIMIT_ANON_PER_MINUTE", 3000),
 		RequestTimeout:   env.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		MembershipTTL:    env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
 		ShutdownTimeout:  env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -113,11 +115,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Log: syncsend.New(st, ids, bus.HandlerFunc(cache.ApplyEvents), rl),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
-		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
+		// Tokens are checked against the revocation list as the gateway's
+		// are, so that both designs pay the same for authentication.
+		Revocations: auth.NewRedisRevocations(rdb, s.RedisPrefix, log),
+		Realtime:    rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping},
 		RateLimitPerMinute:     s.RateLimit,
 		AuthRateLimitPerMinute: s.AuthRateLimit,
+		AnonRateLimitPerMinute: s.AnonRateLimit,
 		RequestTimeout:         s.RequestTimeout,
 		MembershipTTL:          s.MembershipTTL,
 	})

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/storage/redisconn"
@@ -31,6 +33,11 @@ type settings struct {
 
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
+	AnonRateLimitPerMinute int
+	LoginMaxFailures       int
+	LoginFailureWindow     time.Duration
+	TrustedProxies         []netip.Prefix
+	ProxyHeader            string
 
 	PprofAddr string // PPROF_ADDR: serve net/http/pprof there ("" is off)
 
@@ -66,6 +73,9 @@ func readSettings(env *config.Env) settings {
 		// Generous: a person never gets near them, a runaway client does.
 		RateLimitPerMinute:     env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
+		AnonRateLimitPerMinute: env.Int("RATE_LIMIT_ANON_PER_MINUTE", 3000),
+		LoginMaxFailures:       env.Int("LOGIN_MAX_FAILURES", 10),
+		LoginFailureWindow:     env.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
 
 		PprofAddr: env.String("PPROF_ADDR", ""),
 
@@ -79,6 +89,14 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.BcryptCost >= bcrypt.MinCost && s.BcryptCost <= bcrypt.MaxCost, "BCRYPT_COST must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost)
 	env.Check(s.RateLimitPerMinute >= 0, "RATE_LIMIT_PER_MINUTE must be >= 0 (0 is off)")
 	env.Check(s.AuthRateLimitPerMinute >= 0, "RATE_LIMIT_AUTH_PER_MINUTE must be >= 0 (0 is off)")
+	proxies, err := server.ParseTrustedProxies(env.String("TRUSTED_PROXIES", ""))
+	env.Check(err == nil, "TRUSTED_PROXIES: %v", err)
+	s.TrustedProxies = proxies
+	s.ProxyHeader = env.String("PROXY_HEADER", "X-Forwarded-For")
+	env.Check(s.ProxyHeader != "", "PROXY_HEADER must not be empty")
+	env.Check(s.AnonRateLimitPerMinute >= 0, "RATE_LIMIT_ANON_PER_MINUTE must be >= 0 (0 is off)")
+	env.Check(s.LoginMaxFailures >= 0, "LOGIN_MAX_FAILURES must be >= 0 (0 is off)")
+	env.Check(s.LoginFailureWindow > 0, "LOGIN_FAILURE_WINDOW must be positive")
 	env.Check(s.RequestTimeout > 0, "REQUEST_TIMEOUT must be positive")
 	env.Check(s.MembershipTTL >= 0 && s.MembershipTTL <= time.Minute, "MEMBERSHIP_CACHE_TTL must be 0 (off) to 1m")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")

@@ -73,11 +73,18 @@ func run(ctx context.Context, log *slog.Logger) error {
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
-		Realtime: rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
+		// Logouts are shared by every instance through Redis (their Run is
+		// gw.Run's), as are the failed logins of each account.
+		Revocations:  auth.NewRedisRevocations(rdb, s.RedisPrefix, log),
+		LoginLimiter: auth.NewLoginLimiter(rdb, s.RedisPrefix, s.LoginMaxFailures, s.LoginFailureWindow),
+		Realtime:     rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
+		AnonRateLimitPerMinute: s.AnonRateLimitPerMinute,
+		TrustedProxies:         s.TrustedProxies,
+		ProxyHeader:            s.ProxyHeader,
 		RequestTimeout:         s.RequestTimeout,
 		MembershipTTL:          s.MembershipTTL,
 		NATS:                   nc,

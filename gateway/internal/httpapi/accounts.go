@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"errors"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -34,10 +36,25 @@ func (a *api) login(c *fiber.Ctx) error {
 		return err
 	}
 	s, err := a.accounts.Login(c.UserContext(), req.Name, req.Password)
+	var limited *accounts.RateLimitedError
+	if errors.As(err, &limited) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+		return &httpError{http.StatusTooManyRequests, codeRateLimited,
+			"too many failed logins for this account; retry after the time in Retry-After"}
+	}
 	if err != nil {
 		return err
 	}
 	return c.JSON(toAuthAnswer(s))
+}
+
+// logout revokes the token the request came with, on every instance.
+func (a *api) logout(c *fiber.Ctx) error {
+	token, _ := c.Locals(keyToken).(string)
+	if err := a.accounts.Logout(c.UserContext(), token); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
 }
 
 func (a *api) me(c *fiber.Ctx) error {

@@ -8,6 +8,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -46,9 +47,22 @@ type Config struct {
 	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
+	// AnonRateLimitPerMinute is the requests each client address may make
+	// per minute without a valid token (any path: the API, the web client,
+	// health); 0 is off.
+	AnonRateLimitPerMinute int
+
+	// TrustedProxies are the reverse proxies whose ProxyHeader
+	// (X-Forwarded-For when empty) names the client; with none, the client
+	// is the TCP peer and forwarded headers are ignored.
+	TrustedProxies []netip.Prefix
+	ProxyHeader    string
 
 	RequestTimeout time.Duration // deadline of each request's dependency calls; 10s when 0
 	WebDir         string        // the built web client, served at "/"; "" serves none
+	// RealtimeURL is Centrifugo's WebSocket endpoint, which the
+	// Content-Security-Policy lets the web client connect to.
+	RealtimeURL string
 	// OnShutdown runs when the app shuts down (after the requests in flight).
 	OnShutdown func() error
 }
@@ -63,6 +77,7 @@ type api struct {
 	checks   obs.Checks
 	timeout  time.Duration
 	metrics  *httpMetrics
+	proxies  proxies
 }
 
 // New builds the Fiber app serving the whole API, the health endpoints and
@@ -83,6 +98,14 @@ func New(cfg Config) *fiber.App {
 		reg = prometheus.NewRegistry()
 	}
 	a.metrics = newHTTPMetrics(reg)
+	a.proxies = proxies{trusted: cfg.TrustedProxies, header: cfg.ProxyHeader}
+	if a.proxies.header == "" {
+		a.proxies.header = fiber.HeaderXForwardedFor
+	}
+	trusted := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		trusted[i] = p.String()
+	}
 
 	app := fiber.New(fiber.Config{
 		AppName: "logchat-gateway",
@@ -95,8 +118,22 @@ func New(cfg Config) *fiber.App {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
+		// Forwarded headers (X-Forwarded-Proto, -Host) are believed from
+		// the trusted proxies only. The client address is proxies.clientIP,
+		// not Ctx.IP: no ProxyHeader here.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          trusted,
 	})
-	app.Use(a.observe, a.recover, limitBody, a.withDeadline)
+	// The security headers first, so that every answer has them; the
+	// encoding refused before anything reads the body.
+	// Requests without a valid token are limited per address before their
+	// body is looked at.
+	chain := []any{a.observe, a.recover, securityHeaders(cfg.RealtimeURL)}
+	if cfg.AnonRateLimitPerMinute > 0 {
+		anon := rateLimit(cfg.AnonRateLimitPerMinute, func(c *fiber.Ctx) string { return "anon:" + a.proxies.clientIP(c) })
+		chain = append(chain, a.unlessAuthenticated(anon))
+	}
+	app.Use(append(chain, refuseEncoded, limitBody, a.withDeadline)...)
 	if cfg.OnShutdown != nil {
 		app.Hooks().OnShutdown(cfg.OnShutdown)
 	}
@@ -106,7 +143,7 @@ func New(cfg Config) *fiber.App {
 	app.Get("/metrics", metricsHandler(reg))
 
 	v1 := app.Group("/api/v1")
-	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + c.IP() })
+	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + a.proxies.clientIP(c) })
 	v1.Post("/auth/register", perIP, a.register)
 	v1.Post("/auth/login", perIP, a.login)
 
@@ -114,6 +151,7 @@ func New(cfg Config) *fiber.App {
 	// so that it can key on the user.
 	perUser := rateLimit(cfg.RateLimitPerMinute, func(c *fiber.Ctx) string { return "u:" + formatID(caller(c).ID) })
 	authed := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{a.authenticate, perUser, h} }
+	v1.Post("/auth/logout", authed(a.logout)...)
 	v1.Get("/me", authed(a.me)...)
 	v1.Get("/users", authed(a.searchUsers)...)
 	v1.Post("/chats", authed(a.createChat)...)

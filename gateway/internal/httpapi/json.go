@@ -42,7 +42,9 @@ var (
 // ("\ud800") with U+FFFD; API.md wants such text rejected, so both are checked
 // on the raw body first.
 func bind(c *fiber.Ctx, v any) error {
-	body := c.Body()
+	// The body as received: Ctx.Body would inflate an encoded one
+	// (refuseEncoded has refused those already).
+	body := c.Request().Body()
 	if len(body) == 0 {
 		return errInvalid("request body must be a JSON object")
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -23,6 +24,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyCaller
+	keyToken
 )
 
 // observe is the outermost middleware: it names the request, turns an error
@@ -108,17 +110,47 @@ func (a *api) recover(c *fiber.Ctx) (err error) {
 
 // authenticate checks the bearer token and remembers the caller.
 func (a *api) authenticate(c *fiber.Ctx) error {
-	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token := bearer(c)
+	if token == "" {
 		return errUnauth("missing bearer token")
 	}
 	u, err := a.accounts.Caller(token)
+	if errors.Is(err, domain.ErrUnavailable) {
+		// The revocation list could not be asked: the token may have been
+		// logged out. 503, safe to retry; never accepted unchecked.
+		return err
+	}
 	if err != nil {
 		return errUnauth("invalid or expired token")
 	}
 	c.Locals(keyCaller, u)
+	c.Locals(keyToken, token)
 	return c.Next()
+}
+
+// bearer is the request's bearer token, "" when it has none.
+func bearer(c *fiber.Ctx) string {
+	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return token
+}
+
+// unlessAuthenticated runs limit for requests that carry no valid token:
+// whoever has one is limited per user (perUser) instead. A token verified
+// once is remembered (auth.Tokens), so asking here costs a map lookup, and
+// authenticate's own check that follows is the same lookup.
+func (a *api) unlessAuthenticated(limit fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if token := bearer(c); token != "" {
+			if _, err := a.accounts.Caller(token); err == nil {
+				return c.Next()
+			}
+		}
+		return limit(c)
+	}
 }
 
 // caller is the authenticated user of the request.
@@ -169,11 +201,3 @@ func metricsHandler(g prometheus.Gatherer) fiber.Handler {
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
-
-// limitBody answers 413 for a body over BodyLimit (see readLimit).
-func limitBody(c *fiber.Ctx) error {
-	if len(c.Body()) > BodyLimit {
-		return fiber.ErrRequestEntityTooLarge
-	}
-	return c.Next()
-}
