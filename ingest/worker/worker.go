@@ -97,12 +97,7 @@ func LoadConfig[C any](spec Spec[C], env *config.Env) (Config[C], error) {
 
 // Main runs the worker until SIGINT or SIGTERM and exits the process.
 func Main[C any](spec Spec[C]) {
-	if config.DescribeRequested() {
-		env := config.NewDescriber()
-		_, _ = LoadConfig(spec, env)
-		if err := env.PrintDescription(os.Stdout); err != nil {
-			os.Exit(1)
-		}
+	if config.DescribeIfAsked(func(env *config.Env) { _, _ = LoadConfig(spec, env) }) {
 		return
 	}
 	log := obs.NewLogger(spec.Name)

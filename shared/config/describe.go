@@ -83,3 +83,20 @@ func (e *Env) require(key string) {
 		v.Required = true
 	}
 }
+
+// DescribeIfAsked is the first line of every main: when the process was
+// started as `<command> describe-config`, it runs read (the program's own
+// settings reader) on a describing Env, prints what was read and reports
+// true, and the main returns.
+func DescribeIfAsked(read func(*Env)) bool {
+	if !DescribeRequested() {
+		return false
+	}
+	env := NewDescriber()
+	read(env)
+	if err := env.PrintDescription(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return true
+}

@@ -97,21 +97,12 @@ func (s *Store) MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int
 		return nil, domain.Invalid("messages by id: %d chat ids for %d message ids", len(chatIDs), len(ids))
 	}
 	want := make(map[[2]int64]bool, len(ids))
-	byShard := map[string]*shardKeys{}
 	for i, id := range ids {
 		want[[2]int64{chatIDs[i], id}] = true
-		sh := s.shards.ShardFor(chatIDs[i])
-		k := byShard[sh.Name]
-		if k == nil {
-			k = &shardKeys{db: sh.DB}
-			byShard[sh.Name] = k
-		}
-		k.chats = append(k.chats, chatIDs[i])
-		k.ids = append(k.ids, id)
 	}
 	out := make(map[int64]domain.Message, len(ids))
 	var found []domain.Message
-	for _, k := range byShard {
+	for _, k := range s.byShard(chatIDs, ids) {
 		msgs, err := selectMessages(ctx, k.db, "SELECT "+messageColumns+" FROM messages", k.chats, k.ids)
 		if err != nil {
 			return nil, fmt.Errorf("messages by id: %w", err)
@@ -135,6 +126,25 @@ type shardKeys struct {
 	db    *sql.DB
 	chats []int64
 	ids   []int64
+}
+
+// byShard groups chat ids (and the message ids paired with them, index for
+// index, when ids is not nil) by the shard that holds each chat.
+func (s *Store) byShard(chats, ids []int64) map[string]*shardKeys {
+	out := map[string]*shardKeys{}
+	for i, c := range chats {
+		sh := s.shards.ShardFor(c)
+		k := out[sh.Name]
+		if k == nil {
+			k = &shardKeys{db: sh.DB}
+			out[sh.Name] = k
+		}
+		k.chats = append(k.chats, c)
+		if ids != nil {
+			k.ids = append(k.ids, ids[i])
+		}
+	}
+	return out
 }
 
 // selectMessages runs "<selectFrom> WHERE chat_id IN (..) AND id IN (..)" in
@@ -206,19 +216,12 @@ func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
 
 // ReadPositions returns userID's read position in each chat (0 when none).
 func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error) {
-	out := make(map[int64]int64, len(chatIDs))
-	byShard := map[string]*shardKeys{}
-	for _, c := range uniqueIDs(chatIDs) {
+	chats := uniqueIDs(chatIDs)
+	out := make(map[int64]int64, len(chats))
+	for _, c := range chats {
 		out[c] = 0
-		sh := s.shards.ShardFor(c)
-		k := byShard[sh.Name]
-		if k == nil {
-			k = &shardKeys{db: sh.DB}
-			byShard[sh.Name] = k
-		}
-		k.chats = append(k.chats, c)
 	}
-	for _, k := range byShard {
+	for _, k := range s.byShard(chats, nil) {
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]
@@ -264,18 +267,12 @@ func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (i
 // when nothing is unread.
 func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]int64) (map[int64]int, error) {
 	out := make(map[int64]int, len(after))
-	byShard := map[string]*shardKeys{}
+	chats := make([]int64, 0, len(after))
 	for c := range after {
 		out[c] = 0
-		sh := s.shards.ShardFor(c)
-		k := byShard[sh.Name]
-		if k == nil {
-			k = &shardKeys{db: sh.DB}
-			byShard[sh.Name] = k
-		}
-		k.chats = append(k.chats, c)
+		chats = append(chats, c)
 	}
-	for _, k := range byShard {
+	for _, k := range s.byShard(chats, nil) {
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]

@@ -29,12 +29,7 @@ import (
 )
 
 func main() {
-	if config.DescribeRequested() {
-		env := config.NewDescriber()
-		readSettings(env)
-		if err := env.PrintDescription(os.Stdout); err != nil {
-			os.Exit(1)
-		}
+	if config.DescribeIfAsked(func(env *config.Env) { readSettings(env) }) {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
