@@ -17,6 +17,12 @@ type Publication struct {
 	Data    []byte // JSON, one of the shared/apijson publications
 }
 
+// ReadReceiptsMaxMembers is the largest chat whose read positions are
+// published on its channel (read receipts); in a larger one a read reaches
+// only the reader's personal channel. A read whose event does not know the
+// chat's size (members_count 0) is published on the channel.
+const ReadReceiptsMaxMembers = 100
+
 // Publications maps one event to what clients receive (API.md, "Realtime"),
 // in the order they must be published. An event type this code does not know
 // maps to nothing: newer producers may be running. An error means the event
@@ -49,12 +55,17 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if err != nil {
 			return nil, err
 		}
+		personal := Publication{Channel: domain.PersonalChannel(d.UserID), Data: data}
+		if d.MembersCount > ReadReceiptsMaxMembers {
+			// Every member of a chat watches its channel, so a read
+			// published there costs a delivery per member, and n members
+			// reading cost n²: in a big group only the reader's other
+			// devices hear of it.
+			return []Publication{personal}, nil
+		}
 		// The chat channel first: it is what the other members watch; the
 		// personal channel tells the reader's other devices.
-		return []Publication{
-			{Channel: domain.ChatChannel(ev.ChatID), Data: data},
-			{Channel: domain.PersonalChannel(d.UserID), Data: data},
-		}, nil
+		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}, personal}, nil
 
 	case event.ChatCreated:
 		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
