@@ -16,7 +16,8 @@ import (
 // Issuer signs Centrifugo tokens.
 type Issuer struct {
 	secret []byte
-	ttl    time.Duration
+	ttl    time.Duration // connection tokens
+	subTTL time.Duration // subscription tokens
 	now    func() time.Time
 }
 
@@ -24,7 +25,18 @@ type Issuer struct {
 // asks the client SDK for a fresh one, which calls the gateway again, so the
 // membership behind a subscription is re-checked at least once per ttl.
 func New(secret string, ttl time.Duration) *Issuer {
-	return &Issuer{secret: []byte(secret), ttl: ttl, now: time.Now}
+	return &Issuer{secret: []byte(secret), ttl: ttl, subTTL: ttl, now: time.Now}
+}
+
+// WithSubscriptionTTL makes subscription tokens live for ttl instead of the
+// connection's lifetime, and returns i. Centrifugo checks a subscription
+// token only when a client subscribes, so a token a member fetched just
+// before being removed would let them subscribe again until it expires; a
+// short lifetime bounds that window, and the client SDK fetches a new one
+// (from the gateway, which asks MySQL) before the old one ends.
+func (i *Issuer) WithSubscriptionTTL(ttl time.Duration) *Issuer {
+	i.subTTL = ttl
+	return i
 }
 
 // ConnectionClaims are Centrifugo's connection token claims.
@@ -52,7 +64,7 @@ func (i *Issuer) Connection(userID int64) (string, time.Time, error) {
 // Subscription returns a token letting userID's connection subscribe to channel.
 // The caller has checked that userID may.
 func (i *Issuer) Subscription(userID int64, channel string) (string, time.Time, error) {
-	exp := i.now().Add(i.ttl)
+	exp := i.now().Add(i.subTTL)
 	c := SubscriptionClaims{Channel: channel, RegisteredClaims: i.registered(userID, exp)}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(i.secret)
 	if err != nil {

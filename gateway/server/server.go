@@ -105,6 +105,9 @@ type Config struct {
 	// MembershipTTL is how long a membership answer from MySQL is reused
 	// (MEMBERSHIP_CACHE_TTL); 0 asks MySQL every time.
 	MembershipTTL time.Duration
+	// GroupMaxMembers is the most members a group may have
+	// (GROUP_MAX_MEMBERS); chats.DefaultGroupMaxMembers when 0.
+	GroupMaxMembers int
 	// NATS, when set, is watched for removals made through other gateway
 	// instances, which then take effect here at once.
 	NATS   *nats.Conn
@@ -152,7 +155,7 @@ func New(cfg Config) *Server {
 	}
 	app := httpapi.New(httpapi.Config{
 		Accounts: accts,
-		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log),
+		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log, cfg.GroupMaxMembers),
 		Messages: messages.New(cfg.Store, cfg.Cache, members, cfg.Log),
 		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/logchat/shared/apijson"
 	"github.com/logchat/shared/domain"
@@ -15,6 +16,12 @@ type Publication struct {
 	Channel string
 	Data    []byte // JSON, one of the shared/apijson publications
 }
+
+// ReadReceiptsMaxMembers is the largest chat whose read positions are
+// published on its channel (read receipts); in a larger one a read reaches
+// only the reader's personal channel. A read whose event does not know the
+// chat's size (members_count 0) is published on the channel.
+const ReadReceiptsMaxMembers = 100
 
 // Publications maps one event to what clients receive (API.md, "Realtime"),
 // in the order they must be published. An event type this code does not know
@@ -48,12 +55,17 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if err != nil {
 			return nil, err
 		}
+		personal := Publication{Channel: domain.PersonalChannel(d.UserID), Data: data}
+		if d.MembersCount > ReadReceiptsMaxMembers {
+			// Every member of a chat watches its channel, so a read
+			// published there costs a delivery per member, and n members
+			// reading cost n²: in a big group only the reader's other
+			// devices hear of it.
+			return []Publication{personal}, nil
+		}
 		// The chat channel first: it is what the other members watch; the
 		// personal channel tells the reader's other devices.
-		return []Publication{
-			{Channel: domain.ChatChannel(ev.ChatID), Data: data},
-			{Channel: domain.PersonalChannel(d.UserID), Data: data},
-		}, nil
+		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}, personal}, nil
 
 	case event.ChatCreated:
 		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
@@ -96,6 +108,34 @@ func Publications(ev event.Event) ([]Publication, error) {
 		return []Publication{{Channel: domain.PersonalChannel(d.UserID), Data: data}}, nil
 	}
 	return nil, nil
+}
+
+// Unsubscription ends one user's subscription to a channel on the server
+// side (Centrifugo's unsubscribe command), on every connection of that user.
+type Unsubscription struct {
+	Channel string
+	User    string // the user id, as in connection tokens' sub
+}
+
+// Unsubscriptions are the subscriptions an event ends, to be sent before its
+// publications. A member removed from a chat (or leaving it) stops receiving
+// the chat's channel at once: the client would otherwise keep the
+// subscription it made as a member until it disconnects (API 1.1, "Chats and
+// roles"). Sending it in the same pipe as the batch's publications, in log
+// order, means no publication of the chat after the removal reaches them.
+// The gateway refuses them a new subscription token from then on.
+func Unsubscriptions(ev event.Event) ([]Unsubscription, error) {
+	if ev.Type != event.MemberRemoved {
+		return nil, nil
+	}
+	d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	if d.UserID <= 0 {
+		return nil, errors.New("member.removed without a user_id")
+	}
+	return []Unsubscription{{Channel: domain.ChatChannel(ev.ChatID), User: strconv.FormatInt(d.UserID, 10)}}, nil
 }
 
 // chatAdded is the chat.added publication for one viewer's personal channel.

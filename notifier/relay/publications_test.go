@@ -55,6 +55,17 @@ func TestPublicationsWireFormat(t *testing.T) {
 				{"chat:42", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
 				{"user:8", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
 			}},
+		{"read.moved in a group at the receipts limit: on the chat channel too", mustEvent(t, 1051, event.ReadMoved, 42,
+			event.ReadMovedData{UserID: 8, MessageID: 1042, MembersCount: ReadReceiptsMaxMembers}),
+			[]golden{
+				{"chat:42", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
+				{"user:8", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
+			}},
+		{"read.moved in a bigger group: the reader's personal channel only", mustEvent(t, 1052, event.ReadMoved, 42,
+			event.ReadMovedData{UserID: 8, MessageID: 1042, MembersCount: ReadReceiptsMaxMembers + 1}),
+			[]golden{
+				{"user:8", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
+			}},
 		{"chat.created direct: each sees the other's name", mustEvent(t, 60, event.ChatCreated, 42, event.ChatCreatedData{Chat: direct}),
 			[]golden{
 				{"user:7", `{"type":"chat.added","chat":{"id":42,"kind":"direct","title":"bob","channel":"chat:42","members_count":2,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.120Z"}}`},

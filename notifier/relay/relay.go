@@ -130,9 +130,12 @@ func (r *Relay) Ping(ctx context.Context) error {
 	return nil
 }
 
+// pending is one command of a pipe: a publication, or (unsubscribe set) the
+// end of a user's subscription to Channel.
 type pending struct {
 	Publication
-	key pubKey
+	unsubscribe string // a user id: unsubscribe them from Channel instead of publishing
+	key         pubKey
 }
 
 // Handle publishes a batch's publications in log order. A malformed event or a
@@ -141,14 +144,23 @@ type pending struct {
 func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 	pubs := make([]pending, 0, len(events))
 	for _, ev := range events {
+		unsubs, err := Unsubscriptions(ev)
+		if err != nil {
+			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+		}
 		ps, err := Publications(ev)
 		if err != nil {
 			// Before anything is sent: the rest of the batch is retried
 			// without this event, so order is kept.
 			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 		}
+		// An event's commands keep fixed indexes (unsubscriptions first),
+		// so that a retry knows which of them Centrifugo already took.
+		for i, u := range unsubs {
+			pubs = append(pubs, pending{Publication: Publication{Channel: u.Channel}, unsubscribe: u.User, key: pubKey{ev.Seq, i}})
+		}
 		for i, p := range ps {
-			pubs = append(pubs, pending{Publication: p, key: pubKey{ev.Seq, i}})
+			pubs = append(pubs, pending{Publication: p, key: pubKey{ev.Seq, len(unsubs) + i}})
 		}
 	}
 	all := pubs
@@ -174,7 +186,13 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 func (r *Relay) send(ctx context.Context, chunk []pending) ([]pubKey, error) {
 	pipe := r.client.Pipe()
 	for _, p := range chunk {
-		if err := pipe.AddPublish(p.Channel, p.Data); err != nil {
+		var err error
+		if p.unsubscribe != "" {
+			err = pipe.AddUnsubscribe(p.Channel, p.unsubscribe)
+		} else {
+			err = pipe.AddPublish(p.Channel, p.Data)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -49,7 +49,8 @@ var Descriptions = map[string]string{
 	"CENTRIFUGO_API_KEY":     "Centrifugo's server API key",
 	"CENTRIFUGO_WS_URL":      "the WebSocket address clients connect to (sent to them with their token)",
 	"CENTRIFUGO_HMAC_SECRET": "the secret Centrifugo checks connection and subscription tokens with",
-	"REALTIME_TOKEN_TTL":     "lifetime of a realtime connection or subscription token",
+	"REALTIME_TOKEN_TTL":     "lifetime of a realtime connection token (and, in the benchmark's baseline, of subscription tokens)",
+	"SUBSCRIPTION_TOKEN_TTL": "lifetime of a subscription token: how long a member removed from a chat could still subscribe to it with a token fetched before; clients refresh theirs before it ends",
 
 	"GATEWAY_ADDR":               "where the gateway listens",
 	"WEB_DIR":                    "the built web client the gateway serves (none when the folder is absent)",
@@ -64,6 +65,7 @@ var Descriptions = map[string]string{
 	"LOGIN_MAX_FAILURES":         "failed logins of one account (by name, shared by every gateway instance through Redis) after which its logins are refused with 429 until the window has passed (`0` is off)",
 	"LOGIN_FAILURE_WINDOW":       "the window of `LOGIN_MAX_FAILURES`, counted from an account's first failure",
 	"REQUEST_TIMEOUT":            "the longest a request may take",
+	"GROUP_MAX_MEMBERS":          "the most members a group may have; creating a larger group or adding to a full one is 409",
 	"MEMBERSHIP_CACHE_TTL":       "how long a member's role read from MySQL is reused (removals reach every instance at once through the log; `0` is off)",
 	"SHUTDOWN_TIMEOUT":           "how long a stopping gateway lets requests finish",
 

@@ -59,6 +59,12 @@ type MessageCreatedData struct {
 type ReadMovedData struct {
 	UserID    int64 `json:"user_id"`
 	MessageID int64 `json:"message_id"`
+	// MembersCount is the chat's member count as the gateway knew it when
+	// the read was recorded; 0 when it did not know (and in events from
+	// before the field). It lets the notifier keep read receipts of big
+	// groups off the chat channel, which every member watches, without a
+	// read model of its own.
+	MembersCount int `json:"members_count,omitempty"`
 }
 
 // ChatCreatedData is the payload of ChatCreated: the chat as created, members included.

@@ -52,11 +52,12 @@ func TestEventWireFormat(t *testing.T) {
 		typ  Type
 		data any
 	}{
-		"message_created": {MessageCreated, MessageCreatedData{Author: alice, Text: "hi <b>", ClientID: "0b9c", ReplyToID: &reply}},
-		"read_moved":      {ReadMoved, ReadMovedData{UserID: 8, MessageID: 1042}},
-		"chat_created":    {ChatCreated, ChatCreatedData{Chat: chat}},
-		"member_added":    {MemberAdded, MemberAddedData{Member: domain.Member{User: bob, Role: domain.RoleMember}, Chat: chat}},
-		"member_removed":  {MemberRemoved, MemberRemovedData{UserID: 8, MembersCount: 1}},
+		"message_created":    {MessageCreated, MessageCreatedData{Author: alice, Text: "hi <b>", ClientID: "0b9c", ReplyToID: &reply}},
+		"read_moved":         {ReadMoved, ReadMovedData{UserID: 8, MessageID: 1042}},
+		"read_moved_counted": {ReadMoved, ReadMovedData{UserID: 8, MessageID: 1042, MembersCount: 5000}},
+		"chat_created":       {ChatCreated, ChatCreatedData{Chat: chat}},
+		"member_added":       {MemberAdded, MemberAddedData{Member: domain.Member{User: bob, Role: domain.RoleMember}, Chat: chat}},
+		"member_removed":     {MemberRemoved, MemberRemovedData{UserID: 8, MembersCount: 1}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env, err := New(tc.typ, 42, 7, at, tc.data)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logchat/shared/domain"
@@ -121,21 +122,33 @@ func (s *Store) CreateGroupChat(ctx context.Context, title string, createdBy int
 	return chat, nil
 }
 
+// memberRowsPerInsert bounds one multi-row INSERT of members: 4 placeholders
+// each keeps a statement of a 10,000-member group well under MySQL's limit of
+// 65,535 placeholders, and a few large statements cost far fewer round trips
+// than a row each.
+const memberRowsPerInsert = 1000
+
+// insertMembers inserts members in multi-row INSERTs of at most
+// memberRowsPerInsert rows. Each statement is built in one strings.Builder
+// sized up front: appending to a string instead copied the whole statement
+// once per row, quadratic in the size of the group.
 func insertMembers(ctx context.Context, tx *sql.Tx, chatID int64, members []domain.Member, at time.Time) error {
-	if len(members) == 0 {
-		return nil
-	}
-	q := "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES "
-	args := make([]any, 0, 4*len(members))
-	for i, m := range members {
-		if i > 0 {
-			q += ","
+	const head, row = "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES ", "(?,?,?,?)"
+	for chunk := range slices.Chunk(members, memberRowsPerInsert) {
+		var q strings.Builder
+		q.Grow(len(head) + len(chunk)*(len(row)+1))
+		q.WriteString(head)
+		args := make([]any, 0, 4*len(chunk))
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(row)
+			args = append(args, chatID, m.User.ID, string(m.Role), at)
 		}
-		q += "(?,?,?,?)"
-		args = append(args, chatID, m.User.ID, string(m.Role), at)
-	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("insert members: %w", err)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert members: %w", err)
+		}
 	}
 	return nil
 }
@@ -255,6 +268,14 @@ var errAlreadyMember = errors.New("already a member")
 // of the chat as it is afterwards. added is false (and nothing is staged)
 // when the user already was a member.
 func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, stage Stage) (chat domain.Chat, added bool, err error) {
+	return s.AddMemberUpTo(ctx, chatID, user, role, at, 0, stage)
+}
+
+// AddMemberUpTo is AddMember for a chat that may hold at most maxMembers
+// members (0: no limit): adding one more to a full chat is a
+// domain.ErrConflict and changes nothing. The count is taken under the chat's
+// row lock, so concurrent additions cannot overshoot it together.
+func (s *Store) AddMemberUpTo(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, maxMembers int, stage Stage) (chat domain.Chat, added bool, err error) {
 	if !validRole(role) {
 		return domain.Chat{}, false, domain.Invalid("unknown role %q", role)
 	}
@@ -262,10 +283,19 @@ func (s *Store) AddMember(ctx context.Context, chatID int64, user domain.User, r
 		// Locking the chat row orders concurrent membership changes of the
 		// chat, so each stages the member list its own change produced, and
 		// their events get outbox ids in commit order.
-		if _, err := loadChat(ctx, tx, chatID, true); err != nil {
+		before, err := loadChat(ctx, tx, chatID, true)
+		if err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
+		if maxMembers > 0 && len(before.Members) >= maxMembers {
+			for _, m := range before.Members {
+				if m.User.ID == user.ID {
+					return errAlreadyMember // a full chat may still be asked again for a member it has
+				}
+			}
+			return domain.Conflict("the chat is full: it has %d members, the most a chat may have", len(before.Members))
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
 			chatID, user.ID, string(role), dbTime(at))
 		if isMySQLError(err, errDupEntry) {
 			return errAlreadyMember

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/logchat/shared/domain"
@@ -249,22 +250,33 @@ func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64
 	return out, nil
 }
 
+// MaxUnreadCount is the most unread messages counted in a chat; a reader
+// further behind is told MaxUnreadCount. Counting is reading every unread row
+// of the primary key, so an unbounded COUNT(*) made one chat-list page of a
+// user far behind in busy chats cost millions of rows; a client shows
+// "9999+" long before the exact number matters.
+const MaxUnreadCount = 9999
+
+// unreadRows reads at most MaxUnreadCount of a chat's unread rows: the LIMIT
+// stops the range scan there. Arguments: chat, position, reader.
+var unreadRows = "SELECT 1 FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ? LIMIT " + strconv.Itoa(MaxUnreadCount)
+
 // UnreadCount counts the messages of chatID with id > after written by someone
-// other than userID.
+// other than userID, at most MaxUnreadCount.
 func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error) {
 	var n int
 	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ?", chatID, after, userID).Scan(&n)
+		"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
 }
 
-// UnreadCounts is UnreadCount for many chats at once, in one grouped query
-// per shard (a page of a chat list asks for up to 200): after maps each chat
-// to userID's read position there. Every chat of after is in the answer, 0
-// when nothing is unread.
+// UnreadCounts is UnreadCount for many chats at once, in one query per shard
+// (a page of a chat list asks for up to 200), each chat's count bounded by
+// MaxUnreadCount: after maps each chat to userID's read position there.
+// Every chat of after is in the answer, 0 when nothing is unread.
 func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]int64) (map[int64]int, error) {
 	out := make(map[int64]int, len(after))
 	chats := make([]int64, 0, len(after))
@@ -276,20 +288,18 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]
-			// One range of the primary key (chat_id, id) per chat: each term
-			// reads only the chat's messages past the position.
+			// One range of the primary key (chat_id, id) per chat, each
+			// read past the position and stopped by unreadRows' LIMIT: a
+			// grouped COUNT(*) over all of them could not stop early.
 			var q strings.Builder
-			q.WriteString("SELECT chat_id, COUNT(*) FROM messages WHERE author_id <> ? AND (")
-			args := make([]any, 0, 1+2*len(chunk))
-			args = append(args, userID)
+			args := make([]any, 0, 4*len(chunk))
 			for i, c := range chunk {
 				if i > 0 {
-					q.WriteString(" OR ")
+					q.WriteString(" UNION ALL ")
 				}
-				q.WriteString("(chat_id = ? AND id > ?)")
-				args = append(args, c, after[c])
+				fmt.Fprintf(&q, "SELECT ? AS chat_id, COUNT(*) FROM (%s) u%d", unreadRows, i)
+				args = append(args, c, c, after[c], userID)
 			}
-			q.WriteString(") GROUP BY chat_id")
 			rows, err := k.db.QueryContext(ctx, q.String(), args...)
 			if err != nil {
 				return nil, fmt.Errorf("unread counts: %w", err)

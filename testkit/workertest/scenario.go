@@ -123,6 +123,12 @@ func NewScenario() *Scenario {
 				Raw: []byte("not json"), Poison: true})
 		case 4:
 			b.read(team, bob)
+			b.send(ops, dave, "")
+			// A read in a chat too big for read receipts on its channel
+			// (members_count beyond the notifier's limit): the stores apply
+			// it like any other, the notifier tells the reader only.
+			b.append(event.ReadMoved, ops.ID, erin.ID, b.tick(),
+				event.ReadMovedData{UserID: erin.ID, MessageID: int64(b.message(ops, 0)), MembersCount: 5000}, "")
 			b.read(ops, erin)
 			// A read that moves back: positions only move forward.
 			b.readAt(team, dave, b.message(team, 3))

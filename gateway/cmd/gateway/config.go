@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/logchat/gateway/internal/chats"
 	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
@@ -26,6 +27,7 @@ type settings struct {
 	CentrifugoWSURL  string
 	CentrifugoSecret string
 	RealtimeTokenTTL time.Duration
+	SubscriptionTTL  time.Duration
 
 	JWTSecret  string
 	JWTTTL     time.Duration
@@ -44,6 +46,7 @@ type settings struct {
 	WebDir          string
 	RequestTimeout  time.Duration
 	MembershipTTL   time.Duration
+	GroupMaxMembers int
 	ShutdownTimeout time.Duration
 }
 
@@ -65,6 +68,10 @@ func readSettings(env *config.Env) settings {
 		// tokens (config.RequiredSecret refuses the ones that once were).
 		CentrifugoSecret: env.RequiredSecret("CENTRIFUGO_HMAC_SECRET"),
 		RealtimeTokenTTL: env.Duration("REALTIME_TOKEN_TTL", time.Hour),
+		// Short, unlike the connection's: a subscription token still valid
+		// after its holder left the chat would let them subscribe again, so
+		// its lifetime bounds that window (the client SDK refreshes it).
+		SubscriptionTTL: env.Duration("SUBSCRIPTION_TOKEN_TTL", 5*time.Minute),
 
 		JWTSecret:  env.RequiredSecret("JWT_SECRET"),
 		JWTTTL:     env.Duration("JWT_TTL", 24*time.Hour),
@@ -82,10 +89,13 @@ func readSettings(env *config.Env) settings {
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		MembershipTTL:   env.Duration("MEMBERSHIP_CACHE_TTL", 30*time.Second),
+		GroupMaxMembers: env.Int("GROUP_MAX_MEMBERS", chats.DefaultGroupMaxMembers),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	env.Check(s.JWTTTL > 0, "JWT_TTL must be positive")
 	env.Check(s.RealtimeTokenTTL > 0, "REALTIME_TOKEN_TTL must be positive")
+	env.Check(s.SubscriptionTTL > 0, "SUBSCRIPTION_TOKEN_TTL must be positive")
+	env.Check(s.GroupMaxMembers >= 2, "GROUP_MAX_MEMBERS must be at least 2")
 	env.Check(s.BcryptCost >= bcrypt.MinCost && s.BcryptCost <= bcrypt.MaxCost, "BCRYPT_COST must be %d..%d", bcrypt.MinCost, bcrypt.MaxCost)
 	env.Check(s.RateLimitPerMinute >= 0, "RATE_LIMIT_PER_MINUTE must be >= 0 (0 is off)")
 	env.Check(s.AuthRateLimitPerMinute >= 0, "RATE_LIMIT_AUTH_PER_MINUTE must be >= 0 (0 is off)")

@@ -77,7 +77,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		// gw.Run's), as are the failed logins of each account.
 		Revocations:  auth.NewRedisRevocations(rdb, s.RedisPrefix, log),
 		LoginLimiter: auth.NewLoginLimiter(rdb, s.RedisPrefix, s.LoginMaxFailures, s.LoginFailureWindow),
-		Realtime:     rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL), RealtimeURL: s.CentrifugoWSURL,
+		Realtime:     rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL).WithSubscriptionTTL(s.SubscriptionTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,
 		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
 		RateLimitPerMinute:     s.RateLimitPerMinute,
@@ -87,6 +87,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		ProxyHeader:            s.ProxyHeader,
 		RequestTimeout:         s.RequestTimeout,
 		MembershipTTL:          s.MembershipTTL,
+		GroupMaxMembers:        s.GroupMaxMembers,
 		NATS:                   nc,
 		WebDir:                 webDir,
 	})

@@ -31,7 +31,7 @@ type Store interface {
 	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
 	CreateGroupChat(ctx context.Context, title string, createdBy int64, members []domain.Member, at time.Time, stage sqlstore.Stage) (domain.Chat, error)
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
-	AddMember(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
+	AddMemberUpTo(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, maxMembers int, stage sqlstore.Stage) (domain.Chat, bool, error)
 	RemoveMember(ctx context.Context, chatID, userID int64, stage sqlstore.Stage) error
 
 	UserChats(ctx context.Context, userID int64, after *sqlstore.ListCursor, limit int) ([]sqlstore.ChatRow, error)
@@ -60,6 +60,15 @@ type Outbox interface {
 	Flush(ctx context.Context) error
 }
 
+// MaxRequestMembers is the most member_ids one POST /chats may name (API
+// 1.1). It is checked before any of them is looked up, so that one request
+// cannot make the gateway load and insert an unbounded list.
+const MaxRequestMembers = 200
+
+// DefaultGroupMaxMembers is the most members a group has unless configured
+// otherwise (GROUP_MAX_MEMBERS; API 1.1).
+const DefaultGroupMaxMembers = 10_000
+
 // Service applies the chat rules.
 type Service struct {
 	store   Store
@@ -67,12 +76,18 @@ type Service struct {
 	members Members
 	outbox  Outbox
 	log     *slog.Logger
+
+	groupMax int // the most members a group may have
 }
 
 // New returns the chat service; log is used when the request's context
-// carries no logger.
-func New(st Store, cache Cache, members Members, ob Outbox, log *slog.Logger) *Service {
-	return &Service{store: st, cache: cache, members: members, outbox: ob, log: log}
+// carries no logger. groupMax is the most members a group may have
+// (DefaultGroupMaxMembers when <= 0).
+func New(st Store, cache Cache, members Members, ob Outbox, log *slog.Logger, groupMax int) *Service {
+	if groupMax <= 0 {
+		groupMax = DefaultGroupMaxMembers
+	}
+	return &Service{store: st, cache: cache, members: members, outbox: ob, log: log, groupMax: groupMax}
 }
 
 // View is a chat as one of its members sees it: its list entry (title
@@ -107,6 +122,9 @@ func (s *Service) announce(ctx context.Context) {
 // title; the caller and repeated ids among memberIDs are ignored. created is
 // false when the direct chat existed already.
 func (s *Service) Create(ctx context.Context, me domain.User, title *string, memberIDs []int64) (v View, created bool, err error) {
+	if len(memberIDs) > MaxRequestMembers {
+		return View{}, false, domain.Invalid("member_ids holds %d ids; at most %d in one request (add more with POST /chats/{id}/members)", len(memberIDs), MaxRequestMembers)
+	}
 	name := ""
 	if title != nil && strings.TrimSpace(*title) != "" {
 		if name, err = domain.NormalizeTitle(*title); err != nil {
@@ -123,6 +141,9 @@ func (s *Service) Create(ctx context.Context, me domain.User, title *string, mem
 	}
 	if name == "" && len(others) != 1 {
 		return View{}, false, domain.Invalid("a chat without a title is a direct chat and needs exactly one other member; give a group a title")
+	}
+	if len(others)+1 > s.groupMax {
+		return View{}, false, domain.Conflict("a group has at most %d members", s.groupMax)
 	}
 	users, err := s.store.UsersByIDs(ctx, append([]int64{me.ID}, others...))
 	if err != nil {
@@ -156,6 +177,16 @@ func (s *Service) Create(ctx context.Context, me domain.User, title *string, mem
 			s.announce(ctx)
 			return newView(me.ID, chat), true, nil
 		}
+		if !isMember(chat, me.ID) {
+			// The caller left this direct chat: asking for it again is
+			// rejoining it (API 1.1), with its history as it was. Until this
+			// commits they are not a member, and nothing of the chat (its
+			// last message, their unread count and read position) is shown
+			// to them: the view below is built only once they are back.
+			if chat, err = s.rejoinDirect(ctx, creator, chat.ID, at); err != nil {
+				return View{}, false, err
+			}
+		}
 		v, err := s.view(ctx, me.ID, chat)
 		return v, false, err
 	}
@@ -169,6 +200,24 @@ func (s *Service) Create(ctx context.Context, me domain.User, title *string, mem
 	}
 	s.announce(ctx)
 	return newView(me.ID, chat), true, nil
+}
+
+// rejoinDirect makes user a member of the direct chat they left, through a
+// member.added event in the outbox like any addition, so that every
+// projection (the chat list, the personal channel) takes them back.
+func (s *Service) rejoinDirect(ctx context.Context, user domain.User, chatID int64, at time.Time) (domain.Chat, error) {
+	member := domain.Member{User: user, Role: domain.RoleMember}
+	// A direct chat holds its pair and no one else: the cap of 2 also keeps a
+	// malformed chat from growing.
+	chat, added, err := s.store.AddMemberUpTo(ctx, chatID, user, member.Role, at, 2, outbox.Stage(event.MemberAdded, user.ID, at,
+		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
+	if err != nil {
+		return domain.Chat{}, err
+	}
+	if added {
+		s.announce(ctx)
+	}
+	return chat, nil
 }
 
 // Get is a chat as uid sees it; a chat uid is not a member of does not exist.
@@ -208,7 +257,7 @@ func (s *Service) AddMember(ctx context.Context, uid, chatID, userID int64) (Vie
 	}
 	member := domain.Member{User: user, Role: domain.RoleMember}
 	at := time.Now()
-	chat, added, err := s.store.AddMember(ctx, chatID, user, member.Role, at, outbox.Stage(event.MemberAdded, uid, at,
+	chat, added, err := s.store.AddMemberUpTo(ctx, chatID, user, member.Role, at, s.groupMax, outbox.Stage(event.MemberAdded, uid, at,
 		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
 	if err != nil {
 		return View{}, err

@@ -170,10 +170,11 @@ func (s *Service) MarkRead(ctx context.Context, uid, chatID, messageID int64) er
 	if messageID > newest {
 		return domain.Invalid("message_id is beyond the newest message of the chat")
 	}
-	if messageID <= s.readPosition(ctx, uid, chatID) {
+	pos, members := s.readPosition(ctx, uid, chatID)
+	if messageID <= pos {
 		return nil
 	}
-	data := event.ReadMovedData{UserID: uid, MessageID: messageID}
+	data := event.ReadMovedData{UserID: uid, MessageID: messageID, MembersCount: members}
 	env, err := event.New(event.ReadMoved, chatID, uid, time.Now(), data)
 	if err != nil {
 		return err
@@ -185,13 +186,16 @@ func (s *Service) MarkRead(ctx context.Context, uid, chatID, messageID int64) er
 }
 
 // readPosition is uid's read position as the projections know it (cache
-// first, then MySQL), or 0 when neither answers.
-func (s *Service) readPosition(ctx context.Context, uid, chatID int64) int64 {
+// first, then MySQL), or 0 when neither answers; and the chat's member count
+// when the cache knows it (0 otherwise), which the read's event carries for
+// the notifier (event.ReadMovedData) at no extra cost: it comes with the
+// same answer.
+func (s *Service) readPosition(ctx context.Context, uid, chatID int64) (pos int64, members int) {
 	if sum, err := s.cache.Summary(ctx, uid, chatID); err == nil {
-		return sum.ReadMessageID
+		return sum.ReadMessageID, sum.MembersCount
 	}
 	if pos, err := s.store.ReadPositions(ctx, uid, []int64{chatID}); err == nil {
-		return pos[chatID]
+		return pos[chatID], 0
 	}
-	return 0
+	return 0, 0
 }
