@@ -34,7 +34,7 @@ CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 CENTRIFUGO_INTERNAL_PORT=${CENTRIFUGO_INTERNAL_PORT:-$((CENTRIFUGO_PORT + 1))}  # server API, health
 NATS_PORT=${NATS_PORT:-4233}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
-HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notifier +3
+HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # gateway's internal listener +0, persister +1, cachewarm +2, notifier +3
 # Opt-in profiling (off when empty): net/http/pprof of the gateway on
 # PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4.
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
@@ -139,6 +139,8 @@ start_service() {
       gateway)
         as_nats_user gateway
         export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
+        # /metrics (and /readyz with errors) on the internal listener only.
+        export GATEWAY_INTERNAL_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))"
         PPROF_ADDR=$pprof start_proc gateway gateway ;;
       baseline)
         # The benchmark's synchronous baseline, in the gateway's place: no
