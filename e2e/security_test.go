@@ -1,0 +1,503 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logchat/e2e/harness"
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/testkit"
+)
+
+// The security suite of issue 11: black-box probes against a whole system of
+// real processes (the gateway and the three workers built from this
+// workspace, NATS with the project's users and permissions, Centrifugo,
+// MariaDB, Redis), each trying what an attacker would and expecting the
+// control to hold. docs/security.md maps every finding of the issue to its
+// probe here or to the package test that proves it.
+//
+// Committed development values: anyone who read the repository knows them
+// (shared/config's list of published secrets).
+const (
+	devJWTSecret        = "dev-jwt-secret-change-me"
+	devCentrifugoAPIKey = "dev-centrifugo-api-key-change-me"
+	devCentrifugoHMAC   = "dev-centrifugo-hmac-secret-change-me"
+	// The failed logins after which an account's logins are 429: set
+	// explicitly so that the probe does not depend on the default.
+	loginMaxFailures = 4
+)
+
+func TestSecurityProbes(t *testing.T) {
+	jwtSecret := "e2e-security-" + testkit.RandomID() + testkit.RandomID()
+	sys := harness.Start(t, harness.Options{Env: []string{
+		"JWT_SECRET=" + jwtSecret,
+		"LOGIN_MAX_FAILURES=" + strconv.Itoa(loginMaxFailures),
+		"LOGIN_FAILURE_WINDOW=15m",
+		"BCRYPT_COST=4",
+	}})
+	alice := harness.Register(t, sys.GatewayURL, "alice")
+	bob := harness.Register(t, sys.GatewayURL, "bob")
+
+	t.Run("bearer tokens", func(t *testing.T) {
+		sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+			t.Helper()
+			s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		// Claims as the gateway issues them, for alice, valid for an hour.
+		claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
+			c := jwt.MapClaims{
+				"iss": "logchat", "aud": []string{"logchat-api"}, "sub": strconv.FormatInt(alice.User.ID, 10),
+				"name": alice.User.Name, "jti": testkit.RandomID(),
+				"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+			}
+			if mod != nil {
+				mod(c)
+			}
+			return c
+		}
+		// The control: the same claims signed with the gateway's secret are
+		// accepted, so each refusal below is for the one thing changed.
+		if st := status(t, "GET", sys.GatewayURL+"/api/v1/me", sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(nil)), nil, nil); st != http.StatusOK {
+			t.Fatalf("a token with the gateway's secret and claims: %d, want 200 (the probes below would prove nothing)", st)
+		}
+		for name, token := range map[string]string{
+			"another secret":                   sign(jwt.SigningMethodHS256, []byte("not-the-secret-"+testkit.RandomID()), claims(nil)),
+			"the committed development secret": sign(jwt.SigningMethodHS256, []byte(devJWTSecret), claims(nil)),
+			"Centrifugo's committed secret":    sign(jwt.SigningMethodHS256, []byte(devCentrifugoHMAC), claims(nil)),
+			"expired": sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(func(c jwt.MapClaims) {
+				c["iat"], c["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
+			})),
+			"alg none":              sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil)),
+			"alg none, empty":       strings.TrimSuffix(sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil)), "."),
+			"HS512 with the secret": sign(jwt.SigningMethodHS512, []byte(jwtSecret), claims(nil)),
+			"no expiry":             sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(func(c jwt.MapClaims) { delete(c, "exp") })),
+			"another audience (a realtime token)": sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(func(c jwt.MapClaims) {
+				c["aud"] = []string{"centrifugo"}
+			})),
+			"another issuer": sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(func(c jwt.MapClaims) { c["iss"] = "someone" })),
+			"without an id":  sign(jwt.SigningMethodHS256, []byte(jwtSecret), claims(func(c jwt.MapClaims) { delete(c, "jti") })),
+			"a signature of alice's real token moved onto bob's claims": resign(t, alice.Token, bob.User.ID),
+			"garbage": "not.a.token",
+		} {
+			t.Run(name, func(t *testing.T) {
+				wantError(t, http.StatusUnauthorized, "unauthenticated", "GET", sys.GatewayURL+"/api/v1/me", token, nil, nil)
+				wantError(t, http.StatusUnauthorized, "unauthenticated", "POST", sys.GatewayURL+"/api/v1/chats", token, nil,
+					jsonBody(t, map[string]any{"title": "x", "member_ids": []int64{bob.User.ID}}))
+			})
+		}
+	})
+
+	t.Run("a compressed body is 415 before it is read", func(t *testing.T) {
+		var gz bytes.Buffer
+		w := gzip.NewWriter(&gz)
+		fmt.Fprintf(w, `{"name": %q, "password": "correct horse", "pad": "%s"}`, alice.User.Name, strings.Repeat("0", 200<<10))
+		w.Close()
+		for _, enc := range []string{"gzip", "deflate", "br", "gzip, identity"} {
+			wantError(t, http.StatusUnsupportedMediaType, "invalid_argument", "POST", sys.GatewayURL+"/api/v1/auth/login", "",
+				http.Header{"Content-Encoding": {enc}, "Content-Type": {"application/json"}}, gz.Bytes())
+		}
+		// The same request with the plain body is not refused for its
+		// encoding (413: over the 64 KiB limit, under what the server reads).
+		wantError(t, http.StatusRequestEntityTooLarge, "payload_too_large", "POST", sys.GatewayURL+"/api/v1/auth/login", "",
+			http.Header{"Content-Type": {"application/json"}}, gunzip(t, gz.Bytes()))
+	})
+
+	t.Run("NATS refuses anonymous and wrong logins", func(t *testing.T) {
+		for name, opts := range map[string][]nats.Option{
+			"anonymous":                             nil,
+			"a worker with no password":             {nats.UserInfo("persister", "")},
+			"the gateway with the admin's password": {nats.UserInfo("gateway", sys.NATS.Password("admin"))},
+		} {
+			nc, err := nats.Connect(sys.NATS.URL, append(opts, nats.NoReconnect())...)
+			if err == nil {
+				// Whatever it may do once connected (publish a message as
+				// anyone, delete the stream), it must not get that far.
+				nc.Close()
+				t.Fatalf("%s: connected", name)
+			}
+			if !errors.Is(err, nats.ErrAuthorization) {
+				t.Fatalf("%s: %v, want an authorization violation", name, err)
+			}
+		}
+	})
+
+	t.Run("a worker cannot delete or purge the log, nor append to it", func(t *testing.T) {
+		stream := bus.DefaultTopology().Stream
+		_, admin := sys.NATS.Connect(t)
+		before := streamState(t, admin, stream)
+		// A chat no test uses: nothing else appends there.
+		forgedSubject := bus.PublishSubject(987654321, event.KindMessage)
+		// The three workers at once: each refused request waits out its
+		// deadline (NATS drops it and reports the violation).
+		t.Run("each worker", func(t *testing.T) {
+			for _, worker := range []string{"persister", "cachewarm", "notifier"} {
+				t.Run(worker, func(t *testing.T) {
+					t.Parallel()
+					js, violations := connectRecording(t, sys.NATS, worker)
+					if err := js.DeleteStream(shortCtx(t), stream); err == nil {
+						t.Fatalf("%s deleted the stream", worker)
+					}
+					if s, err := js.Stream(shortCtx(t), stream); err == nil {
+						if err := s.Purge(shortCtx(t)); err == nil {
+							t.Fatalf("%s purged the stream", worker)
+						}
+					}
+					// Posing as the gateway: an event in a chat.
+					if _, err := js.Publish(shortCtx(t), forgedSubject, []byte(`{}`)); err == nil {
+						t.Fatalf("%s appended to the log", worker)
+					}
+					// Refused by the server's permissions, not lost on the way.
+					for _, subject := range []string{"$JS.API.STREAM.DELETE." + stream, "$JS.API.STREAM.PURGE." + stream, forgedSubject} {
+						want := strings.ToLower(fmt.Sprintf("permissions violation for publish to %q", subject))
+						harness.Eventually(t, 5*time.Second, worker+": "+want, func() (bool, string) {
+							got := violations()
+							return strings.Contains(strings.ToLower(got), want), got
+						})
+					}
+				})
+			}
+		})
+		// The stream is there with everything it held (others may have
+		// appended meanwhile: the system is live), and nothing on the
+		// forged subject.
+		after := streamState(t, admin, stream)
+		if after.FirstSeq != before.FirstSeq || after.LastSeq < before.LastSeq || after.Msgs < before.Msgs {
+			t.Fatalf("the stream lost events under refused requests: %+v → %+v", before, after)
+		}
+		s, err := admin.Stream(context.Background(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.GetLastMsgForSubject(context.Background(), forgedSubject); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("a worker's forged event is in the log: %v %v", m, err)
+		}
+	})
+
+	t.Run("Centrifugo's server API: internal only, committed keys refused", func(t *testing.T) {
+		api := func(url, key string) int {
+			t.Helper()
+			req, _ := http.NewRequest("POST", url, strings.NewReader(`{"channel": "chat:1", "data": {"type": "message.created"}}`))
+			req.Header.Set("X-API-Key", key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("POST %s: %v", url, err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		c := sys.Centrifugo
+		// The template's empty key and the development key once committed.
+		for _, key := range []string{"", devCentrifugoAPIKey} {
+			if st := api(c.URL+"/api/publish", key); st != http.StatusUnauthorized {
+				t.Errorf("publish with the committed key %q: %d, want 401", key, st)
+			}
+		}
+		if st := api(c.URL+"/api/publish", c.APIKey); st != http.StatusOK {
+			t.Fatalf("publish with the installation's key on the internal port: %d, want 200", st)
+		}
+		// The clients' port has no server API, whatever the key.
+		for _, path := range []string{"/api/publish", "/api"} {
+			for _, key := range []string{c.APIKey, "", devCentrifugoAPIKey} {
+				if st := api(c.ClientURL+path, key); st != http.StatusNotFound {
+					t.Errorf("POST %s on the clients' port: %d, want 404", path, st)
+				}
+			}
+		}
+		// A connection token signed with the committed HMAC secret.
+		forged := *c
+		forged.HMACSecret = devCentrifugoHMAC
+		if _, r := connectAs(t, &forged, strconv.FormatInt(alice.User.ID, 10)); !strings.HasPrefix(r, "disconnected") {
+			t.Fatalf("a connection token signed with the committed secret: %s, want refused", r)
+		}
+	})
+
+	t.Run("password guessing is limited per account", func(t *testing.T) {
+		victim := harness.Register(t, sys.GatewayURL, "victim")
+		other := harness.Register(t, sys.GatewayURL, "other")
+		login := func(name, password string) (int, http.Header, []byte) {
+			return do(t, "POST", sys.GatewayURL+"/api/v1/auth/login", "",
+				http.Header{"Content-Type": {"application/json"}}, jsonBody(t, map[string]string{"name": name, "password": password}))
+		}
+		for i := range loginMaxFailures {
+			wantError(t, http.StatusUnauthorized, "unauthenticated", "POST", sys.GatewayURL+"/api/v1/auth/login", "",
+				http.Header{"Content-Type": {"application/json"}},
+				jsonBody(t, map[string]string{"name": victim.User.Name, "password": fmt.Sprintf("guess-%d-wrong", i)}))
+		}
+		// Now even the right password, in another case, is refused...
+		for _, name := range []string{victim.User.Name, strings.ToUpper(victim.User.Name)} {
+			st, h, body := login(name, "correct horse")
+			checkErrorBody(t, st, body, http.StatusTooManyRequests, "rate_limited")
+			if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s <= 0 {
+				t.Fatalf("429 with Retry-After %q, want a positive number of seconds", h.Get("Retry-After"))
+			}
+		}
+		// ...while another account, from the same address, logs in.
+		if st, _, body := login(other.User.Name, "correct horse"); st != http.StatusOK {
+			t.Fatalf("another account's login: %d %s", st, body)
+		}
+		// And the victim's token from before still works: a limit, not a lock-out of sessions.
+		victim.Must(http.StatusOK, "GET", "/me", nil, nil)
+	})
+
+	t.Run("titles with control or bidirectional characters are 400", func(t *testing.T) {
+		for _, title := range []string{"hi\x00there", "bell\x07", "inv\u202eoice.exe", "a\u2066b", "tab\tbed", "nl\nline", "c1\u0085x"} {
+			wantError(t, http.StatusBadRequest, "invalid_argument", "POST", sys.GatewayURL+"/api/v1/chats", alice.Token, nil,
+				jsonBody(t, map[string]any{"title": title, "member_ids": []int64{bob.User.ID}}))
+		}
+		// The control: a plain title is a group.
+		alice.GroupChat("plain title", bob.User.ID)
+	})
+
+	t.Run("a look-alike name is 409", func(t *testing.T) {
+		base := "paypal" + testkit.RandomID()[:6]
+		c := harness.NewClient(t, sys.GatewayURL)
+		c.Must(http.StatusCreated, "POST", "/auth/register", map[string]string{"name": base, "password": "correct horse"}, nil)
+		for _, lookalike := range []string{
+			"р" + base[1:],                     // Cyrillic er
+			"pаypal" + base[6:],                // Cyrillic a
+			strings.ToUpper(base),              // case
+			strings.Replace(base, "l", "1", 1), // digit one for l (UTS #39 skeleton)
+		} {
+			wantError(t, http.StatusConflict, "conflict", "POST", sys.GatewayURL+"/api/v1/auth/register", "",
+				http.Header{"Content-Type": {"application/json"}}, jsonBody(t, map[string]string{"name": lookalike, "password": "correct horse"}))
+		}
+		// And a name with a bidirectional override is 400.
+		wantError(t, http.StatusBadRequest, "invalid_argument", "POST", sys.GatewayURL+"/api/v1/auth/register", "",
+			http.Header{"Content-Type": {"application/json"}}, jsonBody(t, map[string]string{"name": "ab\u202ecd", "password": "correct horse"}))
+	})
+
+	t.Run("a token is refused after logout", func(t *testing.T) {
+		carol := harness.Register(t, sys.GatewayURL, "carol")
+		// A second session of the same user (another device).
+		other := harness.NewClient(t, sys.GatewayURL)
+		var out struct {
+			Token string `json:"token"`
+		}
+		other.Must(http.StatusOK, "POST", "/auth/login", map[string]string{"name": carol.User.Name, "password": "correct horse"}, &out)
+		other.Token = out.Token
+		carol.Must(http.StatusNoContent, "POST", "/auth/logout", nil, nil)
+		wantError(t, http.StatusUnauthorized, "unauthenticated", "GET", sys.GatewayURL+"/api/v1/me", carol.Token, nil, nil)
+		wantError(t, http.StatusUnauthorized, "unauthenticated", "GET", sys.GatewayURL+"/api/v1/realtime/token", carol.Token, nil, nil)
+		wantError(t, http.StatusUnauthorized, "unauthenticated", "POST", sys.GatewayURL+"/api/v1/auth/logout", carol.Token, nil, nil)
+		other.Must(http.StatusOK, "GET", "/me", nil, nil)
+	})
+
+	t.Run("security headers on every answer", func(t *testing.T) {
+		for _, r := range []struct{ method, path, token string }{
+			{"GET", "/api/v1/me", alice.Token},
+			{"GET", "/api/v1/me", ""}, // an error
+			{"GET", "/healthz", ""},
+			{"GET", "/api/v1/nope", alice.Token},
+		} {
+			_, h, _ := do(t, r.method, sys.GatewayURL+r.path, r.token, nil, nil)
+			csp := h.Get("Content-Security-Policy")
+			for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("%s %s: CSP %q lacks %q", r.method, r.path, csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+				t.Errorf("%s %s: CSP allows inline script or eval: %q", r.method, r.path, csp)
+			}
+			for k, v := range map[string]string{
+				"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+			} {
+				if h.Get(k) != v {
+					t.Errorf("%s %s: %s %q, want %q", r.method, r.path, k, h.Get(k), v)
+				}
+			}
+		}
+	})
+
+	t.Run("metrics only on the internal listener; readyz names no host", func(t *testing.T) {
+		wantError(t, http.StatusNotFound, "not_found", "GET", sys.GatewayURL+"/metrics", "", nil, nil)
+		st, _, body := do(t, "GET", sys.GatewayInternalURL+"/metrics", "", nil, nil)
+		if st != http.StatusOK || !strings.Contains(string(body), "logchat_http_requests_total") {
+			t.Fatalf("internal /metrics: %d %.300s", st, body)
+		}
+		for _, base := range []string{sys.GatewayURL, sys.GatewayInternalURL} {
+			if st, _, body := do(t, "GET", base+"/readyz", "", nil, nil); st != http.StatusOK {
+				t.Fatalf("%s/readyz: %d %s", base, st, body)
+			}
+		}
+		// The public /readyz says nothing about where the stores are.
+		_, _, body = do(t, "GET", sys.GatewayURL+"/readyz", "", nil, nil)
+		for _, leak := range []string{"127.0.0.1", "tcp", "redis:", "mysql:", "nats:"} {
+			if strings.Contains(string(body), leak) {
+				t.Fatalf("public /readyz names %q: %s", leak, body)
+			}
+		}
+	})
+}
+
+// do sends one request and returns the status, headers and body.
+func do(t *testing.T, method, url, token string, h http.Header, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+func status(t *testing.T, method, url, token string, h http.Header, body []byte) int {
+	t.Helper()
+	st, _, _ := do(t, method, url, token, h, body)
+	return st
+}
+
+// wantError sends a request and checks it is refused with status and API.md's
+// error body with code.
+func wantError(t *testing.T, status int, code, method, url, token string, h http.Header, body []byte) {
+	t.Helper()
+	st, _, b := do(t, method, url, token, h, body)
+	checkErrorBody(t, st, b, status, code)
+}
+
+func checkErrorBody(t *testing.T, st int, body []byte, status int, code string) {
+	t.Helper()
+	var e struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if st != status {
+		t.Fatalf("status %d, want %d: %s", st, status, body)
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Code != code || e.Error.Message == "" {
+		t.Fatalf("body %s, want {\"error\": {\"code\": %q, \"message\": …}}", body, code)
+	}
+}
+
+func jsonBody(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// resign keeps a real token's header and signature and swaps in claims of
+// another user: the signature no longer matches.
+func resign(t *testing.T, token string, userID int64) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not a JWS", token)
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		t.Fatal(err)
+	}
+	claims["sub"] = strconv.FormatInt(userID, 10)
+	b, _ := json.Marshal(claims)
+	parts[1] = base64.RawURLEncoding.EncodeToString(b)
+	return strings.Join(parts, ".")
+}
+
+// connectRecording logs in to NATS as user and returns its JetStream and
+// what the server has refused it so far.
+func connectRecording(t *testing.T, n *testkit.NATS, user string) (jetstream.JetStream, func() string) {
+	t.Helper()
+	var mu sync.Mutex
+	var errs []string
+	nc, err := nats.Connect(n.URL, nats.UserInfo(user, n.Password(user)), nats.CustomInboxPrefix(bus.InboxPrefix(user)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			mu.Lock()
+			errs = append(errs, err.Error())
+			mu.Unlock()
+		}))
+	if err != nil {
+		t.Fatalf("nats connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, func() string {
+		_ = nc.Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(errs, "\n")
+	}
+}
+
+type streamSnapshot struct{ Msgs, FirstSeq, LastSeq uint64 }
+
+func streamState(t *testing.T, js jetstream.JetStream, name string) streamSnapshot {
+	t.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return streamSnapshot{info.State.Msgs, info.State.FirstSeq, info.State.LastSeq}
+}
+
+// shortCtx bounds a request expected to go unanswered (NATS drops a request
+// the user may not publish and reports the violation on the connection).
+func shortCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}
