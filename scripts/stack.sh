@@ -206,8 +206,8 @@ start_all() {
   if [ -n "$alive" ]; then
     die "logchat is already running from $STACK_DIR (${alive# }) at $URL — stop it with Ctrl-C in its terminal or 'make down'"
   fi
-  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$CENTRIFUGO_INTERNAL_PORT" "$NATS_PORT"; do
-    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT to free ones"
+  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$CENTRIFUGO_INTERNAL_PORT" "$NATS_PORT" "$HEALTH_PORT_BASE"; do
+    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT/HEALTH_PORT_BASE to free ones"
   done
   mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
   # Its configs hold secrets and its logs user names: this user's only.
