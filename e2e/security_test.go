@@ -330,6 +330,7 @@ func TestSecurityProbes(t *testing.T) {
 		}
 	})
 
+	// Last: it stops NATS.
 	t.Run("metrics only on the internal listener; readyz names no host", func(t *testing.T) {
 		wantError(t, http.StatusNotFound, "not_found", "GET", sys.GatewayURL+"/metrics", "", nil, nil)
 		st, _, body := do(t, "GET", sys.GatewayInternalURL+"/metrics", "", nil, nil)
@@ -341,12 +342,32 @@ func TestSecurityProbes(t *testing.T) {
 				t.Fatalf("%s/readyz: %d %s", base, st, body)
 			}
 		}
-		// The public /readyz says nothing about where the stores are.
-		_, _, body = do(t, "GET", sys.GatewayURL+"/readyz", "", nil, nil)
-		for _, leak := range []string{"127.0.0.1", "tcp", "redis:", "mysql:", "nats:"} {
-			if strings.Contains(string(body), leak) {
-				t.Fatalf("public /readyz names %q: %s", leak, body)
+		// With a dependency down (NATS, last: the other probes need it), the
+		// public /readyz names it and nothing else; the internal one says why.
+		sys.NATS.Shutdown()
+		t.Cleanup(func() { sys.NATS.Restart(t) })
+		var public []byte
+		harness.Eventually(t, 10*time.Second, "the public /readyz 503", func() (bool, string) {
+			var st int
+			st, _, public = do(t, "GET", sys.GatewayURL+"/readyz", "", nil, nil)
+			return st == http.StatusServiceUnavailable, fmt.Sprintf("%d %s", st, public)
+		})
+		var ready map[string]any
+		if err := json.Unmarshal(public, &ready); err != nil {
+			t.Fatal(err)
+		}
+		if len(ready) != 2 || ready["status"] != "unavailable" || fmt.Sprint(ready["failing"]) != "[nats]" {
+			t.Fatalf("public /readyz: %s, want {\"status\": \"unavailable\", \"failing\": [\"nats\"]} and nothing else", public)
+		}
+		natsPort := sys.NATS.URL[strings.LastIndex(sys.NATS.URL, ":")+1:]
+		for _, leak := range []string{"127.0.0.1", natsPort, "tcp", "connect", "error"} {
+			if strings.Contains(string(public), leak) {
+				t.Fatalf("public /readyz names %q: %s", leak, public)
 			}
+		}
+		st, _, internal := do(t, "GET", sys.GatewayInternalURL+"/readyz", "", nil, nil)
+		if st != http.StatusServiceUnavailable || !strings.Contains(string(internal), `"errors"`) {
+			t.Fatalf("internal /readyz: %d %s, want 503 with the dependencies' errors", st, internal)
 		}
 	})
 }
