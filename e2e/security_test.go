@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,7 +124,7 @@ func TestSecurityProbes(t *testing.T) {
 			http.Header{"Content-Type": {"application/json"}}, gunzip(t, gz.Bytes()))
 	})
 
-	t.Run("NATS refuses anonymous and wrong logins", func(t *testing.T) {
+	t.Run("NATS refuses anonymous and wrong logins, and an anonymous append or deletion", func(t *testing.T) {
 		for name, opts := range map[string][]nats.Option{
 			"anonymous":                             nil,
 			"a worker with no password":             {nats.UserInfo("persister", "")},
@@ -139,6 +140,26 @@ func TestSecurityProbes(t *testing.T) {
 			if !errors.Is(err, nats.ErrAuthorization) {
 				t.Fatalf("%s: %v, want an authorization violation", name, err)
 			}
+		}
+		// Below the client library: the protocol itself, an anonymous
+		// CONNECT followed at once by an append and a stream deletion.
+		stream := bus.DefaultTopology().Stream
+		_, admin := sys.NATS.Connect(t)
+		before := streamState(t, admin, stream)
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(sys.NATS.URL, "nats://"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n"+
+			"PUB %s 2\r\n{}\r\nPUB $JS.API.STREAM.DELETE.%s 0\r\n\r\nPING\r\n", bus.PublishSubject(1, event.KindMessage), stream)
+		answer, _ := io.ReadAll(conn) // the server closes the connection
+		if !strings.Contains(string(answer), "-ERR 'Authorization Violation'") || strings.Contains(string(answer), "PONG") {
+			t.Fatalf("an anonymous CONNECT, PUB and PING: %q, want an authorization violation and no PONG", answer)
+		}
+		if after := streamState(t, admin, stream); after.FirstSeq != before.FirstSeq || after.LastSeq < before.LastSeq {
+			t.Fatalf("the stream changed: %+v → %+v", before, after)
 		}
 	})
 
