@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ const (
 	// The failed logins after which an account's logins are 429: set
 	// explicitly so that the probe does not depend on the default.
 	loginMaxFailures = 4
+	// A group's most members, small so that the probe fills one.
+	groupMaxMembers = 4
 )
 
 func TestSecurityProbes(t *testing.T) {
@@ -52,6 +55,7 @@ func TestSecurityProbes(t *testing.T) {
 		"LOGIN_MAX_FAILURES=" + strconv.Itoa(loginMaxFailures),
 		"LOGIN_FAILURE_WINDOW=15m",
 		"BCRYPT_COST=4",
+		"GROUP_MAX_MEMBERS=" + strconv.Itoa(groupMaxMembers),
 	}})
 	alice := harness.Register(t, sys.GatewayURL, "alice")
 	bob := harness.Register(t, sys.GatewayURL, "bob")
@@ -325,6 +329,102 @@ func TestSecurityProbes(t *testing.T) {
 		// And a name with a bidirectional override is 400.
 		wantError(t, http.StatusBadRequest, "invalid_argument", "POST", sys.GatewayURL+"/api/v1/auth/register", "",
 			http.Header{"Content-Type": {"application/json"}}, jsonBody(t, map[string]string{"name": "ab\u202ecd", "password": "correct horse"}))
+	})
+
+	t.Run("at most 200 member ids per request, groups capped", func(t *testing.T) {
+		// 201 ids, unknown ones: 400 before anything is looked up (not 404).
+		ids := make([]int64, 201)
+		for i := range ids {
+			ids[i] = 1_000_000 + int64(i)
+		}
+		for _, title := range []string{"big", ""} {
+			body := map[string]any{"member_ids": ids}
+			if title != "" {
+				body["title"] = title
+			}
+			wantError(t, http.StatusBadRequest, "invalid_argument", "POST", sys.GatewayURL+"/api/v1/chats", alice.Token, nil, jsonBody(t, body))
+		}
+		// The group cap (GROUP_MAX_MEMBERS, here 4): on creation and on addition.
+		var others []int64
+		for range groupMaxMembers {
+			others = append(others, harness.Register(t, sys.GatewayURL, "m").User.ID)
+		}
+		wantError(t, http.StatusConflict, "conflict", "POST", sys.GatewayURL+"/api/v1/chats", alice.Token, nil,
+			jsonBody(t, map[string]any{"title": "too big", "member_ids": others}))
+		full := alice.GroupChat("full", others[:groupMaxMembers-1]...)
+		wantError(t, http.StatusConflict, "conflict", "POST", fmt.Sprintf("%s/api/v1/chats/%d/members", sys.GatewayURL, full.ID), alice.Token, nil,
+			jsonBody(t, map[string]any{"user_id": others[groupMaxMembers-1]}))
+	})
+
+	t.Run("who left a direct chat sees nothing of it until they rejoin", func(t *testing.T) {
+		leaver := harness.Register(t, sys.GatewayURL, "leaver")
+		stayer := harness.Register(t, sys.GatewayURL, "stayer")
+		chat := stayer.DirectChat(leaver.User.ID)
+		if _, err := stayer.Send(chat.ID, "before", "before-"+testkit.RandomID()); err != nil {
+			t.Fatal(err)
+		}
+		leaver.Must(http.StatusNoContent, "DELETE", fmt.Sprintf("/chats/%d/members/%d", chat.ID, leaver.User.ID), nil, nil)
+		secret := "after the leave " + testkit.RandomID()
+		if _, err := stayer.Send(chat.ID, secret, "after-"+testkit.RandomID()); err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("%s/api/v1/chats/%d", sys.GatewayURL, chat.ID)
+		wantError(t, http.StatusNotFound, "not_found", "GET", base, leaver.Token, nil, nil)
+		wantError(t, http.StatusNotFound, "not_found", "GET", base+"/messages", leaver.Token, nil, nil)
+		wantError(t, http.StatusForbidden, "forbidden", "POST", sys.GatewayURL+"/api/v1/realtime/subscription-token", leaver.Token, nil,
+			jsonBody(t, map[string]string{"channel": chat.Channel}))
+		if _, _, body := do(t, "GET", sys.GatewayURL+"/api/v1/chats", leaver.Token, nil, nil); strings.Contains(string(body), secret) {
+			t.Fatalf("the chat list shows a left chat's message: %s", body)
+		}
+		// The other person asking for the chat does not bring the leaver back.
+		var asked harness.Chat
+		if st, err := stayer.Do("POST", "/chats", map[string]any{"member_ids": []int64{leaver.User.ID}}, &asked); err != nil || st != http.StatusOK {
+			t.Fatalf("the other member asking for the chat: %d %v", st, err)
+		}
+		for _, m := range asked.Members {
+			if m.User.ID == leaver.User.ID {
+				t.Fatalf("the other member's request brought the leaver back: %+v", asked.Members)
+			}
+		}
+		wantError(t, http.StatusNotFound, "not_found", "GET", base, leaver.Token, nil, nil)
+		// Asking for it again: a member again (API 1.1), with the history.
+		var again harness.Chat
+		if st, err := leaver.Do("POST", "/chats", map[string]any{"member_ids": []int64{stayer.User.ID}}, &again); err != nil || (st != 200 && st != 201) || again.ID != chat.ID {
+			t.Fatalf("rejoin: %d %v, chat %d (want %d)", st, err, again.ID, chat.ID)
+		}
+		leaver.Must(http.StatusOK, "GET", fmt.Sprintf("/chats/%d", chat.ID), nil, nil)
+	})
+
+	t.Run("a removed member's subscription ends and no token is given again", func(t *testing.T) {
+		owner := harness.Register(t, sys.GatewayURL, "owner")
+		stays := harness.Register(t, sys.GatewayURL, "stays")
+		removed := harness.Register(t, sys.GatewayURL, "removed")
+		group := owner.GroupChat("members", stays.User.ID, removed.User.ID)
+		watch, gone := stays.Connect(), removed.Connect()
+		watch.Subscribe(group.Channel)
+		gone.Subscribe(group.Channel)
+		owner.Must(http.StatusNoContent, "DELETE", fmt.Sprintf("/chats/%d/members/%d", group.ID, removed.User.ID), nil, nil)
+		// Centrifugo's server-side unsubscribe, sent by the notifier.
+		harness.Eventually(t, 10*time.Second, "the removed member unsubscribed by the server", func() (bool, string) {
+			r, ok := gone.Unsubscribed(group.Channel)
+			return ok, r
+		})
+		// 2000: Centrifugo's server-side unsubscribe, not the client giving up.
+		if r, _ := gone.Unsubscribed(group.Channel); !strings.HasPrefix(r, "2000 ") {
+			t.Fatalf("unsubscribed with %q, want 2000 (server unsubscribe)", r)
+		}
+		wantError(t, http.StatusForbidden, "forbidden", "POST", sys.GatewayURL+"/api/v1/realtime/subscription-token", removed.Token, nil,
+			jsonBody(t, map[string]string{"channel": group.Channel}))
+		m, err := owner.Send(group.ID, "after the removal", "rm-"+testkit.RandomID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		harness.Eventually(t, 10*time.Second, "the remaining member gets the message", func() (bool, string) {
+			return slices.Contains(watch.MessageIDs(group.Channel), m.ID), fmt.Sprint(watch.MessageIDs(group.Channel))
+		})
+		if slices.Contains(gone.MessageIDs(group.Channel), m.ID) {
+			t.Fatal("the removed member received a message sent after the removal")
+		}
 	})
 
 	t.Run("a token is refused after logout", func(t *testing.T) {
