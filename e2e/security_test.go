@@ -46,6 +46,9 @@ const (
 	loginMaxFailures = 4
 	// A group's most members, small so that the probe fills one.
 	groupMaxMembers = 4
+	// Requests without a valid token per client address and minute: above
+	// what the rest of the suite sends without one (about a hundred).
+	anonPerMinute = 600
 )
 
 func TestSecurityProbes(t *testing.T) {
@@ -56,6 +59,7 @@ func TestSecurityProbes(t *testing.T) {
 		"LOGIN_FAILURE_WINDOW=15m",
 		"BCRYPT_COST=4",
 		"GROUP_MAX_MEMBERS=" + strconv.Itoa(groupMaxMembers),
+		"RATE_LIMIT_ANON_PER_MINUTE=" + strconv.Itoa(anonPerMinute),
 	}})
 	alice := harness.Register(t, sys.GatewayURL, "alice")
 	bob := harness.Register(t, sys.GatewayURL, "bob")
@@ -470,7 +474,7 @@ func TestSecurityProbes(t *testing.T) {
 		}
 	})
 
-	// Last: it stops NATS.
+	// Next to last: it stops NATS.
 	t.Run("metrics only on the internal listener; readyz names no host", func(t *testing.T) {
 		wantError(t, http.StatusNotFound, "not_found", "GET", sys.GatewayURL+"/metrics", "", nil, nil)
 		st, _, body := do(t, "GET", sys.GatewayInternalURL+"/metrics", "", nil, nil)
@@ -509,6 +513,26 @@ func TestSecurityProbes(t *testing.T) {
 		if st != http.StatusServiceUnavailable || !strings.Contains(string(internal), `"errors"`) {
 			t.Fatalf("internal /readyz: %d %s, want 503 with the dependencies' errors", st, internal)
 		}
+	})
+
+	// Last: it spends this address's allowance of unauthenticated requests.
+	t.Run("unauthenticated requests are limited per address", func(t *testing.T) {
+		var st int
+		var h http.Header
+		var body []byte
+		for i := 0; i <= anonPerMinute; i++ {
+			if st, h, body = do(t, "GET", sys.GatewayURL+"/api/v1/me", "", nil, nil); st == http.StatusTooManyRequests {
+				break
+			}
+		}
+		checkErrorBody(t, st, body, http.StatusTooManyRequests, "rate_limited")
+		if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s <= 0 {
+			t.Fatalf("429 with Retry-After %q, want a positive number of seconds", h.Get("Retry-After"))
+		}
+		// Health probes and bad tokens count too; a valid token does not.
+		wantError(t, http.StatusTooManyRequests, "rate_limited", "GET", sys.GatewayURL+"/healthz", "", nil, nil)
+		wantError(t, http.StatusTooManyRequests, "rate_limited", "GET", sys.GatewayURL+"/api/v1/me", "not.a.token", nil, nil)
+		alice.Must(http.StatusOK, "GET", "/me", nil, nil)
 	})
 }
 

@@ -151,7 +151,10 @@ func Start(t testing.TB, o Options) *System {
 		t.Fatalf("ingest provision: %v\n%s", err, out)
 	}
 	s.StartProc("gateway")
-	s.WaitReady("gateway", s.GatewayURL)
+	// On the internal listener, as an operator's probe would: waiting
+	// spends nothing of the public address's allowance of requests without
+	// a token (RATE_LIMIT_ANON_PER_MINUTE, when a test turns it on).
+	s.WaitReady("gateway", s.GatewayInternalURL)
 	for range o.Persisters {
 		s.StartWorker("persister")
 	}
