@@ -136,6 +136,16 @@ func TestComposeFileIsValid(t *testing.T) {
 	if env := resolved.Services["centrifugo"].Environment; env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"] != "9000" {
 		t.Errorf("centrifugo's internal port: %q, want 9000", env["CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT"])
 	}
+	// The gateway: the API on 8080, published; /metrics on the internal
+	// listener, 9100, not published.
+	if env := resolved.Services["gateway"].Environment; env["GATEWAY_INTERNAL_ADDR"] != "0.0.0.0:9100" {
+		t.Errorf("the gateway's internal listener: %q, want 0.0.0.0:9100 inside the network", env["GATEWAY_INTERNAL_ADDR"])
+	}
+	for _, p := range resolved.Services["gateway"].Ports {
+		if b, _ := yaml.Marshal(p); strings.Contains(string(b), "9100") {
+			t.Errorf("the gateway publishes its internal listener: %s", b)
+		}
+	}
 	if u := resolved.Services["notifier"].Environment["CENTRIFUGO_API_URL"]; u != "http://centrifugo:9000/api" {
 		t.Errorf("the notifier publishes through %q, want the internal port", u)
 	}

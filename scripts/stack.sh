@@ -34,7 +34,7 @@ CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 CENTRIFUGO_INTERNAL_PORT=${CENTRIFUGO_INTERNAL_PORT:-$((CENTRIFUGO_PORT + 1))}  # server API, health
 NATS_PORT=${NATS_PORT:-4233}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
-HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # persister +1, cachewarm +2, notifier +3
+HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # gateway's internal listener +0, persister +1, cachewarm +2, notifier +3
 # Opt-in profiling (off when empty): net/http/pprof of the gateway on
 # PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4.
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
@@ -139,6 +139,8 @@ start_service() {
       gateway)
         as_nats_user gateway
         export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
+        # /metrics (and /readyz with errors) on the internal listener only.
+        export GATEWAY_INTERNAL_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))"
         PPROF_ADDR=$pprof start_proc gateway gateway ;;
       baseline)
         # The benchmark's synchronous baseline, in the gateway's place: no
@@ -204,8 +206,8 @@ start_all() {
   if [ -n "$alive" ]; then
     die "logchat is already running from $STACK_DIR (${alive# }) at $URL — stop it with Ctrl-C in its terminal or 'make down'"
   fi
-  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$CENTRIFUGO_INTERNAL_PORT" "$NATS_PORT"; do
-    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT to free ones"
+  for p in "$GATEWAY_PORT" "$CENTRIFUGO_PORT" "$CENTRIFUGO_INTERNAL_PORT" "$NATS_PORT" "$HEALTH_PORT_BASE"; do
+    port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT/HEALTH_PORT_BASE to free ones"
   done
   mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
   # Its configs hold secrets and its logs user names: this user's only.

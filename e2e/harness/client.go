@@ -229,6 +229,9 @@ type Subscriber struct {
 	// RecoveryFailed counts resubscriptions whose recovery failed (the
 	// channel's history could not fill the gap: a client reloads from the API).
 	RecoveryFailed map[string]int
+	// unsubscribed holds, per channel, the last unsubscription's code and
+	// reason (the server's unsubscribe of a removed member, say).
+	unsubscribed map[string]string
 }
 
 // Connect opens a realtime connection with a token from the API.
@@ -240,7 +243,8 @@ func (c *Client) Connect() *Subscriber {
 		PersonalChannel string `json:"personal_channel"`
 	}
 	c.Must(200, "GET", "/realtime/token", nil, &tok)
-	s := &Subscriber{t: c.t, api: c, subs: map[string]*centrifuge.Subscription{}, Resubscribes: map[string]int{}, RecoveryFailed: map[string]int{}}
+	s := &Subscriber{t: c.t, api: c, subs: map[string]*centrifuge.Subscription{}, Resubscribes: map[string]int{},
+		RecoveryFailed: map[string]int{}, unsubscribed: map[string]string{}}
 	s.client = centrifuge.NewJsonClient(tok.URL, centrifuge.Config{
 		GetToken: func(centrifuge.ConnectionTokenEvent) (string, error) {
 			var t2 struct{ Token string }
@@ -301,6 +305,11 @@ func (s *Subscriber) Subscribe(channel string) {
 		default:
 		}
 	})
+	sub.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) {
+		s.mu.Lock()
+		s.unsubscribed[channel] = fmt.Sprintf("%d %s", e.Code, e.Reason)
+		s.mu.Unlock()
+	})
 	sub.OnPublication(func(e centrifuge.PublicationEvent) {
 		var data map[string]any
 		_ = json.Unmarshal(e.Data, &data)
@@ -331,6 +340,15 @@ func (s *Subscriber) Counts(channel string) (resubscribes, recoveryFailed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.Resubscribes[channel], s.RecoveryFailed[channel]
+}
+
+// Unsubscribed returns the code and reason of the channel's last
+// unsubscription, and whether there was one.
+func (s *Subscriber) Unsubscribed(channel string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.unsubscribed[channel]
+	return r, ok
 }
 
 // Publications returns what arrived on a channel, optionally of one type.

@@ -79,9 +79,12 @@ type System struct {
 	OwnMySQL   *testkit.OwnMariaDB // with Options.OwnServices
 	OwnRedis   *testkit.OwnRedis   // with Options.OwnServices
 	GatewayURL string
-	env        []string
-	mu         sync.Mutex
-	procs      map[string][]*Proc
+	// GatewayInternalURL is the gateway's internal listener
+	// (GATEWAY_INTERNAL_ADDR): /healthz, /readyz and /metrics.
+	GatewayInternalURL string
+	env                []string
+	mu                 sync.Mutex
+	procs              map[string][]*Proc
 }
 
 // Start builds (once) and starts a whole system for the test.
@@ -114,6 +117,8 @@ func Start(t testing.TB, o Options) *System {
 	s.Centrifugo = testkit.StartCentrifugo(t)
 	port := testkit.FreePort(t)
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	internalPort := testkit.FreePort(t)
+	s.GatewayInternalURL = fmt.Sprintf("http://127.0.0.1:%d", internalPort)
 	s.env = append(os.Environ(),
 		"MYSQL_DSN="+s.MySQLDSN,
 		"REDIS_ADDR="+s.RedisAddr,
@@ -123,6 +128,7 @@ func Start(t testing.TB, o Options) *System {
 		"CENTRIFUGO_WS_URL="+s.Centrifugo.WSURL,
 		"CENTRIFUGO_HMAC_SECRET="+s.Centrifugo.HMACSecret,
 		"GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"GATEWAY_INTERNAL_ADDR=127.0.0.1:"+strconv.Itoa(internalPort),
 		"JWT_SECRET=e2e-"+testkit.RandomID(),
 		"STREAM_PARTITIONS="+strconv.Itoa(o.Partitions),
 		// Fast fail-over: a killed worker's events come back after 3 s.
@@ -145,7 +151,10 @@ func Start(t testing.TB, o Options) *System {
 		t.Fatalf("ingest provision: %v\n%s", err, out)
 	}
 	s.StartProc("gateway")
-	s.WaitReady("gateway", s.GatewayURL)
+	// On the internal listener, as an operator's probe would: waiting
+	// spends nothing of the public address's allowance of requests without
+	// a token (RATE_LIMIT_ANON_PER_MINUTE, when a test turns it on).
+	s.WaitReady("gateway", s.GatewayInternalURL)
 	for range o.Persisters {
 		s.StartWorker("persister")
 	}

@@ -77,7 +77,18 @@ func ReadyBody(failed map[string]string) map[string]any {
 	return map[string]any{"status": "unavailable", "failing": names, "errors": failed}
 }
 
-// Server serves /healthz, /readyz and /metrics for a worker.
+// PublicReadyBody is ReadyBody for an address clients reach: the failing
+// dependencies by name only ("mysql", "redis", "nats"), never their errors,
+// which name hosts, ports and drivers.
+func PublicReadyBody(failed map[string]string) map[string]any {
+	body := ReadyBody(failed)
+	delete(body, "errors")
+	return body
+}
+
+// Server serves /healthz, /readyz and /metrics on an internal address: a
+// worker's HEALTH_ADDR, the gateway's GATEWAY_INTERNAL_ADDR. Its /readyz names
+// the failing dependencies with their errors.
 type Server struct {
 	Addr     string
 	Checks   Checks
@@ -85,8 +96,17 @@ type Server struct {
 	Log      *slog.Logger
 }
 
-// Run serves until ctx is cancelled.
+// Run listens on Addr and serves until ctx is cancelled.
 func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -101,10 +121,6 @@ func (s *Server) Run(ctx context.Context) error {
 		writeJSON(w, ReadyBody(failed))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.Addr, err)
-	}
 	s.Log.Info("health server listening", "addr", ln.Addr().String())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -15,11 +15,16 @@ import (
 )
 
 type settings struct {
-	Addr     string
-	NATS     bus.NATSConfig
-	Topology bus.Topology
-	Publish  bus.PublisherConfig
-	MySQLDSN string
+	Addr string
+	// InternalAddr serves /healthz, /readyz (with the dependencies' errors)
+	// and /metrics, for the operator's probes and scraper only. Its
+	// default is the first of scripts/stack.sh's HEALTH_PORT_BASE block,
+	// whose next three ports are the workers' HEALTH_ADDR defaults.
+	InternalAddr string
+	NATS         bus.NATSConfig
+	Topology     bus.Topology
+	Publish      bus.PublisherConfig
+	MySQLDSN     string
 
 	Redis       redisconn.Config
 	RedisPrefix string
@@ -54,11 +59,12 @@ type settings struct {
 // problems are collected in env.
 func readSettings(env *config.Env) settings {
 	s := settings{
-		Addr:     env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		NATS:     bus.NATSFromEnv(env, "gateway"),
-		Topology: bus.TopologyFromEnv(env),
-		Publish:  bus.PublisherConfigFromEnv(env),
-		MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		Addr:         env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
+		InternalAddr: env.String("GATEWAY_INTERNAL_ADDR", "127.0.0.1:9100"),
+		NATS:         bus.NATSFromEnv(env, "gateway"),
+		Topology:     bus.TopologyFromEnv(env),
+		Publish:      bus.PublisherConfigFromEnv(env),
+		MySQLDSN:     sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
 
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
@@ -111,5 +117,6 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.MembershipTTL >= 0 && s.MembershipTTL <= time.Minute, "MEMBERSHIP_CACHE_TTL must be 0 (off) to 1m")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
+	env.Check(s.InternalAddr != s.Addr, "GATEWAY_INTERNAL_ADDR must differ from GATEWAY_ADDR: /metrics must not be on the address clients reach")
 	return s
 }

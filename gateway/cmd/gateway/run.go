@@ -70,6 +70,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
+	checks := obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)}
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
@@ -79,7 +80,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		LoginLimiter: auth.NewLoginLimiter(rdb, s.RedisPrefix, s.LoginMaxFailures, s.LoginFailureWindow),
 		Realtime:     rtoken.New(s.CentrifugoSecret, s.RealtimeTokenTTL).WithSubscriptionTTL(s.SubscriptionTTL), RealtimeURL: s.CentrifugoWSURL,
 		Logger: log, Registry: reg,
-		Checks:                 obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)},
+		Checks:                 checks,
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
 		AnonRateLimitPerMinute: s.AnonRateLimitPerMinute,
@@ -99,6 +100,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
+	// /metrics, and /readyz with its errors, for the operator only: never
+	// on the address clients reach (docs/security.md).
+	internal, err := net.Listen("tcp", s.InternalAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s (GATEWAY_INTERNAL_ADDR): %w", s.InternalAddr, err)
+	}
 
 	// The publisher and the outbox relay outlive ctx: requests still in
 	// flight after the signal need them, and each finishes its work when
@@ -109,6 +117,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	g.Go(func() error { return pub.Run(pubCtx) })
 	g.Go(func() error { return gw.Run(pubCtx) })
 	g.Go(func() error { return gw.App.Listener(ln) })
+	g.Go(func() error {
+		health := &obs.Server{Checks: checks, Registry: reg, Log: log}
+		return health.Serve(gctx, internal)
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")

@@ -32,6 +32,7 @@ func TestRun(t *testing.T) {
 	}
 	_, prefix := testkit.Redis(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	internalAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	dsn := testkit.MySQL(t)
 	// The migrate command owns the schema; the gateway only waits for it.
 	st, err := sqlstore.Open(t.Context(), dsn)
@@ -45,7 +46,7 @@ func TestRun(t *testing.T) {
 	for k, v := range map[string]string{
 		"NATS_URL": n.URL, "NATS_PASSWORD": n.Password("gateway"),
 		"MYSQL_DSN": dsn, "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
-		"GATEWAY_ADDR": addr, "JWT_SECRET": "run-test-secret-" + testkit.RandomID(),
+		"GATEWAY_ADDR": addr, "GATEWAY_INTERNAL_ADDR": internalAddr, "JWT_SECRET": "run-test-secret-" + testkit.RandomID(),
 		"CENTRIFUGO_HMAC_SECRET": "run-test-hmac-" + testkit.RandomID(), "BCRYPT_COST": "4",
 		"STREAM_PARTITIONS": "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
 	} {
@@ -123,6 +124,33 @@ func TestRun(t *testing.T) {
 		t.Fatalf("stream %+v %v, message id %d", info, err, sent.Message.ID)
 	}
 
+	// /metrics is on the internal listener only; /readyz on both, with the
+	// dependencies' errors on the internal one only.
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + internalAddr + "/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `logchat_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 2`) {
+		t.Fatalf("internal /metrics: %d\n%s", code, body)
+	}
+	if code, body := get(base + "/metrics"); code != http.StatusNotFound || strings.Contains(body, "logchat_") {
+		t.Fatalf("public /metrics: %d %s", code, body)
+	}
+	for _, u := range []string{base, "http://" + internalAddr} {
+		if code, body := get(u + "/readyz"); code != http.StatusOK {
+			t.Fatalf("%s/readyz: %d %s", u, code, body)
+		}
+		if code, _ := get(u + "/healthz"); code != http.StatusOK {
+			t.Fatalf("%s/healthz: %d", u, code)
+		}
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -132,8 +160,10 @@ func TestRun(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop in 20s")
 	}
-	if _, err := http.Get(base + "/healthz"); err == nil {
-		t.Fatal("still serving after shutdown")
+	for _, u := range []string{base, "http://" + internalAddr} {
+		if _, err := http.Get(u + "/healthz"); err == nil {
+			t.Fatalf("%s still serving after shutdown", u)
+		}
 	}
 }
 

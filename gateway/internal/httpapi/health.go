@@ -15,13 +15,17 @@ func (a *api) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// readyz answers 503 naming every dependency that does not answer.
+// readyz answers 503 naming every dependency that does not answer, by name
+// only: this is the public address, and a dependency's error names hosts,
+// ports and drivers. The errors are logged, and the internal listener
+// (GATEWAY_INTERNAL_ADDR) shows them.
 func (a *api) readyz(c *fiber.Ctx) error {
 	failed := a.checks.Run(c.UserContext())
 	if len(failed) > 0 {
+		a.log.Warn("not ready", "failing", failed)
 		c.Status(fiber.StatusServiceUnavailable)
 	}
-	return c.JSON(obs.ReadyBody(failed))
+	return c.JSON(obs.PublicReadyBody(failed))
 }
 
 // webClient serves the built single-page client from dir, with index.html for

@@ -39,9 +39,11 @@ type Config struct {
 	Messages *messages.Service
 	Realtime *realtime.Service
 
-	Log      *slog.Logger
-	Registry *prometheus.Registry // request metrics are registered here and /metrics serves it
-	Checks   obs.Checks           // dependencies /readyz probes
+	Log *slog.Logger
+	// Registry holds the request metrics. The API does not serve it: /metrics
+	// is on the gateway's internal listener (GATEWAY_INTERNAL_ADDR).
+	Registry *prometheus.Registry
+	Checks   obs.Checks // dependencies /readyz probes
 
 	// RateLimitPerMinute is the requests each user may make per minute, and
 	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
@@ -80,8 +82,9 @@ type api struct {
 	proxies  proxies
 }
 
-// New builds the Fiber app serving the whole API, the health endpoints and
-// the web client.
+// New builds the Fiber app serving the whole API, /healthz, /readyz and the
+// web client. /metrics is not here: the gateway serves it on its internal
+// listener, away from clients.
 func New(cfg Config) *fiber.App {
 	a := &api{
 		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
@@ -140,7 +143,6 @@ func New(cfg Config) *fiber.App {
 
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)
-	app.Get("/metrics", metricsHandler(reg))
 
 	v1 := app.Group("/api/v1")
 	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + a.proxies.clientIP(c) })

@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/logchat/shared/domain"
 )
@@ -194,10 +192,6 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	}
 	reg.MustRegister(m.requests, m.seconds)
 	return m
-}
-
-func metricsHandler(g prometheus.Gatherer) fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
