@@ -59,6 +59,9 @@ func TestSecurityProbes(t *testing.T) {
 		"LOGIN_FAILURE_WINDOW=15m",
 		"BCRYPT_COST=4",
 		"GROUP_MAX_MEMBERS=" + strconv.Itoa(groupMaxMembers),
+		// A deployment's setting: /metrics only on the internal listener
+		// (the default serves it publicly too, as API.md asks).
+		"GATEWAY_PUBLIC_METRICS=false",
 		"RATE_LIMIT_ANON_PER_MINUTE=" + strconv.Itoa(anonPerMinute),
 	}})
 	alice := harness.Register(t, sys.GatewayURL, "alice")

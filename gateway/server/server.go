@@ -95,6 +95,8 @@ type Config struct {
 	// AnonRateLimitPerMinute is the requests each client address may make
 	// per minute without a valid token (every path). 0 is off.
 	AnonRateLimitPerMinute int
+	// PublicMetrics serves /metrics beside /api/v1 (API.md); see httpapi.
+	PublicMetrics bool
 	// TrustedProxies are the reverse proxies (addresses, ranges) whose
 	// ProxyHeader (X-Forwarded-For when "") names the client; with none the
 	// client is the TCP peer (ParseTrustedProxies reads TRUSTED_PROXIES).
@@ -162,6 +164,7 @@ func New(cfg Config) *Server {
 		Log: log, Registry: reg, Checks: cfg.Checks,
 		RateLimitPerMinute: cfg.RateLimitPerMinute, AuthRateLimitPerMinute: cfg.AuthRateLimitPerMinute,
 		AnonRateLimitPerMinute: cfg.AnonRateLimitPerMinute,
+		PublicMetrics:          cfg.PublicMetrics,
 		TrustedProxies:         cfg.TrustedProxies, ProxyHeader: cfg.ProxyHeader,
 		RequestTimeout: cfg.RequestTimeout, WebDir: cfg.WebDir, OnShutdown: onShutdown,
 		RealtimeURL: cfg.RealtimeURL,

@@ -52,6 +52,7 @@ var Descriptions = map[string]string{
 	"REALTIME_TOKEN_TTL":     "lifetime of a realtime connection token (and, in the benchmark's baseline, of subscription tokens)",
 	"SUBSCRIPTION_TOKEN_TTL": "lifetime of a subscription token: how long a member removed from a chat could still subscribe to it with a token fetched before; clients refresh theirs before it ends",
 
+	"GATEWAY_PUBLIC_METRICS":     "serve `/metrics` on `GATEWAY_ADDR` too, as API.md's health section asks; set `false` in a deployment and scrape `GATEWAY_INTERNAL_ADDR`",
 	"GATEWAY_ADDR":               "where the gateway listens: the API, the web client, `/healthz` and `/readyz` (failing dependencies by name only)",
 	"GATEWAY_INTERNAL_ADDR":      "the gateway's internal listener: `/healthz`, `/readyz` with the dependencies' errors, and `/metrics` (served nowhere else); never expose it to clients (`scripts/stack.sh`: `HEALTH_PORT_BASE`)",
 	"WEB_DIR":                    "the built web client the gateway serves (none when the folder is absent)",

@@ -41,6 +41,7 @@ type settings struct {
 	RateLimitPerMinute     int
 	AuthRateLimitPerMinute int
 	AnonRateLimitPerMinute int
+	PublicMetrics          bool
 	LoginMaxFailures       int
 	LoginFailureWindow     time.Duration
 	TrustedProxies         []netip.Prefix
@@ -87,8 +88,11 @@ func readSettings(env *config.Env) settings {
 		RateLimitPerMinute:     env.Int("RATE_LIMIT_PER_MINUTE", 6000),
 		AuthRateLimitPerMinute: env.Int("RATE_LIMIT_AUTH_PER_MINUTE", 3000),
 		AnonRateLimitPerMinute: env.Int("RATE_LIMIT_ANON_PER_MINUTE", 3000),
-		LoginMaxFailures:       env.Int("LOGIN_MAX_FAILURES", 10),
-		LoginFailureWindow:     env.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+		// API.md promises /metrics beside /api/v1; a deployment turns it
+		// off and scrapes GATEWAY_INTERNAL_ADDR (docs/security.md).
+		PublicMetrics:      env.Bool("GATEWAY_PUBLIC_METRICS", true),
+		LoginMaxFailures:   env.Int("LOGIN_MAX_FAILURES", 10),
+		LoginFailureWindow: env.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
 
 		PprofAddr: env.String("PPROF_ADDR", ""),
 
@@ -117,6 +121,6 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.MembershipTTL >= 0 && s.MembershipTTL <= time.Minute, "MEMBERSHIP_CACHE_TTL must be 0 (off) to 1m")
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
-	env.Check(s.InternalAddr != s.Addr, "GATEWAY_INTERNAL_ADDR must differ from GATEWAY_ADDR: /metrics must not be on the address clients reach")
+	env.Check(s.InternalAddr != s.Addr, "GATEWAY_INTERNAL_ADDR must differ from GATEWAY_ADDR")
 	return s
 }

@@ -84,6 +84,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		RateLimitPerMinute:     s.RateLimitPerMinute,
 		AuthRateLimitPerMinute: s.AuthRateLimitPerMinute,
 		AnonRateLimitPerMinute: s.AnonRateLimitPerMinute,
+		PublicMetrics:          s.PublicMetrics,
 		TrustedProxies:         s.TrustedProxies,
 		ProxyHeader:            s.ProxyHeader,
 		RequestTimeout:         s.RequestTimeout,
@@ -100,8 +101,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
 	log.Info("listening", "addr", ln.Addr().String())
-	// /metrics, and /readyz with its errors, for the operator only: never
-	// on the address clients reach (docs/security.md).
+	// /metrics, and /readyz with its errors, for the operator: the
+	// dependencies' errors are never on the address clients reach, nor is
+	// /metrics when GATEWAY_PUBLIC_METRICS=false (docs/security.md).
 	internal, err := net.Listen("tcp", s.InternalAddr)
 	if err != nil {
 		ln.Close()

@@ -40,10 +40,16 @@ type Config struct {
 	Realtime *realtime.Service
 
 	Log *slog.Logger
-	// Registry holds the request metrics. The API does not serve it: /metrics
-	// is on the gateway's internal listener (GATEWAY_INTERNAL_ADDR).
+	// Registry holds the request metrics. The internal listener
+	// (GATEWAY_INTERNAL_ADDR) always serves it; the public address serves it
+	// too when PublicMetrics is set.
 	Registry *prometheus.Registry
-	Checks   obs.Checks // dependencies /readyz probes
+	// PublicMetrics serves /metrics beside /api/v1, as the API contract
+	// (API.md, "Health") asks. A deployment turns it off
+	// (GATEWAY_PUBLIC_METRICS=false) and scrapes the internal listener, so
+	// that clients do not read the gateway's internals (docs/security.md).
+	PublicMetrics bool
+	Checks        obs.Checks // dependencies /readyz probes
 
 	// RateLimitPerMinute is the requests each user may make per minute, and
 	// AuthRateLimitPerMinute those each client IP may make to /auth/*. 0 is off.
@@ -82,9 +88,8 @@ type api struct {
 	proxies  proxies
 }
 
-// New builds the Fiber app serving the whole API, /healthz, /readyz and the
-// web client. /metrics is not here: the gateway serves it on its internal
-// listener, away from clients.
+// New builds the Fiber app serving the whole API, /healthz, /readyz, /metrics
+// when cfg.PublicMetrics, and the web client.
 func New(cfg Config) *fiber.App {
 	a := &api{
 		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
@@ -143,6 +148,9 @@ func New(cfg Config) *fiber.App {
 
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)
+	if cfg.PublicMetrics {
+		app.Get("/metrics", metricsHandler(reg))
+	}
 
 	v1 := app.Group("/api/v1")
 	perIP := rateLimit(cfg.AuthRateLimitPerMinute, func(c *fiber.Ctx) string { return "ip:" + a.proxies.clientIP(c) })

@@ -14,7 +14,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/logchat/shared/domain"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 type ctxKey int
@@ -192,6 +194,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	}
 	reg.MustRegister(m.requests, m.seconds)
 	return m
+}
+
+func metricsHandler(g prometheus.Gatherer) fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
