@@ -62,6 +62,11 @@ func TestCentrifugoServerAPIIsInternalAndConnectionsPerUserAreLimited(t *testing
 		resp.Body.Close()
 	}
 
+	// A connection follows every chat its client has loaded: Centrifugo's
+	// default of 128 channels cut users in more chats off without a word.
+	if tpl.Client.ChannelLimit < 1024 {
+		t.Errorf("client.channel_limit is %d: want at least 1024 (a user in 1,000 chats)", tpl.Client.ChannelLimit)
+	}
 	limit := tpl.Client.UserConnectionLimit
 	if limit < 1 || limit > 100 {
 		t.Fatalf("client.user_connection_limit is %d: want a small positive limit", limit)
@@ -107,6 +112,7 @@ type centrifugoTemplate struct {
 	} `json:"http_api"`
 	Client struct {
 		UserConnectionLimit int `json:"user_connection_limit"`
+		ChannelLimit        int `json:"channel_limit"`
 	} `json:"client"`
 }
 

@@ -8,7 +8,7 @@ BIN="$ROOT/.bin"
 # rebuild Centrifugo every time.
 TOOLS_CACHE=${LOGCHAT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/logchat-tools}
 CENTRIFUGO_VERSION=v6.9.1
-NATS_SERVER_VERSION=v2.15.2
+NATS_SERVER_VERSION=v2.15.3
 export PATH="$BIN:/usr/local/go/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
