@@ -133,15 +133,32 @@ type Chat struct {
 	Channel string `json:"channel"`
 }
 
-// CreateChat creates a direct chat (title "") or a group.
+// maxMemberIDs is the most member ids one POST /chats takes (API 1.1).
+const maxMemberIDs = 200
+
+// CreateChat creates a direct chat (title "") or a group. A group of more
+// members than one request takes is created with the first of them and
+// given the rest one by one, as a client would.
 func (a *API) CreateChat(ctx context.Context, token, title string, members []int64) (Chat, error) {
-	req := map[string]any{"member_ids": members}
+	first, rest := members, []int64(nil)
+	if len(members) > maxMemberIDs {
+		first, rest = members[:maxMemberIDs], members[maxMemberIDs:]
+	}
+	req := map[string]any{"member_ids": first}
 	if title != "" {
 		req["title"] = title
 	}
 	var c Chat
-	_, err := a.Do(ctx, "POST", "/chats", token, mustJSON(req), &c)
-	return c, err
+	if _, err := a.Do(ctx, "POST", "/chats", token, mustJSON(req), &c); err != nil {
+		return c, err
+	}
+	path := "/chats/" + strconv.FormatInt(c.ID, 10) + "/members"
+	for _, id := range rest {
+		if _, err := a.Do(ctx, "POST", path, token, mustJSON(map[string]any{"user_id": id}), nil); err != nil {
+			return c, fmt.Errorf("add member %d: %w", id, err)
+		}
+	}
+	return c, nil
 }
 
 // sendBody builds the send request without reflection: it is the hot path of
