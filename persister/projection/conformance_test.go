@@ -7,8 +7,6 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/persister/projection"
-	"github.com/logchat/storage/sqlstore"
-	"github.com/logchat/testkit"
 	"github.com/logchat/testkit/workertest"
 )
 
@@ -26,16 +24,7 @@ type persisterProjection struct {
 // openPersister makes a fresh database holding what the gateway writes
 // beside the log (users, chats, memberships).
 func openPersister(t *testing.T, sc *workertest.Scenario) workertest.Projection {
-	dsn := testkit.MySQL(t)
-	st, err := sqlstore.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	workertest.SeedMySQL(t, st, sc)
+	dsn := workertest.SeededMySQL(t, sc)
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/sqlstore"
+	"github.com/logchat/testkit"
 )
 
 // Scenario is the log every check runs on: the events the system really has
@@ -271,6 +272,24 @@ func sortMembers(ms []domain.Member) {
 func cloneChat(c domain.Chat) domain.Chat {
 	c.Members = append([]domain.Member(nil), c.Members...)
 	return c
+}
+
+// SeededMySQL makes a fresh database for the test, migrates it and seeds it
+// with SeedMySQL: what a worker that reads MySQL finds there. It returns the
+// database's DSN.
+func SeededMySQL(t *testing.T, sc *Scenario) string {
+	t.Helper()
+	dsn := testkit.MySQL(t)
+	st, err := sqlstore.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	SeedMySQL(t, st, sc)
+	return dsn
 }
 
 // SeedMySQL writes what the gateway writes beside the log (users, chats,

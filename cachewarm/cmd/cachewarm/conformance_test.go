@@ -11,7 +11,6 @@ import (
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/storage/chatcache"
 	"github.com/logchat/storage/redisconn"
-	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
 	"github.com/logchat/testkit/workertest"
 )
@@ -31,16 +30,7 @@ type cachewarmProjection struct {
 // holding what the gateway writes (where chats are loaded from when Redis
 // lacks them).
 func openCachewarm(t *testing.T, sc *workertest.Scenario) workertest.Projection {
-	dsn := testkit.MySQL(t)
-	st, err := sqlstore.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	workertest.SeedMySQL(t, st, sc)
+	dsn := workertest.SeededMySQL(t, sc)
 	rdb, prefix := testkit.Redis(t)
 	return &cachewarmProjection{rdb: rdb, s: settings{Redis: redisconn.Config{Addr: testkit.RedisAddr()}, RedisPrefix: prefix,
 		MySQLDSN: dsn, Recent: chatcache.DefaultRecentMessages}}
