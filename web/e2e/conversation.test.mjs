@@ -87,7 +87,7 @@ test('alice and bob hold a live conversation with correct unread badges', { time
   assert.equal(await reply.evaluate((el) => el.textContent), 'Hi Alice!\nAll good here.')
   // Alice had the chat open at the bottom: it counts as read, no badge.
   await eventually(async () => {
-    const { chats } = await api('/chats', { token: (await aliceToken(alice)) })
+    const { chats } = await api('/chats', { token: (await sessionToken(alice)) })
     return chats.find((c) => c.id === chatId)?.unread_count === 0
   }, 'alice read bob’s reply')
   assert.equal(await chatItem(alice, chatId).getByTestId('unread-badge').count(), 0)
@@ -142,12 +142,22 @@ test('alice and bob hold a live conversation with correct unread badges', { time
   await eventually(async () => (await groupItem.getByTestId('chat-preview').textContent()).includes('Who is in for Saturday?'), 'group preview on bob’s list')
   await screenshot(bobPage, '08-group-live')
 
-  // Sign out clears the session: a reload stays on the sign-in form.
+  // Sign out clears the session: a reload stays on the sign-in form, and the
+  // token it held is refused by the server from then on (POST /auth/logout).
+  const bobsToken = await sessionToken(bobPage)
   await bobPage.getByTestId('sign-out').click()
   await bobPage.getByTestId('auth-form').waitFor()
   await bobPage.reload()
   await bobPage.getByTestId('auth-form').waitFor()
   assert.equal(await bobPage.evaluate(() => localStorage.getItem('logchat.session')), null)
+  await eventually(async () => {
+    try {
+      await api('/me', { token: bobsToken })
+      return false
+    } catch (err) {
+      return /: 401 /.test(String(err))
+    }
+  }, 'the signed-out token refused')
 
   assert.deepEqual(A.problems.errors, [])
   assert.deepEqual(B.problems.errors, [])
@@ -155,6 +165,7 @@ test('alice and bob hold a live conversation with correct unread badges', { time
   await B.context.close()
 })
 
-async function aliceToken(page) {
+/** The token of the session a page holds. */
+async function sessionToken(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem('logchat.session')).token)
 }

@@ -15,6 +15,16 @@ describe('API client', () => {
     expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok')
   })
 
+  it('logout revokes the token it is sent with', async () => {
+    const fetch = vi.fn(async () => new Response(null, { status: 204 }))
+    const api = createApi({ getToken: () => 'tok', fetch })
+    await expect(api.logout()).resolves.toBeUndefined()
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
+    expect(url).toBe('/api/v1/auth/logout')
+    expect(init.method).toBe('POST')
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer tok')
+  })
+
   it('turns the error format into ApiError with the server’s message', async () => {
     const api = createApi({ getToken: () => 't', fetch: respond(409, { error: { code: 'conflict', message: 'name already taken' } }) })
     const err = await api.register('alice', 'password1').catch((e) => e)

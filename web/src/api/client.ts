@@ -115,6 +115,8 @@ export function createApi(opts: ApiOptions) {
       request<AuthResult>('POST', '/auth/register', { name, password }, false),
     login: (name: string, password: string) =>
       request<AuthResult>('POST', '/auth/login', { name, password }, false),
+    /** Revokes the token on every gateway instance (API 1.1). */
+    logout: () => request<void>('POST', '/auth/logout'),
     me: () => request<User>('GET', '/me'),
     searchUsers: (prefix: string, limit = 20) =>
       request<UserList>('GET', '/users' + q({ prefix, limit })),
