@@ -110,6 +110,9 @@ func (a *api) recover(c *fiber.Ctx) (err error) {
 
 // authenticate checks the bearer token and remembers the caller.
 func (a *api) authenticate(c *fiber.Ctx) error {
+	if _, ok := c.Locals(keyCaller).(domain.User); ok {
+		return c.Next() // unlessAuthenticated verified it already
+	}
 	token := bearer(c)
 	if token == "" {
 		return errUnauth("missing bearer token")
@@ -139,13 +142,14 @@ func bearer(c *fiber.Ctx) string {
 }
 
 // unlessAuthenticated runs limit for requests that carry no valid token:
-// whoever has one is limited per user (perUser) instead. A token verified
-// once is remembered (auth.Tokens), so asking here costs a map lookup, and
-// authenticate's own check that follows is the same lookup.
+// whoever has one is limited per user (perUser) instead. A valid token's
+// caller is remembered for authenticate, which then does not verify again.
 func (a *api) unlessAuthenticated(limit fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if token := bearer(c); token != "" {
-			if _, err := a.accounts.Caller(token); err == nil {
+			if u, err := a.accounts.Caller(token); err == nil {
+				c.Locals(keyCaller, u)
+				c.Locals(keyToken, token)
 				return c.Next()
 			}
 		}

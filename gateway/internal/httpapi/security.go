@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,14 +18,17 @@ import (
 // client of API.md compresses its requests (they are small JSON objects), so
 // an encoded body is refused rather than inflated under a limit. API.md's
 // codes are fixed: the code is invalid_argument, the status 415.
+var contentEncoding, identity = []byte(fiber.HeaderContentEncoding), []byte("identity")
+
 func refuseEncoded(c *fiber.Ctx) error {
 	encoded := false
+	// Every header, not Peek's first: a request may repeat the header.
 	c.Request().Header.VisitAll(func(k, v []byte) {
-		if !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+		if !bytes.EqualFold(k, contentEncoding) {
 			return
 		}
-		for _, e := range strings.Split(string(v), ",") {
-			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+		for e := range bytes.SplitSeq(v, []byte(",")) {
+			if e = bytes.TrimSpace(e); len(e) > 0 && !bytes.EqualFold(e, identity) {
 				encoded = true
 			}
 		}
