@@ -56,6 +56,16 @@ type Chat struct {
 	Members   []Member  `json:"members"`
 }
 
+// HasMember reports whether userID is one of members.
+func HasMember(members []Member, userID int64) bool {
+	for _, m := range members {
+		if m.User.ID == userID {
+			return true
+		}
+	}
+	return false
+}
+
 // DirectTitle is the title of a direct chat as seen by viewer: the other member's name.
 func DirectTitle(members []Member, viewer int64) string {
 	for _, m := range members {

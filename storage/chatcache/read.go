@@ -203,22 +203,13 @@ func (c *Cache) summaryFromMySQL(ctx context.Context, userID int64, ch domain.Ch
 // domain.ErrNotFound when it does not exist or userID is not a member.
 func (c *Cache) memberChat(ctx context.Context, chatID, userID int64) (domain.Chat, error) {
 	ch, err := c.loader.Chat(ctx, chatID)
-	if errors.Is(err, domain.ErrNotFound) || (err == nil && !isMember(ch.Members, userID)) {
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && !domain.HasMember(ch.Members, userID)) {
 		return domain.Chat{}, fmt.Errorf("chat %d: %w", chatID, domain.ErrNotFound)
 	}
 	if err != nil {
 		return domain.Chat{}, fmt.Errorf("chat %d: %w", chatID, err)
 	}
 	return ch, nil
-}
-
-func isMember(ms []domain.Member, userID int64) bool {
-	for _, m := range ms {
-		if m.User.ID == userID {
-			return true
-		}
-	}
-	return false
 }
 
 // runRead runs a read script (EVALSHA, falling back to EVAL) and returns its array.

@@ -288,10 +288,8 @@ func (s *Store) AddMemberUpTo(ctx context.Context, chatID int64, user domain.Use
 			return err
 		}
 		if maxMembers > 0 && len(before.Members) >= maxMembers {
-			for _, m := range before.Members {
-				if m.User.ID == user.ID {
-					return errAlreadyMember // a full chat may still be asked again for a member it has
-				}
+			if domain.HasMember(before.Members, user.ID) {
+				return errAlreadyMember // a full chat may still be asked again for a member it has
 			}
 			return domain.Conflict("the chat is full: it has %d members, the most a chat may have", len(before.Members))
 		}

@@ -177,7 +177,7 @@ func (s *Service) Create(ctx context.Context, me domain.User, title *string, mem
 			s.announce(ctx)
 			return newView(me.ID, chat), true, nil
 		}
-		if !isMember(chat, me.ID) {
+		if !domain.HasMember(chat.Members, me.ID) {
 			// The caller left this direct chat: asking for it again is
 			// rejoining it (API 1.1), with its history as it was. Until this
 			// commits they are not a member, and nothing of the chat (its
@@ -229,7 +229,7 @@ func (s *Service) Get(ctx context.Context, uid, chatID int64) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	if !isMember(chat, uid) {
+	if !domain.HasMember(chat.Members, uid) {
 		return View{}, membership.ErrNoSuchChat
 	}
 	return s.view(ctx, uid, chat)
@@ -345,13 +345,4 @@ func (s *Service) view(ctx context.Context, viewer int64, chat domain.Chat) (Vie
 		}
 	}
 	return View{Summary: sum, Chat: chat}, nil
-}
-
-func isMember(chat domain.Chat, uid int64) bool {
-	for _, m := range chat.Members {
-		if m.User.ID == uid {
-			return true
-		}
-	}
-	return false
 }
