@@ -24,7 +24,7 @@ type RedisRevocations struct {
 	prefix string
 	log    *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.RWMutex         // read on every request (RevokedLocally)
 	local map[string]time.Time // id → when the token expires anyway
 
 	subscribed     chan struct{} // closed once Run listens
@@ -76,8 +76,8 @@ func (r *RedisRevocations) Revoked(ctx context.Context, id string) (bool, error)
 
 // RevokedLocally tells whether this instance knows id is revoked.
 func (r *RedisRevocations) RevokedLocally(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	_, ok := r.local[id]
 	return ok
 }
