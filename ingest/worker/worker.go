@@ -148,7 +148,12 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 	})
 	g.Go(func() error {
 		if err := bus.ProvisionRetrying(gctx, js, cfg.Topology, log); err != nil {
-			return nil // cancelled while waiting for NATS
+			if gctx.Err() != nil {
+				return nil // stopped while waiting for NATS
+			}
+			// A permanent refusal (a wrong password): exit loudly rather
+			// than run forever without becoming ready.
+			return fmt.Errorf("log: %w", err)
 		}
 		runner := &bus.Runner{JS: js, Topology: cfg.Topology, Config: cfg.Runner, Handler: opened.Handler,
 			Middleware: mws, Log: log, Metrics: metrics}

@@ -3,12 +3,15 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/shared/config"
+	"github.com/logchat/testkit"
 )
 
 type own struct{ Key, Mode string }
@@ -72,5 +75,25 @@ func TestLoadConfigReadsCommonAndOwnSettings(t *testing.T) {
 	if cfg.Runner.Worker != "probe" || cfg.Runner.Batch != 20 || cfg.Runner.Calls != 0 || cfg.NATS.User != "probe" ||
 		cfg.Own.Mode != "b" || cfg.Own.Key != "dev-key" || cfg.HealthAddr != "127.0.0.1:0" {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// A worker whose NATS login is refused exits with an error instead of
+// running on without ever becoming ready (waiting cannot fix a password).
+func TestRefusedNATSLoginEndsTheWorker(t *testing.T) {
+	n := testkit.StartNATS(t)
+	t.Setenv("NATS_URL", n.URL)
+	t.Setenv("NATS_USER", "persister")
+	t.Setenv("NATS_PASSWORD", "not-the-password-of-this-installation")
+	t.Setenv("HEALTH_ADDR", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	opened := false
+	err := worker.Run(ctx, slog.New(slog.NewJSONHandler(io.Discard, nil)), spec(&opened))
+	if ctx.Err() != nil {
+		t.Fatal("the worker was still waiting for NATS after a minute")
+	}
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Fatalf("err = %v, want the refused login", err)
 	}
 }
