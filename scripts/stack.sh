@@ -43,6 +43,16 @@ export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
 NATS_SERVER_TLS_CERT=${NATS_SERVER_TLS_CERT:-}
 NATS_SERVER_TLS_KEY=${NATS_SERVER_TLS_KEY:-}
 
+# The log's partition count is fixed once its stream exists (the processes
+# refuse another). A data directory made before the default became 1 holds
+# a log of 4 partitions: it keeps them, unless STREAM_PARTITIONS says otherwise.
+if [ -z "${STREAM_PARTITIONS:-}" ] && [ -d "$STACK_DIR/nats/jetstream" ] && [ ! -e "$STACK_DIR/nats/partitions" ]; then
+  echo 4 > "$STACK_DIR/nats/partitions"
+fi
+if [ -z "${STREAM_PARTITIONS:-}" ] && [ -e "$STACK_DIR/nats/partitions" ]; then
+  export STREAM_PARTITIONS; STREAM_PARTITIONS=$(cat "$STACK_DIR/nats/partitions")
+fi
+
 PIDS="$STACK_DIR/pids"
 LOGS="$STACK_DIR/logs"
 URL="http://127.0.0.1:$GATEWAY_PORT"
@@ -210,6 +220,8 @@ start_all() {
     port_busy "$p" && die "port $p is already in use by another program; set GATEWAY_PORT/CENTRIFUGO_PORT/CENTRIFUGO_INTERNAL_PORT/NATS_PORT/HEALTH_PORT_BASE to free ones"
   done
   mkdir -p "$PIDS" "$LOGS" "$STACK_DIR/nats"
+  # A new log: note its partition count for the starts to come (see the top).
+  [ -d "$STACK_DIR/nats/jetstream" ] || echo "${STREAM_PARTITIONS:-1}" > "$STACK_DIR/nats/partitions"
   # Its configs hold secrets and its logs user names: this user's only.
   chmod 700 "$STACK_DIR"
 

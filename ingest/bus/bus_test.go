@@ -18,6 +18,7 @@ import (
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/shared/retry"
 	"github.com/logchat/testkit"
 )
 
@@ -355,7 +356,7 @@ func TestRunnerCombinesPartitionsBatchesIntoOneHandlerCall(t *testing.T) {
 			// other partitions' backlogs with it, whatever the goroutines'
 			// timing. (Batches queuing while calls are in flight are
 			// combined too; combine_test.go checks that step by step.)
-			r.Config.Linger = time.Second
+			r.Config.CombineLinger = time.Second
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
 			waitFor(t, "all events applied", func() bool { return rec.total() == chats*perChat })
@@ -665,5 +666,34 @@ func TestAPermanentErrorThatNamesNoEventIsFoundOneEventAtATime(t *testing.T) {
 	// and was not retried alone: that is where the runtime knew it.
 	if n := len(poisonCalls); n == 0 || poisonCalls[n-1] != 1 || n > 1 && poisonCalls[n-2] == 1 {
 		t.Fatalf("calls holding the poison had %v events: want it last called alone, once", poisonCalls)
+	}
+}
+
+// A log provisioned with one partition count is never re-provisioned or used
+// with another: new events of a chat would land where its old ones are not
+// consumed. Both the admin's provisioning and every process's start refuse,
+// naming the count to use.
+func TestAnotherPartitionCountOverAnExistingLogIsRefused(t *testing.T) {
+	js, topo := setup(t) // 4 partitions
+	other := topo
+	other.Partitions = 1
+	ctx := t.Context()
+	err := bus.ProvisionStreams(ctx, js, other)
+	if err == nil || !strings.Contains(err.Error(), "STREAM_PARTITIONS=4") {
+		t.Fatalf("provisioning with 1 partition over 4: %v", err)
+	}
+	err = bus.StreamsExist(ctx, js, other)
+	if err == nil || !retry.IsPermanent(err) || !strings.Contains(err.Error(), "has 4 partitions") {
+		t.Fatalf("a process started with 1 partition over 4: %v", err)
+	}
+	info, err := js.Stream(ctx, topo.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dest := info.CachedInfo().Config.SubjectTransform.Destination; !strings.Contains(dest, "partition(4,") {
+		t.Fatalf("the refused provisioning changed the stream: %s", dest)
+	}
+	if err := bus.StreamsExist(ctx, js, topo); err != nil {
+		t.Fatalf("the right count: %v", err)
 	}
 }

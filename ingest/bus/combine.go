@@ -25,7 +25,7 @@ import (
 //
 // Batching is natural: while calls are in flight, the next partitions' batches
 // queue up and go together in the next call, so calls grow with the load
-// instead of waiting on a timer (Linger adds such a wait, for a worker whose
+// instead of waiting on a timer (CombineLinger adds such a wait, for a worker whose
 // per-call cost dwarfs a few milliseconds of latency).
 type combiner struct {
 	handle   func(events []event.Event) error

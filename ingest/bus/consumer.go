@@ -35,9 +35,19 @@ type RunnerConfig struct {
 	// the batches the partitions have ready (see combiner); 0 calls the handler
 	// once per partition batch, the partitions in parallel.
 	Calls int
-	// Linger is how long a combined call waits for more partitions' batches
-	// after the first; 0 takes only what is ready.
+	// Linger is how long a busy partition waits for more events after the
+	// first of a batch, for a projection whose cost is per call rather than
+	// per event (a transaction, a pipeline). Adaptive: it waits only when
+	// the previous event arrived less than Linger before this one, so an
+	// event after a quiet spell is applied at once and a lone message gains
+	// no latency, while a steady trickle shares one call among several
+	// events instead of paying a call, an ack and a commit for each. A full
+	// batch never waits. 0 never waits.
 	Linger time.Duration
+	// CombineLinger is how long a combined call waits for more partitions'
+	// batches after the first; 0 takes only what is ready (what calls in
+	// flight let queue up meanwhile is combined anyway).
+	CombineLinger time.Duration
 }
 
 // DefaultRunnerConfig is a sensible runtime for a worker.
@@ -89,8 +99,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	var comb *combiner
-	if r.Config.Calls > 0 {
-		comb = newCombiner(r.handle, r.Config.Batch, r.Config.Linger, len(consumers))
+	if r.Config.Calls > 0 && len(consumers) > 1 {
+		// With one partition there is nothing to combine: the combiner
+		// would only add a goroutine hand-off to every call.
+		comb = newCombiner(r.handle, r.Config.Batch, r.Config.CombineLinger, len(consumers))
 		// The combiner outlives the partitions: their graceful drain still
 		// applies events through it.
 		cctx, stopCombiner := context.WithCancel(context.Background())
@@ -126,6 +138,8 @@ type partitionRunner struct {
 	// awaitRestart: after a rewind, deliveries are dropped until the first
 	// one of the restarted numbering arrives.
 	awaitRestart bool
+	lastArrival  time.Time // when the previous event was taken from the inbox (Linger)
+	lingerTimer  *time.Timer
 }
 
 var errStopped = errors.New("stopped before the batch was applied")
@@ -168,6 +182,7 @@ func (pr *partitionRunner) run(ctx context.Context) error {
 		if len(batch) == 0 {
 			continue
 		}
+		batch = pr.linger(ctx, inbox, batch)
 		if pin := pinChange(batch, pr.pin); pin != "" {
 			// This client has just been pinned to the partition. The previous
 			// holder may have died with events delivered but unacked, and the
@@ -270,6 +285,39 @@ func (pr *partitionRunner) collect(inbox chan jetstream.Msg, batch []jetstream.M
 			return batch
 		}
 	}
+	return batch
+}
+
+// linger waits, while the partition is busy, up to Linger after the batch's
+// first event for more (see RunnerConfig.Linger). Busy means the event
+// before the batch came less than Linger before it.
+func (pr *partitionRunner) linger(ctx context.Context, inbox chan jetstream.Msg, batch []jetstream.Msg) []jetstream.Msg {
+	now := time.Now()
+	busy := now.Sub(pr.lastArrival) < pr.Config.Linger
+	pr.lastArrival = now
+	if !busy || len(batch) >= pr.Config.Batch || pr.awaitRestart {
+		return batch
+	}
+	if pr.lingerTimer == nil {
+		pr.lingerTimer = time.NewTimer(pr.Config.Linger)
+	} else {
+		pr.lingerTimer.Reset(pr.Config.Linger)
+	}
+	defer pr.lingerTimer.Stop()
+	for len(batch) < pr.Config.Batch {
+		select {
+		case m := <-inbox:
+			if pr.accept(m) {
+				batch = append(batch, m)
+			}
+		case <-pr.lingerTimer.C:
+			pr.lastArrival = time.Now()
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	pr.lastArrival = time.Now()
 	return batch
 }
 

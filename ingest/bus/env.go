@@ -161,11 +161,17 @@ var errMissing = errors.New("missing")
 // bucket are there, with the stream-info requests every user may make.
 func StreamsExist(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	for _, name := range []string{t.Stream, t.DLQStream} {
-		if _, err := js.Stream(ctx, name); err != nil {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
 			if errors.Is(err, jetstream.ErrStreamNotFound) {
 				return fmt.Errorf("stream %s: %w", name, errMissing)
 			}
 			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		if name == t.Stream {
+			if err := t.CheckPartitions(s.CachedInfo().Config); err != nil {
+				return retry.Permanent(err)
+			}
 		}
 	}
 	if _, err := js.KeyValue(ctx, PinsBucket); err != nil {

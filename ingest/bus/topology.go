@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,11 +39,16 @@ import (
 type Topology struct {
 	Stream    string // the log
 	DLQStream string // dead-lettered events with reasons
-	// Partitions is fixed at first provisioning. It bounds how many instances
-	// of one worker type share the work; each costs the server a consumer
-	// whose state it writes (fsync) up to ten times a second, and splits the
-	// worker's batches further. 4 measured about 9 % more throughput than 8 on
-	// the 2-core benchmark machine (docs/performance.md).
+	// Partitions is fixed at first provisioning (CheckPartitions refuses
+	// another count over an existing log). It bounds how many instances of
+	// one worker type share the work, and it is paid for at every load:
+	// each partition is a consumer per worker type whose state the server
+	// rewrites (create, write, fsync, rename) up to ten times a second while
+	// events flow, and it splits each worker's calls further. So it is as
+	// many as the instances that actually run: 1 on one machine (measured:
+	// at 100 msg/s 4 partitions cost nats-server ~100 state rewrites a
+	// second, a third of its CPU; docs/performance.md), 2 or more where
+	// several instances of a worker run.
 	Partitions      int
 	DuplicateWindow time.Duration // how long a send's idempotency key is remembered
 	MaxAge          time.Duration // how far back a replay can go
@@ -57,7 +63,7 @@ func DefaultTopology() Topology {
 	return Topology{
 		Stream:          "CHAT",
 		DLQStream:       "CHAT_DLQ",
-		Partitions:      4,
+		Partitions:      1,
 		DuplicateWindow: 2 * time.Hour,
 		MaxAge:          7 * 24 * time.Hour,
 		MaxBytes:        -1,
@@ -148,6 +154,37 @@ func (t Topology) ConsumerConfig(worker string, p, batch int) jetstream.Consumer
 	}
 }
 
+// CheckPartitions refuses to run with a partition count other than the one
+// an existing log was provisioned with: events are placed by the count, so a
+// different one would route new events of a chat to a consumer that never
+// saw its old ones, and updating the stream would leave the old partitions'
+// unapplied events to no consumer at all.
+func (t Topology) CheckPartitions(existing jetstream.StreamConfig) error {
+	n, ok := partitionsOf(existing)
+	if !ok || n == t.Partitions {
+		return nil
+	}
+	return fmt.Errorf("the log %s has %d partitions but STREAM_PARTITIONS is %d: the count is fixed once the stream exists; "+
+		"set STREAM_PARTITIONS=%d (README: changing the partitions)", existing.Name, n, t.Partitions, n)
+}
+
+// partitionsOf reads the partition count from a stream's subject transform.
+func partitionsOf(cfg jetstream.StreamConfig) (int, bool) {
+	if cfg.SubjectTransform == nil {
+		return 0, false
+	}
+	dest := cfg.SubjectTransform.Destination
+	i := strings.Index(dest, "{{partition(")
+	if i < 0 {
+		return 0, false
+	}
+	var n int
+	if _, err := fmt.Sscanf(dest[i+len("{{partition("):], "%d,", &n); err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
 // Validate checks the topology.
 func (t Topology) Validate() error {
 	var errs []error
@@ -171,6 +208,13 @@ func (t Topology) Validate() error {
 func ProvisionStreams(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	if err := t.Validate(); err != nil {
 		return err
+	}
+	if s, err := js.Stream(ctx, t.Stream); err == nil {
+		if err := t.CheckPartitions(s.CachedInfo().Config); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("provision stream %s: %w", t.Stream, err)
 	}
 	for _, cfg := range []jetstream.StreamConfig{t.StreamConfig(), t.DLQStreamConfig()} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {

@@ -32,7 +32,11 @@ import (
 type Spec[C any] struct {
 	Name         string // persister, cachewarm, notifier
 	DefaultBatch int
-	DefaultAddr  string // health server address
+	// DefaultLinger is the adaptive wait of a busy partition for more events
+	// (bus.RunnerConfig.Linger): for a projection that pays per call and
+	// whose readers do not wait on it; 0 for one on the delivery path.
+	DefaultLinger time.Duration
+	DefaultAddr   string // health server address
 	// Config reads the worker's own settings from env and states their rules
 	// with env.Check. It must open nothing: it runs before the settings are
 	// known to be valid.
@@ -81,7 +85,7 @@ func LoadConfig[C any](spec Spec[C], env *config.Env) (Config[C], error) {
 	rc.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", rc.MaxAttempts)
 	rc.BackoffMax = env.Duration("WORKER_BACKOFF_MAX", rc.BackoffMax)
 	rc.Calls = env.Int("WORKER_CALLS", rc.Calls)
-	rc.Linger = env.Duration("WORKER_LINGER", rc.Linger)
+	rc.Linger = env.Duration("WORKER_LINGER", spec.DefaultLinger)
 	env.Check(cfg.HealthAddr != "", "HEALTH_ADDR must not be empty")
 	env.Check(rc.Batch >= 1 && rc.Batch <= 1000, "WORKER_BATCH must be 1..1000")
 	env.Check(rc.MaxAttempts >= 1, "WORKER_MAX_ATTEMPTS must be at least 1")

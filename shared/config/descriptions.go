@@ -31,7 +31,7 @@ var Descriptions = map[string]string{
 	"WORKER_MAX_ATTEMPTS": "tries of a failing event, while its dependency answers, before it is dead-lettered",
 	"WORKER_BACKOFF_MAX":  "the longest wait between retries",
 	"WORKER_CALLS":        "handler calls in flight, each combining the partitions' ready batches (`0`: one call per partition batch)",
-	"WORKER_LINGER":       "how long a call waits for more partitions' batches",
+	"WORKER_LINGER":       "how long a busy partition waits for more events before a call (only while they arrive closer together than this)",
 
 	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it)",
 	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN)",
