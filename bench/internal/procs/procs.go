@@ -127,6 +127,8 @@ type Usage struct {
 	// SteadyRSSMiB is the mean RSS over the second half of the measurement.
 	SteadyRSSMiB float64 `json:"steady_rss_mib"`
 	PeakReset    bool    `json:"peak_reset"` // false: VmHWM could not be reset, so it is the life-time peak
+	// CPUMicrosPerMsg is CPUSeconds per accepted message of the measurement, in µs (0: no messages).
+	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg,omitempty"`
 }
 
 // Meter measures a set of processes from Start to Stop.
