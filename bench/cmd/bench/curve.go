@@ -53,6 +53,9 @@ func (b *bench) curve(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		if s.Backlog != nil {
+			s.Backlog.Bounded = s.Backlog.End <= max(1000, rate)
+		}
 		// The curve's own plot sums the rates up; a plot per rate would bury it.
 		s.SendSeries, s.E2ESeries, s.BacklogT, s.BacklogV = nil, nil, nil, nil
 		pt := report.NewCurvePoint(rate, s, c.IdleStack.Percent)

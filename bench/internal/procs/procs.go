@@ -8,6 +8,7 @@ package procs
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -183,7 +184,8 @@ func (m *Meter) Stop() []Usage {
 	for _, p := range m.procs {
 		u := Usage{Name: p.Name, PID: p.PID, PeakReset: m.reset[p.PID]}
 		if c, err := CPUSeconds(p.PID); err == nil {
-			u.CPUSeconds = round(c - m.cpu0[p.PID])
+			// To the clock tick: the µs per message are computed from it.
+			u.CPUSeconds = math.Round((c-m.cpu0[p.PID])*100) / 100
 			u.CPUPercent = round(100 * (c - m.cpu0[p.PID]) / el)
 		}
 		if _, hwm, err := Memory(p.PID); err == nil {

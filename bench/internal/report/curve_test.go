@@ -51,10 +51,10 @@ func TestProcTableHasStackRow(t *testing.T) {
 	if !strings.Contains(tab, "CPU µs / msg") {
 		t.Errorf("no µs/msg column:\n%s", tab)
 	}
-	if !strings.Contains(tab, "| gateway | 2.0 | 20 | 2,000 |") {
+	if !strings.Contains(tab, "| gateway | 2.00 | 20 | 2,000 |") {
 		t.Errorf("gateway row wrong:\n%s", tab)
 	}
-	if !strings.Contains(tab, "| **stack** | 2.0 | 20 | 2,000 |") {
+	if !strings.Contains(tab, "| **stack** | 2.00 | 20 | 2,000 |") {
 		t.Errorf("stack row wrong:\n%s", tab)
 	}
 }

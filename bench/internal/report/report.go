@@ -83,7 +83,7 @@ func SumCPU(us []procs.Usage, msgs int64) StackCPU {
 		t.Seconds += us[i].CPUSeconds
 		t.Percent += us[i].CPUPercent
 	}
-	t.Seconds = math.Round(t.Seconds*10) / 10
+	t.Seconds = math.Round(t.Seconds*100) / 100
 	t.Percent = math.Round(t.Percent*10) / 10
 	t.MicrosPerMsg = MicrosPerMsg(t.Seconds, msgs)
 	return t
@@ -215,10 +215,10 @@ func ProcTable(ps []procs.Usage, stack *StackCPU) string {
 	var b strings.Builder
 	b.WriteString("| process | CPU s | CPU % of a core | CPU µs / msg | peak RSS MiB | steady RSS MiB |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, u := range ps {
-		fmt.Fprintf(&b, "| %s | %.1f | %.0f | %s | %.0f | %.0f |\n", u.Name, u.CPUSeconds, u.CPUPercent, us(u.CPUMicrosPerMsg), u.PeakRSSMiB, u.SteadyRSSMiB)
+		fmt.Fprintf(&b, "| %s | %.2f | %.0f | %s | %.0f | %.0f |\n", u.Name, u.CPUSeconds, u.CPUPercent, us(u.CPUMicrosPerMsg), u.PeakRSSMiB, u.SteadyRSSMiB)
 	}
 	if stack != nil {
-		fmt.Fprintf(&b, "| **stack** | %.1f | %.0f | %s | | |\n", stack.Seconds, stack.Percent, us(stack.MicrosPerMsg))
+		fmt.Fprintf(&b, "| **stack** | %.2f | %.0f | %s | | |\n", stack.Seconds, stack.Percent, us(stack.MicrosPerMsg))
 	}
 	return b.String()
 }
