@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/logchat/bench/internal/load"
@@ -20,7 +22,11 @@ func (b *bench) account(ctx context.Context) error {
 	for i := range layout {
 		layout[i] = []int{0, i + 1}
 	}
-	a := &report.Account{Chats: n, ChannelLimit: cfg.AccountChannelLimit, PageSize: cfg.AccountPage,
+	limit := cfg.AccountChannelLimit
+	if limit == 0 {
+		limit = channelLimit("deploy/centrifugo/config.template.json")
+	}
+	a := &report.Account{Chats: n, ChannelLimit: limit, PageSize: cfg.AccountPage,
 		Setup: fmt.Sprintf("%d users; the first creates a direct chat with each of the %d others", n+1, n)}
 	b.rep.Account = a
 	w, err := load.BuildGroups(ctx, b.api, cfg.Prefix+"ac", n+1, layout, false, cfg.Setup, logf)
@@ -63,14 +69,13 @@ func (b *bench) account(ctx context.Context) error {
 	}
 	a.ConnectSeconds = float64(time.Since(started).Microseconds()) / 1e6
 
-	// Every chat in list order (most recent first), then the personal channel:
-	// what a client subscribes to once the list is loaded.
-	channels, ids := make([]string, 0, len(chats)+1), make([]int64, 0, len(chats)+1)
+	// The personal channel, then every chat in list order (most recent
+	// first): what the web client subscribes to once the list is loaded.
+	channels, ids := []string{personal}, []int64{0}
 	for _, c := range chats {
 		channels = append(channels, c.Channel)
 		ids = append(ids, c.ID)
 	}
-	channels, ids = append(channels, personal), append(ids, 0)
 	f.Tokens.Reset()
 	started = time.Now()
 	if err := f.AddSubs(m, channels, ids); err != nil {
@@ -82,9 +87,10 @@ func (b *bench) account(ctx context.Context) error {
 	a.Unsettled = a.Channels - a.Subscribed - a.Ended
 	a.SubTokens, a.TokenErrors, a.TokenLatency = f.Tokens.Sub.Load(), f.Tokens.Errors.Load(), f.Tokens.Latency()
 	a.Errors = f.Errors()
+	a.PersonalSubscribed = subscribedNow(m, personal)
 	log.Printf("account: connected in %.3f s; %d channels: %d subscribed, %d refused, %d unsettled in %.2f s",
 		a.ConnectSeconds, a.Channels, a.Subscribed, a.Ended, a.Unsettled, a.SubscribeSeconds)
-	if a.Channels > a.ChannelLimit {
+	if a.ChannelLimit > 0 && a.Channels > a.ChannelLimit {
 		a.Notes = append(a.Notes, fmt.Sprintf("%d channels on one connection exceed Centrifugo's client.channel_limit of %d: the subscriptions beyond it are refused (error 106 limit exceeded) and the client gets no realtime updates of those chats", a.Channels, a.ChannelLimit))
 	}
 
@@ -118,6 +124,23 @@ func (b *bench) account(ctx context.Context) error {
 	}
 	log.Printf("account: message to the oldest chat %d delivered %v (%.1f ms)", oldest.ID, a.Delivered, a.DeliveryMs)
 	return nil
+}
+
+// channelLimit reads client.channel_limit of a Centrifugo config (0 if unknown).
+func channelLimit(path string) int {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var c struct {
+		Client struct {
+			ChannelLimit int `json:"channel_limit"`
+		} `json:"client"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return 0
+	}
+	return c.Client.ChannelLimit
 }
 
 func subscribedNow(m *load.Member, channel string) bool {

@@ -185,7 +185,7 @@ func defaultConfig() config {
 		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
 		CurveRates: "100,300,600,1000,2000", CurveDuration: 30 * time.Second, CurveChats: 100, CurveIdle: 10 * time.Second,
 		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second,
-		AccountChats: 1000, AccountPage: 50, AccountChannelLimit: 1024,
+		AccountChats: 1000, AccountPage: 50,
 	}
 }
 
@@ -234,7 +234,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StormTimeout, "storm-timeout", c.StormTimeout, "storm: longest wait for every subscription to come back")
 	fs.IntVar(&c.AccountChats, "account-chats", c.AccountChats, "account: chats of the one user (direct chats it creates)")
 	fs.IntVar(&c.AccountPage, "account-page", c.AccountPage, "account: GET /chats limit per page")
-	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit (deploy/centrifugo/config.template.json), for the report")
+	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")
 }
 
 // natsLogin is how the load generator logs in to the stack's NATS.

@@ -72,11 +72,12 @@ type Account struct {
 	TokenLatency     stats.Summary  `json:"token_latency"`
 	Errors           map[string]int `json:"errors,omitempty"`
 
-	OldestChatID     int64    `json:"oldest_chat_id"`
-	OldestSubscribed bool     `json:"oldest_subscribed"`
-	Delivered        bool     `json:"delivered"`
-	DeliveryMs       float64  `json:"delivery_ms"`
-	Notes            []string `json:"notes,omitempty"`
+	PersonalSubscribed bool     `json:"personal_subscribed"`
+	OldestChatID       int64    `json:"oldest_chat_id"`
+	OldestSubscribed   bool     `json:"oldest_subscribed"`
+	Delivered          bool     `json:"delivered"`
+	DeliveryMs         float64  `json:"delivery_ms"`
+	Notes              []string `json:"notes,omitempty"`
 }
 
 func sortedErrs(m map[string]int) string {
@@ -140,6 +141,7 @@ func AccountMarkdown(a *Account) string {
 	p("| chat list through `GET /chats` paging (limit %d) | %.2f s, %d pages, %d chats |\n", a.PageSize, a.ListSeconds, a.ListPages, a.Listed)
 	p("| connect to Centrifugo (connection token included) | %.3f s |\n", a.ConnectSeconds)
 	p("| subscribe to %d channels (subscription tokens included) | %.2f s: %d subscribed, %d refused, %d unsettled |\n", a.Channels, a.SubscribeSeconds, a.Subscribed, a.Ended, a.Unsettled)
+	p("| personal channel subscribed | %v |\n", a.PersonalSubscribed)
 	p("| subscription token requests / errors / p50 / p99 ms | %d / %d / %s / %s |\n", a.SubTokens, a.TokenErrors, ms(a.TokenLatency.P50), ms(a.TokenLatency.P99))
 	deliv := "**not delivered**"
 	if a.Delivered {
