@@ -131,7 +131,10 @@ func (s *FleetSub) ArrivedAt(id int64) time.Time {
 
 // Member is one user's live Centrifugo connection and its subscriptions.
 type Member struct {
-	User      User
+	User User
+	// http bounds the member's concurrent HTTP requests, as a browser's
+	// six connections per host do.
+	http      chan struct{}
 	Subs      []*FleetSub
 	byChannel map[string]*FleetSub
 	client    *centrifuge.Client
@@ -156,7 +159,11 @@ type Fleet struct {
 	Recovered     atomic.Int64 // resubscriptions the server recovered
 	NotRecovered  atomic.Int64 // resubscriptions that needed a reload
 	Reloads       atomic.Int64 // reloads done (history or chat list)
-	ReloadErrors  atomic.Int64
+	ReloadErrors  atomic.Int64 // failed attempts
+	ReloadsFailed atomic.Int64 // reloads that gave up after 3 attempts
+	// ReloadAPI serves the reloads (default API): the members' own HTTP
+	// clients, apart from the benchmark's sender.
+	ReloadAPI     *API
 	ViaReload     atomic.Int64 // messages first seen in a reload
 	reloadWG      sync.WaitGroup
 	SubscribeErrs sync.Map // error text -> *atomic.Int64
@@ -189,7 +196,7 @@ func (f *Fleet) Connect(ctx context.Context, u User, timeout time.Duration) (*Me
 	if err != nil {
 		return nil, "", err
 	}
-	m := &Member{User: u, byChannel: map[string]*FleetSub{}}
+	m := &Member{User: u, byChannel: map[string]*FleetSub{}, http: make(chan struct{}, BrowserConns)}
 	cl := centrifuge.NewProtobufClient(rc.URL, centrifuge.Config{
 		Token: rc.Token,
 		// As the web client (web/src/composables/useRealtime.ts).
@@ -316,26 +323,55 @@ func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 	return nil
 }
 
+// BrowserConns is how many requests one member has in flight at most.
+const BrowserConns = 6
+
 // reload fetches what a subscription may have missed, as the web client does
 // when recovery failed: a chat's messages after the newest it had, or the
-// chat list for the personal channel.
+// chat list for the personal channel. A failed request is tried again after
+// a second, up to 3 attempts (ReloadErrors counts the failed attempts,
+// ReloadsFailed the reloads that gave up).
 func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 	f.reloadWG.Add(1)
 	go func() {
 		defer f.reloadWG.Done()
 		f.Reloads.Add(1)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if fs.ChatID == 0 {
-			if _, _, err := f.API.ListChats(ctx, m.User.Token, 50, ""); err != nil {
+		api := f.ReloadAPI
+		if api == nil {
+			api = f.API
+		}
+		try := func(do func(ctx context.Context) error) bool {
+			for attempt := range 3 {
+				m.http <- struct{}{}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := do(ctx)
+				cancel()
+				<-m.http
+				if err == nil {
+					return true
+				}
 				f.ReloadErrors.Add(1)
+				f.subErr("reload: " + err.Error())
+				time.Sleep(time.Duration(attempt+1) * time.Second)
 			}
+			f.ReloadsFailed.Add(1)
+			return false
+		}
+		if fs.ChatID == 0 {
+			try(func(ctx context.Context) error {
+				_, _, err := api.ListChats(ctx, m.User.Token, 50, "")
+				return err
+			})
 			return
 		}
 		for {
-			msgs, more, err := f.API.HistoryAfter(ctx, m.User.Token, fs.ChatID, after, 200)
-			if err != nil {
-				f.ReloadErrors.Add(1)
+			var msgs []HistoryMessage
+			var more bool
+			if !try(func(ctx context.Context) error {
+				var err error
+				msgs, more, err = api.HistoryAfter(ctx, m.User.Token, fs.ChatID, after, 200)
+				return err
+			}) {
 				return
 			}
 			fs.mu.Lock()
@@ -401,6 +437,31 @@ func (f *Fleet) Resubscribed(t time.Time) (done, total, connected int) {
 		}
 	}
 	return
+}
+
+// BackTimes is, per member, how long after from its last subscription
+// subscribed again since t (members not all back are left out), in ms.
+func (f *Fleet) BackTimes(t, from time.Time) []float64 {
+	var out []float64
+	for _, m := range f.Members {
+		var last time.Time
+		all := true
+		for _, fs := range m.Subs {
+			fs.mu.Lock()
+			if fs.subscribed && fs.lastSubscribed.After(t) {
+				if fs.lastSubscribed.After(last) {
+					last = fs.lastSubscribed
+				}
+			} else {
+				all = false
+			}
+			fs.mu.Unlock()
+		}
+		if all && !last.IsZero() {
+			out = append(out, float64(last.Sub(from).Microseconds())/1000)
+		}
+	}
+	return out
 }
 
 // Close disconnects every member.

@@ -26,17 +26,20 @@ type Storm struct {
 	AllBack          bool    `json:"all_back"`
 	BackSubs         int     `json:"back_subscriptions"`
 	ConnectedUsers   int     `json:"connected_users"`
+	// PerUserBack is, per user, from Centrifugo up until all its channels were back (ms).
+	PerUserBack stats.Summary `json:"per_user_back_ms"`
 
 	ConnTokens   int64         `json:"connection_tokens"`
 	SubTokens    int64         `json:"subscription_tokens"`
 	TokenErrors  int64         `json:"token_errors"`
 	TokenLatency stats.Summary `json:"token_latency"`
 
-	Recovered    int64 `json:"recovered"`
-	NotRecovered int64 `json:"not_recovered"` // needed a reload
-	Reloads      int64 `json:"reloads"`
-	ReloadErrors int64 `json:"reload_errors"`
-	ViaReload    int64 `json:"messages_via_reload"`
+	Recovered     int64 `json:"recovered"`
+	NotRecovered  int64 `json:"not_recovered"` // needed a reload
+	Reloads       int64 `json:"reloads"`
+	ReloadErrors  int64 `json:"reload_errors"`  // failed attempts
+	ReloadsFailed int64 `json:"reloads_failed"` // gave up after 3 attempts
+	ViaReload     int64 `json:"messages_via_reload"`
 
 	SentBefore, SentDuring, SentAfter int64            `json:"-"`
 	Sent                              map[string]int64 `json:"sent"`
@@ -109,10 +112,11 @@ func StormMarkdown(s *Storm) string {
 		back = fmt.Sprintf("**not all back**: %d of %d subscriptions after %.1f s", s.BackSubs, s.Subscriptions, s.ReconnectSeconds)
 	}
 	p("| Centrifugo up → every user reconnected and re-subscribed to all its channels | %s |\n", back)
+	p("| per user, Centrifugo up → all its channels back: p50 / p90 / p99 / max ms | %s / %s / %s / %s |\n", ms(s.PerUserBack.P50), ms(s.PerUserBack.P90), ms(s.PerUserBack.P99), ms(s.PerUserBack.Max))
 	p("| token requests during the storm: connection / subscription / errors | %d / %d / %d |\n", s.ConnTokens, s.SubTokens, s.TokenErrors)
 	p("| token request latency p50 / p99 / max ms | %s / %s / %s |\n", ms(s.TokenLatency.P50), ms(s.TokenLatency.P99), ms(s.TokenLatency.Max))
 	p("| resubscriptions recovered / not recovered (reload from the HTTP API) | %d / %d |\n", s.Recovered, s.NotRecovered)
-	p("| reloads done / failed / messages first seen in a reload | %d / %d / %d |\n", s.Reloads, s.ReloadErrors, s.ViaReload)
+	p("| reloads done / failed attempts / given up / messages first seen in a reload | %d / %d / %d / %d |\n", s.Reloads, s.ReloadErrors, s.ReloadsFailed, s.ViaReload)
 	p("| messages accepted before / during / after the outage (failed) | %d / %d / %d (%d) |\n", s.Sent["before"], s.Sent["during"], s.Sent["after"], s.Failed)
 	p("| deliveries expected / delivered / lost / duplicated over realtime | %d / %d / %d / %d |\n", s.Check.Expected, s.Check.Delivered, s.Check.Lost, s.Check.Duplicated)
 	p("\n")
@@ -120,7 +124,7 @@ func StormMarkdown(s *Storm) string {
 		p("- %s\n", n)
 	}
 	if len(s.SubscribeErrors) > 0 {
-		p("- subscription errors: %s\n", sortedErrs(s.SubscribeErrors))
+		p("- subscription and reload errors: %s\n", sortedErrs(s.SubscribeErrors))
 	}
 	if len(s.SendErrors) > 0 {
 		p("- send errors: %s\n", sortedErrs(s.SendErrors))
