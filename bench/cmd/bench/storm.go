@@ -223,9 +223,9 @@ func (b *bench) fixRestarted(us []procs.Usage, name string, from time.Time) {
 				if err != nil {
 					return
 				}
-				_, hwm, _ := procs.Memory(p.PID)
+				rss, hwm, _ := procs.Memory(p.PID)
 				el := time.Since(from).Seconds()
-				us[i] = procs.Usage{Name: name, PID: p.PID, CPUSeconds: float64(int64(cpu*100+0.5)) / 100, CPUPercent: round1(100 * cpu / el), PeakRSSMiB: round1(hwm)}
+				us[i] = procs.Usage{Name: name, PID: p.PID, CPUSeconds: float64(int64(cpu*100+0.5)) / 100, CPUPercent: round1(100 * cpu / el), PeakRSSMiB: round1(hwm), SteadyRSSMiB: round1(rss)}
 			}
 		}
 	}
