@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -48,17 +49,22 @@ func (b *bench) curve(ctx context.Context) error {
 		b.waitIdle(120 * time.Second)
 		s := &report.Scenario{Name: fmt.Sprintf("curve %g msg per s", rate), Design: "log",
 			Params: map[string]any{"rate": rate, "chats": b.cfg.CurveChats, "members": 2, "duration": b.cfg.CurveDuration.String(), "mode": "open loop"}}
+		self0, _ := procs.CPUSeconds(os.Getpid())
+		t0 := time.Now()
 		if _, err := b.measured(ctx, w, s, false, func(p *load.Phase) {
 			p.OpenLoop(ctx, rate, b.cfg.CurveDuration, w.RandomChat)
 		}); err != nil {
 			return err
 		}
+		self1, _ := procs.CPUSeconds(os.Getpid())
+		selfPct := round1(100 * (self1 - self0) / time.Since(t0).Seconds())
 		if s.Backlog != nil {
 			s.Backlog.Bounded = s.Backlog.End <= max(1000, rate)
 		}
 		// The curve's own plot sums the rates up; a plot per rate would bury it.
 		s.SendSeries, s.E2ESeries, s.BacklogT, s.BacklogV = nil, nil, nil, nil
 		pt := report.NewCurvePoint(rate, s, c.IdleStack.Percent)
+		pt.LoadGenPct = selfPct
 		c.Points = append(c.Points, pt)
 		log.Printf("curve %g/s: accepted %.0f/s, stack CPU %.0f %% of a core, %.1f µs/msg (%.1f above idle), delivery p99 %.1f ms",
 			rate, pt.Accepted, pt.StackPct, pt.StackUs, pt.AboveIdle, pt.DelivP99)

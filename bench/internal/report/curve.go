@@ -25,6 +25,8 @@ type CurvePoint struct {
 	Lost       int64              `json:"lost"`
 	Duplicated int64              `json:"duplicated"`
 	OutOfOrder int64              `json:"out_of_order"`
+	// LoadGenPct is the load generator's own CPU (it shares the machine), % of a core.
+	LoadGenPct float64 `json:"load_generator_cpu_percent"`
 }
 
 // Curve is the CPU cost of a message across rates, after an idle measurement.
@@ -87,11 +89,11 @@ func CurveMarkdown(c *Curve, plotDir string) string {
 	p("Open loop at each rate for %s over %d direct chats of 2 members (every member a live subscriber), "+
 		"the workers' backlog back to 0 before each rate. Stack = every measured process (the load generator is not one).\n\n", c.Duration, c.Chats)
 	p("Idle (%.0f s, no traffic, world connected): stack CPU %.1f %% of a core (%.2f CPU s).\n\n", c.IdleSeconds, c.IdleStack.Percent, c.IdleStack.Seconds)
-	p("| target msg/s | accepted msg/s | stack CPU %% of a core | stack CPU µs / msg | µs / msg above idle | send p50 / p99 ms | delivery p50 / p99 ms | lost / dup / out-of-order |\n")
-	p("|---:|---:|---:|---:|---:|---|---|---|\n")
+	p("| target msg/s | accepted msg/s | stack CPU %% of a core | stack CPU µs / msg | µs / msg above idle | send p50 / p99 ms | delivery p50 / p99 ms | lost / dup / out-of-order | load generator CPU %% of a core |\n")
+	p("|---:|---:|---:|---:|---:|---|---|---|---:|\n")
 	for _, pt := range c.Points {
-		p("| %s | %s | %.0f | %s | %s | %s / %s | %s / %s | %d / %d / %d |\n", num(pt.Rate), num(pt.Accepted), pt.StackPct, us(pt.StackUs), us(pt.AboveIdle),
-			ms(pt.SendP50), ms(pt.SendP99), ms(pt.DelivP50), ms(pt.DelivP99), pt.Lost, pt.Duplicated, pt.OutOfOrder)
+		p("| %s | %s | %.0f | %s | %s | %s / %s | %s / %s | %d / %d / %d | %.0f |\n", num(pt.Rate), num(pt.Accepted), pt.StackPct, us(pt.StackUs), us(pt.AboveIdle),
+			ms(pt.SendP50), ms(pt.SendP99), ms(pt.DelivP50), ms(pt.DelivP99), pt.Lost, pt.Duplicated, pt.OutOfOrder, pt.LoadGenPct)
 	}
 	p("\nCPU µs per accepted message, by process and rate:\n\n")
 	b.WriteString(ProcRateTable(c))

@@ -75,7 +75,7 @@ func TestCurvePointAndTables(t *testing.T) {
 		}
 	}
 	md := CurveMarkdown(c, "")
-	if !strings.Contains(md, "| 100 | 100 | 20 | 2,000 | 1,500 |") {
+	if !strings.Contains(md, "| 100 | 100 | 20 | 2,000 | 1,500 | – / – | 2.0 / 9.0 | 1 / 0 / 0 | 0 |") {
 		t.Errorf("curve row wrong:\n%s", md)
 	}
 }
