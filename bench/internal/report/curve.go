@@ -87,7 +87,8 @@ func CurveMarkdown(c *Curve, plotDir string) string {
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	p("\n### curve (log design)\n\n")
 	p("Open loop at each rate for %s over %d direct chats of 2 members (every member a live subscriber), "+
-		"the workers' backlog back to 0 before each rate. Stack = every measured process (the load generator is not one).\n\n", c.Duration, c.Chats)
+		"the workers' backlog back to 0 before each rate. Stack = every measured process (the load generator is not one; "+
+		"mariadb and redis are machine-wide services, so other work on the machine shows in them). The window of each rate runs from its first send until every delivery arrived.\n\n", c.Duration, c.Chats)
 	p("Idle (%.0f s, no traffic, world connected): stack CPU %.1f %% of a core (%.2f CPU s).\n\n", c.IdleSeconds, c.IdleStack.Percent, c.IdleStack.Seconds)
 	p("| target msg/s | accepted msg/s | stack CPU %% of a core | stack CPU µs / msg | µs / msg above idle | send p50 / p99 ms | delivery p50 / p99 ms | lost / dup / out-of-order | load generator CPU %% of a core |\n")
 	p("|---:|---:|---:|---:|---:|---|---|---|---:|\n")
