@@ -6,6 +6,8 @@
 #   scripts/stack.sh stop    stops what start started                                     (make down)
 #   scripts/stack.sh status  which processes run
 #   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier)
+#   scripts/stack.sh restart-centrifugo  stops Centrifugo and starts it again with the same config, waiting until
+#                                        it answers (its in-memory history and connections are lost: a reconnect storm)
 #   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz;
 #                                        NAME baseline starts the benchmark's synchronous baseline (.bin/baseline,
 #                                        built by scripts/bench.sh) in the gateway's place: stop the gateway first
@@ -209,6 +211,15 @@ write_centrifugo_config() {
   (umask 077; printf '%s\n' "$out" > "$STACK_DIR/centrifugo.json")
 }
 
+# start_centrifugo: Centrifugo with the config write_centrifugo_config wrote,
+# waiting until its health answers.
+start_centrifugo() {
+  CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=$CENTRIFUGO_INTERNAL_PORT \
+  CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
+    start_proc centrifugo centrifugo --config "$STACK_DIR/centrifugo.json"
+  wait_http "http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/health" 30 || die "Centrifugo did not start; see $LOGS/centrifugo.log"
+}
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_all() {
@@ -246,10 +257,7 @@ start_all() {
 
   log "starting Centrifugo $CENTRIFUGO_VERSION on 127.0.0.1:$CENTRIFUGO_PORT (server API on 127.0.0.1:$CENTRIFUGO_INTERNAL_PORT)"
   write_centrifugo_config
-  CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=$CENTRIFUGO_INTERNAL_PORT \
-  CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
-    start_proc centrifugo centrifugo --config "$STACK_DIR/centrifugo.json"
-  wait_http "http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/health" 30 || die "Centrifugo did not start; see $LOGS/centrifugo.log"
+  start_centrifugo
 
   log "migrating the MySQL schema (the migrate command owns it; the others wait for its version)"
   # The only process with the migrate account's DSN, in its environment.
@@ -305,5 +313,11 @@ case "${1:-run}" in
     start_service "$name"
     wait_http "$url" 60 || die "$name is not ready; see $LOGS/$name.log"
     log "started $name" ;;
-  *) die "usage: $0 run|start|stop|status|stop-worker NAME|start-worker NAME" ;;
+  restart-centrifugo)
+    [ -e "$PIDS/nats.pid" ] || die "no stack runs from $STACK_DIR"
+    [ -e "$STACK_DIR/centrifugo.json" ] || die "no Centrifugo config in $STACK_DIR"
+    stop_proc centrifugo
+    start_centrifugo
+    log "restarted centrifugo" ;;
+  *) die "usage: $0 run|start|stop|status|stop-worker NAME|start-worker NAME|restart-centrifugo" ;;
 esac

@@ -144,5 +144,10 @@ func (b *bench) evaluate() {
 		r = b.catchUpRate("notifier")
 		target("drain: notifier", "≥ 30,000 events/s", fmt.Sprintf("%.0f events/s (%s of the Centrifugo piped publish ceiling)", r, pct(r, centCeil)), r >= 30000)
 	}
+	if c := b.rep.Curve; c != nil && len(c.Points) > 0 {
+		lo, hi := c.Points[0], c.Points[len(c.Points)-1]
+		ratio("curve: stack CPU per accepted message, lowest / highest rate",
+			fmt.Sprintf("%.0f µs at %.0f msg/s / %.0f µs at %.0f msg/s (idle: %.1f %% of a core)", lo.StackUs, lo.Accepted, hi.StackUs, hi.Accepted, c.IdleStack.Percent))
+	}
 	b.rep.Ratios, b.rep.Targets = ratios, targets
 }

@@ -33,7 +33,8 @@ func main() {
 
 Usage: bench [flags]
 
-Scenarios (--scenarios, comma-separated, or "all" = %s):
+Scenarios (--scenarios, comma-separated, or "all" = %s;
+storm and account run only when named):
   smoke     a few seconds of steady sending at a low rate; exits 1 on any lost,
             duplicated or out-of-order delivery or history mismatch (CI)
   steady    open-loop fixed rate over chats of 2 members with live subscribers
@@ -46,6 +47,14 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
             measure its catch-up rate
   limits    each component's own ceiling: JetStream (fsync always and lazy),
             MySQL multi-row INSERT, Redis pipelines, Centrifugo piped publish
+  curve     the stack idle, then steady at several rates in one sitting: CPU
+            per accepted message (per process and the stack) against rate
+  storm     reconnect storm: every user live on its personal and chat
+            channels, Centrifugo restarted (stack.sh restart-centrifugo)
+            while messages flow; time until all re-subscribed, token load,
+            recovery or reload, every message to every member exactly once
+  account   one user in many chats: chat list paging, connect, subscribe to
+            every chat (Centrifugo's channel limit), a message to the oldest
 
 Flags:
 `, strings.Join(allScenarios, ","))
@@ -84,7 +93,12 @@ Flags:
 	}
 }
 
-var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits"}
+// allScenarios is "all" (about 20 minutes on 2 cores); storm and account run
+// only when named: they build thousands of users and connections of their own.
+var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits", "curve"}
+
+// extraScenarios run only when named.
+var extraScenarios = []string{"storm", "account"}
 
 type config struct {
 	Scenarios   string
@@ -127,6 +141,23 @@ type config struct {
 	SmokeRate     float64
 	SmokeChats    int
 	SmokeDuration time.Duration
+
+	CurveRates    string
+	CurveDuration time.Duration
+	CurveChats    int
+	CurveIdle     time.Duration
+
+	StormUsers   int
+	StormChats   int
+	StormGroup   int
+	StormRate    float64
+	StormBefore  time.Duration
+	StormAfter   time.Duration
+	StormTimeout time.Duration
+
+	AccountChats        int
+	AccountPage         int
+	AccountChannelLimit int
 }
 
 func defaultConfig() config {
@@ -152,6 +183,9 @@ func defaultConfig() config {
 		// ceiling of limits has (4 batches of 100), or drain measures latency.
 		DrainMessages: 500000, DrainSenders: 512, LimitsDuration: 4 * time.Second,
 		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
+		CurveRates: "100,300,600,1000,2000", CurveDuration: 30 * time.Second, CurveChats: 100, CurveIdle: 10 * time.Second,
+		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second,
+		AccountChats: 1000, AccountPage: 50,
 	}
 }
 
@@ -187,6 +221,20 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SmokeRate, "smoke-rate", c.SmokeRate, "smoke: messages per second")
 	fs.IntVar(&c.SmokeChats, "smoke-chats", c.SmokeChats, "smoke: chats of 2 members")
 	fs.DurationVar(&c.SmokeDuration, "smoke-duration", c.SmokeDuration, "smoke: how long to send")
+	fs.StringVar(&c.CurveRates, "curve-rates", c.CurveRates, "curve: comma-separated rates, messages per second (open loop)")
+	fs.DurationVar(&c.CurveDuration, "curve-duration", c.CurveDuration, "curve: how long each rate is sent")
+	fs.IntVar(&c.CurveChats, "curve-chats", c.CurveChats, "curve: chats of 2 members, each member a live subscriber")
+	fs.DurationVar(&c.CurveIdle, "curve-idle", c.CurveIdle, "curve: the stack's CPU with no traffic is measured this long first")
+	fs.IntVar(&c.StormUsers, "storm-users", c.StormUsers, "storm: users, each with one live Centrifugo connection")
+	fs.IntVar(&c.StormChats, "storm-chats", c.StormChats, "storm: chats (groups) each user is a member of")
+	fs.IntVar(&c.StormGroup, "storm-group", c.StormGroup, "storm: members per group (2 makes direct chats)")
+	fs.Float64Var(&c.StormRate, "storm-rate", c.StormRate, "storm: messages per second into random storm chats, before, during and after the restart")
+	fs.DurationVar(&c.StormBefore, "storm-before", c.StormBefore, "storm: sending before Centrifugo is restarted")
+	fs.DurationVar(&c.StormAfter, "storm-after", c.StormAfter, "storm: sending after every subscription is back")
+	fs.DurationVar(&c.StormTimeout, "storm-timeout", c.StormTimeout, "storm: longest wait for every subscription to come back")
+	fs.IntVar(&c.AccountChats, "account-chats", c.AccountChats, "account: chats of the one user (direct chats it creates)")
+	fs.IntVar(&c.AccountPage, "account-page", c.AccountPage, "account: GET /chats limit per page")
+	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")
 }
 
 // natsLogin is how the load generator logs in to the stack's NATS.

@@ -37,7 +37,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		names = allScenarios
 	}
 	for _, n := range names {
-		if n != "smoke" && !slices.Contains(allScenarios, n) {
+		if n != "smoke" && !slices.Contains(allScenarios, n) && !slices.Contains(extraScenarios, n) {
 			return false, fmt.Errorf("unknown scenario %q (see --help)", n)
 		}
 	}
@@ -81,6 +81,12 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 			err = b.drain(ctx)
 		case "limits":
 			b.limits()
+		case "curve":
+			err = b.curve(ctx)
+		case "storm":
+			err = b.storm(ctx)
+		case "account":
+			err = b.account(ctx)
 		}
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", n, err)

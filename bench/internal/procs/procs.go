@@ -8,6 +8,7 @@ package procs
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -127,6 +128,8 @@ type Usage struct {
 	// SteadyRSSMiB is the mean RSS over the second half of the measurement.
 	SteadyRSSMiB float64 `json:"steady_rss_mib"`
 	PeakReset    bool    `json:"peak_reset"` // false: VmHWM could not be reset, so it is the life-time peak
+	// CPUMicrosPerMsg is CPUSeconds per accepted message of the measurement, in µs (0: no messages).
+	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg,omitempty"`
 }
 
 // Meter measures a set of processes from Start to Stop.
@@ -181,7 +184,8 @@ func (m *Meter) Stop() []Usage {
 	for _, p := range m.procs {
 		u := Usage{Name: p.Name, PID: p.PID, PeakReset: m.reset[p.PID]}
 		if c, err := CPUSeconds(p.PID); err == nil {
-			u.CPUSeconds = round(c - m.cpu0[p.PID])
+			// To the clock tick: the µs per message are computed from it.
+			u.CPUSeconds = math.Round((c-m.cpu0[p.PID])*100) / 100
 			u.CPUPercent = round(100 * (c - m.cpu0[p.PID]) / el)
 		}
 		if _, hwm, err := Memory(p.PID); err == nil {

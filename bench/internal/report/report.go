@@ -5,6 +5,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,9 +39,11 @@ type Scenario struct {
 	History  *load.HistoryCheck `json:"history,omitempty"`
 	Backlog  *BacklogSummary    `json:"backlog,omitempty"`
 	Procs    []procs.Usage      `json:"processes"`
-	Errors   map[string]int     `json:"errors,omitempty"`
-	Extra    any                `json:"extra,omitempty"`
-	Notes    []string           `json:"notes,omitempty"`
+	// Stack is the sum over Procs (the load generator is not one of them).
+	Stack  *StackCPU      `json:"stack_cpu,omitempty"`
+	Errors map[string]int `json:"errors,omitempty"`
+	Extra  any            `json:"extra,omitempty"`
+	Notes  []string       `json:"notes,omitempty"`
 
 	SendSeries []stats.Point `json:"send_series,omitempty"`
 	E2ESeries  []stats.Point `json:"delivery_series,omitempty"`
@@ -53,6 +56,46 @@ type BacklogSummary struct {
 	Max     float64 `json:"max"`
 	End     float64 `json:"end"`
 	Bounded bool    `json:"bounded"`
+}
+
+// StackCPU is the CPU of the whole stack (every measured process: gateway,
+// workers, NATS, Centrifugo, MariaDB, Redis) over one measurement.
+type StackCPU struct {
+	Seconds float64 `json:"cpu_seconds"`
+	Percent float64 `json:"cpu_percent"` // of one core
+	// MicrosPerMsg is Seconds per accepted message, in µs (0: no messages).
+	MicrosPerMsg float64 `json:"cpu_us_per_msg"`
+}
+
+// MicrosPerMsg is cpuSeconds spread over msgs messages, in µs (0 without messages).
+func MicrosPerMsg(cpuSeconds float64, msgs int64) float64 {
+	if msgs <= 0 {
+		return 0
+	}
+	return math.Round(cpuSeconds*1e6/float64(msgs)*10) / 10
+}
+
+// SumCPU fills each process's µs per message and returns the stack's total.
+func SumCPU(us []procs.Usage, msgs int64) StackCPU {
+	var t StackCPU
+	for i := range us {
+		us[i].CPUMicrosPerMsg = MicrosPerMsg(us[i].CPUSeconds, msgs)
+		t.Seconds += us[i].CPUSeconds
+		t.Percent += us[i].CPUPercent
+	}
+	t.Seconds = math.Round(t.Seconds*100) / 100
+	t.Percent = math.Round(t.Percent*10) / 10
+	t.MicrosPerMsg = MicrosPerMsg(t.Seconds, msgs)
+	return t
+}
+
+// ApplyCPU fills s.Stack and the processes' µs per accepted message.
+func ApplyCPU(s *Scenario) {
+	if len(s.Procs) == 0 {
+		return
+	}
+	t := SumCPU(s.Procs, s.Accepted)
+	s.Stack = &t
 }
 
 // Target is one goal of issue 5 and whether the run met it.
@@ -72,6 +115,9 @@ type Report struct {
 	Limits    []limits.Result `json:"limits,omitempty"`
 	Ratios    []Target        `json:"ratios,omitempty"`
 	Targets   []Target        `json:"targets,omitempty"`
+	Curve     *Curve          `json:"curve,omitempty"`
+	Storm     *Storm          `json:"storm,omitempty"`
+	Account   *Account        `json:"account,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
 }
 
@@ -79,6 +125,9 @@ type Report struct {
 func Write(dir string, r *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	for _, s := range r.Scenarios {
+		ApplyCPU(s)
 	}
 	raw, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -89,6 +138,11 @@ func Write(dir string, r *Report) error {
 	}
 	for _, s := range r.Scenarios {
 		if err := writePlots(dir, s); err != nil {
+			return err
+		}
+	}
+	if r.Curve != nil {
+		if err := writeCurvePlot(dir, r.Curve); err != nil {
 			return err
 		}
 	}
@@ -145,6 +199,30 @@ func ms(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
+// us renders µs per message ("–" when there were no messages).
+func us(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	if v >= 100 {
+		return num(v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// ProcTable is a scenario's process table with the stack's total row.
+func ProcTable(ps []procs.Usage, stack *StackCPU) string {
+	var b strings.Builder
+	b.WriteString("| process | CPU s | CPU % of a core | CPU µs / msg | peak RSS MiB | steady RSS MiB |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, u := range ps {
+		fmt.Fprintf(&b, "| %s | %.2f | %.0f | %s | %.0f | %.0f |\n", u.Name, u.CPUSeconds, u.CPUPercent, us(u.CPUMicrosPerMsg), u.PeakRSSMiB, u.SteadyRSSMiB)
+	}
+	if stack != nil {
+		fmt.Fprintf(&b, "| **stack** | %.2f | %.0f | %s | | |\n", stack.Seconds, stack.Percent, us(stack.MicrosPerMsg))
+	}
+	return b.String()
+}
+
 func num(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
 	var out []byte
@@ -172,8 +250,8 @@ func Markdown(r *Report, plotDir string) string {
 		p("- %s: %v\n", k, r.Machine[k])
 	}
 	p("\n### Results\n\n")
-	p("| scenario | design | accepted msg/s | delivered msg/s | send p50 / p90 / p99 / p99.9 / max ms | delivery p50 / p90 / p99 / p99.9 / max ms | persist lag p50 / p99 / max ms | lost / dup / out-of-order | history missing / dup |\n")
-	p("|---|---|---:|---:|---|---|---|---|---|\n")
+	p("| scenario | design | accepted msg/s | delivered msg/s | send p50 / p90 / p99 / p99.9 / max ms | delivery p50 / p90 / p99 / p99.9 / max ms | persist lag p50 / p99 / max ms | lost / dup / out-of-order | history missing / dup | stack CPU %% of a core | stack CPU µs / msg |\n")
+	p("|---|---|---:|---:|---|---|---|---|---|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		if s.Sent == 0 {
 			continue
@@ -182,12 +260,16 @@ func Markdown(r *Report, plotDir string) string {
 		if s.History != nil {
 			hist = fmt.Sprintf("%d / %d", s.History.Missing, s.History.Duplicated+s.History.WrongID)
 		}
-		p("| %s | %s | %s | %s | %s / %s / %s / %s / %s | %s / %s / %s / %s / %s | %s / %s / %s | %d / %d / %d | %s |\n",
+		stackPct, stackUs := "–", "–"
+		if s.Stack != nil {
+			stackPct, stackUs = fmt.Sprintf("%.0f", s.Stack.Percent), us(s.Stack.MicrosPerMsg)
+		}
+		p("| %s | %s | %s | %s | %s / %s / %s / %s / %s | %s / %s / %s / %s / %s | %s / %s / %s | %d / %d / %d | %s | %s | %s |\n",
 			s.Name, s.Design, num(s.Rate), num(s.DeliveredRate),
 			ms(s.Send.P50), ms(s.Send.P90), ms(s.Send.P99), ms(s.Send.P999), ms(s.Send.Max),
 			ms(s.E2E.P50), ms(s.E2E.P90), ms(s.E2E.P99), ms(s.E2E.P999), ms(s.E2E.Max),
 			ms(s.Persist.P50), ms(s.Persist.P99), ms(s.Persist.Max),
-			s.Delivery.Lost, s.Delivery.Duplicated, s.Delivery.OutOfOrder, hist)
+			s.Delivery.Lost, s.Delivery.Duplicated, s.Delivery.OutOfOrder, hist, stackPct, stackUs)
 	}
 	if len(r.Ratios) > 0 {
 		p("\n### Ratios\n\n| what | measured |\n|---|---|\n")
@@ -246,15 +328,21 @@ func Markdown(r *Report, plotDir string) string {
 			p("\n\n")
 		}
 		if len(s.Procs) > 0 {
-			p("| process | CPU s | CPU %% of a core | peak RSS MiB | steady RSS MiB |\n|---|---:|---:|---:|---:|\n")
-			for _, u := range s.Procs {
-				p("| %s | %.1f | %.0f | %.0f | %.0f |\n", u.Name, u.CPUSeconds, u.CPUPercent, u.PeakRSSMiB, u.SteadyRSSMiB)
-			}
+			b.WriteString(ProcTable(s.Procs, s.Stack))
 			p("\n")
 		}
 		if len(s.SendSeries) > 0 || len(s.E2ESeries) > 0 {
 			p("![%s latency](%s%s-latency.svg)\n![%s throughput](%s%s-throughput.svg)\n", s.Name, plotDir, slug(s), s.Name, plotDir, slug(s))
 		}
+	}
+	if r.Curve != nil {
+		b.WriteString(CurveMarkdown(r.Curve, plotDir))
+	}
+	if r.Storm != nil {
+		b.WriteString(StormMarkdown(r.Storm))
+	}
+	if r.Account != nil {
+		b.WriteString(AccountMarkdown(r.Account))
 	}
 	for _, n := range r.Notes {
 		p("\n- %s", n)

@@ -86,6 +86,12 @@ func LineChart(title, xLabel, yLabel string, lines []Line, logY bool) string {
 			fmt.Fprintf(&pts, "%.1f,%.1f ", sx(l.X[j]), sy(l.Y[j]))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", col, pts.String())
+		if len(l.X) <= 12 {
+			// A few measured points (a curve over rates): each one marked.
+			for j := range l.X {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", sx(l.X[j]), sy(l.Y[j]), col)
+			}
+		}
 		lx := L + 10 + float64(i)*170
 		fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="3"/>`, lx, T+12, lx+18, T+12, col)
 		fmt.Fprintf(&b, `<text x="%g" y="%g">%s</text>`+"\n", lx+22, T+16, esc(l.Name))

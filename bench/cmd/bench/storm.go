@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/logchat/bench/internal/load"
+	"github.com/logchat/bench/internal/procs"
+	"github.com/logchat/bench/internal/report"
+	"github.com/logchat/bench/internal/stats"
+)
+
+// centHealth is Centrifugo's health URL on its internal port (beside its server API).
+func (b *bench) centHealth() string {
+	return strings.TrimSuffix(b.cfg.CentAPI, "/api") + "/health"
+}
+
+func healthy(c *http.Client, url string) bool {
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// storm connects every user of a world of groups to Centrifugo, restarts
+// Centrifugo while messages flow and measures the way back.
+func (b *bench) storm(ctx context.Context) error {
+	cfg := b.cfg
+	if cfg.StormGroup < 2 || cfg.StormUsers < cfg.StormGroup {
+		return fmt.Errorf("--storm-group must be at least 2 and at most --storm-users")
+	}
+	layout := load.GroupLayout(cfg.StormUsers, cfg.StormChats, cfg.StormGroup, uint64(time.Now().UnixNano()))
+	st := &report.Storm{Users: cfg.StormUsers, ChatsPerUser: cfg.StormChats, Chats: len(layout), Rate: cfg.StormRate}
+	if cfg.StormGroup == 2 {
+		st.Layout = "direct chats: each round pairs the users at random"
+	} else {
+		st.Layout = fmt.Sprintf("groups of %d: %d rounds, each a random partition of the users into groups", cfg.StormGroup, cfg.StormChats)
+	}
+	b.rep.Storm = st
+	setup := time.Now()
+	w, err := load.BuildGroups(ctx, b.api, b.cfg.Prefix+"st", cfg.StormUsers, layout, cfg.StormGroup > 2, cfg.Setup, logf)
+	if err != nil {
+		return err
+	}
+	chatsOf := make([][]int, cfg.StormUsers)
+	for ci, c := range w.Chats {
+		for _, u := range c.Members {
+			chatsOf[u] = append(chatsOf[u], ci)
+		}
+	}
+	// The users' own HTTP clients (tokens, reloads), apart from the sender's.
+	f := &load.Fleet{API: load.NewAPI(cfg.API)}
+	f.Tokens.Reset()
+	defer f.Close()
+	members := make([]*load.Member, cfg.StormUsers)
+	var mu sync.Mutex
+	var notAll []string
+	err = parallelDo(ctx, cfg.StormUsers, cfg.Setup, func(ctx context.Context, ui int) error {
+		m, personal, err := f.Connect(ctx, w.Users[ui], 30*time.Second)
+		if err != nil {
+			return err
+		}
+		members[ui] = m
+		channels, ids := []string{personal}, []int64{0}
+		for _, ci := range chatsOf[ui] {
+			channels = append(channels, w.Chats[ci].Channel)
+			ids = append(ids, w.Chats[ci].ID)
+		}
+		if err := f.AddSubs(m, channels, ids); err != nil {
+			return err
+		}
+		if n, _ := m.WaitSettled(ctx, 60*time.Second); n != len(channels) {
+			mu.Lock()
+			notAll = append(notAll, fmt.Sprintf("user %d: %d of %d", m.User.ID, n, len(channels)))
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if len(notAll) > 0 {
+		return fmt.Errorf("%d users not subscribed to all their channels (%s)", len(notAll), strings.Join(notAll[:min(5, len(notAll))], "; "))
+	}
+	_, total, _ := f.Resubscribed(time.Time{})
+	st.Subscriptions = total
+	st.SetupSeconds = round1(time.Since(setup).Seconds())
+	st.SetupTokens = f.Tokens.Conn.Load() + f.Tokens.Sub.Load()
+	log.Printf("storm: %d users, %d chats, %d subscriptions live after %.1f s", cfg.StormUsers, len(w.Chats), total, st.SetupSeconds)
+	b.waitIdle(120 * time.Second)
+
+	sender := w.StartSender(b.api, cfg.StormRate, cfg.TextLen)
+	sleepCtx(ctx, cfg.StormBefore)
+
+	// The restart, watched from outside through Centrifugo's health.
+	f.Tokens.Reset()
+	meter := procs.Start(procs.Find(filepath.Join(cfg.StackDir, "pids")))
+	meterStart := time.Now()
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	var downAt, upAt time.Time
+	watchDone := make(chan struct{})
+	stopWatch := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			default:
+			}
+			ok := healthy(hc, b.centHealth())
+			now := time.Now()
+			if !ok && downAt.IsZero() {
+				downAt = now
+			}
+			if ok && !downAt.IsZero() {
+				upAt = now
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	restartAt := time.Now()
+	log.Printf("storm: restarting Centrifugo")
+	restartErr := b.stack(nil, "restart-centrifugo")
+	restartDone := time.Now()
+	select {
+	case <-watchDone:
+	case <-time.After(5 * time.Second):
+		close(stopWatch)
+		<-watchDone
+	}
+	if restartErr != nil {
+		sender.Stop()
+		return fmt.Errorf("restart-centrifugo: %w", restartErr)
+	}
+	if downAt.IsZero() {
+		downAt = restartAt // too quick for the watcher
+	}
+	if upAt.IsZero() {
+		upAt = restartDone
+	}
+	st.DownSeconds = round1(upAt.Sub(downAt).Seconds())
+	log.Printf("storm: Centrifugo down for %.1f s", st.DownSeconds)
+
+	// Every subscription subscribed again since Centrifugo went down.
+	deadline := upAt.Add(cfg.StormTimeout)
+	var done, connected int
+	for {
+		done, _, connected = f.Resubscribed(downAt)
+		if done == total || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	backAt := time.Now()
+	st.AllBack, st.BackSubs, st.ConnectedUsers = done == total, done, connected
+	st.PerUserBack = stats.Summarize(f.BackTimes(downAt, upAt))
+	st.ReconnectSeconds = float64(int64(backAt.Sub(upAt).Seconds()*100+0.5)) / 100
+	log.Printf("storm: %d of %d subscriptions back %.2f s after Centrifugo answered (%d users connected)", done, total, st.ReconnectSeconds, connected)
+
+	sleepCtx(ctx, cfg.StormAfter)
+	sender.Stop()
+	check := f.Check(w, members, sender.Accepted, 30*time.Second)
+	st.Procs = meter.Stop()
+	st.Seconds = round1(time.Since(meterStart).Seconds())
+	// The restarted Centrifugo is another process: its CPU is all of its life.
+	b.fixRestarted(st.Procs, "centrifugo", meterStart)
+
+	st.ConnTokens, st.SubTokens, st.TokenErrors = f.Tokens.Conn.Load(), f.Tokens.Sub.Load(), f.Tokens.Errors.Load()
+	st.TokenLatency = f.Tokens.Latency()
+	st.Recovered, st.NotRecovered = f.Recovered.Load(), f.NotRecovered.Load()
+	st.Reloads, st.ReloadErrors, st.ReloadsFailed, st.ViaReload = f.Reloads.Load(), f.ReloadErrors.Load(), f.ReloadsFailed.Load(), f.ViaReload.Load()
+	st.Sent = map[string]int64{}
+	for _, m := range sender.Accepted {
+		switch {
+		case m.At.Before(downAt):
+			st.Sent["before"]++
+		case m.At.Before(upAt):
+			st.Sent["during"]++
+		default:
+			st.Sent["after"]++
+		}
+	}
+	st.Failed = sender.Failed.Load()
+	st.Check = check
+	st.SubscribeErrors = f.Errors()
+	st.SendErrors = sender.Errs
+	st.Stack = report.SumCPU(st.Procs, st.Sent["during"]+st.Sent["after"])
+	st.Notes = append(st.Notes,
+		"Centrifugo runs with its in-memory engine: a restart loses channel history and epochs, so a resubscription cannot be recovered and the client reloads from the HTTP API (messages after the newest it had; the chat list for the personal channel), as web/src/composables/useRealtime.ts does; each user has at most 6 requests in flight (a browser's connections per host) and tries a failed reload again after 1 s and 2 s",
+		"reconnect delays as the web client's SDK settings: 500 ms minimum, 10 s maximum, exponential with jitter; a client that failed to reconnect while Centrifugo was down waits its back-off after Centrifugo is up, which is most of the time until every user is back",
+		"tokens: the SDK reuses a connection or subscription token it still holds; the gateway is asked again only when one expired or was refused",
+		"the old Centrifugo's CPU between the start of the measurement and its stop is not counted; the new one's is all of its life")
+	if check.Lost+check.Duplicated > 0 || !st.AllBack {
+		b.ok = false
+	}
+	log.Printf("storm: tokens conn %d sub %d err %d p99 %.1f ms; recovered %d, not recovered %d; expected %d delivered %d lost %d dup %d",
+		st.ConnTokens, st.SubTokens, st.TokenErrors, st.TokenLatency.P99, st.Recovered, st.NotRecovered, check.Expected, check.Delivered, check.Lost, check.Duplicated)
+	return nil
+}
+
+// fixRestarted replaces name's usage (its pid died during the measurement)
+// with the CPU of the process now in its pid file, started after from.
+func (b *bench) fixRestarted(us []procs.Usage, name string, from time.Time) {
+	for _, p := range procs.Find(filepath.Join(b.cfg.StackDir, "pids")) {
+		if p.Name != name {
+			continue
+		}
+		for i := range us {
+			if us[i].Name == name && us[i].PID != p.PID {
+				cpu, err := procs.CPUSeconds(p.PID)
+				if err != nil {
+					return
+				}
+				rss, hwm, _ := procs.Memory(p.PID)
+				el := time.Since(from).Seconds()
+				us[i] = procs.Usage{Name: name, PID: p.PID, CPUSeconds: float64(int64(cpu*100+0.5)) / 100, CPUPercent: round1(100 * cpu / el), PeakRSSMiB: round1(hwm), SteadyRSSMiB: round1(rss)}
+			}
+		}
+	}
+}
+
+// parallelDo runs f(0..n-1), at most conc at once, without retries; the first error stops it.
+func parallelDo(ctx context.Context, n, conc int, f func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(conc, 1))
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return f(gctx, i) })
+	}
+	return g.Wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
