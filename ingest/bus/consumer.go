@@ -115,7 +115,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			log: r.Log.With("worker", r.Config.Worker, "partition", p)}
 		g.Go(func() error { return pr.run(gctx) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	// Acks are not confirmed (process): the last ones leave before the
+	// connection is closed, or their events would be delivered again.
+	if ferr := r.JS.Conn().FlushTimeout(2 * time.Second); ferr != nil && r.JS.Conn().IsConnected() {
+		r.Log.Warn("flush the last acks", "err", ferr)
+	}
+	return err
 }
 
 // handle calls the handler, inside its middleware, detached from the shutdown
@@ -260,7 +266,11 @@ func (pr *partitionRunner) rewind(ctx context.Context) error {
 	name := ConsumerName(pr.Config.Worker, pr.partition)
 	for attempt := 1; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := pr.JS.ResetConsumer(rctx, pr.Topology.Stream, name)
+		// The acks sent so far reach the server before the reset does.
+		err := pr.JS.Conn().FlushWithContext(rctx)
+		if err == nil {
+			_, err = pr.JS.ResetConsumer(rctx, pr.Topology.Stream, name)
+		}
 		cancel()
 		if err == nil {
 			pr.log.Info("pinned to partition; resumed from the ack floor")
@@ -383,14 +393,15 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 	}
 	if last != nil {
 		// AckAll: acknowledging the highest sequence acknowledges the batch.
-		// The ack is confirmed by the server (one round trip per batch), so
-		// that a rewind that follows cannot overtake it and redeliver events
-		// that were already applied.
-		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := last.DoubleAck(actx); err != nil {
+		// A plain ack, not a confirmed one: a confirmation is a reply the
+		// server writes and this process wakes up for, per call, and all it
+		// would buy is that a rewind (rare: a new pin) cannot overtake the
+		// ack. rewind flushes the connection first instead; and an ack that
+		// is lost or overtaken anyway only means events this client applied
+		// are delivered again, which every handler tolerates (handler.go).
+		if err := last.Ack(); err != nil {
 			pr.log.Warn("ack", "seq", lastSeq, "err", err)
 		}
-		cancel()
 		if replayed {
 			pr.lastDone = lastSeq
 		} else {
