@@ -141,7 +141,21 @@ func (p *Publisher) Run(ctx context.Context) error {
 	// fsync covers many appends. An idle publisher waits Window for company
 	// before committing a lone append.
 	slots := make(chan struct{}, max(p.cfg.Committers, 1))
+	// Committers are long-lived goroutines: one started per batch began
+	// with a small stack and grew it on every commit (a few per cent of the
+	// gateway's CPU at moderate rates).
+	work := make(chan []pubRequest)
 	var wg sync.WaitGroup
+	for range cap(slots) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				p.commit(batch)
+				<-slots
+			}
+		}()
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -149,6 +163,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		select {
 		case first = <-p.reqs:
 		case <-ctx.Done():
+			close(work)
 			wg.Wait() // in-flight batches first, so that order is kept
 			p.drain()
 			return nil
@@ -174,12 +189,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			slots <- struct{}{}
 		}
 		batch = fill(p.reqs, batch, p.cfg.MaxBatch)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			p.commit(batch)
-		}()
+		work <- batch // a committer is free: this loop holds its slot
 	}
 }
 
