@@ -114,7 +114,7 @@ func ReadConfig(env *config.Env) Config {
 // Open opens the database, waits for its schema (the migrate command owns
 // it) and builds the handler; it is the persister's worker.Spec.Open.
 func Open(ctx context.Context, cfg Config, deps worker.Deps) (worker.Opened, error) {
-	st, err := sqlstore.Open(ctx, cfg.MySQLDSN)
+	st, err := sqlstore.OpenProjection(ctx, cfg.MySQLDSN)
 	if err != nil {
 		return worker.Opened{}, err
 	}

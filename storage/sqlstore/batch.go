@@ -122,8 +122,12 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 	sameDB := w.shard.DB == s.main
 	var heads map[int64]chatHead
 	// READ COMMITTED: no gap locks, so batches of other partitions, which
-	// touch other chats, do not block each other on neighbouring keys.
+	// touch other chats, do not block each other on neighbouring keys. The
+	// persister's sessions are READ COMMITTED already (OpenProjection).
 	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	if s.readCommitted {
+		opts = nil
+	}
 	err := inTx(ctx, w.shard.DB, opts, func(tx *sql.Tx) error {
 		inserted, err := insertMessages(ctx, tx, w.msgs)
 		if err != nil {
