@@ -29,6 +29,6 @@ build:
 	@bash -c 'source scripts/lib.sh; build_go; build_web'
 
 # Every benchmark scenario against a stack of its own (other ports); writes
-# docs/performance.md. About 15 minutes.
+# docs/performance.md. About 25 minutes.
 bench:
 	@bash scripts/bench.sh

@@ -37,7 +37,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		names = allScenarios
 	}
 	for _, n := range names {
-		if n != "smoke" && !slices.Contains(allScenarios, n) && !slices.Contains(extraScenarios, n) {
+		if n != "smoke" && !slices.Contains(allScenarios, n) {
 			return false, fmt.Errorf("unknown scenario %q (see --help)", n)
 		}
 	}

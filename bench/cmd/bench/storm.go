@@ -168,6 +168,10 @@ func (b *bench) storm(ctx context.Context) error {
 	st.PerUserBack = stats.Summarize(f.BackTimes(downAt, upAt))
 	st.ReconnectSeconds = float64(int64(backAt.Sub(upAt).Seconds()*100+0.5)) / 100
 	log.Printf("storm: %d of %d subscriptions back %.2f s after Centrifugo answered (%d users connected)", done, total, st.ReconnectSeconds, connected)
+	// Caught up: every subscription back and every reload it needed done.
+	f.WaitReloads()
+	st.CaughtUpSeconds = float64(int64(time.Since(upAt).Seconds()*100+0.5)) / 100
+	log.Printf("storm: every user caught up (reloads done) %.2f s after Centrifugo answered", st.CaughtUpSeconds)
 
 	sleepCtx(ctx, cfg.StormAfter)
 	sender.Stop()
@@ -198,7 +202,7 @@ func (b *bench) storm(ctx context.Context) error {
 	st.SendErrors = sender.Errs
 	st.Stack = report.SumCPU(st.Procs, st.Sent["during"]+st.Sent["after"])
 	st.Notes = append(st.Notes,
-		"Centrifugo runs with its in-memory engine: a restart loses channel history and epochs, so a resubscription cannot be recovered and the client reloads from the HTTP API (messages after the newest it had; the chat list for the personal channel), as web/src/composables/useRealtime.ts does; each user has at most 6 requests in flight (a browser's connections per host) and tries a failed reload again after 1 s and 2 s",
+		"Centrifugo runs with its in-memory engine: a restart loses channel history and epochs, so a resubscription cannot be recovered and the client reloads from the HTTP API (messages after the newest it had; the chat list for the personal channel), as web/src/composables/useRealtime.ts does; each user has at most 6 requests in flight (a browser's connections per host) and tries a failed reload again after a back-off (1 s doubling to 10 s, with jitter) for up to 2 minutes",
 		"reconnect delays as the web client's SDK settings: 500 ms minimum, 10 s maximum, exponential with jitter; a client that failed to reconnect while Centrifugo was down waits its back-off after Centrifugo is up, which is most of the time until every user is back",
 		"tokens: the SDK reuses a connection or subscription token it still holds; the gateway is asked again only when one expired or was refused",
 		"the old Centrifugo's CPU between the start of the measurement and its stop is not counted; the new one's is all of its life")

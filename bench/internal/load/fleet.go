@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -326,11 +327,15 @@ func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 // BrowserConns is how many requests one member has in flight at most.
 const BrowserConns = 6
 
+// reloadGiveUp is how long a client keeps trying one reload.
+const reloadGiveUp = 2 * time.Minute
+
 // reload fetches what a subscription may have missed, as the web client does
 // when recovery failed: a chat's messages after the newest it had, or the
-// chat list for the personal channel. A failed request is tried again after
-// a second, up to 3 attempts (ReloadErrors counts the failed attempts,
-// ReloadsFailed the reloads that gave up).
+// chat list for the personal channel. A failed request is tried again, as a
+// client that must not show a gap does, after an exponential back-off with
+// jitter (1 s doubling to 10 s), for up to reloadGiveUp (ReloadErrors counts
+// the failed attempts, ReloadsFailed the reloads that gave up).
 func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 	f.reloadWG.Add(1)
 	go func() {
@@ -340,8 +345,9 @@ func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 		if api == nil {
 			api = f.API
 		}
+		started := time.Now()
 		try := func(do func(ctx context.Context) error) bool {
-			for attempt := range 3 {
+			for attempt := 0; attempt == 0 || time.Since(started) < reloadGiveUp; attempt++ {
 				m.http <- struct{}{}
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := do(ctx)
@@ -352,7 +358,8 @@ func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 				}
 				f.ReloadErrors.Add(1)
 				f.subErr("reload: " + err.Error())
-				time.Sleep(time.Duration(attempt+1) * time.Second)
+				backoff := min(10*time.Second, time.Second<<min(attempt, 4))
+				time.Sleep(backoff/2 + rand.N(backoff/2))
 			}
 			f.ReloadsFailed.Add(1)
 			return false

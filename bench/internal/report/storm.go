@@ -23,6 +23,7 @@ type Storm struct {
 
 	DownSeconds      float64 `json:"down_seconds"`      // Centrifugo's health failing
 	ReconnectSeconds float64 `json:"reconnect_seconds"` // from Centrifugo answering again until every subscription is back
+	CaughtUpSeconds  float64 `json:"caught_up_seconds"` // from Centrifugo answering again until every reload is done too
 	AllBack          bool    `json:"all_back"`
 	BackSubs         int     `json:"back_subscriptions"`
 	ConnectedUsers   int     `json:"connected_users"`
@@ -112,6 +113,7 @@ func StormMarkdown(s *Storm) string {
 		back = fmt.Sprintf("**not all back**: %d of %d subscriptions after %.1f s", s.BackSubs, s.Subscriptions, s.ReconnectSeconds)
 	}
 	p("| Centrifugo up → every user reconnected and re-subscribed to all its channels | %s |\n", back)
+	p("| Centrifugo up → every user caught up (re-subscribed and every reload done) | %.1f s |\n", s.CaughtUpSeconds)
 	p("| per user, Centrifugo up → all its channels back: p50 / p90 / p99 / max ms | %s / %s / %s / %s |\n", ms(s.PerUserBack.P50), ms(s.PerUserBack.P90), ms(s.PerUserBack.P99), ms(s.PerUserBack.Max))
 	p("| token requests during the storm: connection / subscription / errors | %d / %d / %d |\n", s.ConnTokens, s.SubTokens, s.TokenErrors)
 	p("| token request latency p50 / p99 / max ms | %s / %s / %s |\n", ms(s.TokenLatency.P50), ms(s.TokenLatency.P99), ms(s.TokenLatency.Max))
