@@ -645,20 +645,11 @@ func connectRecording(t *testing.T, n *testkit.NATS, user string) (jetstream.Jet
 	t.Helper()
 	var mu sync.Mutex
 	var errs []string
-	nc, err := nats.Connect(n.URL, nats.UserInfo(user, n.Password(user)), nats.CustomInboxPrefix(bus.InboxPrefix(user)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			mu.Lock()
-			errs = append(errs, err.Error())
-			mu.Unlock()
-		}))
-	if err != nil {
-		t.Fatalf("nats connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := n.ConnectAs(t, user, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		mu.Lock()
+		errs = append(errs, err.Error())
+		mu.Unlock()
+	}))
 	return js, func() string {
 		_ = nc.Flush()
 		mu.Lock()

@@ -129,8 +129,9 @@ func (n *NATS) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 }
 
 // ConnectAs opens a connection as one of the project's users, with that
-// user's inbox, closed at the end of the test.
-func (n *NATS) ConnectAs(t testing.TB, user string) (*nats.Conn, jetstream.JetStream) {
+// user's inbox, closed at the end of the test; extra options come last (an
+// ErrorHandler, to see what the server refused).
+func (n *NATS) ConnectAs(t testing.TB, user string, extra ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	opts := []nats.Option{
 		nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond),
@@ -139,7 +140,7 @@ func (n *NATS) ConnectAs(t testing.TB, user string) (*nats.Conn, jetstream.JetSt
 	if n.CAFile != "" {
 		opts = append(opts, nats.RootCAs(n.CAFile))
 	}
-	nc, err := nats.Connect(n.URL, opts...)
+	nc, err := nats.Connect(n.URL, append(opts, extra...)...)
 	if err != nil {
 		t.Fatalf("nats connect as %s: %v", user, err)
 	}

@@ -37,23 +37,11 @@ type client struct {
 func connect(t *testing.T, n *testkit.NATS, user string) *client {
 	t.Helper()
 	c := &client{}
-	nc, err := nats.Connect(n.URL,
-		nats.UserInfo(user, n.Password(user)),
-		nats.CustomInboxPrefix(bus.InboxPrefix(user)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			c.mu.Lock()
-			c.errs = append(c.errs, err.Error())
-			c.mu.Unlock()
-		}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.nc, c.js = nc, js
+	c.nc, c.js = n.ConnectAs(t, user, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		c.mu.Lock()
+		c.errs = append(c.errs, err.Error())
+		c.mu.Unlock()
+	}))
 	return c
 }
 

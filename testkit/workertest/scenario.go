@@ -279,6 +279,15 @@ func cloneChat(c domain.Chat) domain.Chat {
 // database's DSN.
 func SeededMySQL(t *testing.T, sc *Scenario) string {
 	t.Helper()
+	st, dsn := MigratedMySQL(t)
+	SeedMySQL(t, st, sc)
+	return dsn
+}
+
+// MigratedMySQL makes a fresh database for the test with the current schema
+// and returns the store open on it (closed at the end of the test) and its DSN.
+func MigratedMySQL(t *testing.T) (*sqlstore.Store, string) {
+	t.Helper()
 	dsn := testkit.MySQL(t)
 	st, err := sqlstore.Open(t.Context(), dsn)
 	if err != nil {
@@ -288,8 +297,7 @@ func SeededMySQL(t *testing.T, sc *Scenario) string {
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	SeedMySQL(t, st, sc)
-	return dsn
+	return st, dsn
 }
 
 // SeedMySQL writes what the gateway writes beside the log (users, chats,

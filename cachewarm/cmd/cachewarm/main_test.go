@@ -24,6 +24,7 @@ import (
 	"github.com/logchat/storage/chatcache"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit"
+	"github.com/logchat/testkit/workertest"
 )
 
 // stack is the worker's world: the log, MySQL written as the gateway and
@@ -53,15 +54,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(stop)
 	go pub.Run(pctx)
 
-	dsn := testkit.MySQL(t)
-	st, err := sqlstore.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	st, dsn := workertest.MigratedMySQL(t)
 	rdb, prefix := testkit.Redis(t)
 	s := &stack{t: t, js: js, pub: pub, st: st, rdb: rdb, prefix: prefix,
 		health: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
