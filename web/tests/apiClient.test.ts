@@ -66,4 +66,20 @@ describe('API client', () => {
     const bad = createApi({ getToken: () => 't', fetch: vi.fn(async () => new Response('<html>bad gateway</html>', { status: 502, statusText: 'Bad Gateway' })) })
     await expect(bad.me()).rejects.toThrow('The server answered 502 Bad Gateway')
   })
+
+  it('updates: asks for the current cursor without after, and pages after one', async () => {
+    const fetch = respond(200, { updates: [], cursor: '12.s1', has_more: false })
+    const api = createApi({ getToken: () => 't', fetch })
+    await expect(api.updates()).resolves.toEqual({ updates: [], cursor: '12.s1', has_more: false })
+    await api.updates('12.s1', 500)
+    const urls = fetch.mock.calls.map((c) => (c as unknown as [string])[0])
+    expect(urls).toEqual(['/api/v1/updates', '/api/v1/updates?after=12.s1&limit=500'])
+  })
+
+  it('updates: a cursor the server no longer keeps is an ApiError with status 410', async () => {
+    const api = createApi({ getToken: () => 't', fetch: respond(410, { error: { code: 'gone', message: 'cursor too old' } }) })
+    const err = await api.updates('1.old').catch((e) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err).toMatchObject({ status: 410, code: 'gone' })
+  })
 })

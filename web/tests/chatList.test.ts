@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats } from '../src/lib/chatList'
-import { parsePublication } from '../src/lib/publications'
+import { parsePublication, parseUpdate } from '../src/lib/publications'
 import { alice, bob, chat, msg } from './fixtures'
 
 describe('chat list updates', () => {
@@ -85,5 +85,35 @@ describe('parsePublication', () => {
     expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
     expect(parsePublication('hello')).toBeNull()
     expect(parsePublication(null)).toBeNull()
+  })
+})
+
+describe('parseUpdate (personal channel and GET /updates)', () => {
+  it('keeps the cursor of known types, including the member events', () => {
+    const m = msg(1)
+    expect(parseUpdate({ type: 'message.created', cursor: '3.s', message: m })).toEqual({ type: 'message.created', cursor: '3.s', message: m })
+    expect(parsePublication({ type: 'chat.removed', cursor: '4.s', chat_id: 1 })).toEqual({ type: 'chat.removed', cursor: '4.s', chat_id: 1 })
+    const member = { user: { id: 9, name: 'carol' }, role: 'member' }
+    expect(parseUpdate({ type: 'member.added', cursor: '5.s', chat_id: 1, member, members_count: 3 })).toEqual({
+      type: 'member.added', cursor: '5.s', chat_id: 1, member, members_count: 3,
+    })
+    expect(parseUpdate({ type: 'member.removed', cursor: '6.s', chat_id: 1, user_id: 9, members_count: 2 })).toEqual({
+      type: 'member.removed', cursor: '6.s', chat_id: 1, user_id: 9, members_count: 2,
+    })
+  })
+
+  it('turns an unknown type, or a body it cannot read, into an update to skip past', () => {
+    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'member.added', cursor: '8.s', chat_id: 1 })).toEqual({ type: 'unknown', cursor: '8.s' })
+    expect(parseUpdate({ cursor: '9.s' })).toEqual({ type: 'unknown', cursor: '9.s' })
+  })
+
+  it('gives null without a cursor; chat-channel publications parse without one as before', () => {
+    expect(parseUpdate({ type: 'chat.removed', chat_id: 1 })).toBeNull()
+    expect(parseUpdate(null)).toBeNull()
+    expect(parsePublication({ type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1 })).toEqual({
+      type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1,
+    })
+    expect(parsePublication({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toBeNull()
   })
 })

@@ -86,11 +86,14 @@ const shapes = {
   ErrorDetail: { code: 'string', message: 'string' },
 } as const satisfies { [N in ShapeName]: Shape<Shapes[N]> }
 
+// `cursor` is there on the personal channel and in GET /updates (API 1.1), not on chat channels.
 const publicationShapes = {
-  'message.created': { type: 'string', message: 'Message' },
-  'read.updated': { type: 'string', chat_id: 'number', user_id: 'number', message_id: 'number' },
-  'chat.added': { type: 'string', chat: 'ChatSummary' },
-  'chat.removed': { type: 'string', chat_id: 'number' },
+  'message.created': { type: 'string', message: 'Message', cursor: 'string?' },
+  'read.updated': { type: 'string', chat_id: 'number', user_id: 'number', message_id: 'number', cursor: 'string?' },
+  'chat.added': { type: 'string', chat: 'ChatSummary', cursor: 'string?' },
+  'chat.removed': { type: 'string', chat_id: 'number', cursor: 'string?' },
+  'member.added': { type: 'string', chat_id: 'number', member: 'Member', members_count: 'number', cursor: 'string?' },
+  'member.removed': { type: 'string', chat_id: 'number', user_id: 'number', members_count: 'number', cursor: 'string?' },
 } as const satisfies { [T in W.Publication['type']]: Shape<Pub<T>> }
 
 type AnyShape = Readonly<Record<string, string>>
@@ -115,6 +118,8 @@ const publicationFiles: Record<string, W.Publication['type']> = {
   publication_read_updated: 'read.updated',
   publication_chat_added: 'chat.added',
   publication_chat_removed: 'chat.removed',
+  publication_member_added: 'member.added',
+  publication_member_removed: 'member.removed',
 }
 
 /** API.md: times are RFC 3339 in UTC with milliseconds. */

@@ -7,6 +7,7 @@ import type {
   SendResult,
   SubscriptionToken,
   User,
+  UpdatesPage,
   UserList,
 } from './types'
 
@@ -144,5 +145,12 @@ export function createApi(opts: ApiOptions) {
     realtimeToken: () => request<RealtimeToken>('GET', '/realtime/token'),
     subscriptionToken: (channel: string) =>
       request<SubscriptionToken>('POST', '/realtime/subscription-token', { channel }),
+
+    /**
+     * The user's updates after `after` (API 1.1); without it, no updates and the current
+     * cursor. A cursor the server no longer keeps is an ApiError with status 410.
+     */
+    updates: (after?: string | null, limit?: number) =>
+      request<UpdatesPage>('GET', '/updates' + q({ after, limit })),
   }
 }

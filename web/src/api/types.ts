@@ -87,9 +87,30 @@ export interface ErrorBody {
   error: { code: string; message: string }
 }
 
-/** Publications on a chat channel and on the personal channel (API.md "Realtime"). */
-export type Publication =
+/**
+ * Publications on a chat channel and on the personal channel (API.md "Realtime" and
+ * "Per-user updates (1.1)"). On the personal channel, and in GET /updates, each one
+ * carries the user's update `cursor`; chat channels publish without it.
+ */
+export type Publication = (
   | { type: 'message.created'; message: Message }
   | { type: 'read.updated'; chat_id: number; user_id: number; message_id: number }
   | { type: 'chat.added'; chat: ChatSummary }
   | { type: 'chat.removed'; chat_id: number }
+  | { type: 'member.added'; chat_id: number; member: Member; members_count: number }
+  | { type: 'member.removed'; chat_id: number; user_id: number; members_count: number }
+) & { cursor?: string }
+
+/**
+ * One update of the user's stream: a publication this client knows, or one it does not
+ * (a later 1.1 event, or a body it cannot read) that it skips but must still move its
+ * cursor past (API.md).
+ */
+export type Update = (Publication & { cursor: string }) | { type: 'unknown'; cursor: string }
+
+/** GET /updates: the user's updates after a cursor, oldest first (raw; see parseUpdate). */
+export interface UpdatesPage {
+  updates: unknown[]
+  cursor: string
+  has_more: boolean
+}

@@ -1,7 +1,8 @@
-import type { ChatSummary, Message, Publication } from '../api/types'
+import type { ChatSummary, Member, Message, Publication, Update } from '../api/types'
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
+const isCount = (v: unknown): v is number => isId(v) && v >= 0
 
 function isMessage(v: unknown): v is Message {
   return (
@@ -14,13 +15,12 @@ function isSummary(v: unknown): v is ChatSummary {
   return isObj(v) && isId(v.id) && typeof v.channel === 'string' && typeof v.title === 'string'
 }
 
-/**
- * Reads a publication's data. Unknown types (the planned message.edited, message.deleted,
- * member.role_changed…) and malformed bodies give null and are ignored, so an older
- * client keeps working when the server learns new events.
- */
-export function parsePublication(data: unknown): Publication | null {
-  if (!isObj(data) || typeof data.type !== 'string') return null
+function isMember(v: unknown): v is Member {
+  return isObj(v) && isObj(v.user) && isId(v.user.id) && typeof v.user.name === 'string' && typeof v.role === 'string'
+}
+
+/** The body of a known publication type, without its cursor; null for anything else. */
+function parseBody(data: Record<string, unknown>): Publication | null {
   switch (data.type) {
     case 'message.created':
       return isMessage(data.message) ? { type: 'message.created', message: data.message } : null
@@ -32,7 +32,41 @@ export function parsePublication(data: unknown): Publication | null {
       return isSummary(data.chat) ? { type: 'chat.added', chat: data.chat } : null
     case 'chat.removed':
       return isId(data.chat_id) ? { type: 'chat.removed', chat_id: data.chat_id } : null
+    case 'member.added':
+      return isId(data.chat_id) && isMember(data.member) && isCount(data.members_count)
+        ? { type: 'member.added', chat_id: data.chat_id, member: data.member, members_count: data.members_count }
+        : null
+    case 'member.removed':
+      return isId(data.chat_id) && isId(data.user_id) && isCount(data.members_count)
+        ? { type: 'member.removed', chat_id: data.chat_id, user_id: data.user_id, members_count: data.members_count }
+        : null
     default:
       return null
   }
+}
+
+/**
+ * Reads a publication's data (a chat channel's, or the personal channel's with its
+ * cursor kept). Unknown types (the planned message.edited, message.deleted,
+ * member.role_changed…) and malformed bodies give null and are ignored, so an older
+ * client keeps working when the server learns new events.
+ */
+export function parsePublication(data: unknown): Publication | null {
+  if (!isObj(data) || typeof data.type !== 'string') return null
+  const pub = parseBody(data)
+  if (pub && typeof data.cursor === 'string') pub.cursor = data.cursor
+  return pub
+}
+
+/**
+ * Reads one update of the user's stream (personal channel, GET /updates). Anything with
+ * a cursor is an update: a type this client does not know, or a body it cannot read,
+ * becomes `{type: 'unknown', cursor}` so that the stream still moves past it instead of
+ * waiting forever for a gap that will never fill. Without a cursor: null.
+ */
+export function parseUpdate(data: unknown): Update | null {
+  if (!isObj(data) || typeof data.cursor !== 'string') return null
+  const cursor = data.cursor
+  const pub = typeof data.type === 'string' ? parseBody(data) : null
+  return pub ? { ...pub, cursor } : { type: 'unknown', cursor }
 }
