@@ -1,7 +1,6 @@
 import { effectScope } from 'vue'
 import { describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../src/api/client'
-import type { Publication } from '../src/api/types'
 import { useRealtime, type RealtimeClient, type RealtimeSubscription } from '../src/composables/useRealtime'
 
 /** A fake Centrifuge client that records what the composable did and lets tests emit events. */
@@ -60,13 +59,13 @@ function setup(apiOver: Partial<{ realtimeToken: () => Promise<any>; subscriptio
     subscriptionToken: vi.fn(async (channel: string) => ({ token: 'sub-' + channel })),
     ...apiOver,
   }
-  const pubs: [string, Publication][] = []
-  const resyncs: [string, string][] = []
+  const pubs: unknown[] = []
+  const catchUps: string[] = []
   const scope = effectScope()
   const rt = scope.run(() =>
     useRealtime(
       api as any,
-      { onPublication: (ch, p) => pubs.push([ch, p]), onResync: (ch, r) => resyncs.push([ch, r]) },
+      { onUpdate: (d) => pubs.push(d), onCatchUp: (r) => catchUps.push(r) },
       (url, opts) => {
         const c = new FakeClient(url, opts)
         clients.push(c)
@@ -74,72 +73,57 @@ function setup(apiOver: Partial<{ realtimeToken: () => Promise<any>; subscriptio
       },
     ),
   )!
-  return { rt, api, clients, pubs, resyncs, scope }
+  return { rt, api, clients, pubs, catchUps, scope }
 }
 
 describe('useRealtime', () => {
-  it('connects with the API token and subscribes the personal channel and the chats', async () => {
+  it('connects with the API token and subscribes the personal channel only', async () => {
     const { rt, clients } = setup()
-    rt.setChannels(['chat:1', 'chat:2'])
     await rt.start()
     const c = clients[0]
     expect(c.url).toBe('ws://x/connection/websocket')
     expect(c.opts.token).toBe('conn-tok')
     expect(c.connected).toBe(true)
-    expect([...c.subs.keys()].sort()).toEqual(['chat:1', 'chat:2', 'user:1'])
+    expect([...c.subs.keys()]).toEqual(['user:1'])
+    expect(rt.subscribedChannels()).toEqual(['user:1'])
     expect(rt.state.value).toBe('connecting')
     c.emit('connected', {})
     expect(rt.state.value).toBe('connected')
   })
 
-  it('gets subscription tokens from the API (and refreshes through the same callback)', async () => {
+  it('gets the personal channel’s subscription token from the API (and refreshes through the same callback)', async () => {
     const { rt, clients, api } = setup()
-    rt.setChannels(['chat:7'])
     await rt.start()
-    await expect(clients[0].subs.get('chat:7')!.getToken({ channel: 'chat:7' })).resolves.toBe('sub-chat:7')
-    expect(api.subscriptionToken).toHaveBeenCalledWith('chat:7')
+    await expect(clients[0].subs.get('user:1')!.getToken({ channel: 'user:1' })).resolves.toBe('sub-user:1')
+    expect(api.subscriptionToken).toHaveBeenCalledTimes(1)
+    expect(api.subscriptionToken).toHaveBeenCalledWith('user:1')
     await expect(clients[0].opts.getToken()).resolves.toBe('conn-tok')
   })
 
   it('tells the SDK to stop retrying when the API refuses a token', async () => {
-    const { rt, clients } = setup({ subscriptionToken: async () => { throw new ApiError(403, 'forbidden', 'not a member') } })
-    rt.setChannels(['chat:9'])
+    const { rt, clients } = setup({ subscriptionToken: async () => { throw new ApiError(403, 'forbidden', 'no') } })
     await rt.start()
-    const err = await clients[0].subs.get('chat:9')!.getToken({ channel: 'chat:9' }).catch((e) => e)
+    const err = await clients[0].subs.get('user:1')!.getToken({ channel: 'user:1' }).catch((e) => e)
     expect(err.name).toBe('UnauthorizedError')
   })
 
-  it('follows the chat list: subscribes new channels and unsubscribes removed ones, never twice', async () => {
-    const { rt, clients } = setup()
-    await rt.start()
-    rt.setChannels(['chat:1'])
-    rt.setChannels(['chat:1', 'chat:2'])
-    rt.setChannels(['chat:2'])
-    expect([...clients[0].subs.keys()].sort()).toEqual(['chat:2', 'user:1'])
-  })
-
-  it('parses publications and drops unknown ones', async () => {
+  it('hands the personal channel’s publications to the update stream as they are', async () => {
     const { rt, clients, pubs } = setup()
-    rt.setChannels(['chat:1'])
     await rt.start()
-    const sub = clients[0].subs.get('chat:1')!
-    sub.emit('publication', { data: { type: 'read.updated', chat_id: 1, user_id: 2, message_id: 3 } })
-    sub.emit('publication', { data: { type: 'message.edited', message: {} } })
-    expect(pubs).toEqual([['chat:1', { type: 'read.updated', chat_id: 1, user_id: 2, message_id: 3 }]])
+    const sub = clients[0].subs.get('user:1')!
+    const data = { type: 'read.updated', cursor: '4.s', chat_id: 1, user_id: 2, message_id: 3 }
+    sub.emit('publication', { data })
+    expect(pubs).toEqual([data])
   })
 
-  it('asks for a reload when recovery failed, not when it succeeded', async () => {
-    const { rt, clients, resyncs } = setup()
-    rt.setChannels(['chat:1'])
+  it('asks for a catch-up on the first subscription and when recovery failed, not when it succeeded', async () => {
+    const { rt, clients, catchUps } = setup()
     await rt.start()
-    const sub = clients[0].subs.get('chat:1')!
+    const sub = clients[0].subs.get('user:1')!
     sub.emit('subscribed', { wasRecovering: false, recovered: false })
     sub.emit('subscribed', { wasRecovering: true, recovered: true })
     sub.emit('subscribed', { wasRecovering: true, recovered: false })
-    expect(resyncs).toEqual([
-      ['chat:1', 'first-subscribe'],
-      ['chat:1', 'recovery-failed'],
-    ])
+    expect(catchUps).toEqual(['first-subscribe', 'recovery-failed'])
   })
 
   it('shows reconnecting after having been connected', async () => {
@@ -171,7 +155,6 @@ describe('useRealtime', () => {
 
   it('cleans up when its scope ends', async () => {
     const { rt, clients, scope } = setup()
-    rt.setChannels(['chat:1'])
     await rt.start()
     scope.stop()
     expect(clients[0].connected).toBe(false)

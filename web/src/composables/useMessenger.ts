@@ -1,7 +1,7 @@
 import { inject, provide, type InjectionKey, type Ref } from 'vue'
 import type { Api } from '../api/client'
 import type { User } from '../api/types'
-import type { ChannelHub } from '../lib/hub'
+import type { ChatHub } from '../lib/hub'
 import type { ChatList } from './useChatList'
 import type { ConnectionState } from './useRealtime'
 
@@ -10,7 +10,7 @@ export interface MessengerContext {
   api: Api
   me: User
   chatList: ChatList
-  hub: ChannelHub
+  hub: ChatHub
   connection: Ref<ConnectionState>
   openNewChat: () => void
 }

@@ -2,29 +2,28 @@ import { onScopeDispose, ref, shallowRef } from 'vue'
 import { Centrifuge, UnauthorizedError } from 'centrifuge'
 import type { Api } from '../api/client'
 import { ApiError } from '../api/client'
-import type { Publication } from '../api/types'
-import { parsePublication } from '../lib/publications'
 
 /**
  * The one owner of the Centrifugo connection: it connects with a token from the API,
- * keeps one subscription per channel it is given (the user's chats and the personal
- * channel), refreshes tokens through the SDK's getToken callbacks, reports the
- * connection state, and tears everything down when its scope ends.
+ * subscribes the user's personal channel — the only one it needs, whatever the number of
+ * chats, since every change the user sees is published there with a cursor (API.md
+ * "Per-user updates (1.1)") — refreshes tokens through the SDK's getToken callbacks,
+ * reports the connection state, and tears everything down when its scope ends.
  *
- * Recovery: chat and personal channels have history with forced recovery, so after a
- * reconnect the SDK replays what was missed. When the server says it could not
- * (wasRecovering && !recovered) the owner of that channel's data must reload it from the
- * HTTP API: onResync is called. It is called on a first subscription too, because what
- * was published between the HTTP load and the subscription was not delivered either.
+ * Recovery: the personal channel has history with forced recovery, so after a reconnect
+ * the SDK replays what was missed. When the server says it could not
+ * (wasRecovering && !recovered), or on the first subscription (what was published
+ * between taking the cursor and subscribing was not delivered), onCatchUp is called: the
+ * update stream then asks GET /updates from its cursor.
  */
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'failed'
 
 export interface RealtimeHandlers {
-  onPublication: (channel: string, pub: Publication) => void
-  /** The channel's data may have gaps; reload it (reason says why). */
-  onResync?: (channel: string, reason: 'first-subscribe' | 'recovery-failed') => void
-  onPersonalChannel?: (channel: string) => void
+  /** A publication's data on the personal channel, unparsed (the update stream reads it). */
+  onUpdate: (data: unknown) => void
+  /** Publications may have been missed; fetch what follows the cursor (reason says why). */
+  onCatchUp?: (reason: 'first-subscribe' | 'recovery-failed') => void
 }
 
 /** The subset of the SDK that this composable uses; tests pass a fake. */
@@ -78,9 +77,7 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
   let stopped = false
   let everConnected = false
   let startTimer: ReturnType<typeof setTimeout> | null = null
-  const subs = new Map<string, RealtimeSubscription>()
-  /** Channels wanted; kept while not yet connected so they are subscribed once a client exists. */
-  const wanted = new Set<string>()
+  let sub: RealtimeSubscription | null = null
 
   async function start(attempt = 0): Promise<void> {
     if (client || stopped) return
@@ -130,15 +127,14 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
       lastError.value = ctx?.error?.message ?? 'connection error'
     })
     personalChannel.value = t.personal_channel
-    wanted.add(t.personal_channel)
-    handlers.onPersonalChannel?.(t.personal_channel)
-    for (const ch of wanted) subscribe(ch)
+    subscribePersonal(t.personal_channel)
     c.connect()
   }
 
-  function subscribe(channel: string): void {
-    if (!client || subs.has(channel)) return
-    const sub = client.newSubscription(channel, {
+  function subscribePersonal(channel: string): void {
+    if (!client || sub) return
+    // The personal channel needs a subscription token too (as chat channels did).
+    const s = client.newSubscription(channel, {
       getToken: async (ctx) => {
         try {
           return (await api.subscriptionToken(ctx.channel)).token
@@ -148,50 +144,24 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
       },
     })
     let subscribedBefore = false
-    sub.on('publication', (ctx: { data: unknown }) => {
-      const pub = parsePublication(ctx.data)
-      if (pub) handlers.onPublication(channel, pub)
-    })
-    sub.on('subscribed', (ctx: { wasRecovering?: boolean; recovered?: boolean }) => {
-      if (ctx.wasRecovering && !ctx.recovered) handlers.onResync?.(channel, 'recovery-failed')
-      else if (!subscribedBefore && !ctx.wasRecovering) handlers.onResync?.(channel, 'first-subscribe')
+    s.on('publication', (ctx: { data: unknown }) => handlers.onUpdate(ctx.data))
+    s.on('subscribed', (ctx: { wasRecovering?: boolean; recovered?: boolean }) => {
+      if (ctx.wasRecovering && !ctx.recovered) handlers.onCatchUp?.('recovery-failed')
+      else if (!subscribedBefore && !ctx.wasRecovering) handlers.onCatchUp?.('first-subscribe')
       subscribedBefore = true
     })
-    subs.set(channel, sub)
-    sub.subscribe()
-  }
-
-  function unsubscribe(channel: string): void {
-    const sub = subs.get(channel)
-    if (!sub) return
-    subs.delete(channel)
-    sub.unsubscribe()
-    client?.removeSubscription(sub)
-  }
-
-  /** Makes the chat subscriptions exactly these channels (the personal channel stays). */
-  function setChannels(channels: Iterable<string>): void {
-    const next = new Set(channels)
-    if (personalChannel.value) next.add(personalChannel.value)
-    for (const ch of Array.from(wanted)) {
-      if (!next.has(ch)) {
-        wanted.delete(ch)
-        unsubscribe(ch)
-      }
-    }
-    for (const ch of next) {
-      if (!wanted.has(ch)) {
-        wanted.add(ch)
-        subscribe(ch)
-      }
-    }
+    sub = s
+    s.subscribe()
   }
 
   function stop(): void {
     stopped = true
     if (startTimer) clearTimeout(startTimer)
-    for (const ch of Array.from(subs.keys())) unsubscribe(ch)
-    wanted.clear()
+    if (sub) {
+      sub.unsubscribe()
+      client?.removeSubscription(sub)
+      sub = null
+    }
     client?.disconnect()
     client = null
     state.value = 'idle'
@@ -205,9 +175,8 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
     personalChannel,
     start: () => start(),
     stop,
-    setChannels,
     /** Channels with a live subscription object (for tests and diagnostics). */
-    subscribedChannels: () => Array.from(subs.keys()),
+    subscribedChannels: () => (sub ? [sub.channel] : []),
   }
 }
 

@@ -124,6 +124,15 @@ export function applyRead(
   return { list: out, needsRefresh }
 }
 
+/** A member joined or left: the chat's member count as the server counted it. */
+export function applyMembersCount(list: readonly ChatSummary[], chatId: number, membersCount: number): ChatSummary[] {
+  const i = list.findIndex((c) => c.id === chatId)
+  if (i < 0 || list[i].members_count === membersCount) return list as ChatSummary[]
+  const out = list.slice()
+  out[i] = { ...list[i], members_count: membersCount }
+  return out
+}
+
 export function removeChat(list: readonly ChatSummary[], chatId: number): ChatSummary[] {
   const out = list.filter((c) => c.id !== chatId)
   return out.length === list.length ? (list as ChatSummary[]) : out
