@@ -1,0 +1,154 @@
+// One update stream per user (API.md "Per-user updates (1.1)"): the client subscribes
+// to the personal channel only, however many chats the user is in, and a chat beyond
+// the loaded pages still comes to the top live; after time offline, what was sent
+// meanwhile appears, each message once.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  api, chatItem, directChat, eventually, launchBrowser, messageByText, openChat, openPage, registerUser,
+  screenshot, send, signIn, waitLiveApplied,
+} from './helpers.mjs'
+
+let browser
+before(async () => {
+  browser = await launchBrowser()
+})
+after(async () => {
+  await browser?.close()
+})
+
+/** Every chat of the user in the server's order (most recent first), page by page. */
+async function allChats(user) {
+  const out = []
+  let cursor = null
+  for (;;) {
+    const page = await api('/chats?limit=200' + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''), { token: user.token })
+    out.push(...page.chats)
+    if (!page.next_cursor) return out
+    cursor = page.next_cursor
+  }
+}
+
+/** Runs fn over items, `width` at a time. */
+async function inBatches(items, width, fn) {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn))
+}
+
+/** The API requests a page makes, in order, with the channel of each subscription-token request. */
+function recordRequests(page) {
+  const seen = []
+  page.on('request', (req) => {
+    const url = new URL(req.url())
+    if (!url.pathname.startsWith('/api/v1/')) return
+    let channel
+    if (url.pathname === '/api/v1/realtime/subscription-token') {
+      try {
+        channel = JSON.parse(req.postData() ?? '{}').channel
+      } catch {
+        channel = '?'
+      }
+    }
+    seen.push({ method: req.method(), path: url.pathname, search: url.search, channel })
+  })
+  return seen
+}
+
+test('in 200 chats, a message to the oldest brings it to the top with a badge; only the personal channel is subscribed', { timeout: 300_000 }, async (t) => {
+  const alice = await registerUser('alice')
+  const bob = await registerUser('bob')
+  const titles = Array.from({ length: 200 }, (_, i) => `group ${String(i).padStart(3, '0')}`)
+  await inBatches(titles, 10, (title) => api('/chats', { method: 'POST', token: alice.token, body: { title, member_ids: [bob.id] } }))
+  const chats = await eventually(async () => {
+    const all = await allChats(alice)
+    return all.length === 200 && all
+  }, 'alice is in 200 chats', 60_000)
+  const oldest = chats.at(-1)
+  const { personal_channel: personal } = await api('/realtime/token', { token: alice.token })
+
+  const { page, context, problems } = await openPage(browser)
+  const requests = recordRequests(page)
+  await signIn(page, alice)
+  await chatItem(page, chats[0].id).waitFor()
+  // The first page holds 50 chats: the oldest is not in it.
+  assert.equal(await chatItem(page, oldest.id).count(), 0, 'the oldest chat is beyond the first page')
+  // The first subscription asks GET /updates from the cursor; once it has been asked,
+  // the stream is live and what bob sends now comes through the subscription.
+  await eventually(() => requests.some((r) => r.path === '/api/v1/updates' && r.search.includes('after=')), 'the first catch-up')
+
+  const started = Date.now()
+  await send(bob, oldest.id, 'to the oldest chat')
+  const item = chatItem(page, oldest.id)
+  await item.getByTestId('unread-badge').waitFor({ timeout: 10_000 })
+  const elapsed = Date.now() - started
+  t.diagnostic(`the oldest of 200 chats came to the top with its badge ${elapsed} ms after the send was accepted`)
+  assert.equal((await item.getByTestId('unread-badge').textContent()).trim(), '1')
+  assert.equal(Number(await page.getByTestId('chat-item').first().getAttribute('data-chat-id')), oldest.id)
+  assert.match(await item.getByTestId('chat-preview').textContent(), /to the oldest chat/)
+  await screenshot(page, '20-oldest-of-200-on-top')
+
+  // The cursor was taken before the chat list was loaded (API.md), and no chat channel
+  // was subscribed: the only subscription token asked for is the personal channel's.
+  const firstUpdates = requests.findIndex((r) => r.path === '/api/v1/updates' && r.search === '')
+  const firstList = requests.findIndex((r) => r.path === '/api/v1/chats')
+  assert.ok(firstUpdates >= 0 && firstUpdates < firstList, `GET /updates (${firstUpdates}) before GET /chats (${firstList})`)
+  const tokenRequests = requests.filter((r) => r.path === '/api/v1/realtime/subscription-token')
+  assert.ok(tokenRequests.length >= 1, 'the personal channel was subscribed with a token')
+  assert.deepEqual(tokenRequests.filter((r) => r.channel !== personal), [], 'no subscription token for a chat channel')
+  t.diagnostic(`${requests.length} API requests, ${tokenRequests.length} subscription token(s), all for ${personal}`)
+  assert.deepEqual(problems.errors, [])
+  await context.close()
+})
+
+test('messages sent while the client was offline appear once it is back, each once', { timeout: 180_000 }, async (t) => {
+  const alice = await registerUser('alice')
+  const bob = await registerUser('bob')
+  const open = await directChat(bob, alice)
+  const other = await api('/chats', { method: 'POST', token: bob.token, body: { title: 'other', member_ids: [alice.id] } })
+  await send(bob, open.id, 'before')
+
+  const { page, context, problems } = await openPage(browser)
+  // Offline for the websocket too: Chromium's offline emulation leaves open websockets
+  // alone, so the test stands between the page and Centrifugo and cuts the line itself.
+  let offline = false
+  const lines = new Set()
+  await page.routeWebSocket(/\/connection\/websocket/, (ws) => {
+    if (offline) {
+      ws.close({ code: 3000, reason: 'offline' })
+      return
+    }
+    const server = ws.connectToServer()
+    const line = { ws, server }
+    lines.add(line)
+    ws.onClose(() => lines.delete(line))
+  })
+  await signIn(page, alice)
+  await openChat(page, open.id)
+  await messageByText(page, 'before').waitFor()
+
+  offline = true
+  await context.setOffline(true)
+  for (const { ws, server } of Array.from(lines)) {
+    await server.close().catch(() => {})
+    await ws.close({ code: 3000, reason: 'offline' }).catch(() => {})
+  }
+  await page.locator('[data-testid="connection-state"]:not([data-state="connected"])').waitFor()
+
+  const sent = []
+  for (let i = 1; i <= 5; i++) sent.push(await send(bob, open.id, `while away ${i}`))
+  for (let i = 1; i <= 3; i++) await send(bob, other.id, `elsewhere ${i}`)
+
+  const back = Date.now()
+  offline = false
+  await context.setOffline(false)
+  await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 30_000 })
+  // The open chat applies each message of the stream as it comes; once the last one is
+  // in, every earlier copy (history, recovery, catch-up) has had its chance to show twice.
+  await waitLiveApplied(page, sent.at(-1).id)
+  t.diagnostic(`caught up ${Date.now() - back} ms after going back online`)
+  for (const m of sent) assert.equal(await messageByText(page, m.text).count(), 1, `${m.text} shown once`)
+  assert.equal(await page.getByTestId('message').count(), 6, 'before and the five sent while away, nothing else')
+  // The chat not open counts each of its three once.
+  await eventually(async () => (await chatItem(page, other.id).getByTestId('unread-badge').textContent())?.trim() === '3', 'badge 3 on the other chat')
+  assert.deepEqual(problems.errors, [])
+  await context.close()
+})
