@@ -25,6 +25,7 @@ import (
 // existed, or after Redis lost it). *sqlstore.Store implements it.
 type MembersLoader interface {
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
+	Ping(ctx context.Context) error
 }
 
 // personalUpdate is one update for one user's stream.

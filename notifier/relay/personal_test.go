@@ -30,6 +30,8 @@ type fakeLoader struct {
 	asked map[int64]int
 }
 
+func (fakeLoader) Ping(context.Context) error { return nil }
+
 func (f fakeLoader) Chat(_ context.Context, id int64) (domain.Chat, error) {
 	f.asked[id]++
 	if c, ok := f.chats[id]; ok {

@@ -138,10 +138,23 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 func (r *Relay) Close() { r.http.CloseIdleConnections() }
 
 // Ping asks Centrifugo for its info: it answers only when it is up and the API
-// key is right, which is what every publish needs too.
+// key is right, which is what every publish needs too; and pings the update
+// streams' Redis, which every batch writes before it publishes. The runtime
+// tells an outage (Ping fails: wait) from poison (Ping answers: dead-letter)
+// by it, so it must cover every dependency of Handle.
 func (r *Relay) Ping(ctx context.Context) error {
 	if _, err := r.client.Info(ctx); err != nil {
 		return fmt.Errorf("centrifugo info: %w", err)
+	}
+	if r.updates != nil {
+		if err := r.updates.Ping(ctx); err != nil {
+			return fmt.Errorf("update streams: %w", err)
+		}
+	}
+	if r.loader != nil {
+		if err := r.loader.Ping(ctx); err != nil {
+			return fmt.Errorf("members loader: %w", err)
+		}
 	}
 	return nil
 }
