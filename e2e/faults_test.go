@@ -18,6 +18,7 @@ import (
 
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/testkit"
 )
@@ -36,6 +37,9 @@ type faultScenario struct {
 	inject func(t *testing.T, f *faultRun)
 	// poison is how many dead letters the scenario expects.
 	poison int
+	// losesRedis: the scenario flushes Redis, and with it the update
+	// streams (a client's cursor then gets 410).
+	losesRedis bool
 }
 
 type faultRow struct {
@@ -44,6 +48,26 @@ type faultRow struct {
 	catchUp                             time.Duration
 	realtimeDups, recoveryFailed        int
 	deadLetters                         int
+	// personal is the check of bob's update stream (API.md, "Per-user
+	// updates"): live on his personal channel plus GET /updates from the
+	// cursor he took before anything happened.
+	personal personalCheck
+}
+
+// personalCheck is what bob's update stream got wrong: accepted messages
+// missing, present twice, or out of their chat's order; or gone, when the
+// stream itself was lost (Redis flushed), which a client meets as 410 and a
+// reload, the documented recovery.
+type personalCheck struct {
+	missing, twice, outOfOrder int
+	gone                       bool
+}
+
+func (p personalCheck) String() string {
+	if p.gone {
+		return "410 → reload"
+	}
+	return fmt.Sprintf("%d/%d/%d", p.missing, p.twice, p.outOfOrder)
 }
 
 var (
@@ -90,7 +114,7 @@ func TestFaults(t *testing.T) {
 			f.sleep(outage)
 			f.sys.OwnMySQL.Start(t)
 		}},
-		{name: "redis down", inject: func(t *testing.T, f *faultRun) {
+		{name: "redis down", losesRedis: true, inject: func(t *testing.T, f *faultRun) {
 			f.sys.OwnRedis.Stop(syscall.SIGTERM)
 			f.sleep(outage)
 			f.sys.OwnRedis.Start(t)
@@ -229,11 +253,17 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 	sys := harness.Start(t, harness.Options{OwnServices: true})
 	alice := harness.Register(t, sys.GatewayURL, "alice")
 	bob := harness.Register(t, sys.GatewayURL, "bob")
+	// The cursor first, as a client takes it before it loads its list.
+	start, _, err := bob.Updates("", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	chats := groups(t, alice, bob, 8)
 	rt := bob.Connect()
 	for _, ch := range chats {
 		rt.Subscribe(ch.Channel)
 	}
+	rt.Subscribe(domain.PersonalChannel(bob.User.ID))
 	loadFor, rate := 12*time.Second, 5.0 // 8 chats × 5/s = 40 msg/s
 	if soak() {
 		loadFor, rate = 3*time.Minute, 25.0
@@ -272,6 +302,7 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 	<-loadDone
 
 	row := checkFaultInvariants(t, sys, bob, rt, chats, load, sc)
+	row.personal = checkPersonalStream(t, bob, rt, start.Cursor, load, sc)
 	row.catchUp = <-catchUp
 	if row.catchUp < 0 {
 		t.Errorf("the projections did not catch up within 3 minutes of the fault clearing")
@@ -393,6 +424,67 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 	return row
 }
 
+// checkPersonalStream follows bob's update stream as a client does: the
+// personal channel's publications offered in cursor order, the gaps filled
+// from GET /updates, until every accepted message is there. Every accepted
+// message must be in it exactly once, in its chat's order; only a scenario
+// that loses Redis's data may end in 410.
+func checkPersonalStream(t *testing.T, bob *harness.Client, rt *harness.Subscriber, start string, load *faultLoad, sc faultScenario) personalCheck {
+	t.Helper()
+	load.mu.Lock()
+	byChat := load.byChat
+	load.mu.Unlock()
+	accepted := 0
+	for _, msgs := range byChat {
+		accepted += len(msgs)
+	}
+	stream := harness.NewUpdateStream(start)
+	var res personalCheck
+	harness.Eventually(t, 60*time.Second, "bob's update stream holds every accepted message", func() (bool, string) {
+		for _, p := range rt.Publications(domain.PersonalChannel(bob.User.ID), "") {
+			stream.Offer(t, p.Raw)
+		}
+		if stream.CatchUp(t, bob) == 410 {
+			res.gone = true
+			return true, ""
+		}
+		n := 0
+		for chat := range byChat {
+			n += len(stream.MessageIDs(chat))
+		}
+		return n >= accepted, fmt.Sprintf("%d of %d", n, accepted)
+	})
+	if res.gone {
+		if !sc.losesRedis {
+			t.Errorf("bob's update stream answered 410 after %s, which loses no Redis data", sc.name)
+		}
+		return res
+	}
+	for chat, msgs := range byChat {
+		got := stream.MessageIDs(chat)
+		seen := map[int64]int{}
+		for i, id := range got {
+			seen[id]++
+			if i > 0 && id <= got[i-1] {
+				res.outOfOrder++
+			}
+		}
+		for _, m := range msgs {
+			switch seen[m.id] {
+			case 0:
+				res.missing++
+			case 1:
+			default:
+				res.twice += seen[m.id] - 1
+			}
+		}
+	}
+	if res.missing+res.twice+res.outOfOrder != 0 {
+		t.Errorf("bob's update stream after %s: %d missing, %d twice, %d out of order: all must be 0", sc.name, res.missing, res.twice, res.outOfOrder)
+	}
+	return res
+}
+
 // snapshot copies what was accepted so far.
 func (l *faultLoad) snapshot() map[int64][]sent {
 	l.mu.Lock()
@@ -491,10 +583,10 @@ func printFaultTable(t *testing.T) {
 	defer faultRowsMu.Unlock()
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\taccepted\tlost\tduplicated rows\tout of order\tmax catch-up (s)\trealtime dups\trecovery failed\tdead letters\t")
+	fmt.Fprintln(tw, "scenario\taccepted\tlost\tduplicated rows\tout of order\tmax catch-up (s)\trealtime dups\trecovery failed\tdead letters\tpersonal stream missing/twice/order\t")
 	for _, r := range faultRows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t\n", r.scenario, r.accepted, r.lost, r.dupRows, r.outOfOrder,
-			r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t%s\t\n", r.scenario, r.accepted, r.lost, r.dupRows, r.outOfOrder,
+			r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters, r.personal)
 	}
 	tw.Flush()
 	table := fmt.Sprintf("Fault-injection results (soak=%v):\n%s", soak(), b.String())

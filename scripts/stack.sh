@@ -155,10 +155,10 @@ start_service() {
   (
     # MySQL: the app account (rows only); Redis: the stack's ACL user.
     case $1 in
-      gateway|baseline|persister|cachewarm) export MYSQL_DSN; MYSQL_DSN=$(app_dsn "$MYSQL_DB") ;;
+      gateway|baseline|persister|cachewarm|notifier) export MYSQL_DSN; MYSQL_DSN=$(app_dsn "$MYSQL_DB") ;;
     esac
     case $1 in
-      gateway|baseline|cachewarm) export REDIS_PASSWORD=${SECRETS[REDIS_PASSWORD]} ;;
+      gateway|baseline|cachewarm|notifier) export REDIS_PASSWORD=${SECRETS[REDIS_PASSWORD]} ;;
     esac
     case $1 in
       gateway)

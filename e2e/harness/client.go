@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -371,6 +372,134 @@ func (s *Subscriber) MessageIDs(channel string) []int64 {
 		m, _ := p.Data["message"].(map[string]any)
 		id, _ := m["id"].(float64)
 		ids = append(ids, int64(id))
+	}
+	return ids
+}
+
+// UpdatesPage is GET /updates's answer.
+type UpdatesPage struct {
+	Updates []json.RawMessage `json:"updates"`
+	Cursor  string            `json:"cursor"`
+	HasMore bool              `json:"has_more"`
+}
+
+// Updates asks GET /updates after cursor ("" for the current cursor).
+func (c *Client) Updates(after string, limit int) (UpdatesPage, int, error) {
+	path := fmt.Sprintf("/updates?limit=%d", limit)
+	if after != "" {
+		path += "&after=" + url.QueryEscape(after)
+	}
+	var p UpdatesPage
+	st, err := c.Do("GET", path, nil, &p)
+	return p, st, err
+}
+
+// Update is one update of a user's stream, as a client applies it.
+type Update struct {
+	N    int64 // the cursor's number
+	Type string
+	Raw  string
+	Data map[string]any
+}
+
+// UpdateStream is what a client that follows API.md's "Per-user updates"
+// holds: updates applied in cursor order, each once, whether they came live
+// on the personal channel or from GET /updates.
+type UpdateStream struct {
+	Cursor  string
+	Applied []Update
+	// Dropped counts updates received again (at or below the cursor).
+	Dropped int
+	// OtherStream counts updates of another stream than the cursor's (the
+	// server lost the stream and began a new one: the client's next
+	// GET /updates gets 410).
+	OtherStream int
+	pending     map[int64]Update
+}
+
+// NewUpdateStream starts from a cursor taken with GET /updates.
+func NewUpdateStream(cursor string) *UpdateStream {
+	return &UpdateStream{Cursor: cursor, pending: map[int64]Update{}}
+}
+
+// CursorN is a cursor's number.
+func CursorN(t testing.TB, cursor string) int64 {
+	n, _, ok := strings.Cut(cursor, ".")
+	v, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil {
+		t.Fatalf("cursor %q is not <n>.<stream>", cursor)
+	}
+	return v
+}
+
+// Offer hands the stream one received update (a publication's data); it is
+// applied once every update before it is.
+func (u *UpdateStream) Offer(t testing.TB, raw []byte) {
+	t.Helper()
+	var data map[string]any
+	if err := json.Unmarshal(raw, &data); err != nil {
+		t.Fatalf("update %s: %v", raw, err)
+	}
+	cursor, _ := data["cursor"].(string)
+	if cursor == "" {
+		t.Fatalf("a personal publication without a cursor: %s", raw)
+	}
+	n := CursorN(t, cursor)
+	if _, ours, _ := strings.Cut(u.Cursor, "."); !strings.HasSuffix(cursor, "."+ours) {
+		u.OtherStream++
+		return
+	}
+	if n <= CursorN(t, u.Cursor) || u.pending[n].Raw != "" {
+		u.Dropped++
+		return
+	}
+	typ, _ := data["type"].(string)
+	u.pending[n] = Update{N: n, Type: typ, Raw: string(raw), Data: data}
+	for {
+		next := CursorN(t, u.Cursor) + 1
+		up, ok := u.pending[next]
+		if !ok {
+			return
+		}
+		delete(u.pending, next)
+		u.Applied = append(u.Applied, up)
+		u.Cursor = up.Data["cursor"].(string)
+	}
+}
+
+// CatchUp pages GET /updates from the stream's cursor until has_more is
+// false, offering each update; it returns the HTTP status of a refusal.
+func (u *UpdateStream) CatchUp(t testing.TB, c *Client) int {
+	t.Helper()
+	for {
+		p, st, err := c.Updates(u.Cursor, 100)
+		if st == 410 {
+			return st
+		}
+		if err != nil {
+			t.Fatalf("GET /updates after %s: %v", u.Cursor, err)
+		}
+		for _, raw := range p.Updates {
+			u.Offer(t, raw)
+		}
+		if !p.HasMore {
+			return st
+		}
+	}
+}
+
+// MessageIDs returns the ids of applied message.created updates of a chat, in order.
+func (u *UpdateStream) MessageIDs(chatID int64) []int64 {
+	var ids []int64
+	for _, up := range u.Applied {
+		if up.Type != "message.created" {
+			continue
+		}
+		m, _ := up.Data["message"].(map[string]any)
+		if cid, _ := m["chat_id"].(float64); int64(cid) == chatID {
+			id, _ := m["id"].(float64)
+			ids = append(ids, int64(id))
+		}
 	}
 	return ids
 }

@@ -25,11 +25,13 @@ import (
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/notifier/relay"
 	"github.com/logchat/persister/projection"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
 	"github.com/logchat/storage/sqlstore"
+	"github.com/logchat/storage/updates"
 	"github.com/logchat/testkit"
 )
 
@@ -107,6 +109,7 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	reg := prometheus.NewRegistry()
 	cfg := server.Config{
 		Store: st, Cache: cache, Log: chatlog.New(pub, js, stream, time.Second),
+		Updates:   updates.New(rdb, prefix, 0, 0),
 		Passwords: passwords, Tokens: auth.NewTokens(jwtSecret, time.Hour),
 		// As in production: logouts and failed logins shared through Redis.
 		Revocations:  auth.NewRedisRevocations(rdb, prefix, quietLog),
@@ -184,6 +187,26 @@ func (h *harness) startProjections() {
 		}()
 	}
 	h.t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// startNotifier runs the notifier's relay, with its update streams in the
+// test's Redis, against a Centrifugo of the test's own.
+func (h *harness) startNotifier() {
+	h.t.Helper()
+	c := testkit.StartCentrifugo(h.t)
+	rl := relay.New(relay.Config{APIURL: c.URL + "/api", APIKey: c.APIKey, Updates: updates.New(h.rdb, h.prefix, 0, 0), Members: h.store},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	r := &bus.Runner{JS: h.js, Topology: h.topo, Config: bus.DefaultRunnerConfig("notifier", 100), Handler: rl,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			h.t.Errorf("notifier runner: %v", err)
+		}
+	}()
+	h.t.Cleanup(func() { cancel(); <-done })
 }
 
 // response is an answer of the app.

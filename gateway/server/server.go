@@ -70,6 +70,9 @@ type Config struct {
 	Store Store
 	Cache Cache
 	Log   Log
+	// Updates is the per-user update streams (*updates.Store) that GET
+	// /updates reads.
+	Updates httpapi.Updates
 
 	Passwords *auth.Passwords
 	Tokens    *auth.Tokens
@@ -159,6 +162,7 @@ func New(cfg Config) *Server {
 		Accounts: accts,
 		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log, cfg.GroupMaxMembers),
 		Messages: messages.New(cfg.Store, cfg.Cache, members, cfg.Log),
+		Updates:  cfg.Updates,
 		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
 
 		Log: log, Registry: reg, Checks: cfg.Checks,

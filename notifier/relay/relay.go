@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/updates"
 )
 
 // Config says where Centrifugo's server API is.
@@ -47,6 +50,13 @@ type Config struct {
 	MaxPipe int           // publications per HTTP request; 0 means 1000
 	// HTTPClient replaces the default keep-alive client (tests count requests with it).
 	HTTPClient *http.Client
+	// Updates is the per-user update stream: every personal publication is
+	// written there first and carries its cursor (API.md, "Per-user
+	// updates"). Nil publishes the version 1 personal publications only,
+	// without cursors (the benchmark's synchronous baseline).
+	Updates *updates.Store
+	// Members loads a chat's members that Updates does not know; may be nil.
+	Members MembersLoader
 }
 
 // Relay publishes events to Centrifugo. It implements bus.Handler and bus.Pinger.
@@ -56,16 +66,20 @@ type Relay struct {
 	maxPipe int
 	log     *slog.Logger
 	metrics *metrics
+	updates *updates.Store
+	loader  MembersLoader
 
 	mu       sync.Mutex
 	accepted map[pubKey]struct{} // publications Centrifugo took during a batch that then failed
 }
 
 // pubKey names one publication of one event: the event's sequence is unique
-// in the log, and an event's publications are always built in the same order.
+// in the log; an event's chat-channel commands are always built in the same
+// order (idx), and it has at most one personal publication per user.
 type pubKey struct {
-	seq uint64
-	idx int
+	seq  uint64
+	idx  int
+	user int64 // the recipient of a personal publication of the update stream
 }
 
 // maxRemembered bounds the accepted set. Entries of an event that is never
@@ -97,6 +111,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) *Relay {
 		log:      log,
 		metrics:  newMetrics(reg),
 		accepted: map[pubKey]struct{}{},
+		updates:  cfg.Updates,
+		loader:   cfg.Members,
 	}
 }
 
@@ -122,10 +138,23 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 func (r *Relay) Close() { r.http.CloseIdleConnections() }
 
 // Ping asks Centrifugo for its info: it answers only when it is up and the API
-// key is right, which is what every publish needs too.
+// key is right, which is what every publish needs too; and pings the update
+// streams' Redis, which every batch writes before it publishes. The runtime
+// tells an outage (Ping fails: wait) from poison (Ping answers: dead-letter)
+// by it, so it must cover every dependency of Handle.
 func (r *Relay) Ping(ctx context.Context) error {
 	if _, err := r.client.Info(ctx); err != nil {
 		return fmt.Errorf("centrifugo info: %w", err)
+	}
+	if r.updates != nil {
+		if err := r.updates.Ping(ctx); err != nil {
+			return fmt.Errorf("update streams: %w", err)
+		}
+	}
+	if r.loader != nil {
+		if err := r.loader.Ping(ctx); err != nil {
+			return fmt.Errorf("members loader: %w", err)
+		}
 	}
 	return nil
 }
@@ -142,8 +171,15 @@ type pending struct {
 // publication Centrifugo rejects as invalid is a bus.Permanent error; anything
 // else (Centrifugo down, an internal error) is a plain error, retried.
 func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
+	var personal [][]pending
+	if r.updates != nil {
+		var err error
+		if personal, err = r.personalPublications(ctx, events); err != nil {
+			return err
+		}
+	}
 	pubs := make([]pending, 0, len(events))
-	for _, ev := range events {
+	for i, ev := range events {
 		unsubs, err := Unsubscriptions(ev)
 		if err != nil {
 			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
@@ -157,10 +193,16 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 		// An event's commands keep fixed indexes (unsubscriptions first),
 		// so that a retry knows which of them Centrifugo already took.
 		for i, u := range unsubs {
-			pubs = append(pubs, pending{Publication: Publication{Channel: u.Channel}, unsubscribe: u.User, key: pubKey{ev.Seq, i}})
+			pubs = append(pubs, pending{Publication: Publication{Channel: u.Channel}, unsubscribe: u.User, key: pubKey{seq: ev.Seq, idx: i}})
 		}
-		for i, p := range ps {
-			pubs = append(pubs, pending{Publication: p, key: pubKey{ev.Seq, len(unsubs) + i}})
+		for j, p := range ps {
+			if personal != nil && strings.HasPrefix(p.Channel, domain.PersonalChannelPrefix) {
+				continue // made with a cursor by the update stream
+			}
+			pubs = append(pubs, pending{Publication: p, key: pubKey{seq: ev.Seq, idx: len(unsubs) + j}})
+		}
+		if personal != nil {
+			pubs = append(pubs, personal[i]...)
 		}
 	}
 	all := pubs

@@ -13,6 +13,8 @@ const (
 	TypeReadUpdated    = "read.updated"
 	TypeChatAdded      = "chat.added"
 	TypeChatRemoved    = "chat.removed"
+	TypeMemberAdded    = "member.added"
+	TypeMemberRemoved  = "member.removed"
 )
 
 // MessageCreated goes to the chat's channel.
@@ -60,4 +62,34 @@ type ChatRemoved struct {
 // NewChatRemoved is the publication of a chat the viewer no longer belongs to.
 func NewChatRemoved(chatID int64) ChatRemoved {
 	return ChatRemoved{Type: TypeChatRemoved, ChatID: chatID}
+}
+
+// MemberAdded goes to the personal channels of a chat's other members when
+// someone joins it (API.md, "Per-user updates").
+type MemberAdded struct {
+	Type         string `json:"type"`
+	ChatID       int64  `json:"chat_id"`
+	Member       Member `json:"member"`
+	MembersCount int    `json:"members_count"`
+}
+
+// NewMemberAdded is the publication of a new member, with the chat's member
+// count afterwards.
+func NewMemberAdded(chatID int64, m domain.Member, membersCount int) MemberAdded {
+	return MemberAdded{Type: TypeMemberAdded, ChatID: chatID, Member: m, MembersCount: membersCount}
+}
+
+// MemberRemoved goes to the personal channels of a chat's remaining members
+// when someone leaves it or is removed.
+type MemberRemoved struct {
+	Type         string `json:"type"`
+	ChatID       int64  `json:"chat_id"`
+	UserID       int64  `json:"user_id"`
+	MembersCount int    `json:"members_count"`
+}
+
+// NewMemberRemoved is the publication of a member gone, with the chat's
+// member count afterwards.
+func NewMemberRemoved(chatID, userID int64, membersCount int) MemberRemoved {
+	return MemberRemoved{Type: TypeMemberRemoved, ChatID: chatID, UserID: userID, MembersCount: membersCount}
 }

@@ -35,7 +35,7 @@ var Descriptions = map[string]string{
 
 	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it)",
 	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN)",
-	"REDIS_ADDR":            "the Redis of the chat cache: one host:port (one Redis or a primary, not Redis Cluster)",
+	"REDIS_ADDR":            "the Redis of the chat cache and the update streams: one host:port (one Redis or a primary, not Redis Cluster)",
 	"REDIS_USERNAME":        "the Redis ACL user to log in as (`make up` creates one per installation and stack, limited to `REDIS_PREFIX`); empty is the default user",
 	"REDIS_PASSWORD":        "the Redis user's password (empty: no login); when set it must pass the secret rules (16 bytes or more, never a published value)",
 	"REDIS_TLS":             "talk TLS to Redis, verifying its certificate against the system's roots",
@@ -47,6 +47,8 @@ var Descriptions = map[string]string{
 
 	"CENTRIFUGO_API_URL":     "Centrifugo's server API, on its internal port (never the clients')",
 	"CENTRIFUGO_API_KEY":     "Centrifugo's server API key",
+	"UPDATES_KEEP":           "updates kept per user for GET /updates (the newest; an older cursor gets 410)",
+	"UPDATES_IDLE_TTL":       "how long a user's update stream is kept after its last update (at least 168h)",
 	"CENTRIFUGO_WS_URL":      "the WebSocket address clients connect to (sent to them with their token)",
 	"CENTRIFUGO_HMAC_SECRET": "the secret Centrifugo checks connection and subscription tokens with",
 	"REALTIME_TOKEN_TTL":     "lifetime of a realtime connection token (and, in the benchmark's baseline, of subscription tokens)",

@@ -38,6 +38,7 @@ type Config struct {
 	Chats    *chats.Service
 	Messages *messages.Service
 	Realtime *realtime.Service
+	Updates  Updates // GET /updates
 
 	Log *slog.Logger
 	// Registry holds the request metrics. The internal listener
@@ -81,6 +82,7 @@ type api struct {
 	chats    *chats.Service
 	messages *messages.Service
 	realtime *realtime.Service
+	updates  Updates
 	log      *slog.Logger
 	checks   obs.Checks
 	timeout  time.Duration
@@ -93,7 +95,7 @@ type api struct {
 func New(cfg Config) *fiber.App {
 	a := &api{
 		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
-		log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
+		updates: cfg.Updates, log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -174,6 +176,7 @@ func New(cfg Config) *fiber.App {
 	v1.Post("/chats/:id/read", authed(a.markRead)...)
 	v1.Get("/realtime/token", authed(a.realtimeToken)...)
 	v1.Post("/realtime/subscription-token", authed(a.subscriptionToken)...)
+	v1.Get("/updates", authed(a.updatesAfter)...)
 
 	if cfg.WebDir != "" {
 		app.Use(webClient(cfg.WebDir))

@@ -20,6 +20,7 @@ func TestReadSettingsChecksTheAPIBeforeAnythingIsOpened(t *testing.T) {
 	} {
 		t.Setenv("CENTRIFUGO_API_URL", tc.url)
 		t.Setenv("CENTRIFUGO_API_KEY", tc.key)
+		t.Setenv("MYSQL_DSN", "app:a-password-of-this-installation@tcp(127.0.0.1:3306)/logchat")
 		env := config.New()
 		s := readSettings(env)
 		err := env.Err()

@@ -1,0 +1,283 @@
+package relay
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/apijson"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/updates"
+)
+
+// The per-user update stream (API.md, "Per-user updates"): every event a
+// member sees becomes an update in each member's stream (package updates),
+// written before it is published, and published on the member's personal
+// channel with the cursor the stream gave it.
+
+// MembersLoader reads a chat's members from the database, for a chat whose
+// membership the update stream does not know (created before the stream
+// existed, or after Redis lost it). *sqlstore.Store implements it.
+type MembersLoader interface {
+	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
+	Ping(ctx context.Context) error
+}
+
+// personalUpdate is one update for one user's stream.
+type personalUpdate struct {
+	user int64
+	body []byte // the publication, without its cursor
+}
+
+// fanout is what one event does to the update streams.
+type fanout struct {
+	updates     []personalUpdate
+	add, remove []int64 // membership change, for membership events
+}
+
+// needsMembers tells whether an event's fan-out depends on the chat's members.
+func needsMembers(t event.Type) bool {
+	switch t {
+	case event.MessageCreated, event.ReadMoved, event.MemberAdded, event.MemberRemoved:
+		return true
+	}
+	return false
+}
+
+// planFanout maps one event to updates, given the chat's members just
+// before it (members is updated in place by membership events). An event
+// type this code does not know gives nothing.
+func planFanout(ev event.Event, members map[int64]bool) (fanout, error) {
+	switch ev.Type {
+	case event.MessageCreated:
+		m, err := ev.Message()
+		if err != nil {
+			return fanout{}, err
+		}
+		if err := domain.ValidateMessage(m); err != nil {
+			return fanout{}, err
+		}
+		body, err := json.Marshal(apijson.NewMessageCreated(m))
+		if err != nil {
+			return fanout{}, err
+		}
+		return fanout{updates: toAll(members, body)}, nil
+
+	case event.ReadMoved:
+		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
+		if err != nil {
+			return fanout{}, err
+		}
+		if d.UserID <= 0 {
+			return fanout{}, errors.New("read.moved without a user_id")
+		}
+		body, err := json.Marshal(apijson.NewReadUpdated(ev.ChatID, d.UserID, d.MessageID))
+		if err != nil {
+			return fanout{}, err
+		}
+		if len(members) > ReadReceiptsMaxMembers || !members[d.UserID] {
+			// As on the chat channel: n members reading would cost n²
+			// updates in a big group, so there only the reader's other
+			// devices hear of it.
+			return fanout{updates: []personalUpdate{{user: d.UserID, body: body}}}, nil
+		}
+		return fanout{updates: toAll(members, body)}, nil
+
+	case event.ChatCreated:
+		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
+		if err != nil {
+			return fanout{}, err
+		}
+		f := fanout{}
+		for _, m := range d.Chat.Members {
+			body, err := chatAddedBody(ev, d.Chat, m.User.ID)
+			if err != nil {
+				return fanout{}, err
+			}
+			f.updates = append(f.updates, personalUpdate{user: m.User.ID, body: body})
+			f.add = append(f.add, m.User.ID)
+			members[m.User.ID] = true
+		}
+		return f, nil
+
+	case event.MemberAdded:
+		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
+		if err != nil {
+			return fanout{}, err
+		}
+		uid := d.Member.User.ID
+		mine, err := chatAddedBody(ev, d.Chat, uid)
+		if err != nil {
+			return fanout{}, err
+		}
+		delete(members, uid)
+		others, err := json.Marshal(apijson.NewMemberAdded(ev.ChatID, d.Member, len(d.Chat.Members)))
+		if err != nil {
+			return fanout{}, err
+		}
+		f := fanout{updates: toAll(members, others), add: []int64{uid}}
+		f.updates = append(f.updates, personalUpdate{user: uid, body: mine})
+		members[uid] = true
+		return f, nil
+
+	case event.MemberRemoved:
+		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
+		if err != nil {
+			return fanout{}, err
+		}
+		if d.UserID <= 0 {
+			return fanout{}, errors.New("member.removed without a user_id")
+		}
+		mine, err := json.Marshal(apijson.NewChatRemoved(ev.ChatID))
+		if err != nil {
+			return fanout{}, err
+		}
+		delete(members, d.UserID)
+		others, err := json.Marshal(apijson.NewMemberRemoved(ev.ChatID, d.UserID, d.MembersCount))
+		if err != nil {
+			return fanout{}, err
+		}
+		f := fanout{updates: []personalUpdate{{user: d.UserID, body: mine}}, remove: []int64{d.UserID}}
+		f.updates = append(f.updates, toAll(members, others)...)
+		return f, nil
+	}
+	return fanout{}, nil
+}
+
+// toAll is the same update for every member, in id order (so that a
+// retried batch builds its publications in the same order).
+func toAll(members map[int64]bool, body []byte) []personalUpdate {
+	out := make([]personalUpdate, 0, len(members))
+	for uid := range members {
+		out = append(out, personalUpdate{user: uid, body: body})
+	}
+	slices.SortFunc(out, func(a, b personalUpdate) int { return cmp.Compare(a.user, b.user) })
+	return out
+}
+
+func chatAddedBody(ev event.Event, chat domain.Chat, viewer int64) ([]byte, error) {
+	if viewer <= 0 {
+		return nil, fmt.Errorf("%s: member without a user id", ev.Type)
+	}
+	return json.Marshal(apijson.NewChatAdded(Summary(ev, chat, viewer)))
+}
+
+// personalPublications writes a batch's updates to the streams and returns,
+// per event (by index in events), the personal publications to send: each
+// with the cursor its update got. Membership changes are written in the same
+// round trip, in log order.
+func (r *Relay) personalPublications(ctx context.Context, events []event.Event) ([][]pending, error) {
+	out := make([][]pending, len(events))
+	if len(events) == 0 {
+		return out, nil
+	}
+	batch := r.updates.NewBatch()
+	members, err := r.membersOf(ctx, events, batch)
+	if err != nil {
+		return nil, err
+	}
+	type slot struct {
+		event  int
+		user   int64
+		body   []byte
+		result int
+	}
+	var slots []slot
+	for i, ev := range events {
+		m := members[ev.ChatID]
+		f, err := planFanout(ev, m.set)
+		if err != nil {
+			return nil, bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+		}
+		if len(f.add)+len(f.remove) > 0 && ev.Seq > m.version {
+			batch.SetMembers(ev.ChatID, ev.Seq, f.add, f.remove)
+		}
+		for _, u := range f.updates {
+			slots = append(slots, slot{event: i, user: u.user, body: u.body, result: batch.Append(u.user, ev.Partition, ev.Seq, u.body)})
+		}
+	}
+	res, err := r.updates.Apply(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range slots {
+		a := res[s.result]
+		if !a.Known {
+			continue
+		}
+		ev := events[s.event]
+		out[s.event] = append(out[s.event], pending{
+			Publication: Publication{Channel: domain.PersonalChannel(s.user), Data: updates.WithCursor(s.body, a.Cursor)},
+			key:         pubKey{seq: ev.Seq, user: s.user},
+		})
+	}
+	return out, nil
+}
+
+// chatMembers is a chat's membership while a batch is planned.
+type chatMembers struct {
+	set     map[int64]bool
+	version uint64 // membership events at or below it are in set already
+}
+
+// membersOf reads the members of the batch's chats from the stream store,
+// loading from the database those it does not know (and writing them to the
+// store first in batch). Membership events of the batch at or below a chat's
+// version are already in its set (a retried batch) and are not applied again.
+//
+// Members loaded from the database are its current ones, which may be a few
+// events ahead of or behind the event being applied; this happens only for
+// chats the store never saw (an upgrade, or Redis lost), once per chat.
+func (r *Relay) membersOf(ctx context.Context, events []event.Event, batch *updates.Batch) (map[int64]chatMembers, error) {
+	var ids []int64
+	for _, ev := range events {
+		if !slices.Contains(ids, ev.ChatID) {
+			ids = append(ids, ev.ChatID)
+		}
+	}
+	known, err := r.updates.Members(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]chatMembers, len(ids))
+	for _, id := range ids {
+		k := known[id]
+		cm := chatMembers{set: make(map[int64]bool, len(k.IDs)), version: k.Version}
+		for _, uid := range k.IDs {
+			cm.set[uid] = true
+		}
+		if len(k.IDs) == 0 && k.Version == 0 && r.loader != nil && r.coldChat(events, id) {
+			chat, err := r.loader.Chat(ctx, id)
+			if err != nil && !errors.Is(err, domain.ErrNotFound) {
+				return nil, fmt.Errorf("load members of chat %d: %w", id, err)
+			}
+			seed := make([]int64, 0, len(chat.Members))
+			for _, m := range chat.Members {
+				cm.set[m.User.ID] = true
+				seed = append(seed, m.User.ID)
+			}
+			if len(seed) > 0 {
+				batch.SetMembers(id, 0, seed, nil)
+			}
+			r.log.Info("update stream: members of a chat it did not know loaded from the database", "chat_id", id, "members", len(chat.Members))
+		}
+		out[id] = cm
+	}
+	return out, nil
+}
+
+// coldChat tells whether the batch's first event of the chat needs members
+// the stream never saw: anything but the chat's creation.
+func (r *Relay) coldChat(events []event.Event, chatID int64) bool {
+	for _, ev := range events {
+		if ev.ChatID == chatID {
+			return ev.Type != event.ChatCreated && needsMembers(ev.Type)
+		}
+	}
+	return false
+}
