@@ -62,6 +62,8 @@ func examples() map[string]any {
 		"publication_read_updated":    NewReadUpdated(42, 8, 1042),
 		"publication_chat_added":      NewChatAdded(direct),
 		"publication_chat_removed":    NewChatRemoved(42),
+		"publication_member_added":    NewMemberAdded(42, domain.Member{User: bob, Role: domain.RoleMember}, 3),
+		"publication_member_removed":  NewMemberRemoved(42, 8, 2),
 	}
 }
 
