@@ -99,7 +99,14 @@ test('in 200 chats, a message to the oldest brings it to the top with a badge; o
   await context.close()
 })
 
-test('messages sent while the client was offline appear once it is back, each once', { timeout: 180_000 }, async (t) => {
+/**
+ * Alice has a direct chat with bob open and a group with him in her list; the line to
+ * Centrifugo is cut, bob writes 5 messages in the open chat and 3 in the other, the line
+ * comes back. With breakRecovery the client's resubscription carries an epoch the
+ * server cannot match, as when Centrifugo lost the channel's history: the client must
+ * then catch up from GET /updates, and still not reload.
+ */
+async function offlineScenario(t, { breakRecovery }) {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const open = await directChat(bob, alice)
@@ -107,16 +114,22 @@ test('messages sent while the client was offline appear once it is back, each on
   await send(bob, open.id, 'before')
 
   const { page, context, problems } = await openPage(browser)
+  const requests = recordRequests(page)
   // Offline for the websocket too: Chromium's offline emulation leaves open websockets
   // alone, so the test stands between the page and Centrifugo and cuts the line itself.
   let offline = false
+  let connections = 0
   const lines = new Set()
   await page.routeWebSocket(/\/connection\/websocket/, (ws) => {
     if (offline) {
       ws.close({ code: 3000, reason: 'offline' })
       return
     }
+    connections++
     const server = ws.connectToServer()
+    if (breakRecovery && connections > 1) {
+      ws.onMessage((frame) => server.send(typeof frame === 'string' ? spoilRecovery(frame) : frame))
+    }
     const line = { ws, server }
     lines.add(line)
     ws.onClose(() => lines.delete(line))
@@ -124,6 +137,11 @@ test('messages sent while the client was offline appear once it is back, each on
   await signIn(page, alice)
   await openChat(page, open.id)
   await messageByText(page, 'before').waitFor()
+  // Alice's read of 'before' reaches the server first: its update would otherwise come
+  // live after the reconnect and reveal the gap by itself, hiding whether the
+  // resubscription alone leads to a catch-up.
+  await eventually(async () => (await api(`/chats/${open.id}`, { token: alice.token })).unread_count === 0, 'before read on the server')
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="message-list"]')?.dataset.seenId ?? 0) > 0)
 
   offline = true
   await context.setOffline(true)
@@ -138,6 +156,7 @@ test('messages sent while the client was offline appear once it is back, each on
   for (let i = 1; i <= 3; i++) await send(bob, other.id, `elsewhere ${i}`)
 
   const back = Date.now()
+  const requestsBefore = requests.length
   offline = false
   await context.setOffline(false)
   await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 30_000 })
@@ -145,10 +164,39 @@ test('messages sent while the client was offline appear once it is back, each on
   // in, every earlier copy (history, recovery, catch-up) has had its chance to show twice.
   await waitLiveApplied(page, sent.at(-1).id)
   t.diagnostic(`caught up ${Date.now() - back} ms after going back online`)
+  assert.equal(connections, 2, 'the line was cut and the client connected again, once')
   for (const m of sent) assert.equal(await messageByText(page, m.text).count(), 1, `${m.text} shown once`)
   assert.equal(await page.getByTestId('message').count(), 6, 'before and the five sent while away, nothing else')
   // The chat not open counts each of its three once.
   await eventually(async () => (await chatItem(page, other.id).getByTestId('unread-badge').textContent())?.trim() === '3', 'badge 3 on the other chat')
+
+  const since = requests.slice(requestsBefore)
+  const catchUps = since.filter((r) => r.path === '/api/v1/updates' && r.search.includes('after='))
+  t.diagnostic(`after going back online: ${since.map((r) => r.method + ' ' + r.path + r.search).join(', ')}`)
+  if (breakRecovery) assert.ok(catchUps.length >= 1, 'recovery failed, so the stream asked GET /updates from its cursor')
+  // Not a reload: the chat list is not asked for again (only a 410 would).
+  assert.deepEqual(since.filter((r) => r.path === '/api/v1/chats'), [], 'the chat list was not reloaded')
   assert.deepEqual(problems.errors, [])
   await context.close()
+}
+
+/** Rewrites a frame of Centrifugo's JSON protocol so that a subscribe's recovery cannot succeed. */
+function spoilRecovery(frame) {
+  return frame
+    .split('\n')
+    .map((line) => {
+      if (!line.includes('"subscribe"')) return line
+      const cmd = JSON.parse(line)
+      if (cmd.subscribe?.recover) cmd.subscribe.epoch = 'lost'
+      return JSON.stringify(cmd)
+    })
+    .join('\n')
+}
+
+test('messages sent while the client was offline appear once it is back, each once (Centrifugo recovers them)', { timeout: 180_000 }, async (t) => {
+  await offlineScenario(t, { breakRecovery: false })
+})
+
+test('when Centrifugo cannot recover, the client catches up from GET /updates, each message once, without a reload', { timeout: 180_000 }, async (t) => {
+  await offlineScenario(t, { breakRecovery: true })
 })

@@ -68,14 +68,15 @@ describe('useRealtime', () => {
     expect(pubs).toEqual([data])
   })
 
-  it('asks for a catch-up on the first subscription and when recovery failed, not when it succeeded', async () => {
+  it('asks for a catch-up whenever a subscription did not recover, not when it did', async () => {
     const { rt, clients, catchUps } = setup()
     await rt.start()
     const sub = clients[0].subs.get('user:1')!
     sub.emit('subscribed', { wasRecovering: false, recovered: false })
     sub.emit('subscribed', { wasRecovering: true, recovered: true })
     sub.emit('subscribed', { wasRecovering: true, recovered: false })
-    expect(catchUps).toEqual(['first-subscribe', 'recovery-failed'])
+    sub.emit('subscribed', { wasRecovering: false, recovered: false })
+    expect(catchUps).toEqual(['first-subscribe', 'recovery-failed', 'not-recovered'])
   })
 
   it('shows reconnecting after having been connected', async () => {

@@ -11,10 +11,11 @@ import { ApiError } from '../api/client'
  * reports the connection state, and tears everything down when its scope ends.
  *
  * Recovery: the personal channel has history with forced recovery, so after a reconnect
- * the SDK replays what was missed. When the server says it could not
- * (wasRecovering && !recovered), or on the first subscription (what was published
- * between taking the cursor and subscribing was not delivered), onCatchUp is called: the
- * update stream then asks GET /updates from its cursor.
+ * the SDK replays what was missed. Whenever a subscription did not recover — the server
+ * says it could not (wasRecovering && !recovered), it is the first one (what was
+ * published between taking the cursor and subscribing was not delivered), or a
+ * resubscription did not even try — onCatchUp is called: the update stream then asks
+ * GET /updates from its cursor, which costs one request when nothing was missed.
  */
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'failed'
@@ -23,7 +24,7 @@ export interface RealtimeHandlers {
   /** A publication's data on the personal channel, unparsed (the update stream reads it). */
   onUpdate: (data: unknown) => void
   /** Publications may have been missed; fetch what follows the cursor (reason says why). */
-  onCatchUp?: (reason: 'first-subscribe' | 'recovery-failed') => void
+  onCatchUp?: (reason: 'first-subscribe' | 'recovery-failed' | 'not-recovered') => void
 }
 
 /** The subset of the SDK that this composable uses; tests pass a fake. */
@@ -146,8 +147,9 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
     let subscribedBefore = false
     s.on('publication', (ctx: { data: unknown }) => handlers.onUpdate(ctx.data))
     s.on('subscribed', (ctx: { wasRecovering?: boolean; recovered?: boolean }) => {
-      if (ctx.wasRecovering && !ctx.recovered) handlers.onCatchUp?.('recovery-failed')
-      else if (!subscribedBefore && !ctx.wasRecovering) handlers.onCatchUp?.('first-subscribe')
+      if (!ctx.recovered) {
+        handlers.onCatchUp?.(!subscribedBefore ? 'first-subscribe' : ctx.wasRecovering ? 'recovery-failed' : 'not-recovered')
+      }
       subscribedBefore = true
     })
     sub = s
