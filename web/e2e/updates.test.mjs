@@ -200,3 +200,53 @@ test('messages sent while the client was offline appear once it is back, each on
 test('when Centrifugo cannot recover, the client catches up from GET /updates, each message once, without a reload', { timeout: 180_000 }, async (t) => {
   await offlineScenario(t, { breakRecovery: true })
 })
+
+test('a member joining or leaving changes the member count shown in the open chat’s header (from the list’s summary)', { timeout: 120_000 }, async () => {
+  const alice = await registerUser('alice')
+  const bob = await registerUser('bob')
+  const carol = await registerUser('carol')
+  const group = await api('/chats', { method: 'POST', token: bob.token, body: { title: 'three soon', member_ids: [alice.id] } })
+
+  const { page, context, problems } = await openPage(browser)
+  await signIn(page, alice)
+  await openChat(page, group.id)
+  const subtitle = page.locator('.chat-header__subtitle')
+  await eventually(async () => (await subtitle.textContent()).trim() === '2 members', 'header: 2 members')
+
+  await api(`/chats/${group.id}/members`, { method: 'POST', token: bob.token, body: { user_id: carol.id } })
+  await eventually(async () => (await subtitle.textContent()).trim() === '3 members', 'header: 3 members')
+  await api(`/chats/${group.id}/members/${carol.id}`, { method: 'DELETE', token: carol.token })
+  await eventually(async () => (await subtitle.textContent()).trim() === '2 members', 'header: 2 members again')
+  assert.deepEqual(problems.errors, [])
+  await context.close()
+})
+
+test('a 410 from GET /updates: a fresh cursor first, then the chat list reloads, and the stream goes on', { timeout: 120_000 }, async () => {
+  const alice = await registerUser('alice')
+  const bob = await registerUser('bob')
+  const chat = await directChat(bob, alice)
+
+  const { page, context, problems } = await openPage(browser)
+  const requests = recordRequests(page)
+  // The first catch-up (on the first subscribe) is told that its cursor is gone, as when
+  // the server lost the user's stream.
+  let gone = 0
+  await page.route(/\/api\/v1\/updates\?after=/, async (route) => {
+    if (gone++ > 0) return route.continue()
+    await route.fulfill({ status: 410, contentType: 'application/json', body: JSON.stringify({ error: { code: 'gone', message: 'cursor too old' } }) })
+  })
+  await signIn(page, alice)
+  await eventually(() => gone > 0, 'the first catch-up was answered 410')
+  await eventually(() => requests.filter((r) => r.path === '/api/v1/chats').length === 2, 'the chat list reloaded')
+  const at410 = requests.findIndex((r) => r.path === '/api/v1/updates' && r.search.includes('after='))
+  const rest = requests.slice(at410 + 1).filter((r) => r.path === '/api/v1/updates' || r.path === '/api/v1/chats')
+  assert.deepEqual(rest.slice(0, 2).map((r) => r.path + r.search), ['/api/v1/updates', '/api/v1/chats?limit=50'], 'a fresh cursor, then the list')
+
+  // Live from the new cursor: bob's message shows in the list, counted once.
+  await send(bob, chat.id, 'after the reset')
+  const item = chatItem(page, chat.id)
+  await eventually(async () => (await item.getByTestId('unread-badge').textContent())?.trim() === '1', 'badge 1')
+  assert.match(await item.getByTestId('chat-preview').textContent(), /after the reset/)
+  assert.deepEqual(problems.errors, [])
+  await context.close()
+})
