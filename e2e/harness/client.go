@@ -467,6 +467,9 @@ func (u *UpdateStream) Offer(t testing.TB, raw []byte) {
 	}
 }
 
+// Waiting is the number of updates held back behind a gap.
+func (u *UpdateStream) Waiting() int { return len(u.pending) }
+
 // CatchUp pages GET /updates from the stream's cursor until has_more is
 // false, offering each update; it returns the HTTP status of a refusal.
 func (u *UpdateStream) CatchUp(t testing.TB, c *Client) int {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/logchat/storage/updates"
 	"github.com/logchat/testkit"
 )
@@ -284,5 +286,24 @@ func TestInterleavedPartitionsNeverLetAReaderSkip(t *testing.T) {
 			}
 			last[p] = q
 		}
+	}
+}
+
+// A Redis that restarted has forgotten the scripts: the next batch loads
+// them again and goes through at once, instead of failing while Redis
+// answers (which the worker runtime would count against the events).
+func TestScriptsAreReloadedAfterARedisRestart(t *testing.T) {
+	// A Redis of the test's own: flushing the machine's script cache would
+	// disturb other tests running beside this one.
+	own := testkit.StartOwnRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: own.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	s := updates.New(rdb, "t:", 0, 0)
+	apply(t, s, 0, 7, 1)
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, s, 0, 7, 2); !res[0].New || res[0].Cursor.N != 2 {
+		t.Fatalf("after SCRIPT FLUSH: %+v", res[0])
 	}
 }

@@ -123,6 +123,40 @@ func (s *Store) Apply(ctx context.Context, b *Batch) ([]Appended, error) {
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
+	cmds, err := s.exec(ctx, b)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// Redis restarted (or flushed its scripts) since they were loaded:
+		// load them again and send the batch again at once. Every write is
+		// idempotent, and an error here, with Redis answering, would count
+		// as the events' fault.
+		s.loaded.Store(false)
+		if err := s.loadScripts(ctx); err != nil {
+			return nil, err
+		}
+		cmds, err = s.exec(ctx, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("updates: apply %d writes: %w", len(b.ops), err)
+	}
+	out := make([]Appended, b.appends)
+	for i, c := range cmds {
+		res, err := c.Slice()
+		if err != nil {
+			return nil, fmt.Errorf("updates: append: %w", err)
+		}
+		status, _ := res[0].(int64)
+		if status == 2 { // applied before, not found among the newest
+			continue
+		}
+		id, _ := res[1].(string)
+		n, _ := res[2].(int64)
+		out[i] = Appended{Cursor: Cursor{N: n, Stream: id}, Known: true, New: status == 1}
+	}
+	return out, nil
+}
+
+// exec sends the batch's writes in one pipeline; cmds[i] is append i's reply.
+func (s *Store) exec(ctx context.Context, b *Batch) ([]*redis.Cmd, error) {
 	stream := newStreamID()
 	ttl := int64(s.idleTTL / time.Second)
 	pipe := s.rdb.Pipeline()
@@ -142,28 +176,8 @@ func (s *Store) Apply(ctx context.Context, b *Batch) ([]Appended, error) {
 		cmds[o.result] = appendScript.EvalSha(ctx, pipe, []string{s.metaKey(o.uid), s.logKey(o.uid)},
 			stream, o.partition, o.seq, s.keep, ttl, o.body, recentForRetry)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if strings.Contains(err.Error(), "NOSCRIPT") {
-			// Redis restarted or flushed its scripts: load them on the retry.
-			s.loaded.Store(false)
-		}
-		return nil, fmt.Errorf("updates: apply %d writes: %w", len(b.ops), err)
-	}
-	out := make([]Appended, b.appends)
-	for i, c := range cmds {
-		res, err := c.Slice()
-		if err != nil {
-			return nil, fmt.Errorf("updates: append: %w", err)
-		}
-		status, _ := res[0].(int64)
-		if status == 2 { // applied before, not found among the newest
-			continue
-		}
-		id, _ := res[1].(string)
-		n, _ := res[2].(int64)
-		out[i] = Appended{Cursor: Cursor{N: n, Stream: id}, Known: true, New: status == 1}
-	}
-	return out, nil
+	_, err := pipe.Exec(ctx)
+	return cmds, err
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
