@@ -24,6 +24,7 @@ import (
 
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/testkit"
 )
@@ -432,6 +433,54 @@ func TestSecurityProbes(t *testing.T) {
 		if slices.Contains(gone.MessageIDs(group.Channel), m.ID) {
 			t.Fatal("the removed member received a message sent after the removal")
 		}
+	})
+
+	t.Run("the update stream: one's own only, and nothing of a chat after leaving it", func(t *testing.T) {
+		owner := harness.Register(t, sys.GatewayURL, "owner")
+		removed := harness.Register(t, sys.GatewayURL, "removed")
+		start, _, err := removed.Updates("", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		group := owner.GroupChat("stream", removed.User.ID)
+		owner.Must(http.StatusNoContent, "DELETE", fmt.Sprintf("/chats/%d/members/%d", group.ID, removed.User.ID), nil, nil)
+		secret := "after the removal " + testkit.RandomID()
+		if _, err := owner.Send(group.ID, secret, "st-"+testkit.RandomID()); err != nil {
+			t.Fatal(err)
+		}
+		// The owner's stream has the message: then the removed member's
+		// stream has had its chance to get it too.
+		harness.Eventually(t, 10*time.Second, "the message in the owner's stream", func() (bool, string) {
+			p, _, err := owner.Updates("", 1)
+			return err == nil && harness.CursorN(t, p.Cursor) >= 2, fmt.Sprint(p.Cursor, err)
+		})
+		var types []string
+		harness.Eventually(t, 10*time.Second, "chat.added and chat.removed in the removed member's stream", func() (bool, string) {
+			p, _, err := removed.Updates(start.Cursor, 100)
+			if err != nil {
+				return false, err.Error()
+			}
+			types = types[:0]
+			for _, raw := range p.Updates {
+				if strings.Contains(string(raw), secret) {
+					t.Fatalf("a removed member's update stream holds a message sent after the removal: %s", raw)
+				}
+				var u struct{ Type string }
+				_ = json.Unmarshal(raw, &u)
+				types = append(types, u.Type)
+			}
+			return len(types) >= 2, fmt.Sprint(types)
+		})
+		if fmt.Sprint(types) != "[chat.added chat.removed]" {
+			t.Fatalf("the removed member's updates: %v", types)
+		}
+		// Another user's cursor means nothing in one's own stream; a made-up one is 400.
+		wantError(t, http.StatusGone, "gone", "GET", sys.GatewayURL+"/api/v1/updates?after="+start.Cursor, owner.Token, nil, nil)
+		wantError(t, http.StatusBadRequest, "invalid_argument", "GET", sys.GatewayURL+"/api/v1/updates?after=999999."+strings.SplitN(start.Cursor, ".", 2)[1], removed.Token, nil, nil)
+		wantError(t, http.StatusUnauthorized, "unauthenticated", "GET", sys.GatewayURL+"/api/v1/updates", "", nil, nil)
+		// Another user's personal channel: no token for it.
+		wantError(t, http.StatusForbidden, "forbidden", "POST", sys.GatewayURL+"/api/v1/realtime/subscription-token", owner.Token, nil,
+			jsonBody(t, map[string]string{"channel": domain.PersonalChannel(removed.User.ID)}))
 	})
 
 	t.Run("a token is refused after logout", func(t *testing.T) {
