@@ -167,55 +167,71 @@ func chatAddedBody(ev event.Event, chat domain.Chat, viewer int64) ([]byte, erro
 	return json.Marshal(apijson.NewChatAdded(Summary(ev, chat, viewer)))
 }
 
-// personalPublications writes a batch's updates to the streams and returns,
-// per event (by index in events), the personal publications to send: each
-// with the cursor its update got. Membership changes are written in the same
-// round trip, in log order.
-func (r *Relay) personalPublications(ctx context.Context, events []event.Event) ([][]pending, error) {
-	out := make([][]pending, len(events))
-	if len(events) == 0 {
-		return out, nil
+// fanoutPlan follows a batch's events through the chats' memberships and
+// gathers their updates until flush writes them to the streams.
+type fanoutPlan struct {
+	r       *Relay
+	members map[int64]chatMembers
+	batch   *updates.Batch
+	slots   []slot
+}
+
+// slot is one planned update: whose, from which event, and its result's index.
+type slot struct {
+	user   int64
+	seq    uint64
+	body   []byte
+	result int
+}
+
+// newFanoutPlan reads the members of the batch's chats (and seeds, in the
+// first flush, those the streams never saw).
+func (r *Relay) newFanoutPlan(ctx context.Context, events []event.Event) (*fanoutPlan, error) {
+	p := &fanoutPlan{r: r, batch: r.updates.NewBatch()}
+	var err error
+	p.members, err = r.membersOf(ctx, events, p.batch)
+	return p, err
+}
+
+// add plans one event's updates, in log order after those added before.
+func (p *fanoutPlan) add(ev event.Event) error {
+	m := p.members[ev.ChatID]
+	f, err := planFanout(ev, m.set)
+	if err != nil {
+		return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 	}
-	batch := r.updates.NewBatch()
-	members, err := r.membersOf(ctx, events, batch)
+	if len(f.add)+len(f.remove) > 0 && ev.Seq > m.version {
+		p.batch.SetMembers(ev.ChatID, ev.Seq, f.add, f.remove)
+	}
+	for _, u := range f.updates {
+		p.slots = append(p.slots, slot{user: u.user, seq: ev.Seq, body: u.body, result: p.batch.Append(u.user, ev.Partition, ev.Seq, u.body)})
+	}
+	return nil
+}
+
+// size is the number of updates planned and not yet flushed.
+func (p *fanoutPlan) size() int { return len(p.slots) }
+
+// flush writes the planned updates and membership changes in one round trip
+// and returns, by event sequence, the personal publications to send: each
+// with the cursor its update got. The plan is empty afterwards.
+func (p *fanoutPlan) flush(ctx context.Context) (map[uint64][]pending, error) {
+	res, err := p.r.updates.Apply(ctx, p.batch)
 	if err != nil {
 		return nil, err
 	}
-	type slot struct {
-		event  int
-		user   int64
-		body   []byte
-		result int
-	}
-	var slots []slot
-	for i, ev := range events {
-		m := members[ev.ChatID]
-		f, err := planFanout(ev, m.set)
-		if err != nil {
-			return nil, bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
-		}
-		if len(f.add)+len(f.remove) > 0 && ev.Seq > m.version {
-			batch.SetMembers(ev.ChatID, ev.Seq, f.add, f.remove)
-		}
-		for _, u := range f.updates {
-			slots = append(slots, slot{event: i, user: u.user, body: u.body, result: batch.Append(u.user, ev.Partition, ev.Seq, u.body)})
-		}
-	}
-	res, err := r.updates.Apply(ctx, batch)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range slots {
+	out := make(map[uint64][]pending)
+	for _, s := range p.slots {
 		a := res[s.result]
 		if !a.Known {
 			continue
 		}
-		ev := events[s.event]
-		out[s.event] = append(out[s.event], pending{
+		out[s.seq] = append(out[s.seq], pending{
 			Publication: Publication{Channel: domain.PersonalChannel(s.user), Data: updates.WithCursor(s.body, a.Cursor)},
-			key:         pubKey{seq: ev.Seq, user: s.user},
+			key:         pubKey{seq: s.seq, user: s.user},
 		})
 	}
+	p.batch, p.slots = p.r.updates.NewBatch(), nil
 	return out, nil
 }
 

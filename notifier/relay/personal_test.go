@@ -213,3 +213,29 @@ func TestMembersOfAnUnknownChatAreLoadedOnce(t *testing.T) {
 		t.Fatalf("the loader was asked %d times for chat 42, want 1", s.loaded[42])
 	}
 }
+
+// A batch whose fan-out is bigger than one part (a big group, several
+// messages) goes out in parts, and every member still gets every update
+// once, in order.
+func TestABigFanoutGoesOutInParts(t *testing.T) {
+	s := newStreamRelay(t, nil)
+	const n = 2600 // × 3 messages: more than one part
+	members := make([]domain.Member, n)
+	for i := range members {
+		members[i] = member(domain.User{ID: int64(100 + i), Name: fmt.Sprint("m", i)}, domain.RoleMember)
+	}
+	handle(t, s.r,
+		ev(t, 1, event.ChatCreated, 42, event.ChatCreatedData{Chat: group(42, members...)}),
+		msg(t, 2, 42, "one"), msg(t, 3, 42, "two"), msg(t, 4, 42, "three"))
+	for _, uid := range []int64{100, 100 + n/2, 100 + n - 1} {
+		got := s.personal(t, uid)
+		if len(got) != 4 {
+			t.Fatalf("member %d got %d publications, want 4", uid, len(got))
+		}
+		for i, p := range got {
+			if !strings.HasPrefix(p.Cursor, fmt.Sprintf("%d.", i+1)) {
+				t.Fatalf("member %d's publication %d has cursor %s", uid, i, p.Cursor)
+			}
+		}
+	}
+}

@@ -167,28 +167,81 @@ type pending struct {
 	key         pubKey
 }
 
+// maxFanoutPerFlush bounds the personal updates a batch holds in memory at
+// once: a batch of 1,000 messages to a group of 10,000 is ten million
+// updates, so the batch is written and published in parts of about this
+// many (each part whole events, in log order).
+const maxFanoutPerFlush = 5000
+
 // Handle publishes a batch's publications in log order. A malformed event or a
 // publication Centrifugo rejects as invalid is a bus.Permanent error; anything
-// else (Centrifugo down, an internal error) is a plain error, retried.
+// else (Centrifugo down, Redis down, an internal error) is a plain error,
+// retried.
+//
+// With update streams, the batch goes out in parts (maxFanoutPerFlush): each
+// part's updates are written to the streams, then its publications sent.
+// When a later part fails, what the earlier parts sent is remembered like
+// the failed part's accepted publications, so the retry does not send it
+// again.
 func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
-	var personal [][]pending
+	var plan *fanoutPlan
 	if r.updates != nil {
 		var err error
-		if personal, err = r.personalPublications(ctx, events); err != nil {
+		if plan, err = r.newFanoutPlan(ctx, events); err != nil {
 			return err
 		}
 	}
-	pubs := make([]pending, 0, len(events))
+	var sent, all []pubKey
+	fail := func(err error) error {
+		r.remember(sent)
+		return err
+	}
+	from := 0
 	for i, ev := range events {
+		if plan != nil {
+			if err := plan.add(ev); err != nil {
+				return fail(err)
+			}
+			if plan.size() < maxFanoutPerFlush && i < len(events)-1 {
+				continue
+			}
+		} else if i < len(events)-1 {
+			continue
+		}
+		keys, err := r.publish(ctx, events[from:i+1], plan)
+		sent = append(sent, keys...)
+		all = append(all, keys...)
+		if err != nil {
+			return fail(err)
+		}
+		from = i + 1
+	}
+	r.forget(all)
+	return nil
+}
+
+// publish sends the publications of events (a part of a batch), the personal
+// ones from plan (written to the streams first). It returns the keys of what
+// Centrifugo accepted.
+func (r *Relay) publish(ctx context.Context, events []event.Event, plan *fanoutPlan) ([]pubKey, error) {
+	var personal map[uint64][]pending
+	if plan != nil {
+		var err error
+		if personal, err = plan.flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	pubs := make([]pending, 0, len(events))
+	for _, ev := range events {
 		unsubs, err := Unsubscriptions(ev)
 		if err != nil {
-			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+			return nil, bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 		}
 		ps, err := Publications(ev)
 		if err != nil {
-			// Before anything is sent: the rest of the batch is retried
-			// without this event, so order is kept.
-			return bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
+			// Before anything of this part is sent: the rest of the batch
+			// is retried without this event, so order is kept.
+			return nil, bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 		}
 		// An event's commands keep fixed indexes (unsubscriptions first),
 		// so that a retry knows which of them Centrifugo already took.
@@ -196,32 +249,30 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 			pubs = append(pubs, pending{Publication: Publication{Channel: u.Channel}, unsubscribe: u.User, key: pubKey{seq: ev.Seq, idx: i}})
 		}
 		for j, p := range ps {
-			if personal != nil && strings.HasPrefix(p.Channel, domain.PersonalChannelPrefix) {
+			if plan != nil && strings.HasPrefix(p.Channel, domain.PersonalChannelPrefix) {
 				continue // made with a cursor by the update stream
 			}
 			pubs = append(pubs, pending{Publication: p, key: pubKey{seq: ev.Seq, idx: len(unsubs) + j}})
 		}
-		if personal != nil {
-			pubs = append(pubs, personal[i]...)
-		}
+		pubs = append(pubs, personal[ev.Seq]...)
 	}
-	all := pubs
-	pubs = r.skipAccepted(all)
-
+	todo := r.skipAccepted(pubs)
 	var taken []pubKey
-	for start := 0; start < len(pubs); start += r.maxPipe {
-		chunk := pubs[start:min(start+r.maxPipe, len(pubs))]
+	for start := 0; start < len(todo); start += r.maxPipe {
+		chunk := todo[start:min(start+r.maxPipe, len(todo))]
 		ok, err := r.send(ctx, chunk)
 		taken = append(taken, ok...)
 		if err != nil {
 			// Later pipes are not sent: they may hold later events of the
 			// failed publication's chat.
-			r.remember(taken)
-			return err
+			return taken, err
 		}
 	}
-	r.forget(all)
-	return nil
+	keys := make([]pubKey, len(pubs))
+	for i, p := range pubs {
+		keys[i] = p.key
+	}
+	return keys, nil
 }
 
 // send sends one pipe and returns the keys Centrifugo accepted.
@@ -320,13 +371,13 @@ func (r *Relay) remember(keys []pubKey) {
 	}
 }
 
-func (r *Relay) forget(pubs []pending) {
+func (r *Relay) forget(keys []pubKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.accepted) == 0 {
 		return
 	}
-	for _, p := range pubs {
-		delete(r.accepted, p.key)
+	for _, k := range keys {
+		delete(r.accepted, k)
 	}
 }
