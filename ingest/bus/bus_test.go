@@ -697,3 +697,51 @@ func TestAnotherPartitionCountOverAnExistingLogIsRefused(t *testing.T) {
 		t.Fatalf("the right count: %v", err)
 	}
 }
+
+// A batch stuck in an outage longer than AckWait keeps only its own events
+// alive; events delivered behind it wait in the inbox, time out and are
+// delivered again, so the inbox holds them twice. When the outage ends they
+// are applied once each: a handler that is not idempotent in effect (the
+// notifier publishes) must not see an event twice in one call.
+func TestEventsDeliveredAgainDuringAnOutageAreAppliedOnce(t *testing.T) {
+	js, topo := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &outageHandler{recorder: *newRecorder()}
+	h.down.Store(true)
+	go runner(js, topo, h).Run(ctx)
+	pub := bus.NewPublisher(js, bus.PublisherConfig{Timeout: 5 * time.Second}, nil)
+	publish := func(i int) {
+		if _, err := pub.Publish(ctx, msgEnvelope(t, 1, fmt.Sprint("m", i)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first event alone is the stuck batch; the others queue behind it.
+	publish(0)
+	waitFor(t, "the first batch failing", func() bool { return h.tries.Load() >= 1 })
+	const n = 20
+	for i := 1; i < n; i++ {
+		publish(i)
+	}
+	waitFor(t, "queued events delivered again", func() bool {
+		for p := range topo.Partitions {
+			cons, err := js.Consumer(ctx, topo.Stream, bus.ConsumerName("test", p))
+			if err != nil {
+				continue
+			}
+			if info, err := cons.Info(ctx); err == nil && info.NumAckPending >= n && info.NumRedelivered >= n-1 {
+				return true
+			}
+		}
+		return false
+	})
+	h.down.Store(false)
+	waitFor(t, "every event applied", func() bool { return h.total() == n })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for seq, c := range h.count {
+		if c != 1 {
+			t.Errorf("event %d handed to the handler %d times, want 1", seq, c)
+		}
+	}
+}

@@ -366,6 +366,14 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 			last, lastSeq = m, seq
 			lag.Set(float64(meta.NumPending))
 		}
+		if _, twice := byseq[seq]; twice {
+			// The same event delivered again while an earlier delivery
+			// waited in the inbox (a batch stuck in an outage longer than
+			// AckWait keeps only its own events alive): applied once, and
+			// acknowledged through the newest delivery.
+			byseq[seq] = m
+			continue
+		}
 		if seq <= pr.lastDone {
 			if meta.NumDelivered > 1 {
 				// A redelivery of an event this client already applied (its
