@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -237,5 +238,31 @@ func TestABigFanoutGoesOutInParts(t *testing.T) {
 				t.Fatalf("member %d's publication %d has cursor %s", uid, i, p.Cursor)
 			}
 		}
+	}
+}
+
+// In a chat of MemberUpdatesMaxMembers or more, a join or a leave is an
+// update for the member concerned only: building a big group one member at
+// a time must not cost an update per member per join.
+func TestMembershipChangesOfABigChatReachOnlyTheMemberConcerned(t *testing.T) {
+	s := newStreamRelay(t, nil)
+	members := make([]domain.Member, relay.MemberUpdatesMaxMembers)
+	for i := range members {
+		members[i] = member(domain.User{ID: int64(1000 + i), Name: fmt.Sprint("m", i)}, domain.RoleMember)
+	}
+	after := group(42, append(slices.Clone(members), member(carol, domain.RoleMember))...)
+	handle(t, s.r,
+		ev(t, 1, event.ChatCreated, 42, event.ChatCreatedData{Chat: group(42, members...)}),
+		ev(t, 2, event.MemberAdded, 42, event.MemberAddedData{Member: member(carol, domain.RoleMember), Chat: after}),
+		ev(t, 3, event.MemberRemoved, 42, event.MemberRemovedData{UserID: 1000, MembersCount: len(members)}),
+	)
+	if got := s.personal(t, 1001); len(got) != 1 || got[0].Type != "chat.added" {
+		t.Fatalf("a member of the big chat got %v, want its chat.added only", got)
+	}
+	if got := s.personal(t, carol.ID); len(got) != 1 || got[0].Type != "chat.added" {
+		t.Fatalf("the newcomer got %v", got)
+	}
+	if got := s.personal(t, 1000); len(got) != 2 || got[1].Type != "chat.removed" {
+		t.Fatalf("the removed member got %v", got)
 	}
 }
