@@ -7,7 +7,12 @@ import "github.com/redis/go-redis/v9"
 // go in and out as decimal strings or Redis integers, never as Lua floats
 // rendered back, so that no id is ever written in exponent notation.
 
-// appendScript adds one update to a user's stream.
+// appendScript adds one update to a user's stream. It is what a fan-out
+// costs per member, so it runs as few commands as it can: the stream holds
+// exactly pts - floor entries (nothing else removes any), so no ZCARD; and
+// the keys' time to live is set when the stream is made and renewed every
+// 64th update, not at each one (it is 30 days; an update or two late
+// changes nothing).
 //
 //	KEYS: meta, log
 //	ARGV: new stream id, partition, seq, keep, ttl seconds, body, recent
@@ -16,32 +21,36 @@ import "github.com/redis/go-redis/v9"
 //	        {2}:            applied before, no longer among the recent entries
 var appendScript = redis.NewScript(`
 local hwf = 'hw:' .. ARGV[2]
-local hw = redis.call('HGET', KEYS[1], hwf)
+local m = redis.call('HMGET', KEYS[1], 'stream', hwf, 'floor')
+local stream, hw = m[1], m[2]
 if hw and tonumber(hw) >= tonumber(ARGV[3]) then
   local want = ARGV[3] .. '|'
   local recent = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[7]) - 1, 'WITHSCORES')
   for i = 1, #recent, 2 do
     if string.sub(recent[i], 1, #want) == want then
-      return {0, redis.call('HGET', KEYS[1], 'stream'), tonumber(recent[i + 1])}
+      return {0, stream, tonumber(recent[i + 1])}
     end
   end
   return {2}
 end
-if redis.call('HSETNX', KEYS[1], 'stream', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'pts', 0, 'floor', 0)
+local floor = tonumber(m[3]) or 0
+if not stream then
+  stream = ARGV[1]
+  redis.call('HSET', KEYS[1], 'stream', stream, 'pts', 0, 'floor', 0)
 end
 local n = redis.call('HINCRBY', KEYS[1], 'pts', 1)
 redis.call('HSET', KEYS[1], hwf, ARGV[3])
 redis.call('ZADD', KEYS[2], n, ARGV[3] .. '|' .. ARGV[6])
-local size = redis.call('ZCARD', KEYS[2])
 local keep = tonumber(ARGV[4])
-if size > keep then
-  local dropped = redis.call('ZPOPMIN', KEYS[2], size - keep)
-  redis.call('HSET', KEYS[1], 'floor', dropped[#dropped])
+if n - floor > keep then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', n - keep)
+  redis.call('HSET', KEYS[1], 'floor', n - keep)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return {1, redis.call('HGET', KEYS[1], 'stream'), n}
+if n % 64 == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+return {1, stream, n}
 `)
 
 // membersScript applies one membership event to a chat.
