@@ -199,7 +199,7 @@ func defaultConfig() config {
 		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
 		CurveRates: "100,300,600,1000,2000", CurveDuration: 30 * time.Second, CurveChats: 100, CurveIdle: 10 * time.Second,
 		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second, StormVia: "chat,personal",
-		BroadcastChannels: "1000,10000", BroadcastCalls: 20, BroadcastBytes: 300,
+		BroadcastChannels: "1000,10000", BroadcastCalls: 50, BroadcastBytes: 300,
 		AccountChats: 1000, AccountPage: 50,
 	}
 }
