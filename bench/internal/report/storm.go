@@ -141,6 +141,7 @@ func StormsMarkdown(ss []*Storm) string {
 		}
 		row("subscriptions", func(s *Storm) string { return num(float64(s.Subscriptions)) })
 		row("Centrifugo down (health failing)", func(s *Storm) string { return fmt.Sprintf("%.1f s", s.DownSeconds) })
+		row("token requests to connect and subscribe from nothing (set-up: connection + subscription)", func(s *Storm) string { return num(float64(s.SetupTokens)) })
 		row("token requests during the storm: connection + subscription (errors)", func(s *Storm) string {
 			return fmt.Sprintf("%d + %d = %d (%d)", s.ConnTokens, s.SubTokens, s.ConnTokens+s.SubTokens, s.TokenErrors)
 		})
