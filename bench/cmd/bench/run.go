@@ -397,7 +397,9 @@ func (b *bench) fanout(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		per := perDelivery(s.Procs, s.Delivery.Delivered)
+		// Per message and member: the notifier publishes to every member's
+		// personal channel whether or not it is connected.
+		per := perDelivery(s.Procs, s.Accepted*int64(b.cfg.FanoutMembers))
 		s.Extra = per
 		s.Notes = append(s.Notes, per.note())
 		log.Printf("%s: %s", name, per.note())
@@ -424,7 +426,7 @@ func fanoutModes(v string) ([]string, error) {
 	return out, nil
 }
 
-// deliveryCPU is the stack's CPU per delivery (one message to one subscriber).
+// deliveryCPU is the stack's CPU per delivery (one message to one member).
 type deliveryCPU struct {
 	Deliveries    int64              `json:"deliveries"`
 	StackMicros   float64            `json:"stack_cpu_us_per_delivery"`
@@ -452,7 +454,7 @@ func (d deliveryCPU) note() string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %.1f", n, d.ProcessMicros[n]))
 	}
-	return fmt.Sprintf("CPU per delivery (one message to one subscriber, %d deliveries): stack %.1f µs (%s)", d.Deliveries, d.StackMicros, strings.Join(parts, ", "))
+	return fmt.Sprintf("CPU per delivery (one message to one member, %d = messages × members): stack %.1f µs (%s)", d.Deliveries, d.StackMicros, strings.Join(parts, ", "))
 }
 
 // stack runs scripts/stack.sh with extra environment.
