@@ -103,9 +103,10 @@ Flags:
 	}
 }
 
-// allScenarios is "all" (about 28 minutes on 2 cores: fanout measures two
-// modes and storm two clients since issue 17; storm and account build
-// thousands of users and connections of their own, last).
+// allScenarios is "all" (13.4 minutes on 2 cores in docs/performance.md's
+// issue 17 section, up to 25 on a slow day; fanout measures two modes and
+// storm two clients since issue 17; storm and account build thousands of
+// users and connections of their own, last).
 var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits", "broadcast", "curve", "storm", "account"}
 
 type config struct {
