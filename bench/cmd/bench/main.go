@@ -39,19 +39,30 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
   steady    open-loop fixed rate over chats of 2 members with live subscribers
   max       closed-loop ramp of concurrent senders to the highest rate whose
             worker backlog stays bounded, then held
-  fanout    one group, every member a live subscriber, fixed rate
+  fanout    one group, every member (or --fanout-connected of them) a live
+            subscriber, fixed rate; once per --fanout-via: subscribed to its
+            personal channel only ("fanout personal", API 1.1) and to the
+            group's channel ("fanout"); CPU per delivery (message × member)
   baseline  steady and max against the synchronous design (replaces the
             stack's gateway with bench/cmd/baseline, then back)
   drain     stop the workers, accept N messages, start each worker alone and
             measure its catch-up rate
   limits    each component's own ceiling: JetStream (fsync always and lazy),
             MySQL multi-row INSERT, Redis pipelines, Centrifugo piped publish
+  broadcast one ~300-byte payload to N personal-style channels (namespace
+            user, with history; --broadcast-channels): a pipe of N publish
+            commands against one broadcast command; wall time per call and
+            Centrifugo's CPU per channel
   curve     the stack idle, then steady at several rates in one sitting: CPU
             per accepted message (per process and the stack) against rate
-  storm     reconnect storm: every user live on its personal and chat
-            channels, Centrifugo restarted (stack.sh restart-centrifugo)
-            while messages flow; time until all re-subscribed, token load,
-            recovery or reload, every message to every member exactly once
+  storm     reconnect storm: every user live, Centrifugo restarted
+            (stack.sh restart-centrifugo) while messages flow; once per
+            --storm-via on the same users and chats: the v1 client (personal
+            and every chat channel, reloads what was not recovered) and the
+            1.1 client (personal channel only, catches up with GET /updates
+            from its cursor); time until all re-subscribed and until every
+            message is in, token load, reloads and GET /updates calls, every
+            message to every member exactly once
   account   one user in many chats: chat list paging, connect, subscribe to
             every chat (Centrifugo's channel limit), a message to the oldest
 
@@ -92,9 +103,11 @@ Flags:
 	}
 }
 
-// allScenarios is "all" (about 25 minutes on 2 cores; storm and account
-// build thousands of users and connections of their own, last).
-var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits", "curve", "storm", "account"}
+// allScenarios is "all" (13.4 minutes on 2 cores in docs/performance.md's
+// issue 17 section, up to 25 on a slow day; fanout measures two modes and
+// storm two clients since issue 17; storm and account build thousands of
+// users and connections of their own, last).
+var allScenarios = []string{"steady", "max", "fanout", "baseline", "drain", "limits", "broadcast", "curve", "storm", "account"}
 
 type config struct {
 	Scenarios   string
@@ -125,9 +138,11 @@ type config struct {
 	MaxStep    time.Duration
 	MaxHold    time.Duration
 
-	FanoutMembers  int
-	FanoutRate     float64
-	FanoutDuration time.Duration
+	FanoutMembers   int
+	FanoutConnected int
+	FanoutVia       string
+	FanoutRate      float64
+	FanoutDuration  time.Duration
 
 	DrainMessages int64
 	DrainSenders  int
@@ -150,6 +165,11 @@ type config struct {
 	StormBefore  time.Duration
 	StormAfter   time.Duration
 	StormTimeout time.Duration
+	StormVia     string
+
+	BroadcastChannels string
+	BroadcastCalls    int
+	BroadcastBytes    int
 
 	AccountChats        int
 	AccountPage         int
@@ -174,13 +194,14 @@ func defaultConfig() config {
 		// stops short of the CPU's limit measures the latency, not the limit
 		// (the plateau rule ends the ramp where more senders stop helping).
 		MaxSenders: "8,16,32,64,128,256,512,1024,2048", MaxStep: 8 * time.Second, MaxHold: 30 * time.Second,
-		FanoutMembers: 1000, FanoutRate: 20, FanoutDuration: 30 * time.Second,
+		FanoutMembers: 1000, FanoutVia: "personal,chat", FanoutRate: 20, FanoutDuration: 30 * time.Second,
 		// 512 senders: at least as many sends in flight as the atomic-batch
 		// ceiling of limits has (4 batches of 100), or drain measures latency.
 		DrainMessages: 500000, DrainSenders: 512, LimitsDuration: 4 * time.Second,
 		SmokeRate: 50, SmokeChats: 20, SmokeDuration: 5 * time.Second,
 		CurveRates: "100,300,600,1000,2000", CurveDuration: 30 * time.Second, CurveChats: 100, CurveIdle: 10 * time.Second,
-		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second,
+		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second, StormVia: "chat,personal",
+		BroadcastChannels: "1000,10000", BroadcastCalls: 50, BroadcastBytes: 300,
 		AccountChats: 1000, AccountPage: 50,
 	}
 }
@@ -208,7 +229,9 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.MaxSenders, "max-senders", c.MaxSenders, "max: the ramp of concurrent closed-loop senders")
 	fs.DurationVar(&c.MaxStep, "max-step", c.MaxStep, "max: duration of each ramp step")
 	fs.DurationVar(&c.MaxHold, "max-hold", c.MaxHold, "max: how long the best step is held")
-	fs.IntVar(&c.FanoutMembers, "fanout-members", c.FanoutMembers, "fanout: members (and live subscribers) of the group")
+	fs.IntVar(&c.FanoutMembers, "fanout-members", c.FanoutMembers, "fanout: members of the group")
+	fs.IntVar(&c.FanoutConnected, "fanout-connected", c.FanoutConnected, "fanout: members with a live connection (the first ones; 0: all)")
+	fs.StringVar(&c.FanoutVia, "fanout-via", c.FanoutVia, `fanout: "personal" (each member subscribes to its personal channel only, API 1.1), "chat" (to the group's channel), or both, comma-separated, one after the other on the same group`)
 	fs.Float64Var(&c.FanoutRate, "fanout-rate", c.FanoutRate, "fanout: messages per second")
 	fs.DurationVar(&c.FanoutDuration, "fanout-duration", c.FanoutDuration, "fanout: how long to send")
 	fs.Int64Var(&c.DrainMessages, "drain-messages", c.DrainMessages, "drain: messages accepted while the workers are stopped")
@@ -228,6 +251,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StormBefore, "storm-before", c.StormBefore, "storm: sending before Centrifugo is restarted")
 	fs.DurationVar(&c.StormAfter, "storm-after", c.StormAfter, "storm: sending after every subscription is back")
 	fs.DurationVar(&c.StormTimeout, "storm-timeout", c.StormTimeout, "storm: longest wait for every subscription to come back")
+	fs.StringVar(&c.BroadcastChannels, "broadcast-channels", c.BroadcastChannels, "broadcast: comma-separated channel counts N")
+	fs.IntVar(&c.BroadcastCalls, "broadcast-calls", c.BroadcastCalls, "broadcast: measured calls per method and N")
+	fs.IntVar(&c.BroadcastBytes, "broadcast-bytes", c.BroadcastBytes, "broadcast: payload size in bytes")
+	fs.StringVar(&c.StormVia, "storm-via", c.StormVia, `storm: the clients, one storm each on the same users and chats, comma-separated: "chat" (the 1.0 client: personal and every chat channel, reloads) and "personal" (the 1.1 client: personal channel only, GET /updates)`)
 	fs.IntVar(&c.AccountChats, "account-chats", c.AccountChats, "account: chats of the one user (direct chats it creates)")
 	fs.IntVar(&c.AccountPage, "account-page", c.AccountPage, "account: GET /chats limit per page")
 	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")

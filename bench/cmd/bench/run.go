@@ -46,7 +46,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 	}
 	b := &bench{cfg: cfg, api: load.NewAPI(cfg.API), ok: true,
 		rep: &report.Report{Started: time.Now().UTC().Format(time.RFC3339), Command: command, Machine: machine()}}
-	needNATS := slices.ContainsFunc(names, func(n string) bool { return n != "limits" })
+	needNATS := slices.ContainsFunc(names, func(n string) bool { return n != "limits" && n != "broadcast" })
 	if needNATS {
 		r, err := backlog.Open(cfg.NATS, cfg.Partitions, cfg.natsLogin()...)
 		if err != nil {
@@ -81,6 +81,8 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 			err = b.drain(ctx)
 		case "limits":
 			b.limits()
+		case "broadcast":
+			err = b.broadcast(ctx)
 		case "curve":
 			err = b.curve(ctx)
 		case "storm":
@@ -356,19 +358,103 @@ func (b *bench) max(ctx context.Context, name, design string) error {
 	return err
 }
 
+// fanout builds one group and measures delivery to its members, once per
+// subscription mode of --fanout-via: every connected member subscribed to
+// the chat's channel ("chat", scenario "fanout") or to its own personal
+// channel only ("personal", scenario "fanout personal"; API 1.1).
 func (b *bench) fanout(ctx context.Context) error {
-	w, err := load.Build(ctx, b.api, load.Spec{Prefix: b.cfg.Prefix + "f", Chats: 1, Members: b.cfg.FanoutMembers, Subscribe: true, Concurrency: b.cfg.Setup}, logf)
+	modes, err := fanoutModes(b.cfg.FanoutVia)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	w, err := load.Build(ctx, b.api, load.Spec{Prefix: b.cfg.Prefix + "f", Chats: 1, Members: b.cfg.FanoutMembers, Concurrency: b.cfg.Setup}, logf)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	b.waitIdle(60 * time.Second)
-	s := &report.Scenario{Name: "fanout", Design: "log", Params: map[string]any{"members": b.cfg.FanoutMembers, "subscribers": w.Chats[0].Subscribers, "rate": b.cfg.FanoutRate, "duration": b.cfg.FanoutDuration.String()}}
-	_, err = b.measured(ctx, w, s, true, func(p *load.Phase) {
-		p.PersistEvery = 1
-		p.OpenLoop(ctx, b.cfg.FanoutRate, b.cfg.FanoutDuration, func() int { return 0 })
-	})
-	return err
+	// Each member added is a member.added update to every member before it
+	// (n²/2 personal updates for the group): the notifier has to be done.
+	b.waitIdle(30 * time.Minute)
+	built := time.Since(started)
+	log.Printf("fanout: group of %d members built and applied in %.1f s", b.cfg.FanoutMembers, built.Seconds())
+	for _, via := range modes {
+		if err := w.Subscribe(ctx, via, b.cfg.FanoutConnected, b.cfg.Setup); err != nil {
+			return err
+		}
+		b.waitIdle(60 * time.Second)
+		name := "fanout"
+		if via == load.ViaPersonal {
+			name = "fanout personal"
+		}
+		s := &report.Scenario{Name: name, Design: "log", Params: map[string]any{"members": b.cfg.FanoutMembers, "subscribers": w.Chats[0].Subscribers,
+			"via": via, "rate": b.cfg.FanoutRate, "duration": b.cfg.FanoutDuration.String()},
+			Notes: []string{fmt.Sprintf("group of %d members built (register, POST /chats with 199, POST /chats/{id}/members for the rest) and applied by every worker in %.1f s", b.cfg.FanoutMembers, built.Seconds())}}
+		_, err = b.measured(ctx, w, s, true, func(p *load.Phase) {
+			p.PersistEvery = 1
+			p.OpenLoop(ctx, b.cfg.FanoutRate, b.cfg.FanoutDuration, func() int { return 0 })
+		})
+		if err != nil {
+			return err
+		}
+		// Per message and member: the notifier publishes to every member's
+		// personal channel whether or not it is connected.
+		per := perDelivery(s.Procs, s.Accepted*int64(b.cfg.FanoutMembers))
+		s.Extra = per
+		s.Notes = append(s.Notes, per.note())
+		log.Printf("%s: %s", name, per.note())
+		w.Close()
+	}
+	return nil
+}
+
+// fanoutModes parses --fanout-via.
+func fanoutModes(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case load.ViaChat, load.ViaPersonal:
+			out = append(out, f)
+		case "":
+		default:
+			return nil, fmt.Errorf("--fanout-via: unknown mode %q (want %s, %s or both)", f, load.ViaPersonal, load.ViaChat)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--fanout-via: no mode")
+	}
+	return out, nil
+}
+
+// deliveryCPU is the stack's CPU per delivery (one message to one member).
+type deliveryCPU struct {
+	Deliveries    int64              `json:"deliveries"`
+	StackMicros   float64            `json:"stack_cpu_us_per_delivery"`
+	ProcessMicros map[string]float64 `json:"process_cpu_us_per_delivery"`
+}
+
+func perDelivery(us []procs.Usage, deliveries int64) deliveryCPU {
+	d := deliveryCPU{Deliveries: deliveries, ProcessMicros: map[string]float64{}}
+	var total float64
+	for _, u := range us {
+		total += u.CPUSeconds
+		d.ProcessMicros[u.Name] = report.MicrosPerMsg(u.CPUSeconds, deliveries)
+	}
+	d.StackMicros = report.MicrosPerMsg(total, deliveries)
+	return d
+}
+
+func (d deliveryCPU) note() string {
+	names := make([]string, 0, len(d.ProcessMicros))
+	for n := range d.ProcessMicros {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f", n, d.ProcessMicros[n]))
+	}
+	return fmt.Sprintf("CPU per delivery (one message to one member, %d = messages × members): stack %.1f µs (%s)", d.Deliveries, d.StackMicros, strings.Join(parts, ", "))
 }
 
 // stack runs scripts/stack.sh with extra environment.

@@ -114,6 +114,7 @@ type FleetSub struct {
 	ids            map[int64]byte // message id -> 1 realtime, 2 history reload, 3 both
 	maxID          int64
 	arrived        map[int64]time.Time
+	p              *personalState // the 1.1 client's personal channel (AddPersonal)
 }
 
 // Has reports whether message id reached this subscription (realtime or reload).
@@ -138,6 +139,8 @@ type Member struct {
 	http      chan struct{}
 	Subs      []*FleetSub
 	byChannel map[string]*FleetSub
+	// Personal is the 1.1 client's personal subscription (AddPersonal), nil for a 1.0 client.
+	Personal  *FleetSub
 	client    *centrifuge.Client
 	connected atomic.Bool
 }
@@ -164,8 +167,13 @@ type Fleet struct {
 	ReloadsFailed atomic.Int64 // reloads that gave up after 3 attempts
 	// ReloadAPI serves the reloads (default API): the members' own HTTP
 	// clients, apart from the benchmark's sender.
-	ReloadAPI     *API
-	ViaReload     atomic.Int64 // messages first seen in a reload
+	ReloadAPI *API
+	ViaReload atomic.Int64 // messages first seen in a reload (or GET /updates)
+	// The 1.1 client (AddPersonal).
+	CatchUps      atomic.Int64 // catch-ups from the last cursor
+	UpdatesCalls  atomic.Int64 // GET /updates requests (failed attempts included)
+	Gone          atomic.Int64 // 410 answers
+	Gaps          atomic.Int64 // gaps in live updates that needed GET /updates
 	reloadWG      sync.WaitGroup
 	SubscribeErrs sync.Map // error text -> *atomic.Int64
 }
@@ -259,11 +267,7 @@ func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 			continue
 		}
 		fs.sub = sub
-		sub.OnSubscribed(func(e centrifuge.SubscribedEvent) {
-			fs.mu.Lock()
-			fs.subscribed, fs.lastSubscribed = true, time.Now()
-			after := fs.maxID
-			fs.mu.Unlock()
+		f.watch(fs, func(e centrifuge.SubscribedEvent, after int64) {
 			if e.WasRecovering {
 				if e.Recovered {
 					f.Recovered.Add(1)
@@ -271,27 +275,6 @@ func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 					f.NotRecovered.Add(1)
 					f.reload(m, fs, after)
 				}
-			}
-		})
-		sub.OnSubscribing(func(centrifuge.SubscribingEvent) {
-			fs.mu.Lock()
-			fs.subscribed = false
-			fs.mu.Unlock()
-		})
-		sub.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) {
-			fs.mu.Lock()
-			fs.subscribed = false
-			if e.Code != 0 {
-				fs.ended = fmt.Sprintf("unsubscribed %d %s", e.Code, e.Reason)
-			}
-			fs.mu.Unlock()
-			if e.Code != 0 {
-				f.subErr(fmt.Sprintf("unsubscribed %d %s", e.Code, e.Reason))
-			}
-		})
-		sub.OnError(func(e centrifuge.SubscriptionErrorEvent) {
-			if e.Error != nil {
-				f.subErr(e.Error.Error())
 			}
 		})
 		sub.OnPublication(func(e centrifuge.PublicationEvent) {
@@ -324,6 +307,40 @@ func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 	return nil
 }
 
+// watch keeps fs's state from its subscription's events; subscribed is
+// called after each subscribe with the newest message id fs had then.
+func (f *Fleet) watch(fs *FleetSub, subscribed func(e centrifuge.SubscribedEvent, maxID int64)) {
+	sub := fs.sub
+	sub.OnSubscribed(func(e centrifuge.SubscribedEvent) {
+		fs.mu.Lock()
+		fs.subscribed, fs.lastSubscribed = true, time.Now()
+		after := fs.maxID
+		fs.mu.Unlock()
+		subscribed(e, after)
+	})
+	sub.OnSubscribing(func(centrifuge.SubscribingEvent) {
+		fs.mu.Lock()
+		fs.subscribed = false
+		fs.mu.Unlock()
+	})
+	sub.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) {
+		fs.mu.Lock()
+		fs.subscribed = false
+		if e.Code != 0 {
+			fs.ended = fmt.Sprintf("unsubscribed %d %s", e.Code, e.Reason)
+		}
+		fs.mu.Unlock()
+		if e.Code != 0 {
+			f.subErr(fmt.Sprintf("unsubscribed %d %s", e.Code, e.Reason))
+		}
+	})
+	sub.OnError(func(e centrifuge.SubscriptionErrorEvent) {
+		if e.Error != nil {
+			f.subErr(e.Error.Error())
+		}
+	})
+}
+
 // BrowserConns is how many requests one member has in flight at most.
 const BrowserConns = 6
 
@@ -345,25 +362,7 @@ func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 		if api == nil {
 			api = f.API
 		}
-		started := time.Now()
-		try := func(do func(ctx context.Context) error) bool {
-			for attempt := 0; attempt == 0 || time.Since(started) < reloadGiveUp; attempt++ {
-				m.http <- struct{}{}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := do(ctx)
-				cancel()
-				<-m.http
-				if err == nil {
-					return true
-				}
-				f.ReloadErrors.Add(1)
-				f.subErr("reload: " + err.Error())
-				backoff := min(10*time.Second, time.Second<<min(attempt, 4))
-				time.Sleep(backoff/2 + rand.N(backoff/2))
-			}
-			f.ReloadsFailed.Add(1)
-			return false
-		}
+		try := func(do func(ctx context.Context) error) bool { return f.retry(m, do) }
 		if fs.ChatID == 0 {
 			try(func(ctx context.Context) error {
 				_, _, err := api.ListChats(ctx, m.User.Token, 50, "")
@@ -396,6 +395,31 @@ func (f *Fleet) reload(m *Member, fs *FleetSub, after int64) {
 			after = msgs[len(msgs)-1].ID
 		}
 	}()
+}
+
+// retry runs one request of m's until it succeeds, as a client that must
+// not show a gap does: after an exponential back-off with jitter (1 s
+// doubling to 10 s) for up to reloadGiveUp, each attempt holding one of m's
+// BrowserConns (ReloadErrors counts the failed attempts, ReloadsFailed the
+// requests that gave up).
+func (f *Fleet) retry(m *Member, do func(ctx context.Context) error) bool {
+	started := time.Now()
+	for attempt := 0; attempt == 0 || time.Since(started) < reloadGiveUp; attempt++ {
+		m.http <- struct{}{}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := do(ctx)
+		cancel()
+		<-m.http
+		if err == nil {
+			return true
+		}
+		f.ReloadErrors.Add(1)
+		f.subErr("reload: " + err.Error())
+		backoff := min(10*time.Second, time.Second<<min(attempt, 4))
+		time.Sleep(backoff/2 + rand.N(backoff/2))
+	}
+	f.ReloadsFailed.Add(1)
+	return false
 }
 
 // WaitReloads waits for the reloads in flight.

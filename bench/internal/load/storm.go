@@ -140,6 +140,13 @@ func (w *GroupWorld) StartSender(api *API, rate float64, textLen int) *StormSend
 	return s
 }
 
+// Snapshot is the sends accepted so far.
+func (s *StormSender) Snapshot() []SentMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SentMsg(nil), s.Accepted...)
+}
+
 // Stop stops sending and waits for the answers in flight.
 func (s *StormSender) Stop() {
 	close(s.stop)
@@ -166,7 +173,7 @@ func (f *Fleet) Check(w *GroupWorld, members []*Member, msgs []SentMsg, timeout 
 			ch := w.Chats[m.Chat]
 			for _, u := range ch.Members {
 				c.Expected++
-				if s := members[u].Sub(ch.Channel); s != nil && s.Has(m.ID) {
+				if members[u].has(ch.ID, ch.Channel, m.ID) {
 					c.Delivered++
 				} else {
 					c.Lost++
@@ -180,4 +187,28 @@ func (f *Fleet) Check(w *GroupWorld, members []*Member, msgs []SentMsg, timeout 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// has reports whether message id of chat chatID reached m: on the chat's
+// channel (1.0 client) or its personal channel (1.1 client).
+func (m *Member) has(chatID int64, channel string, id int64) bool {
+	if s := m.Sub(channel); s != nil && s.Has(id) {
+		return true
+	}
+	return m.Personal != nil && m.Personal.HasMsg(chatID, id)
+}
+
+// Missing counts, of msgs, the deliveries that have not reached their
+// members yet (members[u] is user u's connection).
+func Missing(w *GroupWorld, members []*Member, msgs []SentMsg) int64 {
+	var n int64
+	for _, m := range msgs {
+		ch := w.Chats[m.Chat]
+		for _, u := range ch.Members {
+			if !members[u].has(ch.ID, ch.Channel, m.ID) {
+				n++
+			}
+		}
+	}
+	return n
 }

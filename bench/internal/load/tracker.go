@@ -81,8 +81,10 @@ func (t *Tracker) lookup(clientID string) *msg {
 // publication is what the checks read of a realtime publication.
 type publication struct {
 	Type    string `json:"type"`
+	Cursor  string `json:"cursor"` // personal channels only
 	Message struct {
 		ID       int64  `json:"id"`
+		ChatID   int64  `json:"chat_id"`
 		ClientID string `json:"client_id"`
 	} `json:"message"`
 }
@@ -93,6 +95,24 @@ func (t *Tracker) deliver(sub, chat int, data []byte, at time.Time) {
 	if json.Unmarshal(data, &p) != nil || p.Type != "message.created" {
 		return
 	}
+	t.record(sub, chat, &p, at)
+}
+
+// deliverPersonal records one publication received by subscriber sub on its
+// personal channel; its chat is found by the message's chat_id.
+func (t *Tracker) deliverPersonal(sub int, chatIndex map[int64]int, data []byte, at time.Time) {
+	var p publication
+	if json.Unmarshal(data, &p) != nil || p.Type != "message.created" {
+		return
+	}
+	chat, ok := chatIndex[p.Message.ChatID]
+	if !ok {
+		return // a chat of another world
+	}
+	t.record(sub, chat, &p, at)
+}
+
+func (t *Tracker) record(sub, chat int, p *publication, at time.Time) {
 	if len(p.Message.ClientID) < len(t.tag) || p.Message.ClientID[:len(t.tag)] != t.tag {
 		return // another phase's message, delivered late
 	}

@@ -33,6 +33,9 @@ type World struct {
 
 	clients []*centrifuge.Client
 	cur     atomic.Pointer[Tracker]
+	// chatIndex maps a chat id to its index in Chats (publications on
+	// personal channels name their chat).
+	chatIndex map[int64]int
 	// nextSender rotates the author within each chat.
 	nextSender []atomic.Uint32
 }
@@ -43,10 +46,20 @@ type Spec struct {
 	Chats   int    // chats to create
 	Members int    // members per chat: 2 makes direct chats, more makes groups
 	// Subscribe opens one realtime connection per user, subscribed to the
-	// channels of all its chats.
-	Subscribe   bool
+	// channels of all its chats (Via "chat", the default) or to its personal
+	// channel only (Via "personal", API 1.1).
+	Subscribe bool
+	Via       string
+	// Connected is how many users (the first ones) get a connection; 0: all.
+	Connected   int
 	Concurrency int
 }
+
+// Via values: how a subscriber hears of its chats' messages.
+const (
+	ViaChat     = "chat"     // one subscription per chat channel (the 1.0 client)
+	ViaPersonal = "personal" // the personal channel only (the 1.1 client)
+)
 
 // Build registers users, creates chats and, when asked, connects subscribers.
 func Build(ctx context.Context, api *API, spec Spec, logf func(string, ...any)) (*World, error) {
@@ -94,33 +107,55 @@ func Build(ctx context.Context, api *API, spec Spec, logf func(string, ...any)) 
 	w.nextSender = make([]atomic.Uint32, len(w.Chats))
 
 	if spec.Subscribe {
-		if err := w.subscribe(ctx, conc); err != nil {
+		if err := w.Subscribe(ctx, spec.Via, spec.Connected, conc); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
 }
 
-// subscribe connects one Centrifugo client per user and subscribes it to its
-// chats' channels, through tokens from the API.
-func (w *World) subscribe(ctx context.Context, conc int) error {
+// Subscribe connects one Centrifugo client for each of the first connected
+// users (0: all) and subscribes it to its chats' channels (via ViaChat) or
+// to its personal channel (ViaPersonal), through tokens from the API. A
+// world's subscribers are replaced by Close and a new Subscribe.
+func (w *World) Subscribe(ctx context.Context, via string, connected, conc int) error {
+	switch via {
+	case "", ViaChat:
+		return w.subscribe(ctx, connected, conc, false)
+	case ViaPersonal:
+		return w.subscribe(ctx, connected, conc, true)
+	}
+	return fmt.Errorf("unknown subscription mode %q (want %s or %s)", via, ViaChat, ViaPersonal)
+}
+
+func (w *World) subscribe(ctx context.Context, connected, conc int, personal bool) error {
 	started := time.Now()
+	if w.chatIndex == nil {
+		w.chatIndex = make(map[int64]int, len(w.Chats))
+		for i, c := range w.Chats {
+			w.chatIndex[c.ID] = i
+		}
+	}
+	users := len(w.Users)
+	if connected > 0 && connected < users {
+		users = connected
+	}
 	chatsOf := make([][]int, len(w.Users))
 	for ci, c := range w.Chats {
 		for _, m := range c.Members {
 			chatsOf[m] = append(chatsOf[m], ci)
 		}
 	}
-	w.clients = make([]*centrifuge.Client, len(w.Users))
+	w.clients = make([]*centrifuge.Client, users)
 	var mu sync.Mutex
-	err := parallel(ctx, len(w.Users), conc, func(ctx context.Context, ui int) error {
+	err := parallel(ctx, users, conc, func(ctx context.Context, ui int) error {
 		u := w.Users[ui]
-		url, tok, err := w.API.RealtimeToken(ctx, u.Token)
+		rc, err := w.API.Realtime(ctx, u.Token)
 		if err != nil {
 			return err
 		}
-		cl := centrifuge.NewProtobufClient(url, centrifuge.Config{
-			Token: tok,
+		cl := centrifuge.NewProtobufClient(rc.URL, centrifuge.Config{
+			Token: rc.Token,
 			GetToken: func(centrifuge.ConnectionTokenEvent) (string, error) {
 				_, t, err := w.API.RealtimeToken(context.Background(), u.Token)
 				return t, err
@@ -130,8 +165,14 @@ func (w *World) subscribe(ctx context.Context, conc int) error {
 		if err := cl.Connect(); err != nil {
 			return fmt.Errorf("connect user %d: %w", u.ID, err)
 		}
-		for _, ci := range chatsOf[ui] {
-			ch := w.Chats[ci].Channel
+		channels := []string{rc.PersonalChannel}
+		if !personal {
+			channels = channels[:0]
+			for _, ci := range chatsOf[ui] {
+				channels = append(channels, w.Chats[ci].Channel)
+			}
+		}
+		for k, ch := range channels {
 			st, err := w.API.SubscriptionToken(ctx, u.Token, ch)
 			if err != nil {
 				return err
@@ -153,12 +194,22 @@ func (w *World) subscribe(ctx context.Context, conc int) error {
 				default:
 				}
 			})
-			sub.OnPublication(func(e centrifuge.PublicationEvent) {
-				now := time.Now()
-				if t := w.cur.Load(); t != nil {
-					t.deliver(ui, ci, e.Data, now)
-				}
-			})
+			if personal {
+				sub.OnPublication(func(e centrifuge.PublicationEvent) {
+					now := time.Now()
+					if t := w.cur.Load(); t != nil {
+						t.deliverPersonal(ui, w.chatIndex, e.Data, now)
+					}
+				})
+			} else {
+				ci := chatsOf[ui][k]
+				sub.OnPublication(func(e centrifuge.PublicationEvent) {
+					now := time.Now()
+					if t := w.cur.Load(); t != nil {
+						t.deliver(ui, ci, e.Data, now)
+					}
+				})
+			}
 			if err := sub.Subscribe(); err != nil {
 				return err
 			}
@@ -169,16 +220,22 @@ func (w *World) subscribe(ctx context.Context, conc int) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			mu.Lock()
-			w.Chats[ci].Subscribers++
-			mu.Unlock()
 		}
+		mu.Lock()
+		for _, ci := range chatsOf[ui] {
+			w.Chats[ci].Subscribers++
+		}
+		mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	w.Log("connected %d realtime subscribers in %.1fs", len(w.Users), time.Since(started).Seconds())
+	mode := "chat channels"
+	if personal {
+		mode = "personal channels"
+	}
+	w.Log("connected %d realtime subscribers (%s) in %.1fs", users, mode, time.Since(started).Seconds())
 	return nil
 }
 

@@ -55,19 +55,23 @@ func Find(pidDir string) []Proc {
 	return out
 }
 
+// byComm is the oldest process (lowest pid) named comm: the machine's own
+// service, not a test's instance started later (/proc lists pids as text,
+// so its first match could be any of them).
 func byComm(comm string) int {
 	dirs, _ := os.ReadDir("/proc")
+	best := 0
 	for _, d := range dirs {
 		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
+		if err != nil || best != 0 && pid >= best {
 			continue
 		}
 		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		if err == nil && strings.TrimSpace(string(raw)) == comm {
-			return pid
+			best = pid
 		}
 	}
-	return 0
+	return best
 }
 
 // CPUSeconds is user+system time of pid so far.

@@ -116,7 +116,8 @@ type Report struct {
 	Ratios    []Target        `json:"ratios,omitempty"`
 	Targets   []Target        `json:"targets,omitempty"`
 	Curve     *Curve          `json:"curve,omitempty"`
-	Storm     *Storm          `json:"storm,omitempty"`
+	Broadcast []BroadcastRow  `json:"broadcast,omitempty"`
+	Storms    []*Storm        `json:"storms,omitempty"`
 	Account   *Account        `json:"account,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
 }
@@ -338,8 +339,11 @@ func Markdown(r *Report, plotDir string) string {
 	if r.Curve != nil {
 		b.WriteString(CurveMarkdown(r.Curve, plotDir))
 	}
-	if r.Storm != nil {
-		b.WriteString(StormMarkdown(r.Storm))
+	if len(r.Broadcast) > 0 {
+		b.WriteString(BroadcastMarkdown(r.Broadcast, "user"))
+	}
+	if len(r.Storms) > 0 {
+		b.WriteString(StormsMarkdown(r.Storms))
 	}
 	if r.Account != nil {
 		b.WriteString(AccountMarkdown(r.Account))
