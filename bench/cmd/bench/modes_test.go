@@ -9,7 +9,8 @@ import (
 )
 
 func TestModes(t *testing.T) {
-	for _, parse := range []func(string) ([]string, error){fanoutModes, stormModes} {
+	for _, flag := range []string{"--fanout-via", "--storm-via"} {
+		parse := func(v string) ([]string, error) { return viaModes(flag, v) }
 		if got, err := parse("personal, chat"); err != nil || !slices.Equal(got, []string{"personal", "chat"}) {
 			t.Errorf("both: %v %v", got, err)
 		}

@@ -363,7 +363,7 @@ func (b *bench) max(ctx context.Context, name, design string) error {
 // the chat's channel ("chat", scenario "fanout") or to its own personal
 // channel only ("personal", scenario "fanout personal"; API 1.1).
 func (b *bench) fanout(ctx context.Context) error {
-	modes, err := fanoutModes(b.cfg.FanoutVia)
+	modes, err := viaModes("--fanout-via", b.cfg.FanoutVia)
 	if err != nil {
 		return err
 	}
@@ -408,8 +408,9 @@ func (b *bench) fanout(ctx context.Context) error {
 	return nil
 }
 
-// fanoutModes parses --fanout-via.
-func fanoutModes(v string) ([]string, error) {
+// viaModes parses a --fanout-via or --storm-via list: chat, personal or both,
+// in the order given.
+func viaModes(flag, v string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(v, ",") {
 		switch f = strings.TrimSpace(f); f {
@@ -417,11 +418,11 @@ func fanoutModes(v string) ([]string, error) {
 			out = append(out, f)
 		case "":
 		default:
-			return nil, fmt.Errorf("--fanout-via: unknown mode %q (want %s, %s or both)", f, load.ViaPersonal, load.ViaChat)
+			return nil, fmt.Errorf("%s: unknown mode %q (want %s, %s or both)", flag, f, load.ViaPersonal, load.ViaChat)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--fanout-via: no mode")
+		return nil, fmt.Errorf("%s: no mode", flag)
 	}
 	return out, nil
 }

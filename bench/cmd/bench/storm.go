@@ -32,24 +32,6 @@ func healthy(c *http.Client, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// stormModes parses --storm-via.
-func stormModes(v string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(v, ",") {
-		switch f = strings.TrimSpace(f); f {
-		case load.ViaChat, load.ViaPersonal:
-			out = append(out, f)
-		case "":
-		default:
-			return nil, fmt.Errorf("--storm-via: unknown mode %q (want %s, %s or both)", f, load.ViaChat, load.ViaPersonal)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--storm-via: no mode")
-	}
-	return out, nil
-}
-
 // storm builds a world of groups once and, for each client of --storm-via,
 // connects every user, restarts Centrifugo while messages flow and measures
 // the way back.
@@ -58,7 +40,7 @@ func (b *bench) storm(ctx context.Context) error {
 	if cfg.StormGroup < 2 || cfg.StormUsers < cfg.StormGroup {
 		return fmt.Errorf("--storm-group must be at least 2 and at most --storm-users")
 	}
-	modes, err := stormModes(cfg.StormVia)
+	modes, err := viaModes("--storm-via", cfg.StormVia)
 	if err != nil {
 		return err
 	}

@@ -247,21 +247,27 @@ func (f *Fleet) Connect(ctx context.Context, u User, timeout time.Duration) (*Me
 	return m, rc.PersonalChannel, nil
 }
 
+// newSubscription is m's recoverable subscription to channel, with no
+// initial token: the SDK asks for one (counted in f.Tokens) when it
+// subscribes, as the web client does.
+func (f *Fleet) newSubscription(m *Member, channel string) (*centrifuge.Subscription, error) {
+	return m.client.NewSubscription(channel, centrifuge.SubscriptionConfig{
+		Recoverable: true,
+		GetToken: func(e centrifuge.SubscriptionTokenEvent) (string, error) {
+			t0 := time.Now()
+			tok, err := f.API.SubscriptionToken(context.Background(), m.User.Token, e.Channel)
+			f.Tokens.observe(t0, false, err)
+			return tok, err
+		},
+	})
+}
+
 // AddSubs creates m's subscriptions to channels (chatIDs[i] = 0 for the
 // personal channel) and starts subscribing them; WaitSettled waits for them.
 func (f *Fleet) AddSubs(m *Member, channels []string, chatIDs []int64) error {
 	for i, ch := range channels {
 		fs := &FleetSub{Channel: ch, ChatID: chatIDs[i], ids: map[int64]byte{}, arrived: map[int64]time.Time{}}
-		sub, err := m.client.NewSubscription(ch, centrifuge.SubscriptionConfig{
-			Recoverable: true,
-			// No initial token: the SDK asks for one when it subscribes, as the web client does.
-			GetToken: func(e centrifuge.SubscriptionTokenEvent) (string, error) {
-				t0 := time.Now()
-				tok, err := f.API.SubscriptionToken(context.Background(), m.User.Token, e.Channel)
-				f.Tokens.observe(t0, false, err)
-				return tok, err
-			},
-		})
+		sub, err := f.newSubscription(m, ch)
 		if err != nil {
 			f.subErr(err.Error())
 			continue

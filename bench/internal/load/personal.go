@@ -161,15 +161,7 @@ func (f *Fleet) AddPersonal(ctx context.Context, m *Member, channel string) erro
 	}
 	fs := &FleetSub{Channel: channel, ids: map[int64]byte{}, arrived: map[int64]time.Time{},
 		p: &personalState{cur: cursorState{n: n, stream: stream}, msgs: map[msgKey]byte{}}}
-	sub, err := m.client.NewSubscription(channel, centrifuge.SubscriptionConfig{
-		Recoverable: true,
-		GetToken: func(e centrifuge.SubscriptionTokenEvent) (string, error) {
-			t0 := time.Now()
-			tok, err := f.API.SubscriptionToken(context.Background(), m.User.Token, e.Channel)
-			f.Tokens.observe(t0, false, err)
-			return tok, err
-		},
-	})
+	sub, err := f.newSubscription(m, channel)
 	if err != nil {
 		return err
 	}
