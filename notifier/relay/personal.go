@@ -103,7 +103,7 @@ func planFanout(ev event.Event, members map[int64]bool) (fanout, error) {
 		}
 		f := fanout{}
 		for _, m := range d.Chat.Members {
-			body, err := chatAddedBody(ev, d.Chat, m.User.ID)
+			body, err := chatAddedBody(ev, d.Chat, len(d.Chat.Members), m.User.ID)
 			if err != nil {
 				return fanout{}, err
 			}
@@ -119,14 +119,14 @@ func planFanout(ev event.Event, members map[int64]bool) (fanout, error) {
 			return fanout{}, err
 		}
 		uid := d.Member.User.ID
-		mine, err := chatAddedBody(ev, d.Chat, uid)
+		mine, err := chatAddedBody(ev, d.Chat, d.Count(), uid)
 		if err != nil {
 			return fanout{}, err
 		}
 		delete(members, uid)
 		f := fanout{add: []int64{uid}}
 		if len(members) < MemberUpdatesMaxMembers {
-			others, err := json.Marshal(apijson.NewMemberAdded(ev.ChatID, d.Member, len(d.Chat.Members)))
+			others, err := json.Marshal(apijson.NewMemberAdded(ev.ChatID, d.Member, d.Count()))
 			if err != nil {
 				return fanout{}, err
 			}
@@ -173,11 +173,11 @@ func toAll(members map[int64]bool, body []byte) []personalUpdate {
 	return out
 }
 
-func chatAddedBody(ev event.Event, chat domain.Chat, viewer int64) ([]byte, error) {
+func chatAddedBody(ev event.Event, chat domain.Chat, membersCount int, viewer int64) ([]byte, error) {
 	if viewer <= 0 {
 		return nil, fmt.Errorf("%s: member without a user id", ev.Type)
 	}
-	return json.Marshal(apijson.NewChatAdded(Summary(ev, chat, viewer)))
+	return json.Marshal(apijson.NewChatAdded(Summary(ev, chat, membersCount, viewer)))
 }
 
 // fanoutPlan follows a batch's events through the chats' memberships and

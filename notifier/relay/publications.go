@@ -74,7 +74,7 @@ func Publications(ev event.Event) ([]Publication, error) {
 		}
 		out := make([]Publication, 0, len(d.Chat.Members))
 		for _, m := range d.Chat.Members {
-			p, err := chatAdded(ev, d.Chat, m.User.ID)
+			p, err := chatAdded(ev, d.Chat, len(d.Chat.Members), m.User.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -87,7 +87,7 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := chatAdded(ev, d.Chat, d.Member.User.ID)
+		p, err := chatAdded(ev, d.Chat, d.Count(), d.Member.User.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -139,11 +139,11 @@ func Unsubscriptions(ev event.Event) ([]Unsubscription, error) {
 }
 
 // chatAdded is the chat.added publication for one viewer's personal channel.
-func chatAdded(ev event.Event, chat domain.Chat, viewer int64) (Publication, error) {
+func chatAdded(ev event.Event, chat domain.Chat, membersCount int, viewer int64) (Publication, error) {
 	if viewer <= 0 {
 		return Publication{}, fmt.Errorf("%s: member without a user id", ev.Type)
 	}
-	data, err := json.Marshal(apijson.NewChatAdded(Summary(ev, chat, viewer)))
+	data, err := json.Marshal(apijson.NewChatAdded(Summary(ev, chat, membersCount, viewer)))
 	if err != nil {
 		return Publication{}, err
 	}
@@ -156,7 +156,9 @@ func chatAdded(ev event.Event, chat domain.Chat, viewer int64) (Publication, err
 // message, nothing unread, nothing read, and updated_at is the chat's
 // creation. For a chat that already had messages (a member added later) the
 // client learns the rest from GET /chats or from the chat's channel.
-func Summary(ev event.Event, chat domain.Chat, viewer int64) domain.ChatSummary {
+// membersCount is the chat's member count (a group's member.added event
+// carries no member list).
+func Summary(ev event.Event, chat domain.Chat, membersCount int, viewer int64) domain.ChatSummary {
 	title := chat.Title
 	if chat.Kind == domain.KindDirect {
 		title = domain.DirectTitle(chat.Members, viewer)
@@ -170,7 +172,7 @@ func Summary(ev event.Event, chat domain.Chat, viewer int64) domain.ChatSummary 
 		Kind:         chat.Kind,
 		Title:        title,
 		Channel:      domain.ChatChannel(ev.ChatID),
-		MembersCount: len(chat.Members),
+		MembersCount: membersCount,
 		LastMessage:  nil,
 		UnreadCount:  0,
 		UpdatedAt:    created.UTC(),

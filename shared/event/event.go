@@ -75,9 +75,35 @@ type ChatCreatedData struct {
 // MemberAddedData is the payload of MemberAdded: who joined, and the chat
 // afterwards, so that consumers can build the newcomer's chat list entry
 // without a lookup.
+//
+// Chat.Members is the whole member list for a direct chat (its title is the
+// other member's name), and empty for a group: a list in every event would
+// make building a group of n members one at a time O(n²) bytes of log (2 GB
+// for 10,000). A group's consumers that need its members read them from
+// MySQL, and MembersCount says how many there are. Events written before
+// this carry a group's whole list and no count (Count handles both).
 type MemberAddedData struct {
-	Member domain.Member `json:"member"`
-	Chat   domain.Chat   `json:"chat"`
+	Member       domain.Member `json:"member"`
+	Chat         domain.Chat   `json:"chat"`
+	MembersCount int           `json:"members_count,omitempty"`
+}
+
+// NewMemberAddedData is the payload of member joining chat (chat as it is
+// afterwards, members included): a group's member list is left out.
+func NewMemberAddedData(member domain.Member, chat domain.Chat) MemberAddedData {
+	d := MemberAddedData{Member: member, Chat: chat, MembersCount: len(chat.Members)}
+	if chat.Kind == domain.KindGroup {
+		d.Chat.Members = nil
+	}
+	return d
+}
+
+// Count is the chat's member count after the join.
+func (d MemberAddedData) Count() int {
+	if d.MembersCount > 0 {
+		return d.MembersCount
+	}
+	return len(d.Chat.Members)
 }
 
 // MemberRemovedData is the payload of MemberRemoved.

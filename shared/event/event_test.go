@@ -58,6 +58,9 @@ func TestEventWireFormat(t *testing.T) {
 		"chat_created":       {ChatCreated, ChatCreatedData{Chat: chat}},
 		"member_added":       {MemberAdded, MemberAddedData{Member: domain.Member{User: bob, Role: domain.RoleMember}, Chat: chat}},
 		"member_removed":     {MemberRemoved, MemberRemovedData{UserID: 8, MembersCount: 1}},
+		// A group's join: the count, not the member list.
+		"member_added_group": {MemberAdded, NewMemberAddedData(domain.Member{User: bob, Role: domain.RoleMember},
+			domain.Chat{ID: 42, Kind: domain.KindGroup, Title: "team", CreatedAt: at, Members: chat.Members})},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env, err := New(tc.typ, 42, 7, at, tc.data)
@@ -94,5 +97,23 @@ func TestDecodeRejectsWhatNoConsumerCanApply(t *testing.T) {
 	// A type this code does not know is not an error: newer producers exist.
 	if _, err := Decode([]byte(`{"v":1,"type":"message.edited","chat_id":1,"data":{}}`)); err != nil {
 		t.Errorf("unknown type rejected: %v", err)
+	}
+}
+
+// A group's member.added leaves the member list out and counts it; a direct
+// chat's keeps it (its title is the other member's name); an event from
+// before the count is counted by its list.
+func TestMemberAddedDataCount(t *testing.T) {
+	ms := []domain.Member{{User: domain.User{ID: 1}}, {User: domain.User{ID: 2}}, {User: domain.User{ID: 3}}}
+	g := NewMemberAddedData(ms[2], domain.Chat{Kind: domain.KindGroup, Members: ms})
+	if len(g.Chat.Members) != 0 || g.Count() != 3 {
+		t.Fatalf("group: %d members carried, count %d", len(g.Chat.Members), g.Count())
+	}
+	d := NewMemberAddedData(ms[1], domain.Chat{Kind: domain.KindDirect, Members: ms[:2]})
+	if len(d.Chat.Members) != 2 || d.Count() != 2 {
+		t.Fatalf("direct: %d members carried, count %d", len(d.Chat.Members), d.Count())
+	}
+	if old := (MemberAddedData{Chat: domain.Chat{Members: ms}}); old.Count() != 3 {
+		t.Fatalf("an old event counts %d", old.Count())
 	}
 }

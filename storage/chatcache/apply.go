@@ -28,6 +28,9 @@ type op struct {
 	script *redis.Script
 	keys   []string
 	args   []any
+	// carriesMembers: a member.added whose event lists every member (a
+	// direct chat, or an event written before groups' lists were left out).
+	carriesMembers bool
 }
 
 // call is one command of a batch's pipeline: a single op, or a run of messages.
@@ -64,8 +67,18 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 			continue // a type this cache does not use
 		}
 		switch ev.Type {
-		case event.ChatCreated, event.MemberAdded:
+		case event.ChatCreated:
 			carried[ev.ChatID] = true
+		case event.MemberAdded:
+			if o.carriesMembers {
+				carried[ev.ChatID] = true
+			} else if !carried[ev.ChatID] {
+				// A group's join names no other member: the chat must be
+				// cached (from MySQL) first, and MySQL must have it (the
+				// gateway commits it before the event leaves the outbox).
+				need[ev.ChatID] = true
+				withMessages[ev.ChatID] = true
+			}
 		case event.MessageCreated, event.MemberRemoved:
 			if !carried[ev.ChatID] {
 				need[ev.ChatID] = true
@@ -181,6 +194,7 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 			return op{}, fmt.Errorf("member.added without a user: %w", domain.ErrInvalid)
 		}
 		o.script = memberAddedScript
+		o.carriesMembers = len(d.Chat.Members) > 0
 		o.keys = []string{c.chatKey(ev.ChatID)}
 		o.args = append([]any{c.prefix, listMember(ev.ChatID), ev.Seq, itoa(d.Member.User.ID), d.Member.User.Name,
 			string(d.Chat.Kind), d.Chat.Title, itoa(d.Chat.CreatedAt.UnixMilli())}, memberArgs(d.Chat.Members)...)

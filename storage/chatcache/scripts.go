@@ -135,8 +135,12 @@ var memberAddedScript = redis.NewScript(luaAddMembers + `
 local h = KEYS[1]
 if membership_applied(h, ARGV[3]) then return 0 end
 if redis.call('EXISTS', h) == 0 then
-  -- Not cached: the event carries the whole member list. The last message is
-  -- unknown (lid absent) until a message or a reader's rebuild fills it in.
+  -- Not cached. A group's event lists no members (ApplyEvents loads the chat
+  -- from MySQL first; it is gone only if Redis lost it meanwhile, and then
+  -- lists are rebuilt from MySQL anyway): never cache a partial member set.
+  if #ARGV < 9 then return 0 end
+  -- The event carries the whole member list. The last message is unknown
+  -- (lid absent) until a message or a reader's rebuild fills it in.
   redis.call('HSET', h, 'kind', ARGV[6], 'title', ARGV[7], 'ca', ARGV[8], 'upd', ARGV[8])
   add_members(h, ARGV[6], 9)
 end

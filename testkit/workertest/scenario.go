@@ -101,7 +101,9 @@ func NewScenario() *Scenario {
 			b.read(team, carol)
 			b.read(direct, alice)
 		case 1:
-			b.add(team, dave)
+			// An event written before groups' member lists were left
+			// out: the whole list, no count.
+			b.add(team, dave, true)
 			b.remove(ops, erin)
 			// A message MySQL would refuse (empty text): poison for every worker.
 			b.poison(team, alice, event.MessageCreatedData{Author: alice, Text: "", ClientID: "empty"})
@@ -115,7 +117,8 @@ func NewScenario() *Scenario {
 			b.raw(event.Envelope{V: event.Version, Type: event.MessageCreated, ChatID: ops.ID, ActorID: dave.ID,
 				At: b.tick(), Data: json.RawMessage(`"not an object"`)}, true)
 		case 3:
-			b.add(ops, erin)
+			// As the gateway writes it now: no member list for a group.
+			b.add(ops, erin, false)
 			// alice's first send in team again, past the log's duplicate
 			// window (another Nats-Msg-Id): the same message, a new id.
 			b.send(team, alice, "c1-1")
@@ -184,13 +187,19 @@ func (b *builder) direct(id int64, x, y domain.User) *domain.Chat {
 	return b.chat(id, domain.KindDirect, "", []domain.Member{{User: x, Role: domain.RoleMember}, {User: y, Role: domain.RoleMember}})
 }
 
-func (b *builder) add(c *domain.Chat, u domain.User) {
+// add makes u a member of c; legacy writes the event as it was before
+// groups' member lists were left out of it.
+func (b *builder) add(c *domain.Chat, u domain.User, legacy bool) {
 	m := domain.Member{User: u, Role: domain.RoleMember}
 	c.Members = append(c.Members, m)
 	sortMembers(c.Members)
 	ch := MemberChange{ChatID: c.ID, Member: m, At: b.tick(), After: cloneChat(*c)}
 	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Add: &ch})
-	b.append(event.MemberAdded, c.ID, c.Members[0].User.ID, ch.At, event.MemberAddedData{Member: m, Chat: ch.After}, "")
+	data := event.NewMemberAddedData(m, ch.After)
+	if legacy {
+		data = event.MemberAddedData{Member: m, Chat: ch.After}
+	}
+	b.append(event.MemberAdded, c.ID, c.Members[0].User.ID, ch.At, data, "")
 }
 
 func (b *builder) remove(c *domain.Chat, u domain.User) {

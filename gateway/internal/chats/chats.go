@@ -210,7 +210,7 @@ func (s *Service) rejoinDirect(ctx context.Context, user domain.User, chatID int
 	// A direct chat holds its pair and no one else: the cap of 2 also keeps a
 	// malformed chat from growing.
 	chat, added, err := s.store.AddMemberUpTo(ctx, chatID, user, member.Role, at, 2, outbox.Stage(event.MemberAdded, user.ID, at,
-		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
+		func(chat domain.Chat) any { return event.NewMemberAddedData(member, chat) }))
 	if err != nil {
 		return domain.Chat{}, err
 	}
@@ -258,7 +258,7 @@ func (s *Service) AddMember(ctx context.Context, uid, chatID, userID int64) (Vie
 	member := domain.Member{User: user, Role: domain.RoleMember}
 	at := time.Now()
 	chat, added, err := s.store.AddMemberUpTo(ctx, chatID, user, member.Role, at, s.groupMax, outbox.Stage(event.MemberAdded, uid, at,
-		func(chat domain.Chat) any { return event.MemberAddedData{Member: member, Chat: chat} }))
+		func(chat domain.Chat) any { return event.NewMemberAddedData(member, chat) }))
 	if err != nil {
 		return View{}, err
 	}
