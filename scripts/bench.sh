@@ -30,7 +30,7 @@ bash scripts/stack.sh stop >/dev/null 2>&1 || true
 rm -rf "$STACK_DIR/nats" "$out"; mkdir -p "$(dirname "$out")"
 ensure_mysql
 mysql_root -e "DROP DATABASE IF EXISTS \`$MYSQL_DB\`" || true
-trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true; drop_redis_prefix "$REDIS_PREFIX" || true' EXIT
 bash scripts/stack.sh start
 
 log "building the benchmark and the synchronous baseline"

@@ -11,6 +11,6 @@ export MYSQL_DB=logchat_e2e REDIS_PREFIX="e2e$(date +%s):"
 bash scripts/stack.sh stop >/dev/null 2>&1 || true
 rm -rf "$STACK_DIR/nats"
 mysql_root -e "DROP DATABASE IF EXISTS logchat_e2e" || true
-trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true; drop_redis_prefix "$REDIS_PREFIX" || true' EXIT
 bash scripts/stack.sh start
 E2E_BASE_URL="http://127.0.0.1:$GATEWAY_PORT" node --test --test-concurrency=1 web/e2e/
