@@ -72,6 +72,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/shared/config"
 )
 
 // Defaults of what a stream keeps (API.md promises at least 7 days or
@@ -219,4 +221,24 @@ func (s *Store) After(ctx context.Context, uid int64, c Cursor, limit int) (Page
 		page.Updates = append(page.Updates, WithCursor([]byte(body), page.Cursor))
 	}
 	return page, nil
+}
+
+// Settings are what a stream keeps: its newest Keep updates, and the stream
+// itself for IdleTTL after its last update.
+type Settings struct {
+	Keep    int
+	IdleTTL time.Duration
+}
+
+// SettingsFromEnv reads UPDATES_KEEP and UPDATES_IDLE_TTL, for the notifier
+// (which writes the streams) and the gateway (which creates an empty one for
+// a cursor taken before a user's first update). Problems are collected in env.
+func SettingsFromEnv(env *config.Env) Settings {
+	s := Settings{
+		Keep:    env.Int("UPDATES_KEEP", DefaultKeep),
+		IdleTTL: env.Duration("UPDATES_IDLE_TTL", DefaultIdleTTL),
+	}
+	env.Check(s.Keep >= 100, "UPDATES_KEEP must be at least 100")
+	env.Check(s.IdleTTL >= 7*24*time.Hour, "UPDATES_IDLE_TTL must be at least 168h: API.md promises 7 days of updates")
+	return s
 }

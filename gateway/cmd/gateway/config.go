@@ -12,6 +12,7 @@ import (
 	"github.com/logchat/shared/config"
 	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
+	"github.com/logchat/storage/updates"
 )
 
 type settings struct {
@@ -28,6 +29,7 @@ type settings struct {
 
 	Redis       redisconn.Config
 	RedisPrefix string
+	Updates     updates.Settings // the update streams' time to live (GET /updates)
 
 	CentrifugoWSURL  string
 	CentrifugoSecret string
@@ -69,6 +71,7 @@ func readSettings(env *config.Env) settings {
 
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
+		Updates:     updates.SettingsFromEnv(env),
 
 		CentrifugoWSURL: env.String("CENTRIFUGO_WS_URL", "ws://127.0.0.1:8000/connection/websocket"),
 		// Secrets have no defaults: a committed value would let anyone mint

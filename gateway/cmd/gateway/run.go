@@ -73,7 +73,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	checks := obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)}
 	gw := server.New(server.Config{
-		Store: st, Cache: cache, Updates: updates.New(rdb, s.RedisPrefix, 0, 0), Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
+		Store: st, Cache: cache, Updates: updates.New(rdb, s.RedisPrefix, s.Updates.Keep, s.Updates.IdleTTL), Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
 		Passwords: passwords, Tokens: auth.NewTokens(s.JWTSecret, s.JWTTTL),
 		// Logouts are shared by every instance through Redis (their Run is
 		// gw.Run's), as are the failed logins of each account.

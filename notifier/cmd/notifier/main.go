@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/notifier/relay"
@@ -48,9 +47,8 @@ type settings struct {
 
 	Redis       redisconn.Config // the update streams' Redis
 	RedisPrefix string
-	MySQLDSN    string        // secret: it may carry a password
-	Keep        int           // updates kept per user
-	IdleTTL     time.Duration // a stream's life after its last update
+	MySQLDSN    string           // secret: it may carry a password
+	Updates     updates.Settings // what a user's stream keeps
 }
 
 // readSettings reads the notifier's settings from env and states their
@@ -63,12 +61,9 @@ func readSettings(env *config.Env) settings {
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
 		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
-		Keep:        env.Int("UPDATES_KEEP", updates.DefaultKeep),
-		IdleTTL:     env.Duration("UPDATES_IDLE_TTL", updates.DefaultIdleTTL),
+		Updates:     updates.SettingsFromEnv(env),
 	}
 	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the update streams' keys need a namespace of their own")
-	env.Check(s.Keep >= 100, "UPDATES_KEEP must be at least 100")
-	env.Check(s.IdleTTL >= 7*24*time.Hour, "UPDATES_IDLE_TTL must be at least 168h: API.md promises 7 days of updates")
 	u, err := url.Parse(s.APIURL)
 	env.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "",
 		"CENTRIFUGO_API_URL must be an http(s) URL such as %s", defaultAPIURL)
@@ -87,7 +82,7 @@ func open(ctx context.Context, s settings, deps worker.Deps) (worker.Opened, err
 		_ = st.Close()
 		return worker.Opened{}, fmt.Errorf("redis: %w", err)
 	}
-	streams := updates.New(rdb, s.RedisPrefix, s.Keep, s.IdleTTL)
+	streams := updates.New(rdb, s.RedisPrefix, s.Updates.Keep, s.Updates.IdleTTL)
 	r := relay.New(relay.Config{APIURL: s.APIURL, APIKey: s.APIKey, Updates: streams, Members: st}, deps.Log, deps.Registry)
 	closeAll := func() {
 		r.Close()
