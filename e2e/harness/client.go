@@ -16,6 +16,7 @@ import (
 	"github.com/centrifugal/centrifuge-go"
 
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/updates"
 	"github.com/logchat/testkit"
 )
 
@@ -424,12 +425,11 @@ func NewUpdateStream(cursor string) *UpdateStream {
 
 // CursorN is a cursor's number.
 func CursorN(t testing.TB, cursor string) int64 {
-	n, _, ok := strings.Cut(cursor, ".")
-	v, err := strconv.ParseInt(n, 10, 64)
-	if !ok || err != nil {
+	c, err := updates.ParseCursor(cursor)
+	if err != nil {
 		t.Fatalf("cursor %q is not <n>.<stream>", cursor)
 	}
-	return v
+	return c.N
 }
 
 // Offer hands the stream one received update (a publication's data); it is

@@ -264,8 +264,10 @@ type chatMembers struct {
 // chats the store never saw (an upgrade, or Redis lost), once per chat.
 func (r *Relay) membersOf(ctx context.Context, events []event.Event, batch *updates.Batch) (map[int64]chatMembers, error) {
 	var ids []int64
+	seen := make(map[int64]bool)
 	for _, ev := range events {
-		if !slices.Contains(ids, ev.ChatID) {
+		if !seen[ev.ChatID] {
+			seen[ev.ChatID] = true
 			ids = append(ids, ev.ChatID)
 		}
 	}

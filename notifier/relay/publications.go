@@ -3,7 +3,6 @@ package relay
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/logchat/shared/apijson"
@@ -24,10 +23,32 @@ type Publication struct {
 const ReadReceiptsMaxMembers = 100
 
 // Publications maps one event to what clients receive (API.md, "Realtime"),
-// in the order they must be published. An event type this code does not know
-// maps to nothing: newer producers may be running. An error means the event
-// can never be published (its payload is malformed).
+// in the order they must be published, as version 1 publishes them: its chat
+// channel's publications, then its personal channels' ones without cursors
+// (the relay without update streams: the benchmark's synchronous baseline).
+// An event type this code does not know maps to nothing: newer producers may
+// be running. An error means the event can never be published (its payload
+// is malformed).
 func Publications(ev event.Event) ([]Publication, error) {
+	out, err := ChatPublications(ev)
+	if err != nil {
+		return nil, err
+	}
+	// Without a member list the fan-out reaches exactly the users an event
+	// names: the reader, the members of a new chat, the one who joined or
+	// left. Those are version 1's personal publications.
+	f, err := planFanout(ev, map[int64]bool{})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range f.updates {
+		out = append(out, Publication{Channel: domain.PersonalChannel(u.user), Data: u.body})
+	}
+	return out, nil
+}
+
+// ChatPublications are an event's publications on its chat's channel.
+func ChatPublications(ev event.Event) ([]Publication, error) {
 	switch ev.Type {
 	case event.MessageCreated:
 		m, err := ev.Message()
@@ -51,61 +72,18 @@ func Publications(ev event.Event) ([]Publication, error) {
 		if d.UserID <= 0 {
 			return nil, errors.New("read.moved without a user_id")
 		}
-		data, err := json.Marshal(apijson.NewReadUpdated(ev.ChatID, d.UserID, d.MessageID))
-		if err != nil {
-			return nil, err
-		}
-		personal := Publication{Channel: domain.PersonalChannel(d.UserID), Data: data}
 		if d.MembersCount > ReadReceiptsMaxMembers {
 			// Every member of a chat watches its channel, so a read
 			// published there costs a delivery per member, and n members
 			// reading cost n²: in a big group only the reader's other
-			// devices hear of it.
-			return []Publication{personal}, nil
+			// devices hear of it (on their personal channel).
+			return nil, nil
 		}
-		// The chat channel first: it is what the other members watch; the
-		// personal channel tells the reader's other devices.
-		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}, personal}, nil
-
-	case event.ChatCreated:
-		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
+		data, err := json.Marshal(apijson.NewReadUpdated(ev.ChatID, d.UserID, d.MessageID))
 		if err != nil {
 			return nil, err
 		}
-		out := make([]Publication, 0, len(d.Chat.Members))
-		for _, m := range d.Chat.Members {
-			p, err := chatAdded(ev, d.Chat, len(d.Chat.Members), m.User.ID)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, nil
-
-	case event.MemberAdded:
-		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
-		if err != nil {
-			return nil, err
-		}
-		p, err := chatAdded(ev, d.Chat, d.Count(), d.Member.User.ID)
-		if err != nil {
-			return nil, err
-		}
-		return []Publication{p}, nil
-
-	case event.MemberRemoved:
-		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
-		if err != nil {
-			return nil, err
-		}
-		if d.UserID <= 0 {
-			return nil, errors.New("member.removed without a user_id")
-		}
-		data, err := json.Marshal(apijson.NewChatRemoved(ev.ChatID))
-		if err != nil {
-			return nil, err
-		}
-		return []Publication{{Channel: domain.PersonalChannel(d.UserID), Data: data}}, nil
+		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}}, nil
 	}
 	return nil, nil
 }
@@ -136,18 +114,6 @@ func Unsubscriptions(ev event.Event) ([]Unsubscription, error) {
 		return nil, errors.New("member.removed without a user_id")
 	}
 	return []Unsubscription{{Channel: domain.ChatChannel(ev.ChatID), User: strconv.FormatInt(d.UserID, 10)}}, nil
-}
-
-// chatAdded is the chat.added publication for one viewer's personal channel.
-func chatAdded(ev event.Event, chat domain.Chat, membersCount int, viewer int64) (Publication, error) {
-	if viewer <= 0 {
-		return Publication{}, fmt.Errorf("%s: member without a user id", ev.Type)
-	}
-	data, err := json.Marshal(apijson.NewChatAdded(Summary(ev, chat, membersCount, viewer)))
-	if err != nil {
-		return Publication{}, err
-	}
-	return Publication{Channel: domain.PersonalChannel(viewer), Data: data}, nil
 }
 
 // Summary is the chat list entry of a chat the viewer just created or joined.

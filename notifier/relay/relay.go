@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +36,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logchat/ingest/bus"
-	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/updates"
 )
@@ -191,7 +189,7 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 			return err
 		}
 	}
-	var sent, all []pubKey
+	var sent []pubKey // what this call's parts sent
 	fail := func(err error) error {
 		r.remember(sent)
 		return err
@@ -202,21 +200,19 @@ func (r *Relay) Handle(ctx context.Context, events []event.Event) error {
 			if err := plan.add(ev); err != nil {
 				return fail(err)
 			}
-			if plan.size() < maxFanoutPerFlush && i < len(events)-1 {
-				continue
-			}
-		} else if i < len(events)-1 {
+		}
+		// A part ends with the batch, or once its updates fill a part.
+		if i < len(events)-1 && (plan == nil || plan.size() < maxFanoutPerFlush) {
 			continue
 		}
 		keys, err := r.publish(ctx, events[from:i+1], plan)
 		sent = append(sent, keys...)
-		all = append(all, keys...)
 		if err != nil {
 			return fail(err)
 		}
 		from = i + 1
 	}
-	r.forget(all)
+	r.forget(sent)
 	return nil
 }
 
@@ -237,7 +233,13 @@ func (r *Relay) publish(ctx context.Context, events []event.Event, plan *fanoutP
 		if err != nil {
 			return nil, bus.PermanentAt(ev.Seq, fmt.Errorf("%s: %w", ev.Type, err))
 		}
-		ps, err := Publications(ev)
+		// With update streams the personal publications come from the
+		// plan, with their cursors; without, as version 1 made them.
+		publications := Publications
+		if plan != nil {
+			publications = ChatPublications
+		}
+		ps, err := publications(ev)
 		if err != nil {
 			// Before anything of this part is sent: the rest of the batch
 			// is retried without this event, so order is kept.
@@ -249,9 +251,6 @@ func (r *Relay) publish(ctx context.Context, events []event.Event, plan *fanoutP
 			pubs = append(pubs, pending{Publication: Publication{Channel: u.Channel}, unsubscribe: u.User, key: pubKey{seq: ev.Seq, idx: i}})
 		}
 		for j, p := range ps {
-			if plan != nil && strings.HasPrefix(p.Channel, domain.PersonalChannelPrefix) {
-				continue // made with a cursor by the update stream
-			}
 			pubs = append(pubs, pending{Publication: p, key: pubKey{seq: ev.Seq, idx: len(unsubs) + j}})
 		}
 		pubs = append(pubs, personal[ev.Seq]...)

@@ -115,8 +115,5 @@ type ChatSummary struct {
 // ChatChannel is the realtime channel of a chat (Centrifugo namespace "chat").
 func ChatChannel(chatID int64) string { return "chat:" + itoa(chatID) }
 
-// PersonalChannelPrefix starts every personal channel's name.
-const PersonalChannelPrefix = "user:"
-
 // PersonalChannel is a user's own realtime channel (Centrifugo namespace "user").
-func PersonalChannel(userID int64) string { return PersonalChannelPrefix + itoa(userID) }
+func PersonalChannel(userID int64) string { return "user:" + itoa(userID) }

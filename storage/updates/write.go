@@ -99,9 +99,6 @@ func (b *Batch) Append(uid int64, partition int, seq uint64, body []byte) int {
 	return b.appends - 1
 }
 
-// Len is the number of appends in the batch.
-func (b *Batch) Len() int { return b.appends }
-
 // Appended is the result of one Append.
 type Appended struct {
 	Cursor Cursor
