@@ -324,7 +324,7 @@ func (s *Service) view(ctx context.Context, viewer int64, chat domain.Chat) (Vie
 		return View{Summary: sum, Chat: chat}, nil
 	}
 	obs.Logger(ctx, s.log).Debug("chat summary from cache failed; reading MySQL", "chat_id", chat.ID, "err", err)
-	last, _, err := s.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1})
+	last, _, err := s.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1, Viewer: viewer})
 	if err != nil {
 		return View{}, err
 	}
