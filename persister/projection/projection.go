@@ -111,7 +111,7 @@ func Add(b *sqlstore.Batch, ev event.Event) error {
 			return err
 		}
 		b.Hides = append(b.Hides, sqlstore.Hide{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID, ThroughID: d.ThroughID})
-	case event.ChatCreated, event.MemberAdded, event.MemberRemoved:
+	case event.ChatCreated, event.ChatUpdated, event.MemberAdded, event.MemberUpdated, event.MemberRemoved:
 		// Written by the gateway before the event was published.
 	default:
 		// A newer producer's type: skipped, as the bus contract asks.
