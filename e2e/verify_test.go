@@ -52,7 +52,7 @@ func verifyLoad(t *testing.T, sys *harness.System) (alice, bob *harness.Client, 
 					return
 				}
 				mu.Lock()
-				byChat[ch.ID] = append(byChat[ch.ID], sent{m.ID, text})
+				byChat[ch.ID] = append(byChat[ch.ID], sent{id: m.ID, text: text})
 				mu.Unlock()
 				if k == 20 {
 					bob.Must(204, "POST", fmt.Sprintf("/chats/%d/read", ch.ID), map[string]int64{"message_id": m.ID}, nil)
@@ -66,6 +66,17 @@ func verifyLoad(t *testing.T, sys *harness.System) (alice, bob *harness.Client, 
 	if _, err := carol.Send(chats[0].ID, "hello from carol", "v-carol"); err != nil {
 		t.Fatal(err)
 	}
+	// The message life-cycle (API.md 1.1): edits, a delete for everyone, a
+	// delete for me and a cleared history, in chats other than chats[2],
+	// which the corruption test reads.
+	for _, i := range []int{4, 4, 9} { // alice's (bob sent every third)
+		m := byChat[chats[3].ID][i]
+		alice.Must(200, "PATCH", fmt.Sprintf("/chats/%d/messages/%d", chats[3].ID, m.id), map[string]string{"text": m.text + " (edited)"}, nil)
+	}
+	last := byChat[chats[3].ID][len(byChat[chats[3].ID])-1]
+	alice.Must(204, "DELETE", fmt.Sprintf("/chats/%d/messages/%d", chats[3].ID, last.id), nil, nil)
+	bob.Must(204, "DELETE", fmt.Sprintf("/chats/%d/messages/%d?for=me", chats[0].ID, byChat[chats[0].ID][7].id), nil, nil)
+	bob.Must(204, "DELETE", fmt.Sprintf("/chats/%d/history", chats[4].ID), nil, nil)
 	return alice, bob, byChat, chats[2].ID
 }
 
@@ -115,6 +126,12 @@ func TestVerifyFindsNothingAfterALoad(t *testing.T) {
 	}
 	if got := view(t, rep, "read_positions").Compared; got == 0 {
 		t.Errorf("no read positions compared")
+	}
+	if got := view(t, rep, "hidden_messages").Compared; got != 1 {
+		t.Errorf("hidden messages compared: %d, want bob's 1", got)
+	}
+	if got := view(t, rep, "history_cleared").Compared; got != 1 {
+		t.Errorf("cleared histories compared: %d, want bob's 1", got)
 	}
 	// alice: 5 chats; bob: 4 (removed from one); carol: 1.
 	if got := view(t, rep, "chat lists (redis)").Compared; got != 10 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -115,8 +114,12 @@ func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Repor
 		return nil, fmt.Errorf("read the log: %w", err)
 	}
 	started := time.Now()
+	var read uint64 // the last sequence read
 	for done := false; !done; {
-		msgs, err := c.Fetch(o.Batch, jetstream.FetchMaxWait(5*time.Second))
+		// No more than S still holds: a fetch returns as soon as it has
+		// them, instead of waiting out its time for events that will not
+		// come (only a gap left by deleted events waits).
+		msgs, err := c.Fetch(int(min(uint64(o.Batch), rep.LastSeq-read)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("read the log: %w", err)
 		}
@@ -128,6 +131,7 @@ func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Repor
 				return nil, fmt.Errorf("read the log: %w", err)
 			}
 			seq := meta.Sequence.Stream
+			read = max(read, seq)
 			if seq > rep.LastSeq {
 				done = true
 				continue
@@ -135,7 +139,7 @@ func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Repor
 			if seq == rep.LastSeq || meta.NumPending == 0 {
 				done = true
 			}
-			p, err := partitionOf(m.Subject())
+			p, err := bus.PartitionOf(m.Subject())
 			if err != nil {
 				return nil, err
 			}
@@ -170,19 +174,6 @@ func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Repor
 	}
 	o.Log.Info("rebuilt from the log", slog.Int("events", rep.Events), slog.Duration("took", time.Since(started)))
 	return lastOf, nil
-}
-
-// partitionOf parses a stored subject, ev.<partition>.<chat_id>.<kind>.
-func partitionOf(subject string) (int, error) {
-	parts := strings.Split(subject, ".")
-	if len(parts) != 4 || parts[0] != "ev" {
-		return 0, fmt.Errorf("stored subject %q is not ev.<partition>.<chat>.<kind>", subject)
-	}
-	p, err := strconv.Atoi(parts[1])
-	if err != nil {
-		return 0, fmt.Errorf("stored subject %q: %w", subject, err)
-	}
-	return p, nil
 }
 
 // liveWorkers are the workers whose projections are compared.
