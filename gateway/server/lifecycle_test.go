@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/logchat/storage/chatcache"
 )
 
 // The message life-cycle (API.md 1.1, "Messages"): edits, deletes for
@@ -332,4 +334,42 @@ func TestLifecycleUpdates(t *testing.T) {
 	if bobs[1].Type != "message.deleted" || bobs[1].MessageID != m.ID || bobs[2].Type != "history.cleared" || bobs[2].ThroughID != m.ID {
 		t.Errorf("bob's own changes: %+v", bobs[1:3])
 	}
+}
+
+// The cache keeps a chat's newest chatcache.RecentBodies messages whole;
+// when every one of them is deleted, or hidden from a user, the list still
+// shows the newest message left, read from MySQL.
+func TestLastMessageBeyondTheRecentOnes(t *testing.T) {
+	h := newHarness(t)
+	h.startProjections()
+	alice, bob := h.register("alice"), h.register("bob")
+	chat := h.direct(alice, bob)
+	var sent []messageJSON
+	for i := range chatcache.RecentBodies + 2 {
+		sent = append(sent, h.send(alice, chat.ID, fmt.Sprint("m", i), fmt.Sprint("c", i)))
+	}
+	eventually(t, "the last message listed", func() bool { return h.summary(bob, chat.ID).LastMessage.ID == sent[len(sent)-1].ID })
+
+	// bob hides all but the first two.
+	for _, m := range sent[2:] {
+		h.must(http.StatusNoContent, "DELETE", chatPath(chat.ID, fmt.Sprintf("/messages/%d?for=me", m.ID)), bob.token, nil, nil)
+	}
+	eventually(t, "bob's last message, from MySQL", func() bool {
+		s := h.summary(bob, chat.ID)
+		return s.LastMessage != nil && s.LastMessage.ID == sent[1].ID && s.UnreadCount == 2
+	})
+	if s := h.summary(alice, chat.ID); s.LastMessage.ID != sent[len(sent)-1].ID {
+		t.Fatalf("alice's last message is %d, want %d", s.LastMessage.ID, sent[len(sent)-1].ID)
+	}
+
+	// alice deletes all but the first, newest first: the last message
+	// steps back through the recent ones, then by id alone.
+	for i := len(sent) - 1; i >= 1; i-- {
+		h.must(http.StatusNoContent, "DELETE", chatPath(chat.ID, fmt.Sprintf("/messages/%d", sent[i].ID)), alice.token, nil, nil)
+	}
+	eventually(t, "the first message is the last one left", func() bool {
+		a, b := h.summary(alice, chat.ID), h.summary(bob, chat.ID)
+		return a.LastMessage != nil && a.LastMessage.ID == sent[0].ID && a.LastMessage.Text == "m0" &&
+			b.LastMessage != nil && b.LastMessage.ID == sent[0].ID && b.UnreadCount == 1
+	})
 }
