@@ -61,7 +61,9 @@ func runVerify(ctx context.Context, js jetstream.JetStream, topo bus.Topology, s
 	wait := fs.Duration("wait", 0, "how long to wait for the live persister and cachewarm to apply the log up to S (default 2m)")
 	batch := fs.Int("batch", 1000, "the most events of one partition applied in one call, as WORKER_BATCH")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // the flags were printed
+	} else if err != nil {
 		return err
 	}
 	rdb, err := s.Redis.Client()
