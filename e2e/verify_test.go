@@ -77,6 +77,8 @@ func verifyLoad(t *testing.T, sys *harness.System) (alice, bob *harness.Client, 
 	alice.Must(204, "DELETE", fmt.Sprintf("/chats/%d/messages/%d", chats[3].ID, last.id), nil, nil)
 	bob.Must(204, "DELETE", fmt.Sprintf("/chats/%d/messages/%d?for=me", chats[0].ID, byChat[chats[0].ID][7].id), nil, nil)
 	bob.Must(204, "DELETE", fmt.Sprintf("/chats/%d/history", chats[4].ID), nil, nil)
+	// A group renamed (chat.updated): the lists show the new title.
+	alice.Must(200, "PATCH", fmt.Sprintf("/chats/%d", chats[0].ID), map[string]string{"title": "renamed"}, nil)
 	return alice, bob, byChat, chats[2].ID
 }
 
