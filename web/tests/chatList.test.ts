@@ -81,8 +81,9 @@ describe('parsePublication', () => {
   })
 
   it('ignores unknown and malformed ones (newer servers, planned events)', () => {
-    expect(parsePublication({ type: 'message.edited', message: msg(1) })).toBeNull()
+    expect(parsePublication({ type: 'member.updated', chat_id: 1, user: { id: 2, name: 'b' }, role: 'muted' })).toBeNull()
     expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
+    expect(parsePublication({ type: 'message.deleted', chat_id: 1 })).toBeNull()
     expect(parsePublication('hello')).toBeNull()
     expect(parsePublication(null)).toBeNull()
   })
@@ -103,7 +104,8 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
   })
 
   it('turns an unknown type, or a body it cannot read, into an update to skip past', () => {
-    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'typing', cursor: '7.s', chat_id: 1, user: { id: 2, name: 'b' } })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: { id: 1 } })).toEqual({ type: 'unknown', cursor: '7.s' })
     expect(parseUpdate({ type: 'member.added', cursor: '8.s', chat_id: 1 })).toEqual({ type: 'unknown', cursor: '8.s' })
     expect(parseUpdate({ cursor: '9.s' })).toEqual({ type: 'unknown', cursor: '9.s' })
   })
@@ -114,6 +116,14 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
     expect(parsePublication({ type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1 })).toEqual({
       type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1,
     })
-    expect(parsePublication({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toBeNull()
+    expect(parsePublication({ type: 'chat.updated', cursor: '7.s', chat: {} })).toBeNull()
+  })
+
+  it('reads the message life-cycle events of API 1.1', () => {
+    const m = { ...msg(1), edited_at: '2026-11-27T11:00:00.000Z' }
+    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: m })).toEqual({ type: 'message.edited', cursor: '7.s', message: m })
+    expect(parseUpdate({ type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1 })).toEqual({
+      type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1,
+    })
   })
 })
