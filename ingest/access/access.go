@@ -90,7 +90,7 @@ func For(t bus.Topology, user string) (Permissions, error) {
 			// instance reaches every instance's membership cache.
 			bus.PublishSubjectPattern(event.KindMember),
 		}}
-		for _, kind := range []string{event.KindMessage, event.KindRead, event.KindMember, event.KindChat} {
+		for _, kind := range []string{event.KindMessage, event.KindRead, event.KindMember, event.KindChat, event.KindChange} {
 			p.Publish = append(p.Publish, bus.PublishSubjectPattern(kind))
 		}
 		p.Publish = append(p.Publish, streamsInfo...)

@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,6 +91,20 @@ func PublishSubjectPattern(kind string) string { return "chat.*." + kind }
 // whatever partition they landed in.
 func StoredSubjectPattern(chatID int64, kind string) string {
 	return fmt.Sprintf("ev.*.%d.%s", chatID, kind)
+}
+
+// PartitionOf reads the partition from a stored subject
+// (ev.<partition>.<chat_id>.<kind>).
+func PartitionOf(storedSubject string) (int, error) {
+	parts := strings.Split(storedSubject, ".")
+	if len(parts) != 4 || parts[0] != "ev" {
+		return 0, fmt.Errorf("%q is not a stored event subject", storedSubject)
+	}
+	p, err := strconv.Atoi(parts[1])
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("%q is not a stored event subject", storedSubject)
+	}
+	return p, nil
 }
 
 // PartitionFilter is the filter subject of partition p's consumers.

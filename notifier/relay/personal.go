@@ -51,7 +51,7 @@ type fanout struct {
 // needsMembers tells whether an event's fan-out depends on the chat's members.
 func needsMembers(t event.Type) bool {
 	switch t {
-	case event.MessageCreated, event.ReadMoved, event.MemberAdded, event.MemberRemoved:
+	case event.MessageCreated, event.MessageEdited, event.MessageDeleted, event.ReadMoved, event.MemberAdded, event.MemberRemoved:
 		return true
 	}
 	return false
@@ -62,19 +62,28 @@ func needsMembers(t event.Type) bool {
 // type this code does not know gives nothing.
 func planFanout(ev event.Event, members map[int64]bool) (fanout, error) {
 	switch ev.Type {
-	case event.MessageCreated:
-		m, err := ev.Message()
-		if err != nil {
-			return fanout{}, err
-		}
-		if err := domain.ValidateMessage(m); err != nil {
-			return fanout{}, err
-		}
-		body, err := json.Marshal(apijson.NewMessageCreated(m))
+	case event.MessageCreated, event.MessageEdited, event.MessageDeleted:
+		body, err := messageBody(ev)
 		if err != nil {
 			return fanout{}, err
 		}
 		return fanout{updates: toAll(members, body)}, nil
+
+	case event.MessageHidden:
+		// Only the user's own view changed: their other devices hear of it.
+		d, err := ev.Hidden()
+		if err != nil {
+			return fanout{}, err
+		}
+		var pub any = apijson.NewMessageDeleted(ev.ChatID, d.MessageID)
+		if d.ThroughID > 0 {
+			pub = apijson.NewHistoryCleared(ev.ChatID, d.ThroughID)
+		}
+		body, err := json.Marshal(pub)
+		if err != nil {
+			return fanout{}, err
+		}
+		return fanout{updates: []personalUpdate{{user: d.UserID, body: body}}}, nil
 
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)

@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/logchat/shared/apijson"
@@ -50,15 +51,8 @@ func Publications(ev event.Event) ([]Publication, error) {
 // ChatPublications are an event's publications on its chat's channel.
 func ChatPublications(ev event.Event) ([]Publication, error) {
 	switch ev.Type {
-	case event.MessageCreated:
-		m, err := ev.Message()
-		if err != nil {
-			return nil, err
-		}
-		if err := domain.ValidateMessage(m); err != nil {
-			return nil, err
-		}
-		data, err := json.Marshal(apijson.NewMessageCreated(m))
+	case event.MessageCreated, event.MessageEdited, event.MessageDeleted:
+		data, err := messageBody(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -86,6 +80,44 @@ func ChatPublications(ev event.Event) ([]Publication, error) {
 		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}}, nil
 	}
 	return nil, nil
+}
+
+// messageBody is the publication of a message event that every member of
+// the chat receives (message.created, message.edited, message.deleted).
+// A forward's source chat is left out (null): not every member of this chat
+// may be a member of that one, and one publication serves them all; history
+// shows it to those who are.
+func messageBody(ev event.Event) ([]byte, error) {
+	switch ev.Type {
+	case event.MessageCreated, event.MessageEdited:
+		decode := ev.Message
+		if ev.Type == event.MessageEdited {
+			decode = ev.Edited
+		}
+		m, err := decode()
+		if err != nil {
+			return nil, err
+		}
+		if err := domain.ValidateMessage(m); err != nil {
+			return nil, err
+		}
+		if m.Forward != nil {
+			f := *m.Forward
+			f.ChatID = 0
+			m.Forward = &f
+		}
+		if ev.Type == event.MessageEdited {
+			return json.Marshal(apijson.NewMessageEdited(m))
+		}
+		return json.Marshal(apijson.NewMessageCreated(m))
+	case event.MessageDeleted:
+		d, err := ev.Deleted()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(apijson.NewMessageDeleted(ev.ChatID, d.MessageID))
+	}
+	return nil, fmt.Errorf("%s is no message event", ev.Type)
 }
 
 // Unsubscription ends one user's subscription to a channel on the server

@@ -47,9 +47,9 @@ func TestPublicationsWireFormat(t *testing.T) {
 		want []golden
 	}{
 		{"message.created", mustEvent(t, 1042, event.MessageCreated, 42, event.MessageCreatedData{Author: alice, Text: "hi <b>", ClientID: "c-1", ReplyToID: &reply}),
-			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"hi \u003cb\u003e","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-1","reply_to_id":1040}}`}}},
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"hi \u003cb\u003e","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-1","reply_to_id":1040,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
 		{"message.created without reply", mustEvent(t, 5, event.MessageCreated, 42, event.MessageCreatedData{Author: bob, Text: "yo", ClientID: "c-2"}),
-			[]golden{{"chat:42", `{"type":"message.created","message":{"id":5,"chat_id":42,"author":{"id":8,"name":"bob"},"text":"yo","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-2","reply_to_id":null}}`}}},
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":5,"chat_id":42,"author":{"id":8,"name":"bob"},"text":"yo","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-2","reply_to_id":null,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
 		{"read.moved", mustEvent(t, 1050, event.ReadMoved, 42, event.ReadMovedData{UserID: 8, MessageID: 1042}),
 			[]golden{
 				{"chat:42", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
@@ -68,22 +68,36 @@ func TestPublicationsWireFormat(t *testing.T) {
 			}},
 		{"chat.created direct: each sees the other's name", mustEvent(t, 60, event.ChatCreated, 42, event.ChatCreatedData{Chat: direct}),
 			[]golden{
-				{"user:7", `{"type":"chat.added","chat":{"id":42,"kind":"direct","title":"bob","channel":"chat:42","members_count":2,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.120Z"}}`},
-				{"user:8", `{"type":"chat.added","chat":{"id":42,"kind":"direct","title":"alice","channel":"chat:42","members_count":2,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.120Z"}}`},
+				{"user:7", `{"type":"chat.added","chat":{"id":42,"kind":"direct","title":"bob","channel":"chat:42","members_count":2,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.120Z","muted_until":null}}`},
+				{"user:8", `{"type":"chat.added","chat":{"id":42,"kind":"direct","title":"alice","channel":"chat:42","members_count":2,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.120Z","muted_until":null}}`},
 			}},
 		{"chat.created group", mustEvent(t, 61, event.ChatCreated, 43, event.ChatCreatedData{Chat: group}),
 			[]golden{
-				{"user:7", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z"}}`},
-				{"user:8", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z"}}`},
-				{"user:9", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z"}}`},
+				{"user:7", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z","muted_until":null}}`},
+				{"user:8", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z","muted_until":null}}`},
+				{"user:9", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z","muted_until":null}}`},
 			}},
 		{"member.added: only the newcomer", mustEvent(t, 62, event.MemberAdded, 43, event.MemberAddedData{Member: domain.Member{User: carol, Role: domain.RoleMember}, Chat: group}),
 			[]golden{
-				{"user:9", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z"}}`},
+				{"user:9", `{"type":"chat.added","chat":{"id":43,"kind":"group","title":"Team","channel":"chat:43","members_count":3,"last_message":null,"unread_count":0,"read_message_id":0,"updated_at":"2026-11-27T09:00:00.000Z","muted_until":null}}`},
 			}},
 		{"member.removed", mustEvent(t, 63, event.MemberRemoved, 43, event.MemberRemovedData{UserID: 9, MembersCount: 2}),
 			[]golden{{"user:9", `{"type":"chat.removed","chat_id":43}`}}},
-		{"unknown type is skipped", mustEvent(t, 64, event.Type("message.edited"), 43, map[string]any{"x": 1}), nil},
+		{"message.created, a forward with a reply: the source chat left out", mustEvent(t, 1043, event.MessageCreated, 42, event.MessageCreatedData{
+			Author: alice, Text: "fwd", ClientID: "c-3", ReplyToID: &reply,
+			ReplyTo: &domain.MessageRef{ID: 1040, Author: bob, Text: "quoted"},
+			Forward: &domain.Forward{MessageID: 7, ChatID: 40, Author: carol, SentAt: t0.Add(-time.Minute)}}),
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1043,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"fwd","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-3","reply_to_id":1040,"edited_at":null,"reply_to":{"id":1040,"author":{"id":8,"name":"bob"},"text":"quoted"},"forwarded_from":{"message_id":7,"chat_id":null,"author":{"id":9,"name":"carol"},"sent_at":"2026-11-27T09:59:00.120Z"}}}`}}},
+		{"message.edited", mustEvent(t, 1100, event.MessageEdited, 42, event.MessageEditedData{Message: domain.Message{
+			ID: 1042, ChatID: 42, Author: alice, Text: "hi, edited", SentAt: t0.Add(-time.Second), ClientID: "c-1"}}),
+			[]golden{{"chat:42", `{"type":"message.edited","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"hi, edited","sent_at":"2026-11-27T09:59:59.120Z","client_id":"c-1","reply_to_id":null,"edited_at":"2026-11-27T10:00:00.120Z","reply_to":null,"forwarded_from":null}}`}}},
+		{"message.deleted", mustEvent(t, 1101, event.MessageDeleted, 42, event.MessageDeletedData{MessageID: 1042, AuthorID: 7, ClientID: "c-1", SentAt: t0}),
+			[]golden{{"chat:42", `{"type":"message.deleted","chat_id":42,"message_id":1042}`}}},
+		{"message.hidden: the hider's other devices", mustEvent(t, 1102, event.MessageHidden, 42, event.MessageHiddenData{UserID: 8, MessageID: 1042}),
+			[]golden{{"user:8", `{"type":"message.deleted","chat_id":42,"message_id":1042}`}}},
+		{"message.hidden through an id: a cleared history", mustEvent(t, 1103, event.MessageHidden, 42, event.MessageHiddenData{UserID: 8, ThroughID: 1042}),
+			[]golden{{"user:8", `{"type":"history.cleared","chat_id":42,"through_id":1042}`}}},
+		{"unknown type is skipped", mustEvent(t, 64, event.Type("message.pinned"), 43, map[string]any{"x": 1}), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

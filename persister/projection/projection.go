@@ -2,7 +2,8 @@
 // partition's events into one sqlstore.Batch, so that a batch costs a handful of
 // multi-row statements in one transaction.
 //
-// The persister writes what only the log knows: messages and read positions.
+// The persister writes what only the log knows: messages (with their edits,
+// deletes and each user's hidden ones) and read positions.
 // Chats and memberships are written by the gateway in the transaction that
 // publishes their events, so those events only advance the partition's
 // progress here.
@@ -89,6 +90,25 @@ func add(b *sqlstore.Batch, ev event.Event) error {
 			return errors.New("read.moved needs a positive user_id and message_id")
 		}
 		b.Reads = append(b.Reads, sqlstore.ReadMove{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID})
+	case event.MessageEdited:
+		m, err := ev.Edited()
+		if err != nil {
+			return err
+		}
+		b.Edits = append(b.Edits, sqlstore.MessageEdit{ChatID: m.ChatID, ID: m.ID, Text: m.Text, EditedAt: ev.At, Seq: ev.Seq})
+	case event.MessageDeleted:
+		d, err := ev.Deleted()
+		if err != nil {
+			return err
+		}
+		b.Deletes = append(b.Deletes, sqlstore.MessageDelete{ChatID: ev.ChatID, ID: d.MessageID, AuthorID: d.AuthorID,
+			ClientID: d.ClientID, SentAt: d.SentAt, At: ev.At})
+	case event.MessageHidden:
+		d, err := ev.Hidden()
+		if err != nil {
+			return err
+		}
+		b.Hides = append(b.Hides, sqlstore.Hide{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID, ThroughID: d.ThroughID})
 	case event.ChatCreated, event.MemberAdded, event.MemberRemoved:
 		// Written by the gateway before the event was published.
 	default:

@@ -67,7 +67,7 @@ func TestHandleClassifiesEvents(t *testing.T) {
 		{"chat created", envelope(t, event.ChatCreated, 7, 1, event.ChatCreatedData{}), false},
 		{"member added", envelope(t, event.MemberAdded, 7, 1, event.MemberAddedData{}), false},
 		{"member removed", envelope(t, event.MemberRemoved, 7, 1, event.MemberRemovedData{UserID: 2}), false},
-		{"an unknown type, whatever its data", rawEnvelope("message.edited", 7, `"anything"`), false},
+		{"an unknown type, whatever its data", rawEnvelope("message.pinned", 7, `"anything"`), false},
 		{"message data that is not an object", rawEnvelope(event.MessageCreated, 7, `"oops"`), true},
 		{"message without author id", envelope(t, event.MessageCreated, 7, 1,
 			event.MessageCreatedData{Author: domain.User{Name: "x"}, Text: "hi", ClientID: "c2"}), true},

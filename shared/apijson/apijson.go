@@ -54,19 +54,47 @@ type (
 
 // Message is domain.Message on the wire.
 type Message struct {
-	ID        int64  `json:"id"`
-	ChatID    int64  `json:"chat_id"`
+	ID            int64          `json:"id"`
+	ChatID        int64          `json:"chat_id"`
+	Author        User           `json:"author"`
+	Text          string         `json:"text"`
+	SentAt        Time           `json:"sent_at"`
+	ClientID      string         `json:"client_id"`
+	ReplyToID     *int64         `json:"reply_to_id"`
+	EditedAt      *Time          `json:"edited_at"`
+	ReplyTo       *MessageRef    `json:"reply_to"`
+	ForwardedFrom *ForwardedFrom `json:"forwarded_from"`
+}
+
+// MessageRef is a quote of a replied message; it carries no time, so the
+// domain type is its wire form.
+type MessageRef = domain.MessageRef
+
+// ForwardedFrom is domain.Forward on the wire: ChatID is null when the
+// reader is not a member of the source chat (the domain value is 0 then).
+type ForwardedFrom struct {
+	MessageID int64  `json:"message_id"`
+	ChatID    *int64 `json:"chat_id"`
 	Author    User   `json:"author"`
-	Text      string `json:"text"`
 	SentAt    Time   `json:"sent_at"`
-	ClientID  string `json:"client_id"`
-	ReplyToID *int64 `json:"reply_to_id"`
 }
 
 // FromMessage converts a message for the wire.
 func FromMessage(m domain.Message) Message {
-	return Message{ID: m.ID, ChatID: m.ChatID, Author: m.Author, Text: m.Text,
-		SentAt: Time(m.SentAt), ClientID: m.ClientID, ReplyToID: m.ReplyToID}
+	out := Message{ID: m.ID, ChatID: m.ChatID, Author: m.Author, Text: m.Text,
+		SentAt: Time(m.SentAt), ClientID: m.ClientID, ReplyToID: m.ReplyToID, ReplyTo: m.ReplyTo}
+	if m.EditedAt != nil {
+		t := Time(*m.EditedAt)
+		out.EditedAt = &t
+	}
+	if f := m.Forward; f != nil {
+		out.ForwardedFrom = &ForwardedFrom{MessageID: f.MessageID, Author: f.Author, SentAt: Time(f.SentAt)}
+		if f.ChatID > 0 {
+			id := f.ChatID
+			out.ForwardedFrom.ChatID = &id
+		}
+	}
+	return out
 }
 
 // FromMessages converts messages for the wire.
@@ -90,6 +118,7 @@ type ChatSummary struct {
 	UnreadCount   int             `json:"unread_count"`
 	ReadMessageID int64           `json:"read_message_id"`
 	UpdatedAt     Time            `json:"updated_at"`
+	MutedUntil    *Time           `json:"muted_until"` // reserved: always null in 1.1
 }
 
 // FromSummary converts a chat summary for the wire; an empty channel is

@@ -33,8 +33,11 @@ func examples() map[string]any {
 	bob := domain.User{ID: 8, Name: "bob"}
 	reply := int64(1041)
 	// sent_at with a trailing zero in its milliseconds: the API keeps all three digits.
+	edited := at(450)
 	msg := domain.Message{ID: 1042, ChatID: 42, Author: alice, Text: "hi <b>bob</b> & 👋",
-		SentAt: at(120), ClientID: "0b9c6f0e-7d2a-4a57-9a1e-2f1d3c4b5a69", ReplyToID: &reply}
+		SentAt: at(120), ClientID: "0b9c6f0e-7d2a-4a57-9a1e-2f1d3c4b5a69", ReplyToID: &reply, EditedAt: &edited,
+		ReplyTo: &domain.MessageRef{ID: 1041, Author: bob, Text: "hello"},
+		Forward: &domain.Forward{MessageID: 977, ChatID: 40, Author: bob, SentAt: at(7)}}
 	first := domain.Message{ID: 1041, ChatID: 42, Author: bob, Text: "hello",
 		SentAt: at(5), ClientID: "c1", ReplyToID: nil}
 	summary := domain.ChatSummary{ID: 42, Kind: domain.KindGroup, Title: "Weekend", Channel: "chat:42",
@@ -64,6 +67,9 @@ func examples() map[string]any {
 		"publication_chat_removed":    NewChatRemoved(42),
 		"publication_member_added":    NewMemberAdded(42, domain.Member{User: bob, Role: domain.RoleMember}, 3),
 		"publication_member_removed":  NewMemberRemoved(42, 8, 2),
+		"publication_message_edited":  NewMessageEdited(msg),
+		"publication_message_deleted": NewMessageDeleted(42, 1041),
+		"publication_history_cleared": NewHistoryCleared(42, 1042),
 	}
 }
 

@@ -15,6 +15,9 @@ const (
 	TypeChatRemoved    = "chat.removed"
 	TypeMemberAdded    = "member.added"
 	TypeMemberRemoved  = "member.removed"
+	TypeMessageEdited  = "message.edited"
+	TypeMessageDeleted = "message.deleted"
+	TypeHistoryCleared = "history.cleared"
 )
 
 // MessageCreated goes to the chat's channel.
@@ -92,4 +95,42 @@ type MemberRemoved struct {
 // member count afterwards.
 func NewMemberRemoved(chatID, userID int64, membersCount int) MemberRemoved {
 	return MemberRemoved{Type: TypeMemberRemoved, ChatID: chatID, UserID: userID, MembersCount: membersCount}
+}
+
+// MessageEdited goes to the chat's channel: the message after an edit.
+type MessageEdited struct {
+	Type    string  `json:"type"`
+	Message Message `json:"message"`
+}
+
+// NewMessageEdited is the publication of an edited message.
+func NewMessageEdited(m domain.Message) MessageEdited {
+	return MessageEdited{Type: TypeMessageEdited, Message: FromMessage(m)}
+}
+
+// MessageDeleted goes to the chat's channel when a message is deleted for
+// everyone, and to a user's personal channel when they delete it for
+// themselves (their other devices hide it too).
+type MessageDeleted struct {
+	Type      string `json:"type"`
+	ChatID    int64  `json:"chat_id"`
+	MessageID int64  `json:"message_id"`
+}
+
+// NewMessageDeleted is the publication of a message gone from a view.
+func NewMessageDeleted(chatID, messageID int64) MessageDeleted {
+	return MessageDeleted{Type: TypeMessageDeleted, ChatID: chatID, MessageID: messageID}
+}
+
+// HistoryCleared goes to a user's personal channel when they clear their
+// history of a chat: every message up to ThroughID is gone from their view.
+type HistoryCleared struct {
+	Type      string `json:"type"`
+	ChatID    int64  `json:"chat_id"`
+	ThroughID int64  `json:"through_id"`
+}
+
+// NewHistoryCleared is the publication of a cleared history.
+func NewHistoryCleared(chatID, throughID int64) HistoryCleared {
+	return HistoryCleared{Type: TypeHistoryCleared, ChatID: chatID, ThroughID: throughID}
 }

@@ -37,6 +37,10 @@ const (
 // CanSend reports whether a member with this role may post messages.
 func (r Role) CanSend() bool { return r != RoleMuted }
 
+// CanDeleteOthers reports whether a member with this role may delete other
+// members' messages in a group (API.md 1.1, "Chats and roles").
+func (r Role) CanDeleteOthers() bool { return r == RoleAdmin || r == RoleModerator }
+
 // CanManageMembers reports whether a member with this role may add or remove others.
 func (r Role) CanManageMembers() bool { return r == RoleAdmin }
 
@@ -86,6 +90,66 @@ type Message struct {
 	SentAt    time.Time `json:"sent_at"`
 	ClientID  string    `json:"client_id"`
 	ReplyToID *int64    `json:"reply_to_id"`
+	// EditedAt is the time of the last edit; nil for a message never edited.
+	EditedAt *time.Time `json:"edited_at"`
+	// ReplyTo is the replied message as a reader sees it: resolved when
+	// history is read, and as it was at sending in publications.
+	ReplyTo *MessageRef `json:"reply_to"`
+	// Forward names the original of a forwarded message (API.md's
+	// forwarded_from); a forward of a forward keeps the first original.
+	Forward *Forward `json:"forwarded_from"`
+	// Deleted marks the tombstone of a message deleted for everyone (its
+	// text is gone). History never shows one; a reply's quote of one has
+	// an empty text.
+	Deleted bool `json:"-"`
+}
+
+// MessageRefTextRunes is how much of a replied message's text a quote carries.
+const MessageRefTextRunes = 200
+
+// MessageRef is a quote of a message: API.md's MessageRef.
+type MessageRef struct {
+	ID     int64  `json:"id"`
+	Author User   `json:"author"`
+	Text   string `json:"text"`
+}
+
+// RefOf quotes m: the first MessageRefTextRunes code points of its text, and
+// no text at all once it is deleted.
+func RefOf(m Message) MessageRef {
+	text := m.Text
+	if m.Deleted {
+		text = ""
+	}
+	if n := 0; len(text) > MessageRefTextRunes {
+		for i := range text {
+			if n == MessageRefTextRunes {
+				text = text[:i]
+				break
+			}
+			n++
+		}
+	}
+	return MessageRef{ID: m.ID, Author: m.Author, Text: text}
+}
+
+// Forward is where a forwarded message comes from. ChatID is the source
+// chat; a reader who is not a member of it sees null there (the API hides
+// it per reader).
+type Forward struct {
+	MessageID int64     `json:"message_id"`
+	ChatID    int64     `json:"chat_id"`
+	Author    User      `json:"author"`
+	SentAt    time.Time `json:"sent_at"`
+}
+
+// ForwardOf is the origin a forward of m carries: m's own origin when m is
+// itself a forward, else m.
+func ForwardOf(m Message) Forward {
+	if m.Forward != nil {
+		return *m.Forward
+	}
+	return Forward{MessageID: m.ID, ChatID: m.ChatID, Author: m.Author, SentAt: m.SentAt}
 }
 
 // Errors that cross layers. Storage adapters translate driver errors into these;
@@ -110,6 +174,8 @@ type ChatSummary struct {
 	UnreadCount   int       `json:"unread_count"`
 	ReadMessageID int64     `json:"read_message_id"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// MutedUntil is reserved by API.md 1.1: always nil for now.
+	MutedUntil *time.Time `json:"muted_until"`
 }
 
 // ChatChannel is the realtime channel of a chat (Centrifugo namespace "chat").

@@ -108,6 +108,18 @@ func NormalizeTitle(t string) (string, error) {
 // Invalid builds a validation error for callers outside this package.
 func Invalid(format string, args ...any) error { return invalid(format, args...) }
 
+// ValidateText checks a message text as stored (already trimmed): valid
+// UTF-8 without NUL, 1 to MaxTextRunes code points.
+func ValidateText(text string) error {
+	switch {
+	case !utf8.ValidString(text) || strings.IndexByte(text, 0) >= 0:
+		return invalid("text is not valid UTF-8 without NUL")
+	case text == "" || utf8.RuneCountInString(text) > MaxTextRunes:
+		return invalid("text must be 1 to %d characters", MaxTextRunes)
+	}
+	return nil
+}
+
 // ValidateMessage checks a message as it travels in the log: every consumer
 // applies the same rules, so a message that one projection refuses as poison
 // is refused by all of them. The error wraps ErrInvalid.
@@ -120,10 +132,8 @@ func ValidateMessage(m Message) error {
 		problem = "author id must be positive"
 	case ValidateClientID(m.ClientID) != nil:
 		problem = "bad client_id"
-	case !utf8.ValidString(m.Text) || strings.IndexByte(m.Text, 0) >= 0:
-		problem = "text is not valid UTF-8 without NUL"
-	case m.Text == "" || utf8.RuneCountInString(m.Text) > MaxTextRunes:
-		problem = fmt.Sprintf("text must be 1 to %d characters", MaxTextRunes)
+	case ValidateText(m.Text) != nil:
+		problem = ValidateText(m.Text).Error()
 	case m.SentAt.IsZero():
 		problem = "sent_at is missing"
 	case m.ReplyToID != nil && *m.ReplyToID <= 0:

@@ -32,7 +32,13 @@ const (
 	ChatCreated    Type = "chat.created"
 	MemberAdded    Type = "member.added"
 	MemberRemoved  Type = "member.removed"
-	// Planned: message.edited, message.deleted, member.role_changed.
+	// The message life-cycle (API.md 1.1, "Messages"): changes of messages
+	// already in the log. Their subject kind is KindChange, not KindMessage,
+	// so that "the newest message of a chat" stays one lookup of the log.
+	MessageEdited  Type = "message.edited"
+	MessageDeleted Type = "message.deleted"
+	MessageHidden  Type = "message.hidden"
+	// Planned: member.role_changed.
 )
 
 // Envelope is the JSON body of every event in the log.
@@ -52,6 +58,47 @@ type MessageCreatedData struct {
 	Text      string      `json:"text"`
 	ClientID  string      `json:"client_id"`
 	ReplyToID *int64      `json:"reply_to_id"`
+	// ReplyTo quotes the replied message as it was at sending, for the
+	// publications (history resolves the quote again when read).
+	ReplyTo *domain.MessageRef `json:"reply_to,omitempty"`
+	// Forward is the original of a forwarded message.
+	Forward *domain.Forward `json:"forwarded_from,omitempty"`
+}
+
+// MessageEditedData is the payload of MessageEdited: the message as it is
+// after the edit (EditedAt is the envelope's At), whole, so that the notifier
+// publishes it without a lookup. Projections take its Text; an edit applies
+// only over an older one (by sequence) and never to a deleted message.
+type MessageEditedData struct {
+	Message domain.Message `json:"message"`
+}
+
+// MessageDeletedData is the payload of MessageDeleted: a message deleted for
+// everyone. It names the message's author, client_id and time, so that a
+// projection that meets the delete before the message (a partial replay)
+// can store a tombstone that the message, when it comes, does not overwrite.
+type MessageDeletedData struct {
+	MessageID int64     `json:"message_id"`
+	AuthorID  int64     `json:"author_id"`
+	ClientID  string    `json:"client_id"`
+	SentAt    time.Time `json:"sent_at"`
+}
+
+// MessageHiddenData is the payload of MessageHidden: messages hidden from one
+// user's own view of a chat. Exactly one of MessageID (a delete "for me") and
+// ThroughID (clear history: every message up to and including it) is set.
+type MessageHiddenData struct {
+	UserID    int64 `json:"user_id"`
+	MessageID int64 `json:"message_id,omitempty"`
+	ThroughID int64 `json:"through_id,omitempty"`
+}
+
+// Validate checks what every projection relies on.
+func (d MessageHiddenData) Validate() error {
+	if d.UserID <= 0 || (d.MessageID > 0) == (d.ThroughID > 0) || d.MessageID < 0 || d.ThroughID < 0 {
+		return fmt.Errorf("message.hidden needs a user and exactly one of message_id and through_id")
+	}
+	return nil
 }
 
 // ReadMovedData is the payload of ReadMoved: user's read position in the chat
@@ -166,7 +213,51 @@ func (ev Event) Message() (domain.Message, error) {
 	return domain.Message{
 		ID: int64(ev.Seq), ChatID: ev.ChatID, Author: d.Author, Text: d.Text,
 		SentAt: ev.At, ClientID: d.ClientID, ReplyToID: d.ReplyToID,
+		ReplyTo: d.ReplyTo, Forward: d.Forward,
 	}, nil
+}
+
+// Edited decodes a MessageEdited event: the message after the edit, checked
+// as a message in the log is, with EditedAt the event's time.
+func (ev Event) Edited() (domain.Message, error) {
+	d, err := Payload[MessageEditedData](ev.Envelope)
+	if err != nil {
+		return domain.Message{}, err
+	}
+	m := d.Message
+	if m.ChatID != ev.ChatID {
+		return domain.Message{}, fmt.Errorf("message.edited of chat %d names chat %d", ev.ChatID, m.ChatID)
+	}
+	at := ev.At
+	m.EditedAt = &at
+	if err := domain.ValidateMessage(m); err != nil {
+		return domain.Message{}, err
+	}
+	if uint64(m.ID) >= ev.Seq {
+		return domain.Message{}, fmt.Errorf("message.edited %d edits message %d, which is not older", ev.Seq, m.ID)
+	}
+	return m, nil
+}
+
+// Deleted decodes a MessageDeleted event.
+func (ev Event) Deleted() (MessageDeletedData, error) {
+	d, err := Payload[MessageDeletedData](ev.Envelope)
+	if err != nil {
+		return d, err
+	}
+	if d.MessageID <= 0 || uint64(d.MessageID) >= ev.Seq || d.AuthorID <= 0 || domain.ValidateClientID(d.ClientID) != nil || d.SentAt.IsZero() {
+		return d, fmt.Errorf("message.deleted %d needs an older message id, its author, client_id and sent_at", ev.Seq)
+	}
+	return d, nil
+}
+
+// Hidden decodes a MessageHidden event.
+func (ev Event) Hidden() (MessageHiddenData, error) {
+	d, err := Payload[MessageHiddenData](ev.Envelope)
+	if err != nil {
+		return d, err
+	}
+	return d, d.Validate()
 }
 
 // Subject kinds: the last token of an event's subject, so that the log can be
@@ -176,6 +267,7 @@ const (
 	KindRead    = "read"
 	KindMember  = "member"
 	KindChat    = "chat"
+	KindChange  = "change" // edits, deletes and hides of messages
 )
 
 // SubjectKind maps an event type to its subject token.
@@ -187,6 +279,8 @@ func SubjectKind(t Type) string {
 		return KindRead
 	case ChatCreated:
 		return KindChat
+	case MessageEdited, MessageDeleted, MessageHidden:
+		return KindChange
 	default:
 		if strings.HasPrefix(string(t), "member.") {
 			return KindMember

@@ -42,8 +42,8 @@ type call struct {
 }
 
 // ApplyEvents applies a batch of one partition's events in log order
-// (MessageCreated, ReadMoved, ChatCreated, MemberAdded, MemberRemoved; other
-// types are skipped). Pipelined; idempotent.
+// (MessageCreated, MessageEdited, MessageDeleted, MessageHidden, ReadMoved,
+// ChatCreated, MemberAdded, MemberRemoved; other types are skipped). Pipelined; idempotent.
 //
 // A message for a chat whose members are not cached (Redis was flushed) loads
 // the chat from the Loader first. An event that can never apply (its payload
@@ -159,13 +159,44 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		if err := domain.ValidateMessage(m); err != nil {
 			return op{}, err
 		}
-		last, err := json.Marshal(m)
+		last, err := messageJSON(m)
 		if err != nil {
 			return op{}, err
 		}
 		o.script = messagesScript
 		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.ChatID), itoa(m.Author.ID),
 			itoa(m.SentAt.UnixMilli()), string(last), "0"} // messageFields; the last is the fan-out flag
+	case event.MessageEdited:
+		m, err := ev.Edited()
+		if err != nil {
+			return op{}, err
+		}
+		body, err := messageJSON(m)
+		if err != nil {
+			return op{}, err
+		}
+		o.script = messageEditedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = []any{itoa(m.ID), ev.Seq, string(body)}
+	case event.MessageDeleted:
+		d, err := ev.Deleted()
+		if err != nil {
+			return op{}, err
+		}
+		o.script = messageDeletedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = []any{itoa(d.MessageID)}
+	case event.MessageHidden:
+		d, err := ev.Hidden()
+		if err != nil {
+			return op{}, err
+		}
+		// Plain commands: a user's hidden ids and cleared position only grow.
+		if d.MessageID > 0 {
+			o.args = []any{"ZADD", c.hiddenKey(d.UserID, ev.ChatID), itoa(d.MessageID), itoa(d.MessageID)}
+		} else {
+			o.args = []any{"ZADD", c.clearedKey(d.UserID), "GT", itoa(d.ThroughID), itoa(ev.ChatID)}
+		}
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
 		if err != nil {
@@ -211,6 +242,18 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		o.args = []any{ev.Seq, itoa(d.UserID), listMember(ev.ChatID)}
 	}
 	return o, nil
+}
+
+// messageJSON is a message as the cache keeps it whole (a chat's last
+// message, the recent ones), which every member's chat list shows: a
+// forward's source chat is left out, since not every member may see it.
+func messageJSON(m domain.Message) ([]byte, error) {
+	if m.Forward != nil {
+		f := *m.Forward
+		f.ChatID = 0
+		m.Forward = &f
+	}
+	return json.Marshal(m)
 }
 
 func memberArgs(ms []domain.Member) []any {

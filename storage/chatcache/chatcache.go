@@ -26,12 +26,25 @@
 //	                        so it only moves forward without a script.
 //	P c:<cid>         HASH  the chat. kind, title, ca (created_at ms), upd
 //	                        (updated_at ms), lid (last message id), last (last
-//	                        message JSON), floor (see below), mv (sequence of the
+//	                        message JSON; "?" when only its id is known: read
+//	                        from MySQL), les (sequence of the last message's
+//	                        last edit), floor (see below), mv (sequence of the
 //	                        last membership event applied), n:<uid> (member
 //	                        names, direct chats only: their title is the other
 //	                        member's name). The hash's existence means "this
 //	                        chat's members are cached".
 //	P c:<cid>:mem     SET   member user ids (complete whenever c:<cid> exists).
+//	P c:<cid>:recent  ZSET  the chat's RecentBodies newest messages whole.
+//	                        Score: message id; member: the message JSON (as
+//	                        in last). When the last message is deleted, or a
+//	                        user hid it, the one before it comes from here.
+//	P c:<cid>:del     ZSET  ids of messages deleted for everyone above floor
+//	                        (score and member the id), so that a replay of a
+//	                        deleted message adds nothing back.
+//	P u:<uid>:hid:<cid> ZSET ids the user hid from their own view ("delete
+//	                        for me"; score and member the id).
+//	P u:<uid>:clr     ZSET  the user's cleared histories. Member: chat id;
+//	                        score: the id up to which they cleared it (ZADD GT).
 //	P c:<cid>:ids     ZSET  the chat's newest messages above floor, at most
 //	                        RecentMessages of them. Score: message id; member:
 //	                        "<author id>:<client_id>", so that a send retried
@@ -42,7 +55,9 @@
 // # Unread counts
 //
 // unread(user, chat) = ZCOUNT(c:<cid>:ids, (pos, +inf)) when pos >= floor,
-// where pos is the user's read position. The API counts only messages "written
+// where pos is the user's read position, or the id up to which they cleared
+// the chat's history if that is higher; less the ids above pos the user hid
+// that are still in the index (a deleted message leaves it). The API counts only messages "written
 // by someone else", and this needs no per-author index: the script that adds a
 // message moves its author's read position to it, and positions never move
 // back, so none of a user's own messages above floor is ever above their
@@ -154,3 +169,7 @@ func listMember(chatID int64) string { return fmt.Sprintf("%019d", chatID) }
 func (c *Cache) chatKey(chatID int64) string { return c.prefix + "c:" + itoa(chatID) }
 func (c *Cache) listKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":chats" }
 func (c *Cache) readKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":read" }
+func (c *Cache) hiddenKey(userID, chatID int64) string {
+	return c.prefix + "u:" + itoa(userID) + ":hid:" + itoa(chatID)
+}
+func (c *Cache) clearedKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":clr" }

@@ -552,7 +552,7 @@ func TestBadEventsAreReportedAndUnknownTypesSkipped(t *testing.T) {
 	c, _, _ := newCache(t, failingLoader{})
 	l := newLog(t, 0)
 	l.group(50, "g", 1, 2)
-	l.add("message.edited", 50, 1, map[string]string{"future": "field"})
+	l.add("message.pinned", 50, 1, map[string]string{"future": "field"})
 	good := l.events
 	if err := c.ApplyEvents(ctx, good); err != nil {
 		t.Fatalf("unknown type must be skipped: %v", err)

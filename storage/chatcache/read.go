@@ -49,7 +49,7 @@ func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit
 			break
 		}
 	}
-	if err := c.fillUnread(ctx, userID, page); err != nil {
+	if err := c.fillMissing(ctx, userID, page); err != nil {
 		return nil, "", err
 	}
 	return page, next, nil
@@ -155,7 +155,7 @@ func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatS
 		}
 	}
 	page := []domain.ChatSummary{d.summary()}
-	if err := c.fillUnread(ctx, userID, page); err != nil {
+	if err := c.fillMissing(ctx, userID, page); err != nil {
 		return domain.ChatSummary{}, err
 	}
 	return page[0], nil
@@ -180,7 +180,7 @@ func (c *Cache) summaryFromMySQL(ctx context.Context, userID int64, ch domain.Ch
 	}
 	s.ReadMessageID = pos[ch.ID]
 	if h, ok := c.loader.(historian); ok {
-		msgs, _, err := h.History(ctx, ch.ID, sqlstore.HistoryQuery{Limit: 1})
+		msgs, _, err := h.History(ctx, ch.ID, sqlstore.HistoryQuery{Limit: 1, Viewer: userID})
 		if err != nil {
 			return domain.ChatSummary{}, fmt.Errorf("chat %d: %w", ch.ID, err)
 		}
@@ -260,7 +260,9 @@ func (d detail) summary() domain.ChatSummary {
 		ID: d.chatID, Kind: d.kind, Title: d.title, Channel: domain.ChatChannel(d.chatID),
 		MembersCount: d.membersCount, ReadMessageID: d.pos, UnreadCount: int(d.unread),
 	}
-	if d.lastJSON != "" {
+	if d.lastJSON == "?" {
+		s.LastMessage = unknownLast
+	} else if d.lastJSON != "" {
 		var m domain.Message
 		if json.Unmarshal([]byte(d.lastJSON), &m) == nil {
 			m.SentAt = m.SentAt.UTC()
@@ -275,10 +277,44 @@ func (d detail) summary() domain.ChatSummary {
 	return s
 }
 
-// fillUnread asks MySQL for the unread counts the cache cannot give (marked -1).
-func (c *Cache) fillUnread(ctx context.Context, userID int64, page []domain.ChatSummary) error {
+// unknownLast marks, until fillMissing replaces it, a last message the cache
+// does not hold: the chat's newest was deleted and the one before is not
+// among the recent bodies, or the viewer hid or cleared every recent one.
+var unknownLast = &domain.Message{}
+
+// fillMissing asks MySQL for what the cache cannot give: unread counts
+// (marked -1) and last messages (marked unknownLast), the latter as the
+// viewer sees the chat.
+func (c *Cache) fillMissing(ctx context.Context, userID int64, page []domain.ChatSummary) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadConcurrency)
+	for i := range page {
+		if page[i].LastMessage != unknownLast {
+			continue
+		}
+		page[i].LastMessage = nil
+		h, ok := c.loader.(historian)
+		if !ok {
+			continue
+		}
+		g.Go(func() error {
+			msgs, _, err := h.History(gctx, page[i].ID, sqlstore.HistoryQuery{Limit: 1, Viewer: userID})
+			if err != nil {
+				return fmt.Errorf("last message of chat %d: %w", page[i].ID, err)
+			}
+			if len(msgs) > 0 {
+				m := msgs[0]
+				m.SentAt = m.SentAt.UTC()
+				if m.Forward != nil {
+					f := *m.Forward
+					f.ChatID = 0
+					m.Forward = &f
+				}
+				page[i].LastMessage = &m
+			}
+			return nil
+		})
+	}
 	for i := range page {
 		if page[i].UnreadCount >= 0 {
 			continue

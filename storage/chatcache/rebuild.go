@@ -2,12 +2,19 @@ package chatcache
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/storage/sqlstore"
 )
+
+// viewsLoader is what a Loader may also offer (*sqlstore.Store does): what
+// a user hid or cleared from their own view of their chats.
+type viewsLoader interface {
+	Views(ctx context.Context, userID int64, chatIDs []int64) (map[int64]sqlstore.View, error)
+}
 
 // rebuildTimeout bounds one rebuild, which may serve several callers at once.
 const rebuildTimeout = 15 * time.Second
@@ -59,12 +66,23 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 			return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
 		}
 		for id, m := range msgs {
+			if m.Deleted {
+				continue // MySQL's chat row not moved back yet: the reader asks again
+			}
 			m.SentAt = m.SentAt.UTC()
-			b, err := json.Marshal(m)
+			b, err := messageJSON(m)
 			if err != nil {
 				return err
 			}
 			lasts[id] = string(b)
+		}
+	}
+	// What the user hid or cleared, which the list's last messages and
+	// unread counts leave out: lost with the rest when Redis was flushed.
+	var views map[int64]sqlstore.View
+	if vl, ok := c.loader.(viewsLoader); ok && len(chatIDs) > 0 {
+		if views, err = vl.Views(ctx, userID, chatIDs); err != nil {
+			return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
 		}
 	}
 	// One transaction: the list is marked complete together with its entries,
@@ -81,6 +99,18 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 				itoa(r.Chat.CreatedAt.UnixMilli()), itoa(r.LastMessageID), itoa(updated.UnixMilli()), last, itoa(positions[id])},
 				memberArgs(r.Chat.Members)...)
 			rebuildScript.EvalSha(ctx, p, []string{c.chatKey(id), c.listKey(userID), c.readKey(userID)}, args...)
+		}
+		for chat, v := range views {
+			if v.Cleared > 0 {
+				p.Do(ctx, "ZADD", c.clearedKey(userID), "GT", itoa(v.Cleared), itoa(chat))
+			}
+			if len(v.Hidden) > 0 {
+				args := []any{"ZADD", c.hiddenKey(userID, chat)}
+				for _, id := range v.Hidden {
+					args = append(args, itoa(id), itoa(id))
+				}
+				p.Do(ctx, args...)
+			}
 		}
 		p.Do(ctx, "ZADD", c.listKey(userID), "-inf", warmMember)
 	})

@@ -3,6 +3,7 @@ package chatcache
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -65,6 +66,11 @@ local function apply(i)
   local idsk = h .. ':ids'
   local v = redis.call('HMGET', h, 'kind', 'floor', 'lid', 'upd')
   if not v[1] then return 0 end
+  if redis.call('ZSCORE', h .. ':del', sid) then
+    -- Deleted already (a replay): it must not come back.
+    if fan == '1' then fanout(h, cid, v[4]) end
+    return 1
+  end
   local id = tonumber(sid)
   local floor = v[2]
   if floor then
@@ -89,12 +95,16 @@ local function apply(i)
       local cut = redis.call('ZRANGE', idsk, n - keep - 1, n - keep - 1, 'WITHSCORES')
       redis.call('ZREMRANGEBYRANK', idsk, 0, n - keep - 1)
       redis.call('HSET', h, 'floor', cut[2])
+      redis.call('ZREMRANGEBYSCORE', h .. ':del', '-inf', cut[2])
     end
+    redis.call('ZADD', h .. ':recent', sid, body)
+    redis.call('ZREMRANGEBYRANK', h .. ':recent', 0, -` + strconv.Itoa(RecentBodies+1) + `)
   end
   redis.call('ZADD', prefix .. 'u:' .. author .. ':read', 'GT', sid, cid)
   local upd = v[4]
   if not v[3] or tonumber(v[3]) < id then
     redis.call('HSET', h, 'lid', sid, 'upd', at, 'last', body)
+    redis.call('HDEL', h, 'les')
     upd = at
   end
   if fan == '1' then fanout(h, cid, upd) end
@@ -107,6 +117,64 @@ return out
 
 // messageFields is the number of ARGV per message of messagesScript.
 const messageFields = 7
+
+// RecentBodies is how many of a chat's newest messages the cache keeps whole
+// (c:<cid>:recent), so that when the last message is deleted, or hidden by
+// one user, the one before it is at hand.
+const RecentBodies = 16
+
+// messageEditedScript applies message.edited: the new body replaces the old
+// wherever the cache keeps it whole (the chat's last message, the recent
+// ones). A deleted message is not brought back; the last message takes an
+// edit only over a newer one (les: its last edit's sequence).
+// KEYS: chat hash. ARGV: message id, event sequence, message JSON.
+var messageEditedScript = redis.NewScript(`
+local h, sid, seq, body = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', h) == 0 or redis.call('ZSCORE', h .. ':del', sid) then return 0 end
+if #redis.call('ZRANGEBYSCORE', h .. ':recent', sid, sid) > 0 then
+  redis.call('ZREMRANGEBYSCORE', h .. ':recent', sid, sid)
+  redis.call('ZADD', h .. ':recent', sid, body)
+end
+local v = redis.call('HMGET', h, 'lid', 'les')
+if v[1] == sid and (not v[2] or tonumber(v[2]) < tonumber(seq)) then
+  redis.call('HSET', h, 'last', body, 'les', seq)
+end
+return 1
+`)
+
+// messageDeletedScript applies message.deleted: the message stops counting
+// as unread and is remembered as deleted (c:<cid>:del, trimmed with the
+// index), so a replay of it adds nothing. When it was the last message, the
+// newest one left takes its place, updated_at unchanged: from the recent
+// bodies; else by id only, its body read from MySQL when the list is read
+// ('?'); else, when even that is unknown, the chat is left for a reader to
+// rebuild from MySQL (lid absent).
+// KEYS: chat hash. ARGV: message id.
+var messageDeletedScript = redis.NewScript(`
+local h, sid = KEYS[1], ARGV[1]
+if redis.call('EXISTS', h) == 0 then return 0 end
+redis.call('ZADD', h .. ':del', sid, sid)
+redis.call('ZREMRANGEBYSCORE', h .. ':ids', sid, sid)
+redis.call('ZREMRANGEBYSCORE', h .. ':recent', sid, sid)
+local v = redis.call('HMGET', h, 'lid', 'floor')
+if v[1] ~= sid then return 1 end
+redis.call('HDEL', h, 'les')
+local top = redis.call('ZREVRANGE', h .. ':recent', 0, 0, 'WITHSCORES')
+if #top > 0 then
+  redis.call('HSET', h, 'lid', top[2], 'last', top[1])
+  return 1
+end
+local older = redis.call('ZREVRANGE', h .. ':ids', 0, 0, 'WITHSCORES')
+if #older > 0 then
+  redis.call('HSET', h, 'lid', older[2], 'last', '?')
+elseif v[2] == '0' then
+  redis.call('HSET', h, 'lid', '0')
+  redis.call('HDEL', h, 'last')
+else
+  redis.call('HDEL', h, 'lid', 'last')
+end
+return 1
+`)
 
 // chatCreatedScript applies chat.created.
 // KEYS: chat hash. ARGV: prefix, list member, seq, kind, title, created ms,
@@ -201,7 +269,12 @@ return 1
 // luaDetail renders one chat as seen by a user: chat id, state ("ok",
 // "missing": not cached, "notmember", "partial": last message unknown),
 // kind, title (resolved for the viewer), created ms, updated ms, last id,
-// last JSON, members count, read position, unread (-1: ask MySQL).
+// last JSON ("?": the viewer's last message is not cached, ask MySQL),
+// members count, read position, unread (-1: ask MySQL).
+//
+// What the viewer hid or cleared (u:<uid>:hid:<cid>, u:<uid>:clr) is left
+// out: the last message is the newest the viewer still sees, and neither
+// counts as unread.
 const luaDetail = `
 local function detail(prefix, uid, cid, readkey)
   local h = prefix .. 'c:' .. cid
@@ -221,14 +294,40 @@ local function detail(prefix, uid, cid, readkey)
     if other then title = redis.call('HGET', h, 'n:' .. other) or '' end
   end
   local pos = redis.call('ZSCORE', readkey, cid) or '0'
-  local p = tonumber(pos)
+  local clr = tonumber(redis.call('ZSCORE', prefix .. 'u:' .. uid .. ':clr', cid) or '0')
+  local hk = prefix .. 'u:' .. uid .. ':hid:' .. cid
+  local nh = redis.call('ZCARD', hk)
+  local last = v[6] or ''
+  if v[5] and v[5] ~= '0' and (clr > 0 or nh > 0) and
+     (tonumber(v[5]) <= clr or (nh > 0 and redis.call('ZSCORE', hk, v[5]))) then
+    -- The viewer does not see the chat's last message: the newest they do.
+    last = '?'
+    local rec = redis.call('ZREVRANGE', h .. ':recent', 0, -1, 'WITHSCORES')
+    for i = 1, #rec, 2 do
+      if tonumber(rec[i + 1]) <= clr then
+        last = ''
+        break
+      end
+      if nh == 0 or not redis.call('ZSCORE', hk, rec[i + 1]) then
+        last = rec[i]
+        break
+      end
+    end
+  end
+  local p = math.max(tonumber(pos), clr)
+  local ps = string.format('%d', p)
   local unread = -1
   if v[5] and p >= tonumber(v[5]) then
     unread = 0
   elseif v[7] and p >= tonumber(v[7]) then
-    unread = redis.call('ZCOUNT', h .. ':ids', '(' .. pos, '+inf')
+    unread = redis.call('ZCOUNT', h .. ':ids', '(' .. ps, '+inf')
+    if nh > 0 then
+      for _, hid in ipairs(redis.call('ZRANGEBYSCORE', hk, '(' .. ps, '+inf')) do
+        if #redis.call('ZRANGEBYSCORE', h .. ':ids', hid, hid) > 0 then unread = unread - 1 end
+      end
+    end
   end
-  return {cid, state, v[1], title, v[3] or '', v[4] or '', v[5] or '', v[6] or '', redis.call('SCARD', h .. ':mem'), pos, unread}
+  return {cid, state, v[1], title, v[3] or '', v[4] or '', v[5] or '', last, redis.call('SCARD', h .. ':mem'), pos, unread}
 end
 `
 
@@ -289,7 +388,7 @@ return out
 `)
 
 var allScripts = []*redis.Script{
-	messagesScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
+	messagesScript, messageEditedScript, messageDeletedScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
 	loadChatScript, rebuildScript, pageScript, summaryScript,
 }
 

@@ -16,11 +16,38 @@ type ReadMove struct {
 	ChatID, UserID, MessageID int64
 }
 
+// MessageEdit is a message's new text, from the event with sequence Seq.
+type MessageEdit struct {
+	ChatID, ID int64
+	Text       string
+	EditedAt   time.Time
+	Seq        uint64
+}
+
+// MessageDelete deletes a message for everyone. AuthorID, ClientID and SentAt
+// are the message's, for the tombstone stored when the message itself is not
+// there (yet).
+type MessageDelete struct {
+	ChatID, ID, AuthorID int64
+	ClientID             string
+	SentAt, At           time.Time
+}
+
+// Hide removes messages from one user's own view of a chat: MessageID alone,
+// or every message up to ThroughID (clear history).
+type Hide struct {
+	ChatID, UserID       int64
+	MessageID, ThroughID int64
+}
+
 // Batch is what one handler call changes; it may span several partitions.
 type Batch struct {
 	Progress Progress         // recorded as each partition's high-water mark
 	Messages []domain.Message // inserted if absent (by id, and by author+client_id)
 	Reads    []ReadMove       // applied as max(current, new)
+	Edits    []MessageEdit    // applied over older edits only, never to a deleted message
+	Deletes  []MessageDelete  // tombstones: the text is gone for good
+	Hides    []Hide           // per user; clear-history moves only forward
 }
 
 // Progress maps a partition to the highest stream sequence a batch applies of it.
@@ -32,9 +59,12 @@ type Progress map[int]uint64
 var ValidateMessage = domain.ValidateMessage
 
 type shardWork struct {
-	shard Shard
-	msgs  []domain.Message
-	reads []ReadMove
+	shard   Shard
+	msgs    []domain.Message
+	reads   []ReadMove
+	edits   []MessageEdit
+	deletes []MessageDelete
+	hides   []Hide
 }
 
 // ApplyBatch writes a batch in one transaction per shard, with multi-row
@@ -69,6 +99,21 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 			return fmt.Errorf("apply batch: read move %+v: %w", r, domain.ErrInvalid)
 		}
 	}
+	for _, e := range b.Edits {
+		if e.ChatID <= 0 || e.ID <= 0 || e.Seq == 0 || domain.ValidateText(e.Text) != nil {
+			return fmt.Errorf("apply batch: edit of message %d: %w", e.ID, domain.ErrInvalid)
+		}
+	}
+	for _, d := range b.Deletes {
+		if d.ChatID <= 0 || d.ID <= 0 || d.AuthorID <= 0 || domain.ValidateClientID(d.ClientID) != nil {
+			return fmt.Errorf("apply batch: delete of message %d: %w", d.ID, domain.ErrInvalid)
+		}
+	}
+	for _, h := range b.Hides {
+		if h.ChatID <= 0 || h.UserID <= 0 || (h.MessageID > 0) == (h.ThroughID > 0) {
+			return fmt.Errorf("apply batch: hide %+v: %w", h, domain.ErrInvalid)
+		}
+	}
 	// Every shard records the partitions' progress, touched by the batch or
 	// not: "everything up to last_seq is applied here" holds for it either way.
 	work := map[string]*shardWork{}
@@ -91,6 +136,18 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	for _, r := range b.Reads {
 		w := get(r.ChatID)
 		w.reads = append(w.reads, r)
+	}
+	for _, e := range b.Edits {
+		w := get(e.ChatID)
+		w.edits = append(w.edits, e)
+	}
+	for _, d := range b.Deletes {
+		w := get(d.ChatID)
+		w.deletes = append(w.deletes, d)
+	}
+	for _, h := range b.Hides {
+		w := get(h.ChatID)
+		w.hides = append(w.hides, h)
 	}
 	names := make([]string, 0, len(work))
 	for n := range work {
@@ -121,6 +178,7 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 	})
 	sameDB := w.shard.DB == s.main
 	var heads map[int64]chatHead
+	var fallbacks []chatFallback
 	// READ COMMITTED: no gap locks, so batches of other partitions, which
 	// touch other chats, do not block each other on neighbouring keys. The
 	// persister's sessions are READ COMMITTED already (OpenProjection).
@@ -144,15 +202,32 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 		} else if stored, err = storedMessages(ctx, tx, w.msgs); err != nil {
 			return err
 		}
-		// Sending moves the sender's own read position to the message.
+		if err := applyEdits(ctx, tx, w.edits); err != nil {
+			return err
+		}
+		deleted, err := applyDeletes(ctx, tx, w.deletes)
+		if err != nil {
+			return err
+		}
+		if err := applyHides(ctx, tx, w.hides); err != nil {
+			return err
+		}
+		// Sending moves the sender's own read position to the message. A
+		// chat's last message is its newest one not deleted.
 		positions := map[[2]int64]int64{}
 		heads = map[int64]chatHead{}
 		for _, m := range stored {
 			k := [2]int64{m.chatID, m.authorID}
 			positions[k] = max(positions[k], m.id)
+			if m.deleted || deleted[[2]int64{m.chatID, m.id}] {
+				continue
+			}
 			if h, ok := heads[m.chatID]; !ok || m.id > h.id {
 				heads[m.chatID] = chatHead{id: m.id, sentAt: m.sentAt}
 			}
+		}
+		if fallbacks, err = newestRemaining(ctx, tx, w.deletes); err != nil {
+			return err
 		}
 		for _, r := range w.reads {
 			k := [2]int64{r.ChatID, r.UserID}
@@ -162,16 +237,134 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 			return err
 		}
 		if sameDB {
-			if err := moveChats(ctx, tx, heads); err != nil {
+			if err := moveChats(ctx, tx, heads, fallbacks); err != nil {
 				return err
 			}
 		}
 		return recordProgress(ctx, tx, progress, now)
 	})
-	if err != nil || sameDB || len(heads) == 0 {
+	if err != nil || sameDB || len(heads)+len(fallbacks) == 0 {
 		return err
 	}
-	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads) })
+	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks) })
+}
+
+// applyEdits sets the edited texts. An edit applies only over an older one
+// (edit_seq), so edits end in log order whatever order a replay brings them
+// in, and never to a deleted message, which an edit must not bring back.
+func applyEdits(ctx context.Context, tx *sql.Tx, edits []MessageEdit) error {
+	newest := map[[2]int64]MessageEdit{}
+	for _, e := range edits {
+		k := [2]int64{e.ChatID, e.ID}
+		if cur, ok := newest[k]; !ok || e.Seq > cur.Seq {
+			newest[k] = e
+		}
+	}
+	keys := make([][2]int64, 0, len(newest))
+	for k := range newest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		e := newest[k]
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET text = ?, edited_at = ?, edit_seq = ?
+			WHERE chat_id = ? AND id = ? AND deleted_at IS NULL AND edit_seq < ?`,
+			e.Text, dbTime(e.EditedAt), e.Seq, e.ChatID, e.ID, e.Seq); err != nil {
+			return fmt.Errorf("edit message %d: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// applyDeletes turns messages into tombstones: the row stays (a replayed
+// message.created then inserts nothing), its text is emptied. A message not
+// stored yet gets its tombstone now. It returns the (chat, id) pairs deleted.
+func applyDeletes(ctx context.Context, tx *sql.Tx, deletes []MessageDelete) (map[[2]int64]bool, error) {
+	out := map[[2]int64]bool{}
+	if len(deletes) == 0 {
+		return out, nil
+	}
+	sort.Slice(deletes, func(i, j int) bool {
+		a, b := deletes[i], deletes[j]
+		return a.ChatID < b.ChatID || a.ChatID == b.ChatID && a.ID < b.ID
+	})
+	var q strings.Builder
+	q.WriteString("INSERT IGNORE INTO messages (chat_id, id, author_id, client_id, text, sent_at, deleted_at) VALUES ")
+	args := make([]any, 0, 6*len(deletes))
+	for i, d := range deletes {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,'',?,?)")
+		args = append(args, d.ChatID, d.ID, d.AuthorID, d.ClientID, dbTime(d.SentAt), dbTime(d.At))
+		out[[2]int64{d.ChatID, d.ID}] = true
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return nil, fmt.Errorf("delete messages: %w", err)
+	}
+	for _, d := range deletes {
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET text = '', deleted_at = COALESCE(deleted_at, ?)
+			WHERE chat_id = ? AND id = ?`, dbTime(d.At), d.ChatID, d.ID); err != nil {
+			return nil, fmt.Errorf("delete message %d: %w", d.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// applyHides records what users hid from their own views.
+func applyHides(ctx context.Context, tx *sql.Tx, hides []Hide) error {
+	var one, through []any
+	for _, h := range hides {
+		if h.MessageID > 0 {
+			one = append(one, h.ChatID, h.UserID, h.MessageID)
+		} else {
+			through = append(through, h.ChatID, h.UserID, h.ThroughID)
+		}
+	}
+	if len(one) > 0 {
+		if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO hidden_messages (chat_id, user_id, message_id) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?,?,?),", len(one)/3), ","), one...); err != nil {
+			return fmt.Errorf("hide messages: %w", err)
+		}
+	}
+	if len(through) > 0 {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO history_cleared (chat_id, user_id, through_id) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?,?,?),", len(through)/3), ",")+
+			" ON DUPLICATE KEY UPDATE through_id = GREATEST(through_id, VALUES(through_id))", through...); err != nil {
+			return fmt.Errorf("clear histories: %w", err)
+		}
+	}
+	return nil
+}
+
+// chatFallback is where a chat's last message goes when it was deleted: to
+// newest, the newest message left (0 for none), if the last message is one
+// of deleted.
+type chatFallback struct {
+	chatID  int64
+	newest  int64
+	deleted []int64
+}
+
+// newestRemaining finds, for each chat with deletes, its newest message
+// still there (on the chat's shard; chats may live elsewhere).
+func newestRemaining(ctx context.Context, tx *sql.Tx, deletes []MessageDelete) ([]chatFallback, error) {
+	byChat := map[int64][]int64{}
+	for _, d := range deletes {
+		byChat[d.ChatID] = append(byChat[d.ChatID], d.ID)
+	}
+	out := make([]chatFallback, 0, len(byChat))
+	for chat, ids := range byChat {
+		var newest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT MAX(id) FROM messages WHERE chat_id = ? AND deleted_at IS NULL", chat).Scan(&newest); err != nil {
+			return nil, fmt.Errorf("newest message of chat %d: %w", chat, err)
+		}
+		out = append(out, chatFallback{chatID: chat, newest: newest.Int64, deleted: ids})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].chatID < out[j].chatID })
+	return out, nil
 }
 
 // recordProgress moves the partitions' high-water marks forward, in one
@@ -215,24 +408,29 @@ const (
 // insertMessages inserts the messages that are absent and returns how many
 // were (INSERT IGNORE counts only the rows it inserted).
 func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) (int64, error) {
-	const head = "INSERT IGNORE INTO messages (" + messageColumns + ") VALUES "
+	const head = "INSERT IGNORE INTO messages (chat_id, id, author_id, client_id, text, reply_to_id, sent_at, " +
+		"fwd_message_id, fwd_chat_id, fwd_author_id, fwd_sent_at) VALUES "
 	var inserted int64
 	for len(msgs) > 0 {
 		var q strings.Builder
 		q.WriteString(head)
-		args := make([]any, 0, 7*min(len(msgs), maxRowsPerInsert))
+		args := make([]any, 0, 11*min(len(msgs), maxRowsPerInsert))
 		n, size := 0, 0
 		for n < len(msgs) && n < maxRowsPerInsert && (n == 0 || size < maxBytesPerInsert) {
 			m := msgs[n]
 			if n > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?,?,?,?,?,?)")
-			var reply any
+			q.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+			var reply, fwdID, fwdChat, fwdAuthor, fwdSent any
 			if m.ReplyToID != nil {
 				reply = *m.ReplyToID
 			}
-			args = append(args, m.ChatID, m.ID, m.Author.ID, m.ClientID, m.Text, reply, dbTime(m.SentAt))
+			if f := m.Forward; f != nil {
+				fwdID, fwdChat, fwdAuthor, fwdSent = f.MessageID, f.ChatID, f.Author.ID, dbTime(f.SentAt)
+			}
+			args = append(args, m.ChatID, m.ID, m.Author.ID, m.ClientID, m.Text, reply, dbTime(m.SentAt),
+				fwdID, fwdChat, fwdAuthor, fwdSent)
 			size += len(m.Text) + len(m.ClientID) + 64
 			n++
 		}
@@ -253,6 +451,7 @@ func insertMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) (int
 type storedHead struct {
 	chatID, id, authorID int64
 	sentAt               time.Time
+	deleted              bool // a tombstone: never a chat's last message
 }
 
 // IDConflictError means a message's id is already taken in its chat by
@@ -300,7 +499,7 @@ func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]s
 			cchunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(cchunk):]
 			rows, err := tx.QueryContext(ctx,
-				"SELECT chat_id, id, author_id, client_id, sent_at FROM messages WHERE chat_id IN ("+placeholders(len(cchunk))+
+				"SELECT chat_id, id, author_id, client_id, sent_at, deleted_at IS NOT NULL FROM messages WHERE chat_id IN ("+placeholders(len(cchunk))+
 					") AND id IN ("+placeholders(len(chunk))+")",
 				append(int64Args(cchunk), int64Args(chunk)...)...)
 			if err != nil {
@@ -309,7 +508,7 @@ func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]s
 			for rows.Next() {
 				var h storedHead
 				var clientID string
-				if err := rows.Scan(&h.chatID, &h.id, &h.authorID, &clientID, &h.sentAt); err != nil {
+				if err := rows.Scan(&h.chatID, &h.id, &h.authorID, &clientID, &h.sentAt, &h.deleted); err != nil {
 					rows.Close()
 					return nil, fmt.Errorf("read back messages: %w", err)
 				}
@@ -362,8 +561,24 @@ func upsertReadPositions(ctx context.Context, tx *sql.Tx, positions map[[2]int64
 
 // moveChats moves each chat's last message forward to its head, with
 // updated_at the head's sent_at. A chat whose last message is already as new
-// is left alone, so neither column ever moves back.
-func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead) error {
+// is left alone, so neither column ever moves back. Then a chat whose last
+// message was deleted falls back to its newest message left, updated_at
+// unchanged (API.md 1.1).
+func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead, fallbacks []chatFallback) error {
+	if err := moveChatsForward(ctx, tx, heads); err != nil {
+		return err
+	}
+	for _, f := range fallbacks {
+		args := append([]any{f.newest, f.chatID}, int64Args(f.deleted)...)
+		if _, err := tx.ExecContext(ctx, "UPDATE chats SET last_message_id = ? WHERE id = ? AND last_message_id IN ("+
+			placeholders(len(f.deleted))+")", args...); err != nil {
+			return fmt.Errorf("last message of chat %d: %w", f.chatID, err)
+		}
+	}
+	return nil
+}
+
+func moveChatsForward(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead) error {
 	ids := make([]int64, 0, len(heads))
 	for id := range heads {
 		ids = append(ids, id)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,12 +13,21 @@ import (
 
 // HistoryQuery selects a page: the newest Limit (Before and After zero), the
 // newest Limit with id < Before, or the oldest Limit with id > After.
+// Messages deleted for everyone are never in a page; with a Viewer, neither
+// are the messages that user hid or cleared from their own view.
 type HistoryQuery struct {
 	Before, After int64
 	Limit         int
+	Viewer        int64 // 0: the chat as it is, for no one in particular
 }
 
-const messageColumns = "chat_id, id, author_id, client_id, text, reply_to_id, sent_at"
+// messageColumns are what a message row is read as (scanMessages).
+const messageColumns = "chat_id, id, author_id, client_id, text, reply_to_id, sent_at, " +
+	"edited_at, deleted_at, fwd_message_id, fwd_chat_id, fwd_author_id, fwd_sent_at"
+
+// notHiddenFrom is the condition that the viewer (the next argument) has
+// not hidden a row of messages from their own view.
+const notHiddenFrom = "NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.chat_id = messages.chat_id AND h.user_id = ? AND h.message_id = messages.id)"
 
 // History returns a page of a chat's messages ascending by id (authors with
 // names), and whether more exist beyond the page in its direction.
@@ -31,22 +41,34 @@ func (s *Store) History(ctx context.Context, chatID int64, q HistoryQuery) ([]do
 	if q.Limit <= 0 {
 		return nil, false, domain.Invalid("limit must be positive")
 	}
-	var query string
+	db := s.shards.ShardFor(chatID).DB
+	// Rows the viewer may see: not deleted, above what they cleared, not
+	// hidden by them. The LIMIT counts only those, so a page stays full.
+	where := "chat_id = ? AND deleted_at IS NULL"
 	args := []any{chatID}
+	if q.Viewer > 0 {
+		cleared, err := clearedThrough(ctx, db, chatID, q.Viewer)
+		if err != nil {
+			return nil, false, fmt.Errorf("history: %w", err)
+		}
+		where += " AND id > ? AND " + notHiddenFrom
+		args = append(args, cleared, q.Viewer)
+	}
+	var query string
 	descending := true
 	switch {
 	case q.After != 0:
-		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? AND id > ? ORDER BY id ASC LIMIT ?"
+		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id > ? ORDER BY id ASC LIMIT ?"
 		args = append(args, q.After)
 		descending = false
 	case q.Before != 0:
-		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id < ? ORDER BY id DESC LIMIT ?"
 		args = append(args, q.Before)
 	default:
-		query = "SELECT " + messageColumns + " FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?"
+		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " ORDER BY id DESC LIMIT ?"
 	}
 	args = append(args, q.Limit+1)
-	rows, err := s.shards.ShardFor(chatID).DB.QueryContext(ctx, query, args...)
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("history: %w", err)
 	}
@@ -69,7 +91,19 @@ func (s *Store) History(ctx context.Context, chatID int64, q HistoryQuery) ([]do
 	return msgs, more, nil
 }
 
-// Message returns one message of a chat. ErrNotFound when it is not (yet) there.
+// clearedThrough is the id up to which userID cleared their history of a
+// chat (0 when they never did).
+func clearedThrough(ctx context.Context, q querier, chatID, userID int64) (int64, error) {
+	var through int64
+	err := q.QueryRowContext(ctx, "SELECT through_id FROM history_cleared WHERE chat_id = ? AND user_id = ?", chatID, userID).Scan(&through)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return through, err
+}
+
+// Message returns one message of a chat, a deleted one too (Deleted set, its
+// text gone). ErrNotFound when it is not (yet) there.
 func (s *Store) Message(ctx context.Context, chatID, messageID int64) (domain.Message, error) {
 	rows, err := s.shards.ShardFor(chatID).DB.QueryContext(ctx,
 		"SELECT "+messageColumns+" FROM messages WHERE chat_id = ? AND id = ?", chatID, messageID)
@@ -89,7 +123,8 @@ func (s *Store) Message(ctx context.Context, chatID, messageID int64) (domain.Me
 	return msgs[0], nil
 }
 
-// MessagesByID returns the messages with the given ids, keyed by chat id and
+// MessagesByID returns the messages with the given ids (deleted ones too,
+// marked Deleted), keyed by chat id and
 // message id pairs (chatIDs[i], ids[i]); missing ones are absent from the map.
 // The map's key is the message id (unique across chats: it is the event's
 // stream sequence).
@@ -182,28 +217,43 @@ func scanMessages(rows *sql.Rows) ([]domain.Message, error) {
 	msgs := []domain.Message{}
 	for rows.Next() {
 		var m domain.Message
-		var reply sql.NullInt64
-		if err := rows.Scan(&m.ChatID, &m.ID, &m.Author.ID, &m.ClientID, &m.Text, &reply, &m.SentAt); err != nil {
+		var reply, fwdID, fwdChat, fwdAuthor sql.NullInt64
+		var edited, deleted, fwdSent sql.NullTime
+		if err := rows.Scan(&m.ChatID, &m.ID, &m.Author.ID, &m.ClientID, &m.Text, &reply, &m.SentAt,
+			&edited, &deleted, &fwdID, &fwdChat, &fwdAuthor, &fwdSent); err != nil {
 			return nil, err
 		}
 		if reply.Valid {
 			r := reply.Int64
 			m.ReplyToID = &r
 		}
+		if edited.Valid {
+			t := edited.Time
+			m.EditedAt = &t
+		}
+		m.Deleted = deleted.Valid
+		if fwdID.Valid {
+			m.Forward = &domain.Forward{MessageID: fwdID.Int64, ChatID: fwdChat.Int64,
+				Author: domain.User{ID: fwdAuthor.Int64}, SentAt: fwdSent.Time}
+		}
 		msgs = append(msgs, m)
 	}
 	return msgs, rows.Err()
 }
 
-// fillAuthors sets the authors' names from the main database (users and
-// messages may live on different databases, so this is not a SQL join).
+// fillAuthors sets the authors' names (and the names of forwarded
+// messages' original authors) from the main database: users and messages
+// may live on different databases, so this is not a SQL join.
 func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.Author.ID
+	ids := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, m.Author.ID)
+		if m.Forward != nil {
+			ids = append(ids, m.Forward.Author.ID)
+		}
 	}
 	names, err := s.userNames(ctx, ids)
 	if err != nil {
@@ -211,6 +261,9 @@ func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
 	}
 	for i := range msgs {
 		msgs[i].Author.Name = names[msgs[i].Author.ID]
+		if f := msgs[i].Forward; f != nil {
+			f.Author.Name = names[f.Author.ID]
+		}
 	}
 	return nil
 }
@@ -258,15 +311,19 @@ func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64
 const MaxUnreadCount = 9999
 
 // unreadRows reads at most MaxUnreadCount of a chat's unread rows: the LIMIT
-// stops the range scan there. Arguments: chat, position, reader.
-var unreadRows = "SELECT 1 FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ? LIMIT " + strconv.Itoa(MaxUnreadCount)
+// stops the range scan there. Deleted messages, and those the reader hid or
+// cleared, do not count. Arguments: chat, position, chat, reader, reader,
+// reader.
+var unreadRows = "SELECT 1 FROM messages WHERE chat_id = ? AND id > GREATEST(?, " +
+	"COALESCE((SELECT through_id FROM history_cleared WHERE chat_id = ? AND user_id = ?), 0)) " +
+	"AND author_id <> ? AND deleted_at IS NULL AND " + notHiddenFrom + " LIMIT " + strconv.Itoa(MaxUnreadCount)
 
 // UnreadCount counts the messages of chatID with id > after written by someone
 // other than userID, at most MaxUnreadCount.
 func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error) {
 	var n int
 	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, userID).Scan(&n)
+		"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, chatID, userID, userID, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
@@ -292,13 +349,13 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 			// read past the position and stopped by unreadRows' LIMIT: a
 			// grouped COUNT(*) over all of them could not stop early.
 			var q strings.Builder
-			args := make([]any, 0, 4*len(chunk))
+			args := make([]any, 0, 7*len(chunk))
 			for i, c := range chunk {
 				if i > 0 {
 					q.WriteString(" UNION ALL ")
 				}
 				fmt.Fprintf(&q, "SELECT ? AS chat_id, COUNT(*) FROM (%s) u%d", unreadRows, i)
-				args = append(args, c, c, after[c], userID)
+				args = append(args, c, c, after[c], c, userID, userID, userID)
 			}
 			rows, err := k.db.QueryContext(ctx, q.String(), args...)
 			if err != nil {
@@ -332,4 +389,65 @@ func (s *Store) MessageIDByClientID(ctx context.Context, chatID, authorID int64,
 		return 0, notFound(fmt.Sprintf("message of chat %d by %d with client_id %q", chatID, authorID, clientID), err)
 	}
 	return id, nil
+}
+
+// View is what one user removed from their own view of a chat: every
+// message up to Cleared, and the Hidden ones.
+type View struct {
+	Cleared int64
+	Hidden  []int64
+}
+
+// Views returns userID's views of the given chats, only those that hide
+// anything; the chat cache is rebuilt from them.
+func (s *Store) Views(ctx context.Context, userID int64, chatIDs []int64) (map[int64]View, error) {
+	out := map[int64]View{}
+	for _, k := range s.byShard(uniqueIDs(chatIDs), nil) {
+		for cs := k.chats; len(cs) > 0; {
+			chunk := cs[:min(len(cs), maxInList)]
+			cs = cs[len(chunk):]
+			args := append([]any{userID}, int64Args(chunk)...)
+			in := " AND chat_id IN (" + placeholders(len(chunk)) + ")"
+			rows, err := k.db.QueryContext(ctx, "SELECT chat_id, through_id, 0 FROM history_cleared WHERE user_id = ?"+in+
+				" UNION ALL SELECT chat_id, 0, message_id FROM hidden_messages WHERE user_id = ?"+in,
+				append(args, args...)...)
+			if err != nil {
+				return nil, fmt.Errorf("views: %w", err)
+			}
+			for rows.Next() {
+				var chat, through, hidden int64
+				if err := rows.Scan(&chat, &through, &hidden); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("views: %w", err)
+				}
+				v := out[chat]
+				v.Cleared = max(v.Cleared, through)
+				if hidden > 0 {
+					v.Hidden = append(v.Hidden, hidden)
+				}
+				out[chat] = v
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("views: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// AppliedThrough is the persister's high-water mark of a log partition on
+// the shard that holds chatID: every event of the partition up to it is
+// applied there (0 before the first).
+func (s *Store) AppliedThrough(ctx context.Context, chatID int64, partition int) (uint64, error) {
+	var seq uint64
+	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+		"SELECT last_seq FROM persister_progress WHERE partition_id = ?", partition).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("persister progress of partition %d: %w", partition, err)
+	}
+	return seq, nil
 }

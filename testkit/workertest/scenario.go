@@ -14,7 +14,8 @@ import (
 )
 
 // Scenario is the log every check runs on: the events the system really has
-// (message.created, read.moved, chat.created, member.added, member.removed),
+// (message.created, message.edited, message.deleted, message.hidden,
+// read.moved, chat.created, member.added, member.removed),
 // as the gateway appends them, plus an event type no worker knows yet, two
 // poison events and bytes that are no event at all. Everything is fixed
 // (ids, times, texts), so that every test's log holds the same events under
@@ -107,16 +108,30 @@ func NewScenario() *Scenario {
 			b.remove(ops, erin)
 			// A message MySQL would refuse (empty text): poison for every worker.
 			b.poison(team, alice, event.MessageCreatedData{Author: alice, Text: "", ClientID: "empty"})
+			// An edit that empties the text: poison, like such a message.
+			b.raw(mustEnvelope(event.MessageEdited, team.ID, alice.ID, b.tick(), event.MessageEditedData{
+				Message: b.sentMsg[b.message(team, 1)]}, func(d *event.MessageEditedData) { d.Message.Text = "" }), true)
 		case 2:
+			// bob edits his message twice: the last edit wins everywhere.
+			b.edit(team, 1, "bob says: edited once")
+			b.edit(team, 1, "bob says: edited twice")
 			b.send(team, dave, "")
 			b.remove(team, carol)
 			// A type no worker knows yet: skipped by all.
-			b.raw(event.Envelope{V: event.Version, Type: "message.edited", ChatID: direct.ID, ActorID: bob.ID,
+			b.raw(event.Envelope{V: event.Version, Type: "message.pinned", ChatID: direct.ID, ActorID: bob.ID,
 				At: b.tick(), Data: json.RawMessage(`{"id": 3, "text": "edited"}`)}, false)
 			// A payload that is not an object: poison.
 			b.raw(event.Envelope{V: event.Version, Type: event.MessageCreated, ChatID: ops.ID, ActorID: dave.ID,
 				At: b.tick(), Data: json.RawMessage(`"not an object"`)}, true)
 		case 3:
+			// The last message of alice-bob deleted: the one before takes
+			// its place. An edit the gateway let through just after (it
+			// read a lagging MySQL) must not bring it back.
+			deleted := b.message(direct, 0)
+			b.del(direct, 0)
+			b.editSeq(direct, deleted, "too late")
+			// bob hides one of team's messages from his own view.
+			b.hide(team, bob, 2)
 			// As the gateway writes it now: no member list for a group.
 			b.add(ops, erin, false)
 			// alice's first send in team again, past the log's duplicate
@@ -136,6 +151,15 @@ func NewScenario() *Scenario {
 			b.read(ops, erin)
 			// A read that moves back: positions only move forward.
 			b.readAt(team, dave, b.message(team, 3))
+			// carol clears her history of carol-erin.
+			b.clear(pair, carol)
+		case 5:
+			// The newest message of ops edited: every member's list shows it.
+			b.edit(ops, 0, "dave says: fixed")
+			// An older message of team deleted, and alice hides the last
+			// one of alice-bob from her view only.
+			b.del(team, 4)
+			b.hide(direct, alice, 0)
 		}
 	}
 	b.read(team, alice)
@@ -148,11 +172,12 @@ func NewScenario() *Scenario {
 }
 
 type builder struct {
-	sc    *Scenario
-	clock int
-	sent  int
-	msgs  map[int64][]uint64 // chat -> sequences of its messages
-	texts map[string]string  // client id -> text
+	sc      *Scenario
+	clock   int
+	sent    int
+	msgs    map[int64][]uint64        // chat -> sequences of its messages
+	texts   map[string]string         // client id -> text
+	sentMsg map[uint64]domain.Message // sequence -> the message as sent, and edited
 }
 
 func (b *builder) tick() time.Time {
@@ -231,10 +256,59 @@ func (b *builder) send(c *domain.Chat, author domain.User, clientID string) stri
 	} else {
 		msgID = "late-retry-" + clientID
 	}
-	seq := b.append(event.MessageCreated, c.ID, author.ID, b.tick(), event.MessageCreatedData{
+	at := b.tick()
+	seq := b.append(event.MessageCreated, c.ID, author.ID, at, event.MessageCreatedData{
 		Author: author, Text: b.texts[clientID], ClientID: clientID}, msgID)
 	b.msgs[c.ID] = append(b.msgs[c.ID], seq)
+	if b.sentMsg == nil {
+		b.sentMsg = map[uint64]domain.Message{}
+	}
+	b.sentMsg[seq] = domain.Message{ID: int64(seq), ChatID: c.ID, Author: author, Text: b.texts[clientID], SentAt: at, ClientID: clientID}
 	return clientID
+}
+
+// edit appends an edit, by its author, of a chat's message counted from its
+// last (0).
+func (b *builder) edit(c *domain.Chat, back int, text string) { b.editSeq(c, b.message(c, back), text) }
+
+func (b *builder) editSeq(c *domain.Chat, seq uint64, text string) {
+	m := b.sentMsg[seq]
+	m.Text = text
+	b.sentMsg[seq] = m
+	b.append(event.MessageEdited, c.ID, m.Author.ID, b.tick(), event.MessageEditedData{Message: m},
+		fmt.Sprintf("e:%d:%d:%d", c.ID, seq, b.clock))
+}
+
+// del deletes a chat's message (counted from its last) for everyone.
+func (b *builder) del(c *domain.Chat, back int) {
+	m := b.sentMsg[b.message(c, back)]
+	b.append(event.MessageDeleted, c.ID, m.Author.ID, b.tick(), event.MessageDeletedData{
+		MessageID: m.ID, AuthorID: m.Author.ID, ClientID: m.ClientID, SentAt: m.SentAt}, fmt.Sprintf("d:%d:%d", c.ID, m.ID))
+}
+
+// hide hides a chat's message (counted from its last) from u's own view.
+func (b *builder) hide(c *domain.Chat, u domain.User, back int) {
+	id := int64(b.message(c, back))
+	b.append(event.MessageHidden, c.ID, u.ID, b.tick(), event.MessageHiddenData{UserID: u.ID, MessageID: id},
+		fmt.Sprintf("h:%d:%d:%d", c.ID, u.ID, id))
+}
+
+// clear clears u's history of a chat up to its newest message.
+func (b *builder) clear(c *domain.Chat, u domain.User) {
+	id := int64(b.message(c, 0))
+	b.append(event.MessageHidden, c.ID, u.ID, b.tick(), event.MessageHiddenData{UserID: u.ID, ThroughID: id},
+		fmt.Sprintf("c:%d:%d:%d", c.ID, u.ID, id))
+}
+
+// mustEnvelope builds an envelope whose payload spoil changes first (to make
+// poison of a valid payload).
+func mustEnvelope[T any](t event.Type, chat, actor int64, at time.Time, data T, spoil func(*T)) event.Envelope {
+	spoil(&data)
+	env, err := event.New(t, chat, actor, at, data)
+	if err != nil {
+		panic(err)
+	}
+	return env
 }
 
 // message is the sequence of a chat's message, counted from its last (0).

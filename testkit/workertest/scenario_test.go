@@ -37,13 +37,14 @@ func TestScenarioHoldsEveryEventTypeAndItsPoisonIsMarked(t *testing.T) {
 			t.Errorf("append %d (%s) has Nats-Msg-Id %q", seq, a.Envelope.Type, a.MsgID)
 		}
 	}
-	for _, typ := range []event.Type{event.MessageCreated, event.ReadMoved, event.ChatCreated, event.MemberAdded, event.MemberRemoved, "message.edited"} {
+	for _, typ := range []event.Type{event.MessageCreated, event.ReadMoved, event.ChatCreated, event.MemberAdded, event.MemberRemoved,
+		event.MessageEdited, event.MessageDeleted, event.MessageHidden, "message.pinned"} {
 		if types[typ] == 0 {
 			t.Errorf("no %s event", typ)
 		}
 	}
-	if poison != 3 {
-		t.Errorf("%d poison appends, want 3 (an invalid message, a payload that is no object, bytes that are no event)", poison)
+	if poison != 4 {
+		t.Errorf("%d poison appends, want 4 (an invalid message, an edit to an empty text, a payload that is no object, bytes that are no event)", poison)
 	}
 	if d := Diff(map[string]string{"a": "1", "b": "2"}, map[string]string{"b": "3", "c": "4"}); d != "  missing a = 1\n  b:\n    want 2\n    got  3\n  extra   c = 4\n" {
 		t.Errorf("Diff:\n%s", d)

@@ -159,6 +159,10 @@ func (w *Writer) NewestMessageID(ctx context.Context, chatID int64) (int64, erro
 	return msgs[0].ID, nil
 }
 
+// LastChange is always none: every change is in MySQL before its answer, so
+// MySQL never lags and an edit never waits for it.
+func (w *Writer) LastChange(context.Context, int64) (uint64, int, error) { return 0, 0, nil }
+
 func (w *Writer) nextID(ctx context.Context) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

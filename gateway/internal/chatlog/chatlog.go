@@ -103,3 +103,21 @@ func (l *Log) NewestMessageID(ctx context.Context, chatID int64) (int64, error) 
 	}
 	return int64(raw.Sequence), nil
 }
+
+// LastChange is the sequence of the newest change (edit, delete, hide) of any
+// message of a chat in the log, 0 for none, and the log partition the chat's
+// events land in (known only when there is a change).
+func (l *Log) LastChange(ctx context.Context, chatID int64) (seq uint64, partition int, err error) {
+	raw, err := l.stream.GetLastMsgForSubject(ctx, bus.StoredSubjectPattern(chatID, event.KindChange))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("newest change of chat %d: %w", chatID, err)
+	}
+	p, err := bus.PartitionOf(raw.Subject)
+	if err != nil {
+		return 0, 0, err
+	}
+	return raw.Sequence, p, nil
+}

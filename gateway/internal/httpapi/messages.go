@@ -7,6 +7,7 @@ import (
 
 	"github.com/logchat/gateway/internal/membership"
 	"github.com/logchat/gateway/internal/messages"
+	"github.com/logchat/shared/domain"
 	"github.com/logchat/storage/sqlstore"
 )
 
@@ -14,6 +15,10 @@ type sendRequest struct {
 	Text      string `json:"text"`
 	ClientID  string `json:"client_id"`
 	ReplyToID *int64 `json:"reply_to_id"`
+	Forward   *struct {
+		ChatID    int64 `json:"chat_id"`
+		MessageID int64 `json:"message_id"`
+	} `json:"forward"`
 }
 
 func (a *api) sendMessage(c *fiber.Ctx) error {
@@ -25,8 +30,11 @@ func (a *api) sendMessage(c *fiber.Ctx) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	m, err := a.messages.Send(c.UserContext(), caller(c), chatID,
-		messages.Draft{Text: req.Text, ClientID: req.ClientID, ReplyToID: req.ReplyToID})
+	d := messages.Draft{Text: req.Text, ClientID: req.ClientID, ReplyToID: req.ReplyToID}
+	if req.Forward != nil {
+		d.Forward = &messages.Source{ChatID: req.Forward.ChatID, MessageID: req.Forward.MessageID}
+	}
+	m, err := a.messages.Send(c.UserContext(), caller(c), chatID, d)
 	if err != nil {
 		return err
 	}
@@ -79,4 +87,69 @@ func (a *api) markRead(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
+}
+
+type editRequest struct {
+	Text *string `json:"text"`
+}
+
+func (a *api) editMessage(c *fiber.Ctx) error {
+	chatID, mid, err := messagePath(c)
+	if err != nil {
+		return err
+	}
+	var req editRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Text == nil {
+		return errInvalid("text is required")
+	}
+	m, err := a.messages.Edit(c.UserContext(), caller(c), chatID, mid, *req.Text)
+	if err != nil {
+		return err
+	}
+	return c.JSON(sendAnswer{Message: toMessage(m)})
+}
+
+// deleteMessage deletes for everyone, or with ?for=me hides the message from
+// the caller's own view.
+func (a *api) deleteMessage(c *fiber.Ctx) error {
+	chatID, mid, err := messagePath(c)
+	if err != nil {
+		return err
+	}
+	switch c.Query("for") {
+	case "":
+		err = a.messages.Delete(c.UserContext(), caller(c).ID, chatID, mid)
+	case "me":
+		err = a.messages.Hide(c.UserContext(), caller(c).ID, chatID, mid)
+	default:
+		return errInvalid(`for must be "me" or absent`)
+	}
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+func (a *api) clearHistory(c *fiber.Ctx) error {
+	chatID, err := pathID(c, "id", membership.ErrNoSuchChat)
+	if err != nil {
+		return err
+	}
+	if err := a.messages.ClearHistory(c.UserContext(), caller(c).ID, chatID); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// messagePath reads /chats/{id}/messages/{mid}; a malformed id is no such
+// chat or message (404), like any path that names nothing.
+func messagePath(c *fiber.Ctx) (chatID, mid int64, err error) {
+	if chatID, err = pathID(c, "id", membership.ErrNoSuchChat); err != nil {
+		return 0, 0, err
+	}
+	mid, err = pathID(c, "mid", domain.ErrNotFound)
+	return chatID, mid, err
 }
