@@ -102,6 +102,7 @@ const publicationShapes = {
   'member.removed': { type: 'string', chat_id: 'number', user_id: 'number', members_count: 'number', cursor: 'string?' },
   'message.edited': { type: 'string', message: 'Message', cursor: 'string?' },
   'message.deleted': { type: 'string', chat_id: 'number', message_id: 'number', cursor: 'string?' },
+  'history.cleared': { type: 'string', chat_id: 'number', through_id: 'number', cursor: 'string?' },
 } as const satisfies { [T in W.Publication['type']]: Shape<Pub<T>> }
 
 type AnyShape = Readonly<Record<string, string>>
@@ -130,6 +131,7 @@ const publicationFiles: Record<string, W.Publication['type']> = {
   publication_member_removed: 'member.removed',
   publication_message_edited: 'message.edited',
   publication_message_deleted: 'message.deleted',
+  publication_history_cleared: 'history.cleared',
 }
 
 /** API.md: times are RFC 3339 in UTC with milliseconds. */

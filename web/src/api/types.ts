@@ -127,6 +127,8 @@ export type Publication = (
   // caller's own stream (their other devices).
   | { type: 'message.edited'; message: Message }
   | { type: 'message.deleted'; chat_id: number; message_id: number }
+  // The user cleared a chat's history (on another device too): nothing up to through_id is shown.
+  | { type: 'history.cleared'; chat_id: number; through_id: number }
 ) & { cursor?: string }
 
 /**

@@ -199,6 +199,10 @@ export function useChatList(api: ChatListApi, me: User, pageSize = 50) {
         chats.value = applyEdited(chats.value, pub.message)
         during?.changed.add(pub.message.chat_id)
         break
+      case 'history.cleared':
+        chats.value = applyCleared(chats.value, pub.chat_id, pub.through_id)
+        during?.changed.add(pub.chat_id)
+        break
       case 'message.deleted': {
         const r = applyDeleted(chats.value, pub.chat_id, pub.message_id)
         chats.value = r.list

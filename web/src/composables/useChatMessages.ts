@@ -269,6 +269,15 @@ export function useChatMessages(
     messages.value = applyEdit(messages.value, msg)
   }
 
+  /** A history.cleared publication (this user, maybe on another device): nothing up to throughId is shown. */
+  function applyCleared(throughId: number): void {
+    clearedUpTo = Math.max(clearedUpTo, throughId)
+    const left = messages.value.filter((m) => m.id > throughId)
+    if (left.length !== messages.value.length) messages.value = left
+    // Everything older is cleared too: there is nothing more to page to.
+    hasMore.value = false
+  }
+
   /** A message.deleted publication: gone, and quotes of it say so. */
   function applyDeleted(id: number): void {
     deleted.add(id)
@@ -303,6 +312,7 @@ export function useChatMessages(
     clearHistory,
     applyEdited,
     applyDeleted,
+    applyCleared,
     dispose,
   }
 }

@@ -174,11 +174,16 @@ export function applyDeleted(
   return { list: out, needsRefresh: true }
 }
 
-/** The user cleared the chat's history: no preview, nothing unread; its place stays. */
-export function applyCleared(list: readonly ChatSummary[], chatId: number): ChatSummary[] {
+/**
+ * The user cleared the chat's history up to throughId (here, or on another device): no
+ * preview, nothing unread; its place stays. A message newer than throughId (it came
+ * meanwhile) stays as the preview.
+ */
+export function applyCleared(list: readonly ChatSummary[], chatId: number, throughId = Infinity): ChatSummary[] {
   const i = list.findIndex((c) => c.id === chatId)
   if (i < 0) return list as ChatSummary[]
   const c = list[i]
+  if ((c.last_message?.id ?? 0) > throughId) return list as ChatSummary[]
   const out = list.slice()
   out[i] = { ...c, last_message: null, unread_count: 0, read_message_id: Math.max(c.read_message_id, c.last_message?.id ?? 0) }
   return out

@@ -46,6 +46,10 @@ function parseBody(data: Record<string, unknown>): Publication | null {
       return isId(data.chat_id) && isId(data.message_id)
         ? { type: 'message.deleted', chat_id: data.chat_id, message_id: data.message_id }
         : null
+    case 'history.cleared':
+      return isId(data.chat_id) && isId(data.through_id)
+        ? { type: 'history.cleared', chat_id: data.chat_id, through_id: data.through_id }
+        : null
     default:
       return null
   }
