@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats } from '../src/lib/chatList'
+import {
+  applyCleared, applyDeleted, applyEdited, applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats,
+} from '../src/lib/chatList'
 import { parsePublication, parseUpdate } from '../src/lib/publications'
 import { alice, bob, chat, msg } from './fixtures'
 
@@ -125,5 +127,36 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
     expect(parseUpdate({ type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1 })).toEqual({
       type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1,
     })
+  })
+})
+
+describe('the message life-cycle in the chat list (API 1.1)', () => {
+  const last = msg(10, bob)
+  const list = [chat(42, { last_message: last, unread_count: 2, read_message_id: 8 }), chat(43)]
+
+  it('an edit of the preview changes the preview; of another message, nothing', () => {
+    const edited = { ...last, text: 'changed', edited_at: '2026-11-27T11:00:00.000Z' }
+    expect(applyEdited(list, edited)[0].last_message?.text).toBe('changed')
+    expect(applyEdited(list, { ...msg(9, bob), text: 'x' })).toBe(list)
+  })
+
+  it('deleting the preview blanks it until the chat is fetched again; its place stays', () => {
+    const r = applyDeleted(list, 42, 10)
+    expect(r.needsRefresh).toBe(true)
+    expect(r.list[0]).toMatchObject({ id: 42, last_message: null, updated_at: list[0].updated_at })
+    // A fresh summary with the message before it then replaces the blank preview.
+    const fresh = upsertChats(r.list, [{ ...list[0], last_message: msg(9, bob), unread_count: 1 }])
+    expect(fresh.find((c) => c.id === 42)?.last_message?.id).toBe(9)
+  })
+
+  it('deleting an older message needs a fresh count only when it may have been unread', () => {
+    expect(applyDeleted(list, 42, 9)).toEqual({ list, needsRefresh: true })
+    expect(applyDeleted(list, 42, 5)).toEqual({ list, needsRefresh: false })
+    expect(applyDeleted(list, 99, 5)).toEqual({ list, needsRefresh: false })
+  })
+
+  it('a cleared history leaves no preview and nothing unread, unless a newer message came meanwhile', () => {
+    expect(applyCleared(list, 42, 10)[0]).toMatchObject({ last_message: null, unread_count: 0, read_message_id: 10 })
+    expect(applyCleared(list, 42, 9)).toBe(list)
   })
 })
