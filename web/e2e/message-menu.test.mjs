@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  api, BASE_URL, chatItem, directChat, eventually, history, launchBrowser, messageByText, openChat, openPage,
+  api, BASE_URL, chatItem, directChat, eventually, history, inListView, launchBrowser, messageByText, openChat, openPage,
   registerUser, screenshot, send, sendFromComposer, sentMessageId, signIn, waitLiveApplied,
 } from './helpers.mjs'
 
@@ -80,11 +80,7 @@ test('reply: the composer quotes the message; both users see the quote; a quote 
   await messageByText(fresh.page, 'about that').getByTestId('message-quote').click()
   const target = fresh.page.locator(`[data-testid="message"][data-mid="${original.id}"]`)
   await target.waitFor()
-  await eventually(() => target.evaluate((node) => {
-    const list = node.closest('[data-testid="message-list"]').getBoundingClientRect()
-    const r = node.getBoundingClientRect()
-    return r.top >= list.top && r.bottom <= list.bottom
-  }), 'the original is in view')
+  await eventually(() => inListView(target), 'the original is in view')
 
   for (const x of [a, b, fresh]) assert.deepEqual(x.problems.errors, [])
   for (const x of [a, b, fresh]) await x.context.close()

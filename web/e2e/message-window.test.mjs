@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  api, directChat, eventually, history, launchBrowser, messageByText, openChat, openPage, registerUser,
+  api, directChat, eventually, history, inListView, launchBrowser, messageByText, openChat, openPage, registerUser,
   screenshot, send, sendFromComposer, sentMessageId, signIn,
 } from './helpers.mjs'
 
@@ -25,13 +25,7 @@ function listState(page) {
   }))
 }
 
-async function inView(page, text) {
-  return messageByText(page, text).evaluate((node) => {
-    const list = node.closest('[data-testid="message-list"]').getBoundingClientRect()
-    const r = node.getBoundingClientRect()
-    return r.top >= list.top - 1 && r.bottom <= list.bottom + 1
-  })
-}
+const inView = (page, text) => inListView(messageByText(page, text))
 
 test('new messages follow at the bottom; above, a counter and a divider; an own send always jumps to it', { timeout: 180_000 }, async () => {
   const alice = await registerUser('alice')
