@@ -403,6 +403,46 @@ func TestSecurityProbes(t *testing.T) {
 		leaver.Must(http.StatusOK, "GET", fmt.Sprintf("/chats/%d", chat.ID), nil, nil)
 	})
 
+	t.Run("messages are changed only by who may: edit, delete, hide, clear, forward", func(t *testing.T) {
+		author := harness.Register(t, sys.GatewayURL, "author")
+		other := harness.Register(t, sys.GatewayURL, "other")
+		outsider := harness.Register(t, sys.GatewayURL, "outsider")
+		chat := author.DirectChat(other.User.ID)
+		secret := "mine alone " + testkit.RandomID()
+		m, err := author.Send(chat.ID, secret, "own-"+testkit.RandomID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("%s/api/v1/chats/%d", sys.GatewayURL, chat.ID)
+		msg := fmt.Sprintf("%s/messages/%d", base, m.ID)
+		edit := jsonBody(t, map[string]string{"text": "changed by someone else"})
+		// A member who is not the author: 403; a non-member: 404, as if the chat did not exist.
+		wantError(t, http.StatusForbidden, "forbidden", "PATCH", msg, other.Token, nil, edit)
+		wantError(t, http.StatusForbidden, "forbidden", "DELETE", msg, other.Token, nil, nil)
+		for _, probe := range []struct{ method, url string }{{"PATCH", msg}, {"DELETE", msg}, {"DELETE", msg + "?for=me"}, {"DELETE", base + "/history"}} {
+			var body []byte
+			if probe.method == "PATCH" {
+				body = edit
+			}
+			wantError(t, http.StatusNotFound, "not_found", probe.method, probe.url, outsider.Token, nil, body)
+		}
+		// Forwarding out of a chat one is not in: 404, and nothing leaks.
+		own := outsider.DirectChat(author.User.ID)
+		st, _, body := do(t, "POST", fmt.Sprintf("%s/api/v1/chats/%d/messages", sys.GatewayURL, own.ID), outsider.Token, nil,
+			jsonBody(t, map[string]any{"client_id": "fw-" + testkit.RandomID(), "forward": map[string]int64{"chat_id": chat.ID, "message_id": m.ID}}))
+		if st != http.StatusNotFound || strings.Contains(string(body), secret) {
+			t.Fatalf("a forward from a chat the caller is not in: %d %s", st, body)
+		}
+		// Nothing above changed the message.
+		page, err := other.History(chat.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Messages) != 1 || page.Messages[0].Text != secret || page.Messages[0].ID != m.ID {
+			t.Fatalf("after refused changes the history is %+v", page.Messages)
+		}
+	})
+
 	t.Run("a removed member's subscription ends and no token is given again", func(t *testing.T) {
 		owner := harness.Register(t, sys.GatewayURL, "owner")
 		stays := harness.Register(t, sys.GatewayURL, "stays")

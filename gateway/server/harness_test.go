@@ -318,6 +318,18 @@ type messageJSON struct {
 	SentAt    string   `json:"sent_at"`
 	ClientID  string   `json:"client_id"`
 	ReplyToID *int64   `json:"reply_to_id"`
+	EditedAt  *string  `json:"edited_at"`
+	ReplyTo   *struct {
+		ID     int64    `json:"id"`
+		Author userJSON `json:"author"`
+		Text   string   `json:"text"`
+	} `json:"reply_to"`
+	ForwardedFrom *struct {
+		MessageID int64    `json:"message_id"`
+		ChatID    *int64   `json:"chat_id"`
+		Author    userJSON `json:"author"`
+		SentAt    string   `json:"sent_at"`
+	} `json:"forwarded_from"`
 }
 
 type summaryJSON struct {

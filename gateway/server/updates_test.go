@@ -20,6 +20,9 @@ type updateHead struct {
 	ChatID  int64       `json:"chat_id"`
 	Message messageJSON `json:"message"`
 	Chat    summaryJSON `json:"chat"`
+	// message.deleted, history.cleared
+	MessageID int64 `json:"message_id"`
+	ThroughID int64 `json:"through_id"`
 }
 
 // GET /updates (API.md, "Per-user updates"): a cursor taken first, then

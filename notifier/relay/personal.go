@@ -51,7 +51,8 @@ type fanout struct {
 // needsMembers tells whether an event's fan-out depends on the chat's members.
 func needsMembers(t event.Type) bool {
 	switch t {
-	case event.MessageCreated, event.MessageEdited, event.MessageDeleted, event.ReadMoved, event.MemberAdded, event.MemberRemoved:
+	case event.MessageCreated, event.MessageEdited, event.MessageDeleted, event.ReadMoved, event.MemberAdded, event.MemberRemoved,
+		event.ChatUpdated, event.MemberUpdated:
 		return true
 	}
 	return false
@@ -64,6 +65,14 @@ func planFanout(ev event.Event, members map[int64]bool) (fanout, error) {
 	switch ev.Type {
 	case event.MessageCreated, event.MessageEdited, event.MessageDeleted:
 		body, err := messageBody(ev)
+		if err != nil {
+			return fanout{}, err
+		}
+		return fanout{updates: toAll(members, body)}, nil
+
+	case event.ChatUpdated, event.MemberUpdated:
+		// Renames and roles are rare, and every member's view shows them.
+		body, err := chatChangeBody(ev)
 		if err != nil {
 			return fanout{}, err
 		}

@@ -58,6 +58,13 @@ func ChatPublications(ev event.Event) ([]Publication, error) {
 		}
 		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}}, nil
 
+	case event.ChatUpdated, event.MemberUpdated:
+		data, err := chatChangeBody(ev)
+		if err != nil {
+			return nil, err
+		}
+		return []Publication{{Channel: domain.ChatChannel(ev.ChatID), Data: data}}, nil
+
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
 		if err != nil {
@@ -118,6 +125,27 @@ func messageBody(ev event.Event) ([]byte, error) {
 		return json.Marshal(apijson.NewMessageDeleted(ev.ChatID, d.MessageID))
 	}
 	return nil, fmt.Errorf("%s is no message event", ev.Type)
+}
+
+// chatChangeBody is the publication of a chat's or a member's change, which
+// every member of the chat receives (chat.updated, member.updated).
+func chatChangeBody(ev event.Event) ([]byte, error) {
+	if ev.Type == event.ChatUpdated {
+		d, err := event.Payload[event.ChatUpdatedData](ev.Envelope)
+		if err != nil {
+			return nil, err
+		}
+		s := Summary(ev, d.Chat, d.MembersCount, 0)
+		return json.Marshal(apijson.NewChatUpdated(s))
+	}
+	d, err := event.Payload[event.MemberUpdatedData](ev.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	if d.Member.User.ID <= 0 || !d.Member.Role.Valid() {
+		return nil, errors.New("member.updated without a user or a role")
+	}
+	return json.Marshal(apijson.NewMemberUpdated(ev.ChatID, d.Member))
 }
 
 // Unsubscription ends one user's subscription to a channel on the server

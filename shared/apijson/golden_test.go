@@ -70,6 +70,9 @@ func examples() map[string]any {
 		"publication_message_edited":  NewMessageEdited(msg),
 		"publication_message_deleted": NewMessageDeleted(42, 1041),
 		"publication_history_cleared": NewHistoryCleared(42, 1042),
+		"publication_chat_updated": NewChatUpdated(domain.ChatSummary{ID: 42, Kind: domain.KindGroup, Title: "Weekend plans",
+			Channel: "chat:42", MembersCount: 3, UpdatedAt: at(1)}),
+		"publication_member_updated": NewMemberUpdated(42, domain.Member{User: bob, Role: domain.RoleModerator}),
 	}
 }
 

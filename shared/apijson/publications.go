@@ -18,6 +18,8 @@ const (
 	TypeMessageEdited  = "message.edited"
 	TypeMessageDeleted = "message.deleted"
 	TypeHistoryCleared = "history.cleared"
+	TypeChatUpdated    = "chat.updated"
+	TypeMemberUpdated  = "member.updated"
 )
 
 // MessageCreated goes to the chat's channel.
@@ -133,4 +135,30 @@ type HistoryCleared struct {
 // NewHistoryCleared is the publication of a cleared history.
 func NewHistoryCleared(chatID, throughID int64) HistoryCleared {
 	return HistoryCleared{Type: TypeHistoryCleared, ChatID: chatID, ThroughID: throughID}
+}
+
+// ChatUpdated goes to the chat's channel when a group is renamed. The
+// summary is the chat's own: no last message, unread count or read position
+// (those are each member's), which clients keep from their list.
+type ChatUpdated struct {
+	Type string      `json:"type"`
+	Chat ChatSummary `json:"chat"`
+}
+
+// NewChatUpdated is the publication of a chat's new title.
+func NewChatUpdated(s domain.ChatSummary) ChatUpdated {
+	return ChatUpdated{Type: TypeChatUpdated, Chat: FromSummary(s)}
+}
+
+// MemberUpdated goes to the chat's channel when a member's role or name changes.
+type MemberUpdated struct {
+	Type   string      `json:"type"`
+	ChatID int64       `json:"chat_id"`
+	User   User        `json:"user"`
+	Role   domain.Role `json:"role"`
+}
+
+// NewMemberUpdated is the publication of a member as they are now.
+func NewMemberUpdated(chatID int64, m domain.Member) MemberUpdated {
+	return MemberUpdated{Type: TypeMemberUpdated, ChatID: chatID, User: m.User, Role: m.Role}
 }

@@ -41,8 +41,70 @@ func (r Role) CanSend() bool { return r != RoleMuted }
 // members' messages in a group (API.md 1.1, "Chats and roles").
 func (r Role) CanDeleteOthers() bool { return r == RoleAdmin || r == RoleModerator }
 
-// CanManageMembers reports whether a member with this role may add or remove others.
+// CanManageMembers reports whether a member with this role may add others
+// and change a group's title.
 func (r Role) CanManageMembers() bool { return r == RoleAdmin }
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdmin, RoleModerator, RoleMember, RoleMuted:
+		return true
+	}
+	return false
+}
+
+// CanRemove reports whether a member with role r may remove a member whose
+// role is target (API.md 1.1): an admin anyone, a moderator members and
+// muted members.
+func (r Role) CanRemove(target Role) bool {
+	switch r {
+	case RoleAdmin:
+		return true
+	case RoleModerator:
+		return target == RoleMember || target == RoleMuted
+	}
+	return false
+}
+
+// CanSetRole reports whether a member with role r may change someone's role
+// from one role to another: admins make anything of anyone; a moderator
+// switches members and muted members between the two; only admins make
+// admins and moderators.
+func (r Role) CanSetRole(from, to Role) bool {
+	switch r {
+	case RoleAdmin:
+		return true
+	case RoleModerator:
+		plain := func(x Role) bool { return x == RoleMember || x == RoleMuted }
+		return plain(from) && plain(to)
+	}
+	return false
+}
+
+// RoleOf is userID's role among members ("" when not a member).
+func RoleOf(members []Member, userID int64) Role {
+	for _, m := range members {
+		if m.User.ID == userID {
+			return m.Role
+		}
+	}
+	return ""
+}
+
+// IsLastAdmin reports whether userID is the only admin of a chat that has
+// other members: such an admin may neither leave nor lose the role (409).
+func IsLastAdmin(members []Member, userID int64) bool {
+	if RoleOf(members, userID) != RoleAdmin || len(members) < 2 {
+		return false
+	}
+	for _, m := range members {
+		if m.Role == RoleAdmin && m.User.ID != userID {
+			return false
+		}
+	}
+	return true
+}
 
 // Member is a user's membership in a chat.
 type Member struct {

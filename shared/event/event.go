@@ -38,7 +38,10 @@ const (
 	MessageEdited  Type = "message.edited"
 	MessageDeleted Type = "message.deleted"
 	MessageHidden  Type = "message.hidden"
-	// Planned: member.role_changed.
+	// Chats and people (API.md 1.1, "Chats and roles", "People"): written to
+	// MySQL by the gateway, published through its outbox.
+	ChatUpdated   Type = "chat.updated"   // a group's title
+	MemberUpdated Type = "member.updated" // a member's role, or the member's name
 )
 
 // Envelope is the JSON body of every event in the log.
@@ -159,6 +162,24 @@ type MemberRemovedData struct {
 	MembersCount int   `json:"members_count"`
 }
 
+// ChatUpdatedData is the payload of ChatUpdated: the chat as it is after the
+// change, without its member list (as in a group's member.added), and its
+// member count.
+type ChatUpdatedData struct {
+	Chat         domain.Chat `json:"chat"`
+	MembersCount int         `json:"members_count"`
+}
+
+// MemberUpdatedData is the payload of MemberUpdated: a member as they are
+// now (their role in the chat, their user with its current name).
+// PreviousName is the name before a rename ("" when the name did not
+// change), so that copies of it (a cached last message's author) can be
+// found.
+type MemberUpdatedData struct {
+	Member       domain.Member `json:"member"`
+	PreviousName string        `json:"previous_name,omitempty"`
+}
+
 // New builds an envelope with its payload marshalled. At is truncated to
 // milliseconds, the precision of the API's times and of the database.
 func New(t Type, chatID, actorID int64, at time.Time, data any) (Envelope, error) {
@@ -277,7 +298,7 @@ func SubjectKind(t Type) string {
 		return KindMessage
 	case ReadMoved:
 		return KindRead
-	case ChatCreated:
+	case ChatCreated, ChatUpdated:
 		return KindChat
 	case MessageEdited, MessageDeleted, MessageHidden:
 		return KindChange

@@ -197,6 +197,35 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		} else {
 			o.args = []any{"ZADD", c.clearedKey(d.UserID), "GT", itoa(d.ThroughID), itoa(ev.ChatID)}
 		}
+	case event.ChatUpdated:
+		d, err := event.Payload[event.ChatUpdatedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		o.script = chatUpdatedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = []any{ev.Seq, d.Chat.Title}
+	case event.MemberUpdated:
+		d, err := event.Payload[event.MemberUpdatedData](ev.Envelope)
+		if err != nil {
+			return op{}, err
+		}
+		u := d.Member.User
+		if u.ID <= 0 {
+			return op{}, fmt.Errorf("member.updated without a user: %w", domain.ErrInvalid)
+		}
+		var old, renamed string
+		if d.PreviousName != "" && d.PreviousName != u.Name {
+			if old, err = userPrefix(u.ID, d.PreviousName); err != nil {
+				return op{}, err
+			}
+			if renamed, err = userPrefix(u.ID, u.Name); err != nil {
+				return op{}, err
+			}
+		}
+		o.script = memberUpdatedScript
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.args = []any{itoa(u.ID), u.Name, old, renamed}
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
 		if err != nil {
@@ -242,6 +271,16 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		o.args = []any{ev.Seq, itoa(d.UserID), listMember(ev.ChatID)}
 	}
 	return o, nil
+}
+
+// userPrefix is how a user's JSON object starts in the bodies the cache
+// keeps (messageJSON encodes domain.User with id first, then name).
+func userPrefix(id int64, name string) (string, error) {
+	n, err := json.Marshal(name)
+	if err != nil {
+		return "", err
+	}
+	return `{"id":` + itoa(id) + `,"name":` + string(n), nil
 }
 
 // messageJSON is a message as the cache keeps it whole (a chat's last

@@ -231,6 +231,60 @@ redis.call('ZREM', KEYS[2], ARGV[3])
 return 1
 `)
 
+// chatUpdatedScript applies chat.updated: the title, over an older change
+// only (tv: the sequence of the last title change applied).
+// KEYS: chat hash. ARGV: seq, title.
+var chatUpdatedScript = redis.NewScript(`
+local h = KEYS[1]
+if redis.call('EXISTS', h) == 0 then return 0 end
+local tv = redis.call('HGET', h, 'tv')
+if tv and tonumber(tv) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', h, 'title', ARGV[2], 'tv', ARGV[1])
+return 1
+`)
+
+// memberUpdatedScript applies member.updated: a direct chat's title is the
+// other member's name, and a renamed user's name is replaced in the bodies
+// the cache keeps whole (the last message, the recent ones: authors, quotes
+// and forwards). The replaced text is the start of the user's JSON object,
+// {"id":<uid>,"name":<old name>, which names exactly that user.
+// KEYS: chat hash. ARGV: user id, name, old prefix ("" when not renamed), new prefix.
+var memberUpdatedScript = redis.NewScript(`
+local h, uid, name, old, new = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', h) == 0 then return 0 end
+if redis.call('HGET', h, 'kind') == 'direct' and redis.call('SISMEMBER', h .. ':mem', uid) == 1 then
+  redis.call('HSET', h, 'n:' .. uid, name)
+end
+if old == '' then return 1 end
+local function swap(s)
+  local out, i = {}, 1
+  while true do
+    local a, b = string.find(s, old, i, true)
+    if not a then break end
+    out[#out + 1] = string.sub(s, i, a - 1)
+    out[#out + 1] = new
+    i = b + 1
+  end
+  if i == 1 then return nil end
+  out[#out + 1] = string.sub(s, i)
+  return table.concat(out)
+end
+local last = redis.call('HGET', h, 'last')
+if last then
+  local renamed = swap(last)
+  if renamed then redis.call('HSET', h, 'last', renamed) end
+end
+local rec = redis.call('ZRANGE', h .. ':recent', 0, -1, 'WITHSCORES')
+for i = 1, #rec, 2 do
+  local renamed = swap(rec[i])
+  if renamed then
+    redis.call('ZREM', h .. ':recent', rec[i])
+    redis.call('ZADD', h .. ':recent', rec[i + 1], renamed)
+  end
+end
+return 1
+`)
+
 // loadChatScript caches a chat's members read from MySQL, unless cached.
 // KEYS: chat hash. ARGV: kind, title, created ms, then member id, name pairs.
 var loadChatScript = redis.NewScript(luaAddMembers + `
@@ -389,6 +443,7 @@ return out
 
 var allScripts = []*redis.Script{
 	messagesScript, messageEditedScript, messageDeletedScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
+	chatUpdatedScript, memberUpdatedScript,
 	loadChatScript, rebuildScript, pageScript, summaryScript,
 }
 

@@ -149,7 +149,7 @@ func TestRebuildFromMariaDBEqualsStateBefore(t *testing.T) {
 			}
 		default:
 			if ch.Kind == domain.KindGroup && len(cur.Members) > 1 {
-				if err := st.RemoveMember(t.Context(), ch.ID, who.ID, nil); err != nil {
+				if err := st.RemoveMember(t.Context(), ch.ID, who.ID, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 				w.emit(event.MemberRemoved, ch.ID, who.ID, event.MemberRemovedData{UserID: who.ID, MembersCount: len(cur.Members) - 1})

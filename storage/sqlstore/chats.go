@@ -319,12 +319,28 @@ func (s *Store) AddMemberUpTo(ctx context.Context, chatID int64, user domain.Use
 	return chat, true, nil
 }
 
+// Check judges a change of a chat against the chat as it is just before it,
+// under the chat's row lock, so that two concurrent changes cannot both pass
+// a rule that only one of them may (two admins demoting each other, say). An
+// error refuses the change.
+type Check func(before domain.Chat) error
+
 // RemoveMember removes userID from a chat and stages the event stage makes of
-// the chat as it is afterwards. ErrNotFound when userID is not a member.
-func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, stage Stage) error {
+// the chat as it is afterwards. ErrNotFound when userID is not a member;
+// check (if not nil) may refuse the removal.
+func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, check Check, stage Stage) error {
 	err := inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
-		if _, err := loadChat(ctx, tx, chatID, true); err != nil {
+		before, err := loadChat(ctx, tx, chatID, true)
+		if err != nil {
 			return err
+		}
+		if !domain.HasMember(before.Members, userID) {
+			return fmt.Errorf("member %d: %w", userID, domain.ErrNotFound)
+		}
+		if check != nil {
+			if err := check(before); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?", chatID, userID)
 		if err != nil {
@@ -345,6 +361,77 @@ func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, stage St
 		return fmt.Errorf("remove member: %w", err)
 	}
 	return nil
+}
+
+// SetRole gives userID role in a chat and stages the event stage makes of the
+// chat afterwards; changed is false (nothing staged) when the role was
+// already that. ErrNotFound when userID is not a member; check may refuse.
+func (s *Store) SetRole(ctx context.Context, chatID, userID int64, role domain.Role, check Check, stage Stage) (chat domain.Chat, changed bool, err error) {
+	if !validRole(role) {
+		return domain.Chat{}, false, domain.Invalid("unknown role %q", role)
+	}
+	err = inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
+		before, err := loadChat(ctx, tx, chatID, true)
+		if err != nil {
+			return err
+		}
+		if !domain.HasMember(before.Members, userID) {
+			return fmt.Errorf("member %d: %w", userID, domain.ErrNotFound)
+		}
+		if check != nil {
+			if err := check(before); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?", string(role), chatID, userID)
+		if err != nil {
+			return fmt.Errorf("set role: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if chat, err = loadChat(ctx, tx, chatID, false); err != nil {
+			return err
+		}
+		if changed = n > 0; !changed {
+			return nil
+		}
+		return stageEvent(ctx, tx, stage, chat)
+	})
+	if err != nil {
+		return domain.Chat{}, false, fmt.Errorf("set role: %w", err)
+	}
+	return chat, changed, nil
+}
+
+// SetTitle renames a chat and stages the event stage makes of it afterwards;
+// changed is false (nothing staged) when the title was already that. check
+// may refuse.
+func (s *Store) SetTitle(ctx context.Context, chatID int64, title string, check Check, stage Stage) (chat domain.Chat, changed bool, err error) {
+	err = inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
+		before, err := loadChat(ctx, tx, chatID, true)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(before); err != nil {
+				return err
+			}
+		}
+		if chat = before; before.Title == title {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE chats SET title = ? WHERE id = ?", title, chatID); err != nil {
+			return fmt.Errorf("set title: %w", err)
+		}
+		chat.Title, changed = title, true
+		return stageEvent(ctx, tx, stage, chat)
+	})
+	if err != nil {
+		return domain.Chat{}, false, fmt.Errorf("set title: %w", err)
+	}
+	return chat, changed, nil
 }
 
 // ChatRow is what the chat list needs of one chat, straight from MySQL: the

@@ -33,7 +33,7 @@ func TestDrainOutbox(t *testing.T) {
 	if _, _, err := st.AddMember(ctx, g.ID, c, domain.RoleMember, t0, rec.stage); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RemoveMember(ctx, g.ID, b.ID, rec.stage); err != nil {
+	if err := st.RemoveMember(ctx, g.ID, b.ID, nil, rec.stage); err != nil {
 		t.Fatal(err)
 	}
 	want := staged(t, raw)

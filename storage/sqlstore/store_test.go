@@ -523,16 +523,16 @@ func TestAddAndRemoveMember(t *testing.T) {
 		}, domain.ErrInvalid, false, false, []int64{admin.ID, m1.ID, m2.ID}},
 		{"remove with a failed stage", func(r *recorder) (domain.Chat, bool, error) {
 			r.err = boom
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, nil, r.stage)
 		}, boom, false, false, []int64{admin.ID, m1.ID, m2.ID}},
 		{"remove", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, nil, r.stage)
 		}, nil, false, true, []int64{admin.ID, m2.ID}},
 		{"remove again", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, r.stage)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID, m1.ID, nil, r.stage)
 		}, domain.ErrNotFound, false, false, []int64{admin.ID, m2.ID}},
 		{"remove from a missing chat", func(r *recorder) (domain.Chat, bool, error) {
-			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID+1000, m2.ID, r.stage)
+			return domain.Chat{}, false, st.RemoveMember(ctx, chat.ID+1000, m2.ID, nil, r.stage)
 		}, domain.ErrNotFound, false, false, []int64{admin.ID, m2.ID}},
 	}
 	for _, s := range steps {

@@ -15,7 +15,8 @@ import (
 
 // Scenario is the log every check runs on: the events the system really has
 // (message.created, message.edited, message.deleted, message.hidden,
-// read.moved, chat.created, member.added, member.removed),
+// read.moved, chat.created, chat.updated, member.added, member.updated,
+// member.removed),
 // as the gateway appends them, plus an event type no worker knows yet, two
 // poison events and bytes that are no event at all. Everything is fixed
 // (ids, times, texts), so that every test's log holds the same events under
@@ -28,12 +29,14 @@ type Scenario struct {
 	Appends []Append // in log order: Appends[i] gets sequence i+1
 }
 
-// GatewayOp is one membership change the gateway makes in MySQL. Exactly one
-// field is set.
+// GatewayOp is one chat or membership change the gateway makes in MySQL.
+// Exactly one field is set.
 type GatewayOp struct {
 	Create *domain.Chat // a chat created with its members (the event's payload)
 	Add    *MemberChange
 	Remove *MemberChange
+	Role   *MemberChange // Member.Role is the new role
+	Title  *domain.Chat  // the chat renamed (ID and Title)
 }
 
 // MemberChange is a member added to or removed from a chat.
@@ -153,6 +156,10 @@ func NewScenario() *Scenario {
 			b.readAt(team, dave, b.message(team, 3))
 			// carol clears her history of carol-erin.
 			b.clear(pair, carol)
+			// team renamed; dave made a moderator of ops, then muted.
+			b.retitle(team, "team, renamed")
+			b.setRole(ops, dave, domain.RoleModerator)
+			b.setRole(ops, dave, domain.RoleMuted)
 		case 5:
 			// The newest message of ops edited: every member's list shows it.
 			b.edit(ops, 0, "dave says: fixed")
@@ -239,6 +246,29 @@ func (b *builder) remove(c *domain.Chat, u domain.User) {
 	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Remove: &ch})
 	b.append(event.MemberRemoved, c.ID, c.Members[0].User.ID, ch.At,
 		event.MemberRemovedData{UserID: u.ID, MembersCount: len(c.Members)}, "")
+}
+
+// retitle renames a group.
+func (b *builder) retitle(c *domain.Chat, title string) {
+	c.Title = title
+	after := cloneChat(*c)
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Title: &after})
+	d := event.ChatUpdatedData{Chat: after, MembersCount: len(after.Members)}
+	d.Chat.Members = nil
+	b.append(event.ChatUpdated, c.ID, c.Members[0].User.ID, b.tick(), d, "")
+}
+
+// setRole gives u a role in c.
+func (b *builder) setRole(c *domain.Chat, u domain.User, role domain.Role) {
+	for i := range c.Members {
+		if c.Members[i].User.ID == u.ID {
+			c.Members[i].Role = role
+		}
+	}
+	m := domain.Member{User: u, Role: role}
+	ch := MemberChange{ChatID: c.ID, Member: m, At: b.tick(), After: cloneChat(*c)}
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Role: &ch})
+	b.append(event.MemberUpdated, c.ID, c.Members[0].User.ID, ch.At, event.MemberUpdatedData{Member: m}, "")
 }
 
 // send appends a message; clientID "" makes a fresh one, and a known one
@@ -433,9 +463,18 @@ func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
 			got, _, aerr := st.AddMember(ctx, op.Add.ChatID, op.Add.Member.User, op.Add.Member.Role, op.Add.At, nil)
 			err = same("member added", op.Add.After, got, aerr)
 		case op.Remove != nil:
-			if err = st.RemoveMember(ctx, op.Remove.ChatID, op.Remove.Member.User.ID, nil); err == nil {
+			if err = st.RemoveMember(ctx, op.Remove.ChatID, op.Remove.Member.User.ID, nil, nil); err == nil {
 				got, cerr := st.Chat(ctx, op.Remove.ChatID)
 				err = same("member removed", op.Remove.After, got, cerr)
+			}
+		case op.Role != nil:
+			got, _, rerr := st.SetRole(ctx, op.Role.ChatID, op.Role.Member.User.ID, op.Role.Member.Role, nil, nil)
+			err = same("role set", op.Role.After, got, rerr)
+		case op.Title != nil:
+			var got domain.Chat
+			if got, _, err = st.SetTitle(ctx, op.Title.ID, op.Title.Title, nil, nil); err == nil {
+				got, err = st.Chat(ctx, op.Title.ID)
+				err = same("title set", *op.Title, got, err)
 			}
 		}
 		if err != nil {

@@ -38,7 +38,7 @@ func TestScenarioHoldsEveryEventTypeAndItsPoisonIsMarked(t *testing.T) {
 		}
 	}
 	for _, typ := range []event.Type{event.MessageCreated, event.ReadMoved, event.ChatCreated, event.MemberAdded, event.MemberRemoved,
-		event.MessageEdited, event.MessageDeleted, event.MessageHidden, "message.pinned"} {
+		event.MessageEdited, event.MessageDeleted, event.MessageHidden, event.ChatUpdated, event.MemberUpdated, "message.pinned"} {
 		if types[typ] == 0 {
 			t.Errorf("no %s event", typ)
 		}

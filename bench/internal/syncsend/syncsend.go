@@ -29,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/persister/projection"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/sqlstore"
@@ -94,21 +95,16 @@ func (w *Writer) Append(ctx context.Context, env event.Envelope, _ string) (bus.
 	}
 	ev := event.Event{Seq: uint64(id), Envelope: env}
 	b := sqlstore.Batch{}
+	if err := projection.Add(&b, ev); err != nil {
+		return bus.Ack{}, err
+	}
 	var msg domain.Message
-	switch env.Type {
-	case event.MessageCreated:
+	if env.Type == event.MessageCreated {
 		if msg, err = ev.Message(); err != nil {
 			return bus.Ack{}, err
 		}
-		b.Messages = []domain.Message{msg}
-	case event.ReadMoved:
-		d, err := event.Payload[event.ReadMovedData](env)
-		if err != nil {
-			return bus.Ack{}, err
-		}
-		b.Reads = []sqlstore.ReadMove{{ChatID: env.ChatID, UserID: d.UserID, MessageID: d.MessageID}}
 	}
-	if len(b.Messages) > 0 || len(b.Reads) > 0 {
+	if len(b.Messages)+len(b.Reads)+len(b.Edits)+len(b.Deletes)+len(b.Hides) > 0 {
 		if err := w.store.ApplyBatch(ctx, b); err != nil {
 			return bus.Ack{}, fmt.Errorf("sync send: mysql: %w", err)
 		}

@@ -32,7 +32,9 @@ type Store interface {
 	CreateGroupChat(ctx context.Context, title string, createdBy int64, members []domain.Member, at time.Time, stage sqlstore.Stage) (domain.Chat, error)
 	Chat(ctx context.Context, chatID int64) (domain.Chat, error)
 	AddMemberUpTo(ctx context.Context, chatID int64, user domain.User, role domain.Role, at time.Time, maxMembers int, stage sqlstore.Stage) (domain.Chat, bool, error)
-	RemoveMember(ctx context.Context, chatID, userID int64, stage sqlstore.Stage) error
+	RemoveMember(ctx context.Context, chatID, userID int64, check sqlstore.Check, stage sqlstore.Stage) error
+	SetRole(ctx context.Context, chatID, userID int64, role domain.Role, check sqlstore.Check, stage sqlstore.Stage) (domain.Chat, bool, error)
+	SetTitle(ctx context.Context, chatID int64, title string, check sqlstore.Check, stage sqlstore.Stage) (domain.Chat, bool, error)
 
 	UserChats(ctx context.Context, userID int64, after *sqlstore.ListCursor, limit int) ([]sqlstore.ChatRow, error)
 	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
@@ -268,20 +270,35 @@ func (s *Service) AddMember(ctx context.Context, uid, chatID, userID int64) (Vie
 	return s.view(ctx, uid, chat)
 }
 
-// RemoveMember: an admin removes someone, or anyone leaves.
+// RemoveMember: anyone leaves; an admin removes anyone, a moderator members
+// and muted members (API.md 1.1). The last admin of a group with other
+// members cannot leave: 409. The rules are judged on the chat as it is under
+// its row lock (sqlstore.Check).
 func (s *Service) RemoveMember(ctx context.Context, uid, chatID, userID int64) error {
-	role, err := s.members.ManagerRole(ctx, chatID, uid)
-	if err != nil {
+	if _, err := s.members.ManagerRole(ctx, chatID, uid); err != nil {
 		return err
 	}
-	if userID != uid && !role.CanManageMembers() {
-		return domain.Forbidden("only an admin of the chat can remove other members")
+	check := func(before domain.Chat) error {
+		actor := domain.RoleOf(before.Members, uid)
+		if actor == "" {
+			return membership.ErrNoSuchChat
+		}
+		if userID != uid {
+			if before.Kind == domain.KindDirect || !actor.CanRemove(domain.RoleOf(before.Members, userID)) {
+				return domain.Forbidden("an admin removes members; a moderator members and muted members only")
+			}
+			return nil
+		}
+		if before.Kind == domain.KindGroup && domain.IsLastAdmin(before.Members, uid) {
+			return domain.Conflict("the last admin cannot leave while others remain: make someone else an admin first")
+		}
+		return nil
 	}
 	at := time.Now()
-	err = s.store.RemoveMember(ctx, chatID, userID, outbox.Stage(event.MemberRemoved, uid, at, func(chat domain.Chat) any {
+	err := s.store.RemoveMember(ctx, chatID, userID, check, outbox.Stage(event.MemberRemoved, uid, at, func(chat domain.Chat) any {
 		return event.MemberRemovedData{UserID: userID, MembersCount: len(chat.Members)}
 	}))
-	if errors.Is(err, domain.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) && !errors.Is(err, membership.ErrNoSuchChat) {
 		return domain.NotFound("no such member")
 	}
 	if err != nil {
@@ -290,6 +307,101 @@ func (s *Service) RemoveMember(ctx context.Context, uid, chatID, userID int64) e
 	s.members.Removed(chatID, userID)
 	s.announce(ctx)
 	return nil
+}
+
+// SetRole changes a member's role in a group (API.md 1.1): admins make
+// anything of anyone, moderators switch members and muted members; the last
+// admin cannot lose the role while others remain (409); a direct chat has no
+// roles (403). The same role again is a no-op.
+func (s *Service) SetRole(ctx context.Context, uid, chatID, userID int64, role domain.Role) (View, error) {
+	if _, err := s.members.ManagerRole(ctx, chatID, uid); err != nil {
+		return View{}, err
+	}
+	if !role.Valid() {
+		return View{}, domain.Invalid("role must be admin, moderator, member or muted")
+	}
+	check := func(before domain.Chat) error {
+		actor := domain.RoleOf(before.Members, uid)
+		if actor == "" {
+			return membership.ErrNoSuchChat
+		}
+		if before.Kind == domain.KindDirect {
+			return domain.Forbidden("a direct chat has no roles to change")
+		}
+		from := domain.RoleOf(before.Members, userID)
+		if from == "" {
+			return domain.NotFound("no such member")
+		}
+		if from == role {
+			return nil
+		}
+		if !actor.CanSetRole(from, role) {
+			return domain.Forbidden("only admins make admins and moderators; moderators switch members and muted members")
+		}
+		if from == domain.RoleAdmin && domain.IsLastAdmin(before.Members, userID) {
+			return domain.Conflict("the last admin cannot lose the role while others remain: make someone else an admin first")
+		}
+		return nil
+	}
+	at := time.Now()
+	chat, changed, err := s.store.SetRole(ctx, chatID, userID, role, check, outbox.Stage(event.MemberUpdated, uid, at, func(chat domain.Chat) any {
+		return event.MemberUpdatedData{Member: domain.Member{User: memberUser(chat.Members, userID), Role: role}}
+	}))
+	if err != nil {
+		return View{}, err
+	}
+	if changed {
+		s.members.Removed(chatID, userID) // the cached role is stale
+		s.announce(ctx)
+	}
+	return s.view(ctx, uid, chat)
+}
+
+// SetTitle renames a group: its admins only (403 otherwise, and for a direct
+// chat, whose title is the other member's name).
+func (s *Service) SetTitle(ctx context.Context, uid, chatID int64, title string) (View, error) {
+	if _, err := s.members.ManagerRole(ctx, chatID, uid); err != nil {
+		return View{}, err
+	}
+	title, err := domain.NormalizeTitle(title)
+	if err != nil {
+		return View{}, err
+	}
+	check := func(before domain.Chat) error {
+		actor := domain.RoleOf(before.Members, uid)
+		if actor == "" {
+			return membership.ErrNoSuchChat
+		}
+		if before.Kind == domain.KindDirect {
+			return domain.Forbidden("a direct chat's title is the other member's name")
+		}
+		if !actor.CanManageMembers() {
+			return domain.Forbidden("only an admin of the chat can rename it")
+		}
+		return nil
+	}
+	at := time.Now()
+	chat, changed, err := s.store.SetTitle(ctx, chatID, title, check, outbox.Stage(event.ChatUpdated, uid, at, func(chat domain.Chat) any {
+		d := event.ChatUpdatedData{Chat: chat, MembersCount: len(chat.Members)}
+		d.Chat.Members = nil
+		return d
+	}))
+	if err != nil {
+		return View{}, err
+	}
+	if changed {
+		s.announce(ctx)
+	}
+	return s.view(ctx, uid, chat)
+}
+
+func memberUser(members []domain.Member, userID int64) domain.User {
+	for _, m := range members {
+		if m.User.ID == userID {
+			return m.User
+		}
+	}
+	return domain.User{ID: userID}
 }
 
 // baseSummary is what a chat's list entry is made of before any message:
@@ -324,7 +436,7 @@ func (s *Service) view(ctx context.Context, viewer int64, chat domain.Chat) (Vie
 		return View{Summary: sum, Chat: chat}, nil
 	}
 	obs.Logger(ctx, s.log).Debug("chat summary from cache failed; reading MySQL", "chat_id", chat.ID, "err", err)
-	last, _, err := s.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1})
+	last, _, err := s.store.History(ctx, chat.ID, sqlstore.HistoryQuery{Limit: 1, Viewer: viewer})
 	if err != nil {
 		return View{}, err
 	}

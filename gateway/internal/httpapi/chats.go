@@ -103,3 +103,50 @@ func toChatJSON(v chats.View) chatJSON {
 	}
 	return chatJSON{ChatSummary: toSummary(v.Summary), CreatedAt: apiTime(v.Chat.CreatedAt), Members: members}
 }
+
+type titleRequest struct {
+	Title *string `json:"title"`
+}
+
+func (a *api) updateChat(c *fiber.Ctx) error {
+	chatID, err := pathID(c, "id", membership.ErrNoSuchChat)
+	if err != nil {
+		return err
+	}
+	var req titleRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Title == nil {
+		return errInvalid("title is required")
+	}
+	v, err := a.chats.SetTitle(c.UserContext(), caller(c).ID, chatID, *req.Title)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toChatJSON(v))
+}
+
+type roleRequest struct {
+	Role string `json:"role"`
+}
+
+func (a *api) setRole(c *fiber.Ctx) error {
+	chatID, err := pathID(c, "id", membership.ErrNoSuchChat)
+	if err != nil {
+		return err
+	}
+	userID, err := pathID(c, "user_id", domain.NotFound("no such member"))
+	if err != nil {
+		return err
+	}
+	var req roleRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	v, err := a.chats.SetRole(c.UserContext(), caller(c).ID, chatID, userID, domain.Role(req.Role))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toChatJSON(v))
+}

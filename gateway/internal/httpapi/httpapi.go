@@ -169,6 +169,8 @@ func New(cfg Config) *fiber.App {
 	v1.Post("/chats", authed(a.createChat)...)
 	v1.Get("/chats", authed(a.listChats)...)
 	v1.Get("/chats/:id", authed(a.getChat)...)
+	v1.Patch("/chats/:id", authed(a.updateChat)...)
+	v1.Patch("/chats/:id/members/:user_id", authed(a.setRole)...)
 	v1.Post("/chats/:id/members", authed(a.addMember)...)
 	v1.Delete("/chats/:id/members/:user_id", authed(a.removeMember)...)
 	v1.Post("/chats/:id/messages", authed(a.sendMessage)...)

@@ -97,9 +97,10 @@ func (s *Service) ManagerRole(ctx context.Context, chatID, uid int64) (domain.Ro
 // at once; other instances learn it from the log (Watch).
 func (s *Service) Removed(chatID, userID int64) { s.cache.forget(chatID, userID, time.Now()) }
 
-// Watch makes every removal, through any gateway instance, reach this
-// instance's cache: each one is appended to the log as a member.removed
-// event, and a plain NATS subscription to the appends sees it at once.
+// Watch makes every removal and role change, through any gateway instance,
+// reach this instance's cache: each one is appended to the log as a
+// member.removed or member.updated event, and a plain NATS subscription to
+// the appends sees it at once.
 // Unsubscribe the subscription to stop.
 func (s *Service) Watch(nc *nats.Conn, log *slog.Logger) (*nats.Subscription, error) {
 	if s.cache.ttl <= 0 {
@@ -107,14 +108,28 @@ func (s *Service) Watch(nc *nats.Conn, log *slog.Logger) (*nats.Subscription, er
 	}
 	return nc.Subscribe(bus.PublishSubjectPattern(event.KindMember), func(m *nats.Msg) {
 		env, err := event.Decode(m.Data)
-		if err != nil || env.Type != event.MemberRemoved {
-			return
-		}
-		d, err := event.Payload[event.MemberRemovedData](env)
 		if err != nil {
-			log.Warn("member.removed event without a user", "chat", env.ChatID, "err", err)
 			return
 		}
-		s.cache.forget(env.ChatID, d.UserID, time.Now())
+		var uid int64
+		switch env.Type {
+		case event.MemberRemoved:
+			d, err := event.Payload[event.MemberRemovedData](env)
+			if err != nil {
+				log.Warn("member.removed event without a user", "chat", env.ChatID, "err", err)
+				return
+			}
+			uid = d.UserID
+		case event.MemberUpdated: // a role changed: the cached one is stale
+			d, err := event.Payload[event.MemberUpdatedData](env)
+			if err != nil {
+				log.Warn("member.updated event without a member", "chat", env.ChatID, "err", err)
+				return
+			}
+			uid = d.Member.User.ID
+		default:
+			return
+		}
+		s.cache.forget(env.ChatID, uid, time.Now())
 	})
 }
