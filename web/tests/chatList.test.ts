@@ -83,7 +83,8 @@ describe('parsePublication', () => {
   })
 
   it('ignores unknown and malformed ones (newer servers, planned events)', () => {
-    expect(parsePublication({ type: 'member.updated', chat_id: 1, user: { id: 2, name: 'b' }, role: 'muted' })).toBeNull()
+    expect(parsePublication({ type: 'typing', chat_id: 1, user: { id: 2, name: 'b' } })).toBeNull()
+    expect(parsePublication({ type: 'member.updated', chat_id: 1, user: { id: 2, name: 'b' }, role: 'owner' })).toBeNull()
     expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
     expect(parsePublication({ type: 'message.deleted', chat_id: 1 })).toBeNull()
     expect(parsePublication('hello')).toBeNull()
@@ -119,6 +120,13 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
       type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1,
     })
     expect(parsePublication({ type: 'chat.updated', cursor: '7.s', chat: {} })).toBeNull()
+  })
+
+  it('reads a role change and a renamed chat (API 1.1)', () => {
+    expect(parseUpdate({ type: 'member.updated', cursor: '9.s', chat_id: 42, user: { id: 2, name: 'b' }, role: 'moderator' })).toEqual({
+      type: 'member.updated', cursor: '9.s', chat_id: 42, user: { id: 2, name: 'b' }, role: 'moderator',
+    })
+    expect(parsePublication({ type: 'chat.updated', chat: chat(42, { title: 'New title' }) })).toEqual({ type: 'chat.updated', chat: chat(42, { title: 'New title' }) })
   })
 
   it('reads the message life-cycle events of API 1.1', () => {

@@ -199,6 +199,13 @@ export function useChatList(api: ChatListApi, me: User, pageSize = 50) {
         chats.value = applyEdited(chats.value, pub.message)
         during?.changed.add(pub.message.chat_id)
         break
+      case 'chat.updated':
+        // A new title: the summary's other fields stay as the list has them when newer.
+        if (byId(pub.chat.id)) {
+          chats.value = upsertChats(chats.value, [pub.chat])
+          during?.changed.add(pub.chat.id)
+        }
+        break
       case 'history.cleared':
         chats.value = applyCleared(chats.value, pub.chat_id, pub.through_id)
         during?.changed.add(pub.chat_id)
