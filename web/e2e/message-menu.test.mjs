@@ -169,7 +169,7 @@ test('delete for everyone removes it for both; for me only for the caller and th
   for (const x of [a, b]) await x.context.close()
 })
 
-test('a group admin may delete anyone’s message for everyone; a member may not', { timeout: 120_000 }, async () => {
+test('a group admin or moderator may delete anyone’s message for everyone; a member may not, until made a moderator', { timeout: 120_000 }, async () => {
   const group = (alice, bob) => api('/chats', { method: 'POST', token: alice.token, body: { title: 'Team', member_ids: [bob.id] } })
   const { alice, bob, chat, a, b } = await twoUsers(group)
   await send(alice, chat.id, 'from the admin')
@@ -190,6 +190,16 @@ test('a group admin may delete anyone’s message for everyone; a member may not
   await pick(a.page, 'delete-all')
   for (const p of [a.page, b.page]) await messageByText(p, 'from a member').waitFor({ state: 'detached' })
   assert.deepEqual((await history(bob, chat.id)).map((m) => m.text), ['from the admin'])
+
+  // Bob made a moderator while his chat is open: his menu offers it from then on.
+  await api(`/chats/${chat.id}/members/${bob.id}`, { method: 'PATCH', token: alice.token, body: { role: 'moderator' } })
+  await eventually(async () => {
+    await openMenu(b.page, 'from the admin')
+    const items = await menuItems(b.page)
+    await b.page.keyboard.press('Escape')
+    await b.page.getByTestId('popup-menu').waitFor({ state: 'detached' })
+    return items.includes('Delete for everyone')
+  }, 'the new moderator is offered delete for everyone')
   for (const x of [a, b]) await x.context.close()
 })
 
