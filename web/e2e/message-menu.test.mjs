@@ -133,7 +133,8 @@ test('edit: in the composer, Escape cancels; the other user sees the new text li
 
 test('delete for everyone removes it for both; for me only for the caller and their other tab', { timeout: 120_000 }, async () => {
   const { alice, bob, chat, a, b } = await twoUsers()
-  await send(alice, chat.id, 'sent by mistake')
+  const mistake = await send(alice, chat.id, 'sent by mistake')
+  await api(`/chats/${chat.id}/messages`, { method: 'POST', token: bob.token, body: { text: 'what did you mean?', client_id: `q${Date.now()}`, reply_to_id: mistake.id } })
   await send(bob, chat.id, 'hide this from me')
   const last = await send(bob, chat.id, 'the newest')
   for (const p of [a.page, b.page]) {
@@ -148,6 +149,11 @@ test('delete for everyone removes it for both; for me only for the caller and th
   await openMenu(a.page, 'sent by mistake')
   await pick(a.page, 'delete-all')
   for (const p of [a.page, tab2, b.page]) await messageByText(p, 'sent by mistake').waitFor({ state: 'detached' })
+  // A reply to it still stands, quoting a deleted message.
+  for (const p of [a.page, b.page]) {
+    const quote = messageByText(p, 'what did you mean?').getByTestId('message-quote')
+    await eventually(async () => (await quote.locator('.bubble__quote-text').textContent()).trim() === 'Deleted message', 'the quote says deleted')
+  }
 
   await openMenu(a.page, 'hide this from me')
   await pick(a.page, 'delete-me')
@@ -163,8 +169,9 @@ test('delete for everyone removes it for both; for me only for the caller and th
 
   const seenByAlice = (await history(alice, chat.id)).map((m) => m.text)
   const seenByBob = (await history(bob, chat.id)).map((m) => m.text)
-  assert.deepEqual(seenByAlice, ['the newest', 'after the hide'])
-  assert.deepEqual(seenByBob, ['hide this from me', 'the newest', 'after the hide'])
+  assert.deepEqual(seenByAlice, ['what did you mean?', 'the newest', 'after the hide'])
+  assert.deepEqual(seenByBob, ['what did you mean?', 'hide this from me', 'the newest', 'after the hide'])
+  assert.equal((await history(bob, chat.id))[0].reply_to.text, '', 'the server quotes it as deleted too')
   for (const x of [a, b]) assert.deepEqual(x.problems.errors, [])
   for (const x of [a, b]) await x.context.close()
 })
