@@ -198,6 +198,11 @@ test('a group admin or moderator may delete anyone’s message for everyone; a m
   for (const p of [a.page, b.page]) await messageByText(p, 'from a member').waitFor({ state: 'detached' })
   assert.deepEqual((await history(bob, chat.id)).map((m) => m.text), ['from the admin'])
 
+  // Bob muted while his chat is open: the composer says he cannot send.
+  await api(`/chats/${chat.id}/members/${bob.id}`, { method: 'PATCH', token: alice.token, body: { role: 'muted' } })
+  const box = b.page.getByTestId('composer-input')
+  await eventually(() => box.isDisabled(), 'the composer is disabled')
+  assert.equal(await box.getAttribute('placeholder'), 'You cannot send messages in this chat')
   // Bob made a moderator while his chat is open: his menu offers it from then on.
   await api(`/chats/${chat.id}/members/${bob.id}`, { method: 'PATCH', token: alice.token, body: { role: 'moderator' } })
   await eventually(async () => {
@@ -207,6 +212,7 @@ test('a group admin or moderator may delete anyone’s message for everyone; a m
     await b.page.getByTestId('popup-menu').waitFor({ state: 'detached' })
     return items.includes('Delete for everyone')
   }, 'the new moderator is offered delete for everyone')
+  assert.equal(await box.isDisabled(), false)
   for (const x of [a, b]) await x.context.close()
 })
 
