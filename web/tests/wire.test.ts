@@ -27,6 +27,8 @@ type Pub<T extends W.Publication['type']> = Extract<W.Publication, { type: T }>
 
 interface Shapes {
   User: W.User
+  Profile: W.Profile
+  Privacy: W.Privacy
   Member: W.Member
   Message: W.Message
   MessageRef: W.MessageRef
@@ -62,7 +64,9 @@ type Field<V> = `${Kind<NonNullable<V>>}${null extends V ? '|null' : ''}${undefi
 type Shape<T> = { [K in keyof T]-?: Field<T[K]> }
 
 const shapes = {
-  User: { id: 'number', name: 'string' },
+  User: { id: 'number', name: 'string', avatar_url: 'string|null?' },
+  Profile: { id: 'number', name: 'string', avatar_url: 'string|null?', about: 'string', last_seen_at: 'string|null', online: 'boolean' },
+  Privacy: { last_seen: 'string', direct_messages: 'string' },
   Member: { user: 'User', role: 'string' },
   Message: {
     id: 'number', chat_id: 'number', author: 'User', text: 'string', sent_at: 'string',
@@ -123,6 +127,8 @@ const objectFiles: Record<string, ShapeName> = {
   realtime_token: 'RealtimeToken',
   subscription_token: 'SubscriptionToken',
   error: 'ErrorBody',
+  profile: 'Profile',
+  privacy: 'Privacy',
 }
 const publicationFiles: Record<string, W.Publication['type']> = {
   publication_message_created: 'message.created',

@@ -9,6 +9,21 @@
 export interface User {
   id: number
   name: string
+  /** 1.1: the user's picture (GET /avatars/{key}, no token needed), or null. */
+  avatar_url?: string | null
+}
+
+/** 1.1 "People": GET /users/{id}, PATCH /me. */
+export interface Profile extends User {
+  about: string
+  last_seen_at: string | null
+  online: boolean
+}
+
+/** 1.1 "People": PATCH /me/privacy. */
+export interface Privacy {
+  last_seen: 'everyone' | 'nobody'
+  direct_messages: 'everyone' | 'nobody'
 }
 
 export interface Message {

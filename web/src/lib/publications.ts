@@ -1,4 +1,4 @@
-import type { ChatSummary, Member, MemberRole, Message, Publication, Update } from '../api/types'
+import type { ChatSummary, Member, MemberRole, Message, Publication, Update, User } from '../api/types'
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
@@ -51,7 +51,7 @@ function parseBody(data: Record<string, unknown>): Publication | null {
         : null
     case 'member.updated':
       return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string' && isRole(data.role)
-        ? { type: 'member.updated', chat_id: data.chat_id, user: { id: data.user.id, name: data.user.name }, role: data.role }
+        ? { type: 'member.updated', chat_id: data.chat_id, user: data.user as unknown as User, role: data.role }
         : null
     case 'chat.updated':
       return isSummary(data.chat) ? { type: 'chat.updated', chat: data.chat } : null
