@@ -124,8 +124,10 @@ test('edit: in the composer, Escape cancels; the other user sees the new text li
   await b.page.keyboard.press('Escape')
   await screenshot(b.page, 'edited')
 
-  const stored = (await history(bob, chat.id)).find((m) => m.id === id)
-  assert.equal(stored.text, 'see you at the station')
+  const stored = await eventually(async () => {
+    const m = (await history(bob, chat.id)).find((m) => m.id === id)
+    return m?.text === 'see you at the station' && m
+  }, 'the edit in history')
   assert.ok(stored.edited_at)
   for (const x of [a, b]) assert.deepEqual(x.problems.errors, [])
   for (const x of [a, b]) await x.context.close()
@@ -167,10 +169,10 @@ test('delete for everyone removes it for both; for me only for the caller and th
   assert.equal(await messageByText(b.page, 'sent by mistake').count(), 0)
   assert.ok(last.id < afterId)
 
-  const seenByAlice = (await history(alice, chat.id)).map((m) => m.text)
-  const seenByBob = (await history(bob, chat.id)).map((m) => m.text)
-  assert.deepEqual(seenByAlice, ['what did you mean?', 'the newest', 'after the hide'])
-  assert.deepEqual(seenByBob, ['what did you mean?', 'hide this from me', 'the newest', 'after the hide'])
+  // History is MySQL's projection of the log: it follows within moments.
+  const texts = async (user) => (await history(user, chat.id)).map((m) => m.text).join('|')
+  await eventually(async () => (await texts(alice)) === 'what did you mean?|the newest|after the hide', 'alice’s history')
+  await eventually(async () => (await texts(bob)) === 'what did you mean?|hide this from me|the newest|after the hide', 'bob’s history')
   assert.equal((await history(bob, chat.id))[0].reply_to.text, '', 'the server quotes it as deleted too')
   for (const x of [a, b]) assert.deepEqual(x.problems.errors, [])
   for (const x of [a, b]) await x.context.close()
@@ -196,7 +198,7 @@ test('a group admin or moderator may delete anyone’s message for everyone; a m
   }, 'the admin is offered delete for everyone')
   await pick(a.page, 'delete-all')
   for (const p of [a.page, b.page]) await messageByText(p, 'from a member').waitFor({ state: 'detached' })
-  assert.deepEqual((await history(bob, chat.id)).map((m) => m.text), ['from the admin'])
+  await eventually(async () => (await history(bob, chat.id)).map((m) => m.text).join('|') === 'from the admin', 'deleted in history')
 
   // Bob muted while his chat is open: the composer says he cannot send.
   await api(`/chats/${chat.id}/members/${bob.id}`, { method: 'PATCH', token: alice.token, body: { role: 'muted' } })
@@ -248,7 +250,7 @@ test('forward to another chat shows "Forwarded from"; copy puts the text on the 
     assert.equal((await fwd.getByTestId('message-forwarded').textContent()).replace(/\s+/g, ' ').trim(), `Forwarded from ${bob.name}`)
   }
   await screenshot(c.page, 'forwarded')
-  const stored = (await history(carol, withCarol.id)).find((m) => m.text === 'worth sharing')
+  const stored = await eventually(async () => (await history(carol, withCarol.id)).find((m) => m.text === 'worth sharing'), 'the forward in history')
   assert.equal(stored.forwarded_from.author.id, bob.id)
   assert.equal(stored.author.id, alice.id)
   for (const x of [a, b, c]) assert.deepEqual(x.problems.errors, [])
