@@ -450,6 +450,12 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, alice, bob *harness
 		if ok, why := projectionsHave(db, bob, rt, chats, byChat); !ok {
 			return false, why
 		}
+		// The last edits and deletes of the load may still be on their
+		// way to MySQL when every message is there: wait for them too (the
+		// checks below then say whether any was lost or misapplied).
+		if ok, why := changesApplied(db, chats, byChat); !ok {
+			return false, why
+		}
 		return cacheMatchesMySQL(db, bob, chats)
 	})
 
@@ -702,6 +708,37 @@ func (l *faultLoad) snapshot() map[int64][]sent {
 // projectionsHave reports whether every message of byChat is in MySQL, the
 // cache's last message is at least the newest of them, and the subscriber
 // received them all (unless its recovery failed: a client then reloads).
+// changesApplied tells whether MySQL shows every message of the load with
+// its last edit's text, and every deleted one deleted.
+func changesApplied(db *sql.DB, chats []harness.Chat, byChat map[int64][]sent) (bool, string) {
+	for _, ch := range chats {
+		want := map[int64]sent{}
+		for _, m := range byChat[ch.ID] {
+			want[m.id] = m
+		}
+		rows, err := db.Query("SELECT id, text, deleted_at IS NOT NULL FROM messages WHERE chat_id = ?", ch.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		for rows.Next() {
+			var id int64
+			var text string
+			var deleted bool
+			if err := rows.Scan(&id, &text, &deleted); err != nil {
+				rows.Close()
+				return false, err.Error()
+			}
+			m, ok := want[id]
+			if ok && (deleted != m.deleted || (!m.deleted && text != m.text)) {
+				rows.Close()
+				return false, fmt.Sprintf("chat %d message %d: not yet its last change", ch.ID, id)
+			}
+		}
+		rows.Close()
+	}
+	return true, ""
+}
+
 func projectionsHave(db *sql.DB, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, byChat map[int64][]sent) (bool, string) {
 	list, err := bob.ChatList(200)
 	if err != nil {

@@ -1118,6 +1118,23 @@ func TestEditsAndDeletesInAnyOrder(t *testing.T) {
 	if err != nil || got.Text != "second" || got.EditedAt == nil || !got.EditedAt.Equal(t0.Add(20*time.Second)) {
 		t.Fatalf("after edits out of order: %+v %v", got, err)
 	}
+	if got, err := st.Message(ctx, c.ID, 2); err != nil || got.Text != "m2 edited" {
+		t.Fatalf("the other message edited in the same batch: %+v %v", got, err)
+	}
+	// Many edits of many messages in one batch: each gets its own text.
+	var many []domain.Message
+	var edits []sqlstore.MessageEdit
+	for i := int64(100); i < 130; i++ {
+		many = append(many, msg(c.ID, i, b, fmt.Sprint("k", i), t0.Add(time.Duration(i)*time.Second)))
+		edits = append(edits, edit(i, uint64(i+100), fmt.Sprintf("edited %d %s", i, strings.Repeat("x", int(i%7)*40))))
+	}
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 130}, Messages: many})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 230}, Edits: edits})
+	for _, e := range edits {
+		if got, err := st.Message(ctx, c.ID, e.ID); err != nil || got.Text != e.Text {
+			t.Fatalf("message %d after a batch of edits: %q %v, want %q", e.ID, got.Text, err, e.Text)
+		}
+	}
 	// Deleted: no edit, older or newer, and no replayed creation brings it back.
 	del := sqlstore.MessageDelete{ChatID: c.ID, ID: 2, AuthorID: a.ID, ClientID: "k2", SentAt: m2.SentAt, At: t0.Add(30 * time.Second)}
 	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 30}, Deletes: []sqlstore.MessageDelete{del}})
@@ -1125,8 +1142,8 @@ func TestEditsAndDeletesInAnyOrder(t *testing.T) {
 	if got, err := st.Message(ctx, c.ID, 2); err != nil || !got.Deleted || got.Text != "" {
 		t.Fatalf("a deleted message after a replay and an edit: %+v %v", got, err)
 	}
-	page, _, err := st.History(ctx, c.ID, sqlstore.HistoryQuery{Limit: 10})
-	if err != nil || len(page) != 1 || page[0].ID != 1 {
-		t.Fatalf("history after the delete: %+v %v", page, err)
+	page, _, err := st.History(ctx, c.ID, sqlstore.HistoryQuery{Limit: 200})
+	if err != nil || len(page) != 31 || page[0].ID != 1 || page[1].ID != 100 {
+		t.Fatalf("history after the delete: %d messages from %d, %v", len(page), page[0].ID, err)
 	}
 }
