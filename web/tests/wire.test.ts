@@ -29,6 +29,8 @@ interface Shapes {
   User: W.User
   Member: W.Member
   Message: W.Message
+  MessageRef: W.MessageRef
+  ForwardedFrom: W.ForwardedFrom
   ChatSummary: W.ChatSummary
   Chat: W.Chat
   AuthResult: W.AuthResult
@@ -65,15 +67,19 @@ const shapes = {
   Message: {
     id: 'number', chat_id: 'number', author: 'User', text: 'string', sent_at: 'string',
     client_id: 'string', reply_to_id: 'number|null',
+    edited_at: 'string|null?', reply_to: 'MessageRef|null?', forwarded_from: 'ForwardedFrom|null?',
   },
+  MessageRef: { id: 'number', author: 'User', text: 'string' },
+  ForwardedFrom: { message_id: 'number', chat_id: 'number|null', author: 'User', sent_at: 'string' },
   ChatSummary: {
     id: 'number', kind: 'string', title: 'string', channel: 'string', members_count: 'number',
     last_message: 'Message|null', unread_count: 'number', read_message_id: 'number', updated_at: 'string',
+    muted_until: 'string|null?',
   },
   Chat: {
     id: 'number', kind: 'string', title: 'string', channel: 'string', members_count: 'number',
     last_message: 'Message|null', unread_count: 'number', read_message_id: 'number', updated_at: 'string',
-    created_at: 'string', members: 'Member[]',
+    muted_until: 'string|null?', created_at: 'string', members: 'Member[]',
   },
   AuthResult: { user: 'User', token: 'string' },
   UserList: { users: 'User[]' },
@@ -94,6 +100,9 @@ const publicationShapes = {
   'chat.removed': { type: 'string', chat_id: 'number', cursor: 'string?' },
   'member.added': { type: 'string', chat_id: 'number', member: 'Member', members_count: 'number', cursor: 'string?' },
   'member.removed': { type: 'string', chat_id: 'number', user_id: 'number', members_count: 'number', cursor: 'string?' },
+  'message.edited': { type: 'string', message: 'Message', cursor: 'string?' },
+  'message.deleted': { type: 'string', chat_id: 'number', message_id: 'number', cursor: 'string?' },
+  'history.cleared': { type: 'string', chat_id: 'number', through_id: 'number', cursor: 'string?' },
 } as const satisfies { [T in W.Publication['type']]: Shape<Pub<T>> }
 
 type AnyShape = Readonly<Record<string, string>>
@@ -120,6 +129,9 @@ const publicationFiles: Record<string, W.Publication['type']> = {
   publication_chat_removed: 'chat.removed',
   publication_member_added: 'member.added',
   publication_member_removed: 'member.removed',
+  publication_message_edited: 'message.edited',
+  publication_message_deleted: 'message.deleted',
+  publication_history_cleared: 'history.cleared',
 }
 
 /** API.md: times are RFC 3339 in UTC with milliseconds. */

@@ -19,6 +19,28 @@ export interface Message {
   sent_at: string
   client_id: string
   reply_to_id: number | null
+  // Version 1.1, "the message life-cycle". Optional so that a server of version 1 (and
+  // the optimistic copies the client builds) still type-check; a 1.1 server always sends them.
+  /** When the text was last edited; null if never. */
+  edited_at?: string | null
+  /** The replied message as it is now (resolved when read); null when not a reply. */
+  reply_to?: MessageRef | null
+  forwarded_from?: ForwardedFrom | null
+}
+
+/** A replied message: its id, author and first 200 code points; text "" once it was deleted. */
+export interface MessageRef {
+  id: number
+  author: User
+  text: string
+}
+
+/** Where a forwarded message came from; chat_id is null when the caller is not a member of that chat. */
+export interface ForwardedFrom {
+  message_id: number
+  chat_id: number | null
+  author: User
+  sent_at: string
 }
 
 export type ChatKind = 'direct' | 'group'
@@ -33,6 +55,8 @@ export interface ChatSummary {
   unread_count: number
   read_message_id: number
   updated_at: string
+  /** Reserved in 1.1: always null. */
+  muted_until?: string | null
 }
 
 export type MemberRole = 'admin' | 'moderator' | 'member' | 'muted'
@@ -99,6 +123,12 @@ export type Publication = (
   | { type: 'chat.removed'; chat_id: number }
   | { type: 'member.added'; chat_id: number; member: Member; members_count: number }
   | { type: 'member.removed'; chat_id: number; user_id: number; members_count: number }
+  // 1.1: on the chat channel and in every member's stream; a delete "for me" only in the
+  // caller's own stream (their other devices).
+  | { type: 'message.edited'; message: Message }
+  | { type: 'message.deleted'; chat_id: number; message_id: number }
+  // The user cleared a chat's history (on another device too): nothing up to through_id is shown.
+  | { type: 'history.cleared'; chat_id: number; through_id: number }
 ) & { cursor?: string }
 
 /**

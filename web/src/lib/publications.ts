@@ -40,6 +40,16 @@ function parseBody(data: Record<string, unknown>): Publication | null {
       return isId(data.chat_id) && isId(data.user_id) && isCount(data.members_count)
         ? { type: 'member.removed', chat_id: data.chat_id, user_id: data.user_id, members_count: data.members_count }
         : null
+    case 'message.edited':
+      return isMessage(data.message) ? { type: 'message.edited', message: data.message } : null
+    case 'message.deleted':
+      return isId(data.chat_id) && isId(data.message_id)
+        ? { type: 'message.deleted', chat_id: data.chat_id, message_id: data.message_id }
+        : null
+    case 'history.cleared':
+      return isId(data.chat_id) && isId(data.through_id)
+        ? { type: 'history.cleared', chat_id: data.chat_id, through_id: data.through_id }
+        : null
     default:
       return null
   }
@@ -47,8 +57,8 @@ function parseBody(data: Record<string, unknown>): Publication | null {
 
 /**
  * Reads a publication's data (a chat channel's, or the personal channel's with its
- * cursor kept). Unknown types (the planned message.edited, message.deleted,
- * member.role_changed…) and malformed bodies give null and are ignored, so an older
+ * cursor kept). Unknown types (member.updated,
+ * chat.updated, typing…) and malformed bodies give null and are ignored, so an older
  * client keeps working when the server learns new events.
  */
 export function parsePublication(data: unknown): Publication | null {
