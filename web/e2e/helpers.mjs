@@ -170,6 +170,15 @@ export async function waitLiveApplied(page, id) {
   )
 }
 
+/** Whether a message (a locator inside the message list) is wholly inside the list's visible part. */
+export function inListView(locator) {
+  return locator.evaluate((node) => {
+    const list = node.closest('[data-testid="message-list"]').getBoundingClientRect()
+    const r = node.getBoundingClientRect()
+    return r.top >= list.top - 1 && r.bottom <= list.bottom + 1
+  })
+}
+
 export async function screenshot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name + '.png') })
 }

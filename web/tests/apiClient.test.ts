@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { ApiError, createApi, errorMessage } from '../src/api/client'
+import { ApiError, createApi } from '../src/api/client'
+import { errorMessage } from '../src/api/errors'
 
 function respond(status: number, body: unknown, headers: Record<string, string> = {}) {
   return vi.fn(async () => new Response(body === undefined ? null : JSON.stringify(body), { status, headers }))
@@ -35,7 +36,7 @@ describe('API client', () => {
   it('reports Retry-After on 429', async () => {
     const api = createApi({ getToken: () => 't', fetch: respond(429, { error: { code: 'rate_limited', message: 'slow down' } }, { 'Retry-After': '3' }) })
     const err = await api.me().catch((e) => e)
-    expect(errorMessage(err)).toBe('slow down (try again in 3 s)')
+    expect(errorMessage(err)).toBe('Too many requests. Try again in 3 s.')
     expect(err.transient).toBe(true)
   })
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats } from '../src/lib/chatList'
+import {
+  applyCleared, applyDeleted, applyEdited, applyMessage, applyRead, removeChat, sortChats, totalUnread, upsertChats,
+} from '../src/lib/chatList'
 import { parsePublication, parseUpdate } from '../src/lib/publications'
 import { alice, bob, chat, msg } from './fixtures'
 
@@ -81,8 +83,10 @@ describe('parsePublication', () => {
   })
 
   it('ignores unknown and malformed ones (newer servers, planned events)', () => {
-    expect(parsePublication({ type: 'message.edited', message: msg(1) })).toBeNull()
+    expect(parsePublication({ type: 'typing', chat_id: 1, user: { id: 2, name: 'b' } })).toBeNull()
+    expect(parsePublication({ type: 'member.updated', chat_id: 1, user: { id: 2, name: 'b' }, role: 'owner' })).toBeNull()
     expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
+    expect(parsePublication({ type: 'message.deleted', chat_id: 1 })).toBeNull()
     expect(parsePublication('hello')).toBeNull()
     expect(parsePublication(null)).toBeNull()
   })
@@ -103,7 +107,8 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
   })
 
   it('turns an unknown type, or a body it cannot read, into an update to skip past', () => {
-    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'typing', cursor: '7.s', chat_id: 1, user: { id: 2, name: 'b' } })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: { id: 1 } })).toEqual({ type: 'unknown', cursor: '7.s' })
     expect(parseUpdate({ type: 'member.added', cursor: '8.s', chat_id: 1 })).toEqual({ type: 'unknown', cursor: '8.s' })
     expect(parseUpdate({ cursor: '9.s' })).toEqual({ type: 'unknown', cursor: '9.s' })
   })
@@ -114,6 +119,52 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
     expect(parsePublication({ type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1 })).toEqual({
       type: 'member.removed', chat_id: 1, user_id: 2, members_count: 1,
     })
-    expect(parsePublication({ type: 'message.edited', cursor: '7.s', message: msg(1) })).toBeNull()
+    expect(parsePublication({ type: 'chat.updated', cursor: '7.s', chat: {} })).toBeNull()
+  })
+
+  it('reads a role change and a renamed chat (API 1.1)', () => {
+    expect(parseUpdate({ type: 'member.updated', cursor: '9.s', chat_id: 42, user: { id: 2, name: 'b' }, role: 'moderator' })).toEqual({
+      type: 'member.updated', cursor: '9.s', chat_id: 42, user: { id: 2, name: 'b' }, role: 'moderator',
+    })
+    expect(parsePublication({ type: 'chat.updated', chat: chat(42, { title: 'New title' }) })).toEqual({ type: 'chat.updated', chat: chat(42, { title: 'New title' }) })
+  })
+
+  it('reads the message life-cycle events of API 1.1', () => {
+    const m = { ...msg(1), edited_at: '2026-11-27T11:00:00.000Z' }
+    expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: m })).toEqual({ type: 'message.edited', cursor: '7.s', message: m })
+    expect(parseUpdate({ type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1 })).toEqual({
+      type: 'message.deleted', cursor: '8.s', chat_id: 42, message_id: 1,
+    })
+  })
+})
+
+describe('the message life-cycle in the chat list (API 1.1)', () => {
+  const last = msg(10, bob)
+  const list = [chat(42, { last_message: last, unread_count: 2, read_message_id: 8 }), chat(43)]
+
+  it('an edit of the preview changes the preview; of another message, nothing', () => {
+    const edited = { ...last, text: 'changed', edited_at: '2026-11-27T11:00:00.000Z' }
+    expect(applyEdited(list, edited)[0].last_message?.text).toBe('changed')
+    expect(applyEdited(list, { ...msg(9, bob), text: 'x' })).toBe(list)
+  })
+
+  it('deleting the preview blanks it until the chat is fetched again; its place stays', () => {
+    const r = applyDeleted(list, 42, 10)
+    expect(r.needsRefresh).toBe(true)
+    expect(r.list[0]).toMatchObject({ id: 42, last_message: null, updated_at: list[0].updated_at })
+    // A fresh summary with the message before it then replaces the blank preview.
+    const fresh = upsertChats(r.list, [{ ...list[0], last_message: msg(9, bob), unread_count: 1 }])
+    expect(fresh.find((c) => c.id === 42)?.last_message?.id).toBe(9)
+  })
+
+  it('deleting an older message needs a fresh count only when it may have been unread', () => {
+    expect(applyDeleted(list, 42, 9)).toEqual({ list, needsRefresh: true })
+    expect(applyDeleted(list, 42, 5)).toEqual({ list, needsRefresh: false })
+    expect(applyDeleted(list, 99, 5)).toEqual({ list, needsRefresh: false })
+  })
+
+  it('a cleared history leaves no preview and nothing unread, unless a newer message came meanwhile', () => {
+    expect(applyCleared(list, 42, 10)[0]).toMatchObject({ last_message: null, unread_count: 0, read_message_id: 10 })
+    expect(applyCleared(list, 42, 9)).toBe(list)
   })
 })

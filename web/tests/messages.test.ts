@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { countUnread, hasMessage, mergeMessages } from '../src/lib/messages'
+import { applyEdit, blankQuotesOf, countUnread, hasMessage, mergeMessages, quoteText, removeMessage } from '../src/lib/messages'
 import { alice, bob, msg, msgs } from './fixtures'
 
 const ids = (l: { id: number }[]) => l.map((m) => m.id)
@@ -65,5 +65,36 @@ describe('hasMessage and countUnread', () => {
     expect(countUnread(list, 2, alice.id)).toBe(2)
     expect(countUnread(list, 5, alice.id)).toBe(0)
     expect(countUnread(list, 0, alice.id)).toBe(3)
+  })
+})
+
+describe('edits and deletes (API 1.1)', () => {
+  const reply = msg(3, alice, { reply_to_id: 1, reply_to: { id: 1, author: bob, text: 'message 1' } })
+  const list = [msg(1, bob), msg(2, bob), reply]
+
+  it('an edit replaces the message and the quotes of it', () => {
+    const out = applyEdit(list, { ...msg(1, bob), text: 'new', edited_at: '2026-11-27T11:00:00.000Z' })
+    expect(out[0].text).toBe('new')
+    expect(out[2].reply_to?.text).toBe('new')
+    expect(applyEdit(list, msg(9, bob))).toBe(list)
+  })
+
+  it('a copy from before an edit does not undo it; a later edit does', () => {
+    const edited = applyEdit(list, { ...msg(2, bob), text: 'edited', edited_at: '2026-11-27T11:00:00.000Z' })
+    expect(mergeMessages(edited, [msg(2, bob)])[1].text).toBe('edited')
+    const later = { ...msg(2, bob), text: 'again', edited_at: '2026-11-27T12:00:00.000Z' }
+    expect(mergeMessages(edited, [later])[1].text).toBe('again')
+  })
+
+  it('a delete removes it; quotes of it become empty ("Deleted message")', () => {
+    const out = blankQuotesOf(removeMessage(list, 1), 1)
+    expect(out.map((m) => m.id)).toEqual([2, 3])
+    expect(out[1].reply_to?.text).toBe('')
+    expect(removeMessage(list, 9)).toBe(list)
+    expect(blankQuotesOf(list, 2)).toBe(list)
+  })
+
+  it('a quote keeps the first 200 code points', () => {
+    expect(Array.from(quoteText('😀'.repeat(300)))).toHaveLength(200)
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dividerBaseline, initialPageSize, unreadDividerId } from '../src/lib/unread'
+import { baselineOnArrival, dividerBaseline, initialPageSize, unreadDividerId } from '../src/lib/unread'
 import { alice, bob, msg, msgs } from './fixtures'
 
 describe('unread divider placement', () => {
@@ -45,5 +45,19 @@ describe('unread divider placement', () => {
     expect(initialPageSize(0)).toBe(50)
     expect(initialPageSize(100)).toBe(120)
     expect(initialPageSize(5000)).toBe(200)
+  })
+})
+
+describe('the divider for messages that arrive while the user reads above', () => {
+  it('goes after the newest message seen, never past the arrivals', () => {
+    expect(baselineOnArrival(null, 40, 40)).toBe(40)
+    expect(baselineOnArrival(null, 40, 25)).toBe(25)
+    expect(baselineOnArrival(null, 40, 0)).toBe(40)
+  })
+
+  it('stays where it is while it still marks something not reached', () => {
+    expect(baselineOnArrival(30, 40, 25)).toBe(30)
+    // The user has read past it: it moves down.
+    expect(baselineOnArrival(10, 40, 40)).toBe(40)
   })
 })

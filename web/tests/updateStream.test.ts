@@ -233,7 +233,7 @@ describe('UpdateStream', () => {
     const { server, stream, applied } = setup()
     server.add(1)
     await stream.start()
-    stream.push({ type: 'message.edited', cursor: '2.A', message: {} })
+    stream.push({ type: 'typing', cursor: '2.A', chat_id: 1 })
     stream.push(up(3))
     expect(applied.map((u) => u.type)).toEqual(['unknown', 'read.updated'])
     expect(stream.position).toBe('3.A')

@@ -40,6 +40,25 @@ describe('useChatList', () => {
     expect(list.chats.value.map((c) => c.id).sort()).toEqual([1, 3])
   })
 
+  it('the message life-cycle and renames change the list in place (API 1.1)', async () => {
+    const { list, api } = setup()
+    await list.load()
+    const last = msg(10, bob, { chat_id: 1, sent_at: '2030-01-01T00:00:00.000Z' })
+    list.apply({ type: 'message.created', message: last })
+    list.apply({ type: 'message.edited', message: { ...last, text: 'edited', edited_at: '2030-01-01T00:01:00.000Z' } })
+    expect(list.byId(1)?.last_message?.text).toBe('edited')
+    // A rename carries a summary without the user's last message: the title changes, the rest stays.
+    list.apply({ type: 'chat.updated', chat: chat(1, { title: 'Renamed' }) })
+    expect(list.byId(1)).toMatchObject({ title: 'Renamed', unread_count: 1, last_message: { id: 10 } })
+    // The preview deleted: blank at once, then the chat's summary fetched again.
+    list.apply({ type: 'message.deleted', chat_id: 1, message_id: 10 })
+    expect(list.byId(1)?.last_message).toBeNull()
+    await until(() => api.getChat.mock.calls.length === 1)
+    await until(() => list.byId(1)?.last_message?.id === 500)
+    list.apply({ type: 'history.cleared', chat_id: 1, through_id: 500 })
+    expect(list.byId(1)).toMatchObject({ last_message: null, unread_count: 0 })
+  })
+
   it('member events set the member count', async () => {
     const { list } = setup()
     await list.load()

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../src/api/client'
 import type { Message, MessagePage } from '../src/api/types'
 import { useChatMessages } from '../src/composables/useChatMessages'
+import { useOutbox } from '../src/composables/useOutbox'
 import { alice, bob, msg } from './fixtures'
 
 /**
@@ -16,6 +17,8 @@ function fakeServer(total: number) {
   const sent: Message[] = []
   let down = false
   let loseAnswer = false
+  /** The answer to the next edit, delete or clear: an error to throw, or null to accept. */
+  let refuse: ApiError | null = null
   const api = {
     messages: vi.fn(async (_chat: number, p: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> => {
       requests.push(p.before ? `before=${p.before}` : p.after ? `after=${p.after}` : 'newest')
@@ -38,6 +41,27 @@ function fakeServer(total: number) {
       if (loseAnswer) throw new ApiError(0, 'network', 'Cannot reach the server')
       return { message: m }
     }),
+    forwardMessage: vi.fn(async (): Promise<{ message: Message }> => {
+      throw new ApiError(0, 'network', 'not in this fake')
+    }),
+    editMessage: vi.fn(async (_chat: number, id: number, text: string) => {
+      requests.push(`edit ${id}`)
+      if (refuse) throw refuse
+      const i = history.findIndex((m) => m.id === id)
+      history[i] = { ...history[i], text, edited_at: '2026-11-27T11:00:00.000Z' }
+      return { message: history[i] }
+    }),
+    deleteMessage: vi.fn(async (_chat: number, id: number, forMe = false) => {
+      requests.push(`delete ${id}${forMe ? ' for me' : ''}`)
+      if (refuse) throw refuse
+      const i = history.findIndex((m) => m.id === id)
+      if (i >= 0) history.splice(i, 1)
+    }),
+    clearHistory: vi.fn(async () => {
+      requests.push('clear')
+      if (refuse) throw refuse
+      history.length = 0
+    }),
   }
   return {
     api,
@@ -46,14 +70,33 @@ function fakeServer(total: number) {
     sent,
     setDown: (v: boolean) => (down = v),
     setLoseAnswer: (v: boolean) => (loseAnswer = v),
+    setRefuse: (e: ApiError | null) => (refuse = e),
   }
 }
 
-function setup(total: number) {
+/** A Storage in memory, as localStorage would keep it across a reload. */
+function memoryStorage() {
+  const data = new Map<string, string>()
+  return {
+    data,
+    getItem: (k: string) => data.get(k) ?? null,
+    setItem: (k: string, v: string) => void data.set(k, v),
+    removeItem: (k: string) => void data.delete(k),
+  }
+}
+
+function setup(total: number, storage = memoryStorage()) {
   const server = fakeServer(total)
   const scope = effectScope()
-  const chat = scope.run(() => useChatMessages(server.api, 42, alice))!
-  return { server, chat, scope }
+  const outbox = scope.run(() => useOutbox(server.api, alice, { storage }))!
+  // Each pane has a scope of its own; the outbox outlives it.
+  const open = () => {
+    const pane = effectScope()
+    const chat = pane.run(() => useChatMessages(server.api, 42, outbox))!
+    return { chat, close: () => (chat.dispose(), pane.stop()) }
+  }
+  const { chat } = open()
+  return { server, chat, scope, outbox, storage, open }
 }
 
 describe('useChatMessages', () => {
@@ -158,6 +201,115 @@ describe('useChatMessages', () => {
     await vi.waitFor(() => expect(chat.outgoing.value).toHaveLength(0))
     expect(server.history.filter((m) => m.client_id === clientId)).toHaveLength(1)
     expect(chat.messages.value.filter((m) => m.client_id === clientId)).toHaveLength(1)
+  })
+
+  it('keeps a failed message, with its text, when the chat is closed and opened again', async () => {
+    const { server, chat, open } = setup(3)
+    await chat.loadInitial()
+    server.setDown(true)
+    const clientId = chat.send('keep me')!
+    await vi.waitFor(() => expect(chat.outgoing.value[0]?.status).toBe('failed'))
+    chat.dispose()
+    const again = open().chat
+    await again.loadInitial()
+    expect(again.outgoing.value).toMatchObject([{ clientId, text: 'keep me', status: 'failed', retryable: true }])
+  })
+
+  it('survives a reload: what was on its way becomes a failure, sent again with its client_id when the connection is back', async () => {
+    const first = setup(3)
+    await first.chat.loadInitial()
+    let release!: () => void
+    first.server.api.sendMessage.mockImplementationOnce(() => new Promise((_, reject) => (release = () => reject(new Error('page closed')))))
+    const clientId = first.chat.send('in flight at reload')!
+    expect(first.storage.data.size).toBe(1)
+    // The page goes away with the send unanswered; a new page reads the outbox back.
+    const second = setup(3, first.storage)
+    expect(second.outbox.items.value).toMatchObject([{ clientId, status: 'failed', retryable: true }])
+    expect(second.outbox.retryAll()).toBe(1)
+    await vi.waitFor(() => expect(second.outbox.items.value).toHaveLength(0))
+    expect(second.server.api.sendMessage.mock.calls[0][2]).toBe(clientId)
+    expect(first.storage.data.size).toBe(0)
+    release()
+  })
+
+  it('retryAll sends again only what may have been the network', async () => {
+    const { server, chat, outbox } = setup(3)
+    await chat.loadInitial()
+    server.setDown(true)
+    chat.send('network')
+    server.api.sendMessage.mockRejectedValueOnce(new ApiError(403, 'forbidden', 'muted'))
+    chat.send('muted')
+    await vi.waitFor(() => expect(chat.outgoing.value.every((o) => o.status === 'failed')).toBe(true))
+    expect(chat.outgoing.value.map((o) => [o.text, o.retryable])).toEqual([['network', true], ['muted', false]])
+    expect(chat.outgoing.value[1].error).toBe('You cannot send messages in this chat.')
+    server.setDown(false)
+    expect(outbox.retryAll()).toBe(1)
+    await vi.waitFor(() => expect(chat.outgoing.value.map((o) => o.text)).toEqual(['muted']))
+  })
+
+  it('an edit shows at once and takes the server copy; a refused one rolls back', async () => {
+    const { server, chat } = setup(5)
+    await chat.loadInitial()
+    const own = server.history[2] // id 3, alice's
+    const p = chat.edit(own.id, '  new text ')
+    expect(chat.messages.value[2]).toMatchObject({ id: 3, text: 'new text' })
+    expect(chat.messages.value[2].edited_at).toBeTruthy()
+    await p
+    expect(chat.messages.value[2].edited_at).toBe('2026-11-27T11:00:00.000Z')
+    server.setRefuse(new ApiError(403, 'forbidden', 'not the author'))
+    await expect(chat.edit(own.id, 'refused')).rejects.toBeInstanceOf(ApiError)
+    expect(chat.messages.value[2].text).toBe('new text')
+    // A history page from before the edit does not bring the old text back.
+    chat.applyLive({ ...own })
+    expect(chat.messages.value[2].text).toBe('new text')
+  })
+
+  it('a delete hides the message at once and for good; a refused one puts it back', async () => {
+    const { server, chat } = setup(5)
+    await chat.loadInitial()
+    server.setRefuse(new ApiError(403, 'forbidden', 'not allowed'))
+    await expect(chat.remove(2, false)).rejects.toBeInstanceOf(ApiError)
+    expect(chat.messages.value.map((m) => m.id)).toEqual([1, 2, 3, 4, 5])
+    server.setRefuse(null)
+    await chat.remove(2, true)
+    expect(server.requests.at(-1)).toBe('delete 2 for me')
+    expect(chat.messages.value.map((m) => m.id)).toEqual([1, 3, 4, 5])
+    chat.applyLive(msg(2, bob)) // a late copy of it
+    expect(chat.messages.value.map((m) => m.id)).toEqual([1, 3, 4, 5])
+  })
+
+  it('live edits and deletes change the message and the quotes of it', async () => {
+    const { server, chat } = setup(3)
+    server.history.push(msg(4, bob, { reply_to_id: 2, reply_to: { id: 2, author: bob, text: 'message 2' } }))
+    await chat.loadInitial()
+    chat.applyEdited({ ...server.history[1], text: 'changed', edited_at: '2026-11-27T11:00:00.000Z' })
+    expect(chat.messages.value[1].text).toBe('changed')
+    expect(chat.messages.value[3].reply_to?.text).toBe('changed')
+    chat.applyDeleted(2)
+    expect(chat.messages.value.map((m) => m.id)).toEqual([1, 3, 4])
+    expect(chat.messages.value[2].reply_to?.text).toBe('')
+  })
+
+  it('clearing the history empties the view for good; a refusal restores it', async () => {
+    const { server, chat } = setup(5)
+    await chat.loadInitial()
+    server.setRefuse(new ApiError(503, 'unavailable', 'down'))
+    await expect(chat.clearHistory()).rejects.toBeInstanceOf(ApiError)
+    expect(chat.messages.value).toHaveLength(5)
+    server.setRefuse(null)
+    await chat.clearHistory()
+    expect(chat.messages.value).toHaveLength(0)
+    chat.applyLive(msg(5, bob)) // a late copy
+    chat.applyLive(msg(6, bob)) // a new message
+    expect(chat.messages.value.map((m) => m.id)).toEqual([6])
+  })
+
+  it('loads older pages until a quoted message is in', async () => {
+    const { server, chat } = setup(300)
+    await chat.loadInitial()
+    expect(await chat.ensureLoaded(120)).toBe(true)
+    expect(server.requests).toEqual(['newest', 'before=251', 'before=201', 'before=151'])
+    expect(await chat.ensureLoaded(0)).toBe(false)
   })
 
   it('ignores empty texts', () => {

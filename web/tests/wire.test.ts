@@ -103,6 +103,8 @@ const publicationShapes = {
   'message.edited': { type: 'string', message: 'Message', cursor: 'string?' },
   'message.deleted': { type: 'string', chat_id: 'number', message_id: 'number', cursor: 'string?' },
   'history.cleared': { type: 'string', chat_id: 'number', through_id: 'number', cursor: 'string?' },
+  'member.updated': { type: 'string', chat_id: 'number', user: 'User', role: 'string', cursor: 'string?' },
+  'chat.updated': { type: 'string', chat: 'ChatSummary', cursor: 'string?' },
 } as const satisfies { [T in W.Publication['type']]: Shape<Pub<T>> }
 
 type AnyShape = Readonly<Record<string, string>>
@@ -132,6 +134,8 @@ const publicationFiles: Record<string, W.Publication['type']> = {
   publication_message_edited: 'message.edited',
   publication_message_deleted: 'message.deleted',
   publication_history_cleared: 'history.cleared',
+  publication_member_updated: 'member.updated',
+  publication_chat_updated: 'chat.updated',
 }
 
 /** API.md: times are RFC 3339 in UTC with milliseconds. */

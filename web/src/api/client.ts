@@ -34,18 +34,6 @@ export class ApiError extends Error {
   }
 }
 
-/** A human readable sentence for any error thrown by the API layer. */
-export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) {
-    if (err.status === 429 && err.retryAfter != null) {
-      return `${err.message} (try again in ${err.retryAfter} s)`
-    }
-    return err.message
-  }
-  if (err instanceof Error) return err.message
-  return String(err)
-}
-
 export interface ApiOptions {
   /** Base of the API; relative so the client works at whatever origin serves it. */
   baseUrl?: string
@@ -139,6 +127,17 @@ export function createApi(opts: ApiOptions) {
         client_id: clientId,
         ...(replyToId ? { reply_to_id: replyToId } : {}),
       }),
+    /** Forwards a message of another chat (API 1.1); client_id is the idempotency key as for a send. */
+    forwardMessage: (chatId: number, clientId: string, source: { chat_id: number; message_id: number }) =>
+      request<SendResult>('POST', `/chats/${chatId}/messages`, { client_id: clientId, forward: source }),
+    /** The author changes the text (API 1.1); the answer is the message as stored. */
+    editMessage: (chatId: number, messageId: number, text: string) =>
+      request<SendResult>('PATCH', `/chats/${chatId}/messages/${messageId}`, { text }),
+    /** Deletes for everyone, or with forMe hides it from the caller's own view only (API 1.1). */
+    deleteMessage: (chatId: number, messageId: number, forMe = false) =>
+      request<void>('DELETE', `/chats/${chatId}/messages/${messageId}` + (forMe ? '?for=me' : '')),
+    /** Clears the caller's own view of the chat (API 1.1). */
+    clearHistory: (chatId: number) => request<void>('DELETE', `/chats/${chatId}/history`),
     markRead: (chatId: number, messageId: number) =>
       request<void>('POST', `/chats/${chatId}/read`, { message_id: messageId }),
 

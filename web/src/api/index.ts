@@ -4,5 +4,5 @@ import { session, signOut } from '../stores/session'
 /** The API of the origin that served the client; a 401 ends the session. */
 export const api = createApi({
   getToken: () => session.token,
-  onUnauthorized: () => signOut(),
+  onUnauthorized: () => signOut('expired'),
 })

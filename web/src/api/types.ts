@@ -129,6 +129,9 @@ export type Publication = (
   | { type: 'message.deleted'; chat_id: number; message_id: number }
   // The user cleared a chat's history (on another device too): nothing up to through_id is shown.
   | { type: 'history.cleared'; chat_id: number; through_id: number }
+  // 1.1 "Chats and roles": a member's new role; a chat's new title (its summary).
+  | { type: 'member.updated'; chat_id: number; user: User; role: MemberRole }
+  | { type: 'chat.updated'; chat: ChatSummary }
 ) & { cursor?: string }
 
 /**

@@ -1,9 +1,12 @@
 import { computed, onScopeDispose, ref, shallowRef } from 'vue'
 import type { Api } from '../api/client'
-import { ApiError, errorMessage } from '../api/client'
+import { ApiError } from '../api/client'
+import { errorMessage } from '../api/errors'
 import type { ChatSummary, Message, Publication } from '../api/types'
 import type { User } from '../api/types'
-import { applyMembersCount, applyMessage, applyRead, removeChat, totalUnread, upsertChats } from '../lib/chatList'
+import {
+  applyCleared, applyDeleted, applyEdited, applyMembersCount, applyMessage, applyRead, removeChat, totalUnread, upsertChats,
+} from '../lib/chatList'
 
 type ChatListApi = Pick<Api, 'listChats' | 'getChat'>
 
@@ -192,7 +195,34 @@ export function useChatList(api: ChatListApi, me: User, pageSize = 50) {
         chats.value = applyMembersCount(chats.value, pub.chat_id, pub.members_count)
         during?.changed.add(pub.chat_id)
         break
+      case 'message.edited':
+        chats.value = applyEdited(chats.value, pub.message)
+        during?.changed.add(pub.message.chat_id)
+        break
+      case 'chat.updated':
+        // A new title: the summary's other fields stay as the list has them when newer.
+        if (byId(pub.chat.id)) {
+          chats.value = upsertChats(chats.value, [pub.chat])
+          during?.changed.add(pub.chat.id)
+        }
+        break
+      case 'history.cleared':
+        chats.value = applyCleared(chats.value, pub.chat_id, pub.through_id)
+        during?.changed.add(pub.chat_id)
+        break
+      case 'message.deleted': {
+        const r = applyDeleted(chats.value, pub.chat_id, pub.message_id)
+        chats.value = r.list
+        if (r.needsRefresh) refreshChatSoon(pub.chat_id)
+        during?.changed.add(pub.chat_id)
+        break
+      }
     }
+  }
+
+  /** The user cleared a chat's history (optimistic; a failure puts the old summary back). */
+  function cleared(chatId: number): void {
+    chats.value = applyCleared(chats.value, chatId)
   }
 
   onScopeDispose(() => {
@@ -214,6 +244,7 @@ export function useChatList(api: ChatListApi, me: User, pageSize = 50) {
     addChat,
     apply,
     onRead,
+    cleared,
   }
 }
 

@@ -1,33 +1,48 @@
-import { computed, ref, shallowRef } from 'vue'
+import { computed, onScopeDispose, ref, shallowRef } from 'vue'
 import type { Api } from '../api/client'
-import { errorMessage } from '../api/client'
-import type { Message, User } from '../api/types'
-import { mergeMessages } from '../lib/messages'
-import { isServerCopy, newOutgoing, normalizeText, transition, type OutgoingMessage } from '../lib/outbox'
+import { errorMessage } from '../api/errors'
+import type { Message, MessageRef } from '../api/types'
+import { applyEdit, blankQuotesOf, hasMessage, mergeMessages, removeMessage } from '../lib/messages'
+import { normalizeText } from '../lib/outbox'
+import type { Outbox } from './useOutbox'
 
-type MessagesApi = Pick<Api, 'messages' | 'sendMessage'>
+type MessagesApi = Pick<Api, 'messages' | 'editMessage' | 'deleteMessage' | 'clearHistory'>
 
 /**
  * The message list of one open chat: history pages, live publications and the user's own
  * sends, merged by message id so that nothing is ever shown twice.
  *
  * - `messages`: the server's messages, ascending by id, unique.
- * - `outgoing`: the user's messages not yet accepted ("sending") or rejected ("failed");
- *   an accepted one leaves this list and its server copy joins `messages` — whichever of
- *   the send's answer and the realtime publication comes first.
+ * - `outgoing`: the user's messages to this chat not yet accepted ("sending") or
+ *   rejected ("failed"), from the user's outbox (which outlives this pane); an accepted
+ *   one leaves it and its server copy joins `messages` — whichever of the send's answer
+ *   and the realtime publication comes first.
+ * - Edits and deletes (API 1.1) are optimistic: shown at once, rolled back when the
+ *   server refuses (the promise then rejects, for the caller to say why). A deleted id is
+ *   remembered, so that a history page that was on its way cannot bring it back.
  * - Paging up stops for good once a page says has_more=false; a page is never asked for
  *   twice, and never while another is loading.
  */
 export interface ChatMessagesOptions {
   pageSize?: number
-  /** The server accepted one of the user's messages (before or after its publication). */
+  /** The server accepted one of the user's messages to this chat (before or after its publication). */
   onAccepted?: (message: Message) => void
 }
 
-export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts: ChatMessagesOptions = {}) {
+export function useChatMessages(
+  api: MessagesApi,
+  chatId: number,
+  outbox: Outbox,
+  opts: ChatMessagesOptions = {},
+) {
   const pageSize = opts.pageSize ?? 50
   const messages = shallowRef<Message[]>([])
-  const outgoing = ref<OutgoingMessage[]>([])
+  const outgoing = computed(() => outbox.forChat(chatId))
+  /** Deleted (or hidden) here: never shown again, whatever page brings them. */
+  const deleted = new Set<number>()
+  /** Cleared history: nothing at or below this id is shown again. */
+  let clearedUpTo = 0
+  let olderInFlight: Promise<boolean> | null = null
   const hasMore = ref(true)
   const loadingInitial = ref(false)
   const loadingOlder = ref(false)
@@ -39,12 +54,17 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
   let disposed = false
 
   function add(incoming: Message[]): void {
-    const mine = incoming.filter((m) => m.author.id === me.id && m.client_id)
-    if (mine.length && outgoing.value.length) {
-      outgoing.value = outgoing.value.filter((o) => !mine.some((m) => isServerCopy(o, m, me.id)))
-    }
-    messages.value = mergeMessages(messages.value, incoming)
+    outbox.settle(incoming)
+    const shown = incoming.filter((m) => m.id > clearedUpTo && !deleted.has(m.id))
+    messages.value = mergeMessages(messages.value, shown)
   }
+
+  const offAccepted = outbox.onAccepted((m) => {
+    if (m.chat_id !== chatId || disposed) return
+    add([m])
+    opts.onAccepted?.(m)
+  })
+  onScopeDispose(() => offAccepted())
 
   /**
    * Loads the newest page. With `unreadAfter` (the read position, when something is
@@ -78,7 +98,17 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
   }
 
   /** Loads the page before the oldest loaded message. Returns whether a request was made. */
-  async function loadOlder(): Promise<boolean> {
+  function loadOlder(): Promise<boolean> {
+    if (olderInFlight) return olderInFlight
+    const p = loadOlderOnce()
+    olderInFlight = p
+    void p.finally(() => {
+      if (olderInFlight === p) olderInFlight = null
+    })
+    return p
+  }
+
+  async function loadOlderOnce(): Promise<boolean> {
     if (!loaded.value || !hasMore.value || loadingOlder.value || loadingInitial.value) return false
     const oldest = messages.value[0]
     if (!oldest) {
@@ -145,46 +175,113 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
     return catchingUp
   }
 
-  async function deliver(clientId: string): Promise<void> {
-    const o = outgoing.value.find((x) => x.clientId === clientId)
-    if (!o) return
-    try {
-      const res = await api.sendMessage(chatId, o.text, o.clientId)
-      update(clientId, { type: 'accepted', message: res.message })
-      add([res.message])
-      // "sent" is shown by the server copy now in `messages`.
-      outgoing.value = outgoing.value.filter((x) => x.clientId !== clientId)
-      opts.onAccepted?.(res.message)
-    } catch (err) {
-      update(clientId, { type: 'rejected', error: errorMessage(err) })
-    }
-  }
-
-  function update(clientId: string, ev: Parameters<typeof transition>[1]): void {
-    outgoing.value = outgoing.value.map((o) => (o.clientId === clientId ? transition(o, ev) : o))
-  }
-
-  /** Sends text; returns its client_id, or null for an empty text. */
-  function send(text: string): string | null {
-    const t = normalizeText(text)
-    if (!t) return null
-    const o = newOutgoing(chatId, t)
-    outgoing.value = [...outgoing.value, o]
-    void deliver(o.clientId)
-    return o.clientId
+  /** Sends text, maybe as a reply; returns its client_id, or null for an empty text. */
+  function send(text: string, replyTo: MessageRef | null = null): string | null {
+    return outbox.send(chatId, text, replyTo)
   }
 
   /** Sends a failed message again with the same client_id. */
   function retry(clientId: string): void {
-    const o = outgoing.value.find((x) => x.clientId === clientId)
-    if (!o || o.status !== 'failed') return
-    update(clientId, { type: 'retry' })
-    void deliver(clientId)
+    outbox.retry(clientId)
   }
 
   /** Gives up on a failed message. */
   function discard(clientId: string): void {
-    outgoing.value = outgoing.value.filter((o) => o.clientId !== clientId || o.status !== 'failed')
+    outbox.discard(clientId)
+  }
+
+  function find(id: number): Message | undefined {
+    return messages.value.find((m) => m.id === id)
+  }
+
+  /**
+   * Loads older pages until message `id` is in (to show the original of a quote).
+   * Resolves whether it is there.
+   */
+  async function ensureLoaded(id: number): Promise<boolean> {
+    for (;;) {
+      if (hasMessage(messages.value, id)) return true
+      if (disposed || !loaded.value || !hasMore.value || deleted.has(id)) return false
+      const oldest = messages.value[0]
+      if (oldest && oldest.id < id) return false // inside what is loaded: gone
+      const before = messages.value.length
+      const asked = await loadOlder()
+      // No request and nothing new: a page failed or cannot be asked for now.
+      if (!asked && messages.value.length === before) return false
+      if (error.value) return false
+    }
+  }
+
+  /** The user edits their message: shown at once, the server's copy replaces it, a refusal rolls back. */
+  async function edit(id: number, text: string): Promise<void> {
+    const t = normalizeText(text)
+    const old = find(id)
+    if (!old || !t || t === old.text) return
+    // The optimistic copy's edited_at is this device's clock; the server's answer replaces it.
+    messages.value = applyEdit(messages.value, { ...old, text: t, edited_at: new Date().toISOString() })
+    try {
+      const res = await api.editMessage(chatId, id, t)
+      if (!disposed) applyEdited(res.message)
+    } catch (err) {
+      const cur = find(id)
+      // Roll back only our own optimistic text; a newer edit from elsewhere stays.
+      if (cur && cur.text === t) messages.value = applyEdit(messages.value, old)
+      throw err
+    }
+  }
+
+  /** Deletes for everyone, or hides for the user only (forMe); rolled back on refusal. */
+  async function remove(id: number, forMe: boolean): Promise<void> {
+    const old = find(id)
+    deleted.add(id)
+    const before = messages.value
+    messages.value = forMe ? removeMessage(before, id) : blankQuotesOf(removeMessage(before, id), id)
+    try {
+      await api.deleteMessage(chatId, id, forMe)
+    } catch (err) {
+      deleted.delete(id)
+      if (old && !disposed) messages.value = mergeMessages(messages.value, [old])
+      throw err
+    }
+  }
+
+  /** Clears the user's own view of the chat; rolled back on refusal. */
+  async function clearHistory(): Promise<void> {
+    const before = messages.value
+    const oldCleared = clearedUpTo
+    clearedUpTo = Math.max(clearedUpTo, newestId.value)
+    messages.value = []
+    const hadMore = hasMore.value
+    hasMore.value = false
+    try {
+      await api.clearHistory(chatId)
+    } catch (err) {
+      clearedUpTo = oldCleared
+      hasMore.value = hadMore
+      if (!disposed) messages.value = mergeMessages(before, messages.value)
+      throw err
+    }
+  }
+
+  /** A message.edited publication (or the answer to the user's edit): changed in place. */
+  function applyEdited(msg: Message): void {
+    if (msg.chat_id !== chatId || deleted.has(msg.id)) return
+    messages.value = applyEdit(messages.value, msg)
+  }
+
+  /** A history.cleared publication (this user, maybe on another device): nothing up to throughId is shown. */
+  function applyCleared(throughId: number): void {
+    clearedUpTo = Math.max(clearedUpTo, throughId)
+    const left = messages.value.filter((m) => m.id > throughId)
+    if (left.length !== messages.value.length) messages.value = left
+    // Everything older is cleared too: there is nothing more to page to.
+    hasMore.value = false
+  }
+
+  /** A message.deleted publication: gone, and quotes of it say so. */
+  function applyDeleted(id: number): void {
+    deleted.add(id)
+    messages.value = blankQuotesOf(removeMessage(messages.value, id), id)
   }
 
   function dispose(): void {
@@ -209,6 +306,13 @@ export function useChatMessages(api: MessagesApi, chatId: number, me: User, opts
     send,
     retry,
     discard,
+    ensureLoaded,
+    edit,
+    remove,
+    clearHistory,
+    applyEdited,
+    applyDeleted,
+    applyCleared,
     dispose,
   }
 }

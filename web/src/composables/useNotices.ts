@@ -16,7 +16,8 @@ export interface Notices {
 const KEY: InjectionKey<Notices> = Symbol('notices')
 
 /** Short-lived messages (mostly API errors) shown in a corner; provided by the app root. */
-export function provideNotices(timeoutMs = 6000): Notices {
+export function provideNotices(opts: { timeoutMs?: number; muteErrors?: () => boolean } = {}): Notices {
+  const timeoutMs = opts.timeoutMs ?? 6000
   const list = ref<Notice[]>([])
   let seq = 0
   function push(text: string, kind: Notice['kind']) {
@@ -29,7 +30,14 @@ export function provideNotices(timeoutMs = 6000): Notices {
   function dismiss(id: number) {
     list.value = list.value.filter((n) => n.id !== id)
   }
-  const notices: Notices = { list, error: (t) => push(t, 'error'), info: (t) => push(t, 'info'), dismiss }
+  const notices: Notices = {
+    list,
+    error: (t) => {
+      if (!opts.muteErrors?.()) push(t, 'error')
+    },
+    info: (t) => push(t, 'info'),
+    dismiss,
+  }
   provide(KEY, notices)
   return notices
 }

@@ -30,7 +30,8 @@ export function useUpdates(
   function apply(u: Update): void {
     if (u.type === 'unknown') return
     chatList.apply(u)
-    if (u.type === 'message.created') hub.emit(u.message.chat_id, { kind: 'publication', pub: u })
+    if (u.type === 'message.created' || u.type === 'message.edited') hub.emit(u.message.chat_id, { kind: 'publication', pub: u })
+    else if (u.type === 'message.deleted' || u.type === 'history.cleared' || u.type === 'member.updated') hub.emit(u.chat_id, { kind: 'publication', pub: u })
     else if (u.type === 'read.updated') hub.emit(u.chat_id, { kind: 'publication', pub: u })
     else if (u.type === 'chat.removed') opts.onChatRemoved?.(u.chat_id)
   }

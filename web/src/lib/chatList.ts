@@ -141,3 +141,50 @@ export function removeChat(list: readonly ChatSummary[], chatId: number): ChatSu
 export function totalUnread(list: readonly ChatSummary[]): number {
   return list.reduce((n, c) => n + c.unread_count, 0)
 }
+
+/** A message was edited: when it is a chat's preview, the preview shows the new text. */
+export function applyEdited(list: readonly ChatSummary[], msg: Message): ChatSummary[] {
+  const i = list.findIndex((c) => c.id === msg.chat_id)
+  if (i < 0 || list[i].last_message?.id !== msg.id) return list as ChatSummary[]
+  const out = list.slice()
+  out[i] = { ...list[i], last_message: msg }
+  return out
+}
+
+/**
+ * A message was deleted (for everyone, or for the user on another device). The list
+ * cannot know what takes its place as the preview, nor whether it was counted as unread
+ * (the event has no author): the preview goes blank at once when it was the deleted
+ * message, and the chat's summary must be fetched again whenever either may have
+ * changed. `updated_at`, and so the chat's place, stays (API.md).
+ */
+export function applyDeleted(
+  list: readonly ChatSummary[],
+  chatId: number,
+  messageId: number,
+): { list: ChatSummary[]; needsRefresh: boolean } {
+  const i = list.findIndex((c) => c.id === chatId)
+  if (i < 0) return { list: list as ChatSummary[], needsRefresh: false }
+  const c = list[i]
+  const wasPreview = c.last_message?.id === messageId
+  const mayBeUnread = messageId > c.read_message_id && c.unread_count > 0
+  if (!wasPreview) return { list: list as ChatSummary[], needsRefresh: mayBeUnread }
+  const out = list.slice()
+  out[i] = { ...c, last_message: null }
+  return { list: out, needsRefresh: true }
+}
+
+/**
+ * The user cleared the chat's history up to throughId (here, or on another device): no
+ * preview, nothing unread; its place stays. A message newer than throughId (it came
+ * meanwhile) stays as the preview.
+ */
+export function applyCleared(list: readonly ChatSummary[], chatId: number, throughId = Infinity): ChatSummary[] {
+  const i = list.findIndex((c) => c.id === chatId)
+  if (i < 0) return list as ChatSummary[]
+  const c = list[i]
+  if ((c.last_message?.id ?? 0) > throughId) return list as ChatSummary[]
+  const out = list.slice()
+  out[i] = { ...c, last_message: null, unread_count: 0, read_message_id: Math.max(c.read_message_id, c.last_message?.id ?? 0) }
+  return out
+}

@@ -1,4 +1,4 @@
-import type { Message } from '../api/types'
+import type { Message, MessageRef, User } from '../api/types'
 
 /**
  * The life of a message the user sends, before and after the server has it.
@@ -12,6 +12,10 @@ import type { Message } from '../api/types'
  *
  * Anything else is a no-op: a late failure cannot undo "sent", and a second retry while
  * one is in flight does not send twice.
+ *
+ * A failure is `retryable` when the same request may succeed later unchanged (no answer
+ * at all, 429, 5xx): those are sent again by themselves when the connection comes back.
+ * Others (403 muted, 400) wait for the user.
  */
 export type SendStatus = 'sending' | 'sent' | 'failed'
 
@@ -25,14 +29,26 @@ export interface OutgoingMessage {
   createdAt: string
   /** The server's copy, once accepted. */
   message: Message | null
+  /** Whether a failure may go away by itself (see above). */
+  retryable: boolean
+  /** The message replied to, shown as a quote while unsent. */
+  replyTo: MessageRef | null
+  /** A forward (API 1.1): the source message; `text` is its text, shown while unsent. */
+  forward: { chat_id: number; message_id: number; author: User; sent_at: string } | null
 }
 
 export type SendEvent =
   | { type: 'accepted'; message: Message }
-  | { type: 'rejected'; error: string }
+  | { type: 'rejected'; error: string; retryable?: boolean }
   | { type: 'retry' }
 
-export function newOutgoing(chatId: number, text: string, clientId = newClientId(), now = new Date()): OutgoingMessage {
+export function newOutgoing(
+  chatId: number,
+  text: string,
+  clientId = newClientId(),
+  now = new Date(),
+  extra: Partial<Pick<OutgoingMessage, 'replyTo' | 'forward'>> = {},
+): OutgoingMessage {
   return {
     clientId,
     chatId,
@@ -42,6 +58,9 @@ export function newOutgoing(chatId: number, text: string, clientId = newClientId
     attempts: 1,
     createdAt: now.toISOString(),
     message: null,
+    retryable: false,
+    replyTo: extra.replyTo ?? null,
+    forward: extra.forward ?? null,
   }
 }
 
@@ -52,11 +71,42 @@ export function transition(m: OutgoingMessage, ev: SendEvent): OutgoingMessage {
       return { ...m, status: 'sent', error: null, message: ev.message }
     case 'rejected':
       if (m.status !== 'sending') return m
-      return { ...m, status: 'failed', error: ev.error }
+      return { ...m, status: 'failed', error: ev.error, retryable: ev.retryable ?? false }
     case 'retry':
       if (m.status !== 'failed') return m
       return { ...m, status: 'sending', error: null, attempts: m.attempts + 1 }
   }
+}
+
+/**
+ * Reads back what restore() was given to keep (localStorage, after a reload): well-formed
+ * unsent messages only. One that was on its way has had no answer this page will ever
+ * see; it becomes a failure to retry — with its client_id, so a send that did arrive
+ * is not stored twice.
+ */
+export function restore(raw: unknown): OutgoingMessage[] {
+  if (!Array.isArray(raw)) return []
+  const out: OutgoingMessage[] = []
+  for (const v of raw) {
+    if (typeof v !== 'object' || v === null) continue
+    const o = v as Partial<OutgoingMessage>
+    if (typeof o.clientId !== 'string' || typeof o.chatId !== 'number' || typeof o.text !== 'string') continue
+    if (o.status !== 'sending' && o.status !== 'failed') continue
+    out.push({
+      clientId: o.clientId,
+      chatId: o.chatId,
+      text: o.text,
+      status: 'failed',
+      error: o.status === 'failed' ? (o.error ?? null) : null,
+      attempts: typeof o.attempts === 'number' ? o.attempts : 1,
+      createdAt: typeof o.createdAt === 'string' ? o.createdAt : new Date().toISOString(),
+      message: null,
+      retryable: o.status === 'sending' ? true : !!o.retryable,
+      replyTo: o.replyTo ?? null,
+      forward: o.forward ?? null,
+    })
+  }
+  return out
 }
 
 /** Whether a server message is the server's copy of this outgoing one. */

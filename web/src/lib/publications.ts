@@ -1,4 +1,4 @@
-import type { ChatSummary, Member, Message, Publication, Update } from '../api/types'
+import type { ChatSummary, Member, MemberRole, Message, Publication, Update } from '../api/types'
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
@@ -14,6 +14,9 @@ function isMessage(v: unknown): v is Message {
 function isSummary(v: unknown): v is ChatSummary {
   return isObj(v) && isId(v.id) && typeof v.channel === 'string' && typeof v.title === 'string'
 }
+
+const ROLES: readonly string[] = ['admin', 'moderator', 'member', 'muted'] satisfies MemberRole[]
+const isRole = (v: unknown): v is MemberRole => typeof v === 'string' && ROLES.includes(v)
 
 function isMember(v: unknown): v is Member {
   return isObj(v) && isObj(v.user) && isId(v.user.id) && typeof v.user.name === 'string' && typeof v.role === 'string'
@@ -46,6 +49,12 @@ function parseBody(data: Record<string, unknown>): Publication | null {
       return isId(data.chat_id) && isId(data.message_id)
         ? { type: 'message.deleted', chat_id: data.chat_id, message_id: data.message_id }
         : null
+    case 'member.updated':
+      return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string' && isRole(data.role)
+        ? { type: 'member.updated', chat_id: data.chat_id, user: { id: data.user.id, name: data.user.name }, role: data.role }
+        : null
+    case 'chat.updated':
+      return isSummary(data.chat) ? { type: 'chat.updated', chat: data.chat } : null
     case 'history.cleared':
       return isId(data.chat_id) && isId(data.through_id)
         ? { type: 'history.cleared', chat_id: data.chat_id, through_id: data.through_id }

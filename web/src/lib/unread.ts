@@ -43,3 +43,15 @@ export function dividerBaseline(unreadCount: number, readMessageId: number): num
 export function initialPageSize(unreadCount: number, base = 50, max = 200): number {
   return Math.max(base, Math.min(max, unreadCount + 20))
 }
+
+/**
+ * Messages of others arrived below the view while the user reads above (afterId: the
+ * newest message before them). The "new messages" divider goes after the newest message
+ * the user has seen (seenUpTo), and never past the arrivals — unless the divider already
+ * stands further down, before something the user has not reached yet.
+ */
+export function baselineOnArrival(baseline: number | null, afterId: number, seenUpTo: number): number {
+  const seen = Math.min(seenUpTo, afterId)
+  if (baseline !== null && baseline >= seen) return baseline
+  return seen > 0 ? seen : afterId
+}

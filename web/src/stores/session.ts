@@ -12,6 +12,13 @@ interface SessionState {
   user: User | null
 }
 
+/** Why the last session ended: the user signed out, or the server refused the token (401). */
+export type SignOutReason = 'user' | 'expired'
+let lastReason: SignOutReason = 'user'
+export function signOutReason(): SignOutReason {
+  return lastReason
+}
+
 function read(): SessionState {
   try {
     const raw = localStorage.getItem(KEY)
@@ -42,7 +49,8 @@ export function signIn(token: string, user: User): void {
   localStorage.setItem(KEY, JSON.stringify(state))
 }
 
-export function signOut(): void {
+export function signOut(reason: SignOutReason = 'user'): void {
+  if (state.token !== null) lastReason = reason
   state.token = null
   state.user = null
   localStorage.removeItem(KEY)
