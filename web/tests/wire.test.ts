@@ -62,7 +62,7 @@ type Field<V> = `${Kind<NonNullable<V>>}${null extends V ? '|null' : ''}${undefi
 type Shape<T> = { [K in keyof T]-?: Field<T[K]> }
 
 const shapes = {
-  User: { id: 'number', name: 'string' },
+  User: { id: 'number', name: 'string', avatar_url: 'string|null?' },
   Member: { user: 'User', role: 'string' },
   Message: {
     id: 'number', chat_id: 'number', author: 'User', text: 'string', sent_at: 'string',
