@@ -256,12 +256,40 @@ func (h *harness) do(method, path, token string, body any) response {
 		}
 		rd = bytes.NewReader(j)
 	}
+	ct := ""
+	if rd != nil {
+		ct = "application/json"
+	}
+	return h.send0(method, path, token, ct, rd)
+}
+
+// doRaw sends a body as it is, with its Content-Type.
+func (h *harness) doRaw(method, path, token, contentType string, body []byte) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	return h.send0(method, path, token, contentType, rd)
+}
+
+// failsRaw is fails for doRaw.
+func (h *harness) failsRaw(status int, code, method, path, token, contentType string, body []byte) {
+	h.t.Helper()
+	r := h.doRaw(method, path, token, contentType, body)
+	if r.status != status || r.errorCode(h.t) != code {
+		h.t.Fatalf("%s %s: %d %s, want %d %s", method, path, r.status, r.body, status, code)
+	}
+}
+
+func (h *harness) send0(method, path, token, contentType string, rd io.Reader) response {
+	h.t.Helper()
 	req, err := http.NewRequest(method, h.base+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -306,8 +334,9 @@ func (h *harness) fails(status int, code, method, path, token string, body any) 
 // API objects as a client decodes them; times stay strings so that their
 // format can be checked.
 type userJSON struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
+	ID        int64   `json:"id"`
+	Name      string  `json:"name"`
+	AvatarURL *string `json:"avatar_url"`
 }
 
 type messageJSON struct {

@@ -27,6 +27,7 @@ import (
 	"github.com/logchat/gateway/internal/membership"
 	"github.com/logchat/gateway/internal/messages"
 	"github.com/logchat/gateway/internal/outbox"
+	"github.com/logchat/gateway/internal/people"
 	"github.com/logchat/gateway/internal/realtime"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/shared/obs"
@@ -42,6 +43,7 @@ type Store interface {
 	membership.Store
 	realtime.Store
 	outbox.Store
+	people.Store
 }
 
 // Cache is everything the gateway asks of the Redis projection
@@ -154,14 +156,32 @@ func New(cfg Config) *Server {
 	if cfg.Revocations != nil {
 		cfg.Tokens.UseRevocations(cfg.Revocations)
 	}
+	folks := people.New(cfg.Store, relay, outbox.Stage, log)
+	if cfg.NATS != nil {
+		sub, err := folks.Watch(cfg.NATS)
+		if err != nil {
+			// Renames through other instances then take up to its cache's TTL.
+			log.Warn("watch profile changes", "err", err)
+		}
+		if sub != nil {
+			prev := onShutdown
+			onShutdown = func() error {
+				if prev != nil {
+					_ = prev()
+				}
+				return sub.Unsubscribe()
+			}
+		}
+	}
 	accts := accounts.New(cfg.Store, cfg.Passwords, cfg.Tokens)
 	if cfg.LoginLimiter != nil {
 		accts.LimitLogins(cfg.LoginLimiter, log)
 	}
 	app := httpapi.New(httpapi.Config{
 		Accounts: accts,
-		Chats:    chats.New(cfg.Store, cfg.Cache, members, relay, log, cfg.GroupMaxMembers),
-		Messages: messages.New(cfg.Store, cfg.Cache, members, cfg.Log),
+		Chats:    chats.New(cfg.Store, cfg.Cache, members, folks, relay, log, cfg.GroupMaxMembers),
+		Messages: messages.New(cfg.Store, cfg.Cache, members, folks, cfg.Log),
+		People:   folks,
 		Updates:  cfg.Updates,
 		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
 

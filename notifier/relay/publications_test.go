@@ -47,9 +47,9 @@ func TestPublicationsWireFormat(t *testing.T) {
 		want []golden
 	}{
 		{"message.created", mustEvent(t, 1042, event.MessageCreated, 42, event.MessageCreatedData{Author: alice, Text: "hi <b>", ClientID: "c-1", ReplyToID: &reply}),
-			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"hi \u003cb\u003e","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-1","reply_to_id":1040,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice","avatar_url":null},"text":"hi \u003cb\u003e","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-1","reply_to_id":1040,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
 		{"message.created without reply", mustEvent(t, 5, event.MessageCreated, 42, event.MessageCreatedData{Author: bob, Text: "yo", ClientID: "c-2"}),
-			[]golden{{"chat:42", `{"type":"message.created","message":{"id":5,"chat_id":42,"author":{"id":8,"name":"bob"},"text":"yo","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-2","reply_to_id":null,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":5,"chat_id":42,"author":{"id":8,"name":"bob","avatar_url":null},"text":"yo","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-2","reply_to_id":null,"edited_at":null,"reply_to":null,"forwarded_from":null}}`}}},
 		{"read.moved", mustEvent(t, 1050, event.ReadMoved, 42, event.ReadMovedData{UserID: 8, MessageID: 1042}),
 			[]golden{
 				{"chat:42", `{"type":"read.updated","chat_id":42,"user_id":8,"message_id":1042}`},
@@ -87,10 +87,10 @@ func TestPublicationsWireFormat(t *testing.T) {
 			Author: alice, Text: "fwd", ClientID: "c-3", ReplyToID: &reply,
 			ReplyTo: &domain.MessageRef{ID: 1040, Author: bob, Text: "quoted"},
 			Forward: &domain.Forward{MessageID: 7, ChatID: 40, Author: carol, SentAt: t0.Add(-time.Minute)}}),
-			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1043,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"fwd","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-3","reply_to_id":1040,"edited_at":null,"reply_to":{"id":1040,"author":{"id":8,"name":"bob"},"text":"quoted"},"forwarded_from":{"message_id":7,"chat_id":null,"author":{"id":9,"name":"carol"},"sent_at":"2026-11-27T09:59:00.120Z"}}}`}}},
+			[]golden{{"chat:42", `{"type":"message.created","message":{"id":1043,"chat_id":42,"author":{"id":7,"name":"alice","avatar_url":null},"text":"fwd","sent_at":"2026-11-27T10:00:00.120Z","client_id":"c-3","reply_to_id":1040,"edited_at":null,"reply_to":{"id":1040,"author":{"id":8,"name":"bob","avatar_url":null},"text":"quoted"},"forwarded_from":{"message_id":7,"chat_id":null,"author":{"id":9,"name":"carol","avatar_url":null},"sent_at":"2026-11-27T09:59:00.120Z"}}}`}}},
 		{"message.edited", mustEvent(t, 1100, event.MessageEdited, 42, event.MessageEditedData{Message: domain.Message{
 			ID: 1042, ChatID: 42, Author: alice, Text: "hi, edited", SentAt: t0.Add(-time.Second), ClientID: "c-1"}}),
-			[]golden{{"chat:42", `{"type":"message.edited","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice"},"text":"hi, edited","sent_at":"2026-11-27T09:59:59.120Z","client_id":"c-1","reply_to_id":null,"edited_at":"2026-11-27T10:00:00.120Z","reply_to":null,"forwarded_from":null}}`}}},
+			[]golden{{"chat:42", `{"type":"message.edited","message":{"id":1042,"chat_id":42,"author":{"id":7,"name":"alice","avatar_url":null},"text":"hi, edited","sent_at":"2026-11-27T09:59:59.120Z","client_id":"c-1","reply_to_id":null,"edited_at":"2026-11-27T10:00:00.120Z","reply_to":null,"forwarded_from":null}}`}}},
 		{"message.deleted", mustEvent(t, 1101, event.MessageDeleted, 42, event.MessageDeletedData{MessageID: 1042, AuthorID: 7, ClientID: "c-1", SentAt: t0}),
 			[]golden{{"chat:42", `{"type":"message.deleted","chat_id":42,"message_id":1042}`}}},
 		{"message.hidden: the hider's other devices", mustEvent(t, 1102, event.MessageHidden, 42, event.MessageHiddenData{UserID: 8, MessageID: 1042}),

@@ -1,5 +1,7 @@
 package apijson
 
+import "github.com/logchat/shared/domain"
+
 // The bodies of HTTP answers (API.md, "Accounts", "Chats", "Messages",
 // "Realtime" and "Conventions"). A list is never null on the wire: callers
 // pass an empty slice for an empty list.
@@ -14,6 +16,28 @@ type AuthResult struct {
 type UserList struct {
 	Users []User `json:"users"`
 }
+
+// Profile answers GET /users/{id}, PATCH /me and the avatar requests.
+type Profile struct {
+	User
+	About      string `json:"about"`
+	LastSeenAt *Time  `json:"last_seen_at"`
+	Online     bool   `json:"online"`
+}
+
+// FromProfile converts a profile for the wire.
+func FromProfile(p domain.Profile) Profile {
+	out := Profile{User: p.User, About: p.About, Online: p.Online}
+	if p.LastSeenAt != nil {
+		t := Time(*p.LastSeenAt)
+		out.LastSeenAt = &t
+	}
+	return out
+}
+
+// Privacy answers GET and PATCH /me/privacy; it carries no time, so the
+// domain type is its wire form.
+type Privacy = domain.Privacy
 
 // ChatPage answers GET /chats. NextCursor is opaque to clients and null on
 // the last page.

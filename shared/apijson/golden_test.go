@@ -29,7 +29,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ f
 // to its own types.
 func examples() map[string]any {
 	at := func(ms int) time.Time { return time.Date(2026, 11, 27, 10, 0, 0, ms*1_000_000, time.UTC) }
-	alice := domain.User{ID: 7, Name: "alice"}
+	avatar := "/api/v1/avatars/3q2-7wAAAAAbCdEfGhIjKlMnOpQrStUv"
+	alice := domain.User{ID: 7, Name: "alice", AvatarURL: &avatar}
 	bob := domain.User{ID: 8, Name: "bob"}
 	reply := int64(1041)
 	// sent_at with a trailing zero in its milliseconds: the API keeps all three digits.
@@ -70,6 +71,8 @@ func examples() map[string]any {
 		"publication_message_edited":  NewMessageEdited(msg),
 		"publication_message_deleted": NewMessageDeleted(42, 1041),
 		"publication_history_cleared": NewHistoryCleared(42, 1042),
+		"profile":                     FromProfile(domain.Profile{User: alice, About: "likes 🚲 and <b>tags</b>", LastSeenAt: &edited, Online: true}),
+		"privacy":                     Privacy{LastSeen: domain.Nobody, DirectMessages: domain.Everyone},
 		"publication_chat_updated": NewChatUpdated(domain.ChatSummary{ID: 42, Kind: domain.KindGroup, Title: "Weekend plans",
 			Channel: "chat:42", MembersCount: 3, UpdatedAt: at(1)}),
 		"publication_member_updated": NewMemberUpdated(42, domain.Member{User: bob, Role: domain.RoleModerator}),

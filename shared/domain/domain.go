@@ -14,7 +14,41 @@ import (
 type User struct {
 	ID   int64  `json:"id"`
 	Name string `json:"name"`
+	// AvatarURL is where the user's picture is served (nil: none); the URL
+	// changes with the picture, so it may be cached forever.
+	AvatarURL *string `json:"avatar_url"`
 }
+
+// AvatarPath is the API path of an avatar by its key.
+func AvatarPath(key string) string { return "/api/v1/avatars/" + key }
+
+// Profile is a user as their profile shows them (API.md 1.1, "People").
+// LastSeenAt and Online are what the viewer may see: nil and false when the
+// user hides them (privacy) or blocked the viewer.
+type Profile struct {
+	User
+	About      string     `json:"about"`
+	LastSeenAt *time.Time `json:"last_seen_at"`
+	Online     bool       `json:"online"`
+}
+
+// Visibility is a privacy setting's value.
+type Visibility string
+
+const (
+	Everyone Visibility = "everyone"
+	Nobody   Visibility = "nobody"
+)
+
+// Privacy is a user's privacy settings: who sees when they were last seen,
+// and who may start a direct chat with them.
+type Privacy struct {
+	LastSeen       Visibility `json:"last_seen"`
+	DirectMessages Visibility `json:"direct_messages"`
+}
+
+// MaxAboutRunes is the longest "about" text of a profile.
+const MaxAboutRunes = 500
 
 // ChatKind distinguishes a two-person chat from a titled group.
 type ChatKind string

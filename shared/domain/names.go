@@ -3,6 +3,7 @@ package domain
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mtibben/confusables"
 )
@@ -37,4 +38,17 @@ func hasControlOrBidi(s string) bool {
 		}
 	}
 	return false
+}
+
+// ValidateAbout checks a profile's "about" text: valid UTF-8, at most
+// MaxAboutRunes code points, line breaks allowed but no other control or
+// bidirectional-formatting character.
+func ValidateAbout(about string) error {
+	if !utf8.ValidString(about) || utf8.RuneCountInString(about) > MaxAboutRunes {
+		return invalid("about is at most %d characters of valid UTF-8", MaxAboutRunes)
+	}
+	if hasControlOrBidi(strings.ReplaceAll(about, "\n", "")) {
+		return invalid("about must not contain control or bidirectional-formatting characters other than line breaks")
+	}
+	return nil
 }

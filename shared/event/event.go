@@ -171,13 +171,13 @@ type ChatUpdatedData struct {
 }
 
 // MemberUpdatedData is the payload of MemberUpdated: a member as they are
-// now (their role in the chat, their user with its current name).
-// PreviousName is the name before a rename ("" when the name did not
-// change), so that copies of it (a cached last message's author) can be
-// found.
+// now (their role in the chat, their user with its current name and
+// picture). Previous is the user before a change of name or picture (nil
+// for a change of role), so that copies of it (a cached last message's
+// author) can be found and replaced.
 type MemberUpdatedData struct {
-	Member       domain.Member `json:"member"`
-	PreviousName string        `json:"previous_name,omitempty"`
+	Member   domain.Member `json:"member"`
+	Previous *domain.User  `json:"previous,omitempty"`
 }
 
 // New builds an envelope with its payload marshalled. At is truncated to

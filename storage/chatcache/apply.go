@@ -214,18 +214,18 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		if u.ID <= 0 {
 			return op{}, fmt.Errorf("member.updated without a user: %w", domain.ErrInvalid)
 		}
-		var old, renamed string
-		if d.PreviousName != "" && d.PreviousName != u.Name {
-			if old, err = userPrefix(u.ID, d.PreviousName); err != nil {
+		var old, renamed []byte
+		if d.Previous != nil && d.Previous.ID == u.ID {
+			if old, err = json.Marshal(*d.Previous); err != nil {
 				return op{}, err
 			}
-			if renamed, err = userPrefix(u.ID, u.Name); err != nil {
+			if renamed, err = json.Marshal(u); err != nil {
 				return op{}, err
 			}
 		}
 		o.script = memberUpdatedScript
 		o.keys = []string{c.chatKey(ev.ChatID)}
-		o.args = []any{itoa(u.ID), u.Name, old, renamed}
+		o.args = []any{itoa(u.ID), u.Name, string(old), string(renamed)}
 	case event.ReadMoved:
 		d, err := event.Payload[event.ReadMovedData](ev.Envelope)
 		if err != nil {
@@ -271,16 +271,6 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		o.args = []any{ev.Seq, itoa(d.UserID), listMember(ev.ChatID)}
 	}
 	return o, nil
-}
-
-// userPrefix is how a user's JSON object starts in the bodies the cache
-// keeps (messageJSON encodes domain.User with id first, then name).
-func userPrefix(id int64, name string) (string, error) {
-	n, err := json.Marshal(name)
-	if err != nil {
-		return "", err
-	}
-	return `{"id":` + itoa(id) + `,"name":` + string(n), nil
 }
 
 // messageJSON is a message as the cache keeps it whole (a chat's last

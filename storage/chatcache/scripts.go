@@ -244,11 +244,13 @@ return 1
 `)
 
 // memberUpdatedScript applies member.updated: a direct chat's title is the
-// other member's name, and a renamed user's name is replaced in the bodies
-// the cache keeps whole (the last message, the recent ones: authors, quotes
-// and forwards). The replaced text is the start of the user's JSON object,
-// {"id":<uid>,"name":<old name>, which names exactly that user.
-// KEYS: chat hash. ARGV: user id, name, old prefix ("" when not renamed), new prefix.
+// other member's name, and a user whose name or picture changed is replaced
+// in the bodies the cache keeps whole (the last message, the recent ones:
+// authors, quotes and forwards). The replaced text is the user's JSON
+// object as encoded before ({"id":…,"name":…,"avatar_url":…}), which names
+// exactly that user.
+// KEYS: chat hash. ARGV: user id, name, the user's old JSON ("" for a change
+// of role), the new JSON.
 var memberUpdatedScript = redis.NewScript(`
 local h, uid, name, old, new = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', h) == 0 then return 0 end

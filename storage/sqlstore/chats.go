@@ -195,7 +195,7 @@ func loadMembers(ctx context.Context, q querier, chatIDs []int64) (map[int64][]d
 		chunk := chatIDs[:min(len(chatIDs), maxInList)]
 		chatIDs = chatIDs[len(chunk):]
 		rows, err := q.QueryContext(ctx,
-			`SELECT m.chat_id, m.user_id, COALESCE(u.name, ''), m.role
+			`SELECT m.chat_id, m.user_id, COALESCE(u.name, ''), u.avatar_key, m.role
 			 FROM chat_members m LEFT JOIN users u ON u.id = m.user_id
 			 WHERE m.chat_id IN (`+placeholders(len(chunk))+`)
 			 ORDER BY m.chat_id, m.user_id`, int64Args(chunk)...)
@@ -206,11 +206,13 @@ func loadMembers(ctx context.Context, q querier, chatIDs []int64) (map[int64][]d
 			var chatID int64
 			var m domain.Member
 			var role string
-			if err := rows.Scan(&chatID, &m.User.ID, &m.User.Name, &role); err != nil {
+			var avatar sql.NullString
+			if err := rows.Scan(&chatID, &m.User.ID, &m.User.Name, &avatar, &role); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("load members: %w", err)
 			}
 			m.Role = domain.Role(role)
+			m.User.AvatarURL = avatarURL(avatar)
 			out[chatID] = append(out[chatID], m)
 		}
 		rows.Close()

@@ -241,7 +241,7 @@ func scanMessages(rows *sql.Rows) ([]domain.Message, error) {
 	return msgs, rows.Err()
 }
 
-// fillAuthors sets the authors' names (and the names of forwarded
+// fillAuthors sets the authors' names and avatars (and those of forwarded
 // messages' original authors) from the main database: users and messages
 // may live on different databases, so this is not a SQL join.
 func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
@@ -255,14 +255,18 @@ func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
 			ids = append(ids, m.Forward.Author.ID)
 		}
 	}
-	names, err := s.userNames(ctx, ids)
+	users, err := s.usersByID(ctx, ids)
 	if err != nil {
 		return err
 	}
 	for i := range msgs {
-		msgs[i].Author.Name = names[msgs[i].Author.ID]
+		if u, ok := users[msgs[i].Author.ID]; ok {
+			msgs[i].Author = u
+		}
 		if f := msgs[i].Forward; f != nil {
-			f.Author.Name = names[f.Author.ID]
+			if u, ok := users[f.Author.ID]; ok {
+				f.Author = u
+			}
 		}
 	}
 	return nil

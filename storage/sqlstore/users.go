@@ -47,20 +47,24 @@ func (s *Store) CreateUser(ctx context.Context, name string, passwordHash []byte
 func (s *Store) UserByName(ctx context.Context, name string) (domain.User, []byte, error) {
 	var u domain.User
 	var hash []byte
-	err := s.main.QueryRowContext(ctx, "SELECT id, name, password_hash FROM users WHERE name_key = ?", nameKey(name)).
-		Scan(&u.ID, &u.Name, &hash)
+	var avatar sql.NullString
+	err := s.main.QueryRowContext(ctx, "SELECT id, name, avatar_key, password_hash FROM users WHERE name_key = ?", nameKey(name)).
+		Scan(&u.ID, &u.Name, &avatar, &hash)
 	if err != nil {
 		return domain.User{}, nil, notFound("user by name", err)
 	}
+	u.AvatarURL = avatarURL(avatar)
 	return u, hash, nil
 }
 
 // UserByID finds a user. ErrNotFound when missing.
 func (s *Store) UserByID(ctx context.Context, id int64) (domain.User, error) {
 	u := domain.User{ID: id}
-	if err := s.main.QueryRowContext(ctx, "SELECT name FROM users WHERE id = ?", id).Scan(&u.Name); err != nil {
+	var avatar sql.NullString
+	if err := s.main.QueryRowContext(ctx, "SELECT name, avatar_key FROM users WHERE id = ?", id).Scan(&u.Name, &avatar); err != nil {
 		return domain.User{}, notFound("user by id", err)
 	}
+	u.AvatarURL = avatarURL(avatar)
 	return u, nil
 }
 
@@ -76,7 +80,7 @@ func (s *Store) UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, err
 		chunk := ids[:min(len(ids), maxInList)]
 		ids = ids[len(chunk):]
 		rows, err := s.main.QueryContext(ctx,
-			"SELECT id, name FROM users WHERE id IN ("+placeholders(len(chunk))+")", int64Args(chunk)...)
+			"SELECT id, name, avatar_key FROM users WHERE id IN ("+placeholders(len(chunk))+")", int64Args(chunk)...)
 		if err != nil {
 			return nil, fmt.Errorf("users by ids: %w", err)
 		}
@@ -89,17 +93,26 @@ func (s *Store) UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, err
 	return out, nil
 }
 
-// userNames maps the ids of users that exist to their names.
-func (s *Store) userNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+// usersByID maps the ids of users that exist to them.
+func (s *Store) usersByID(ctx context.Context, ids []int64) (map[int64]domain.User, error) {
 	users, err := s.UsersByIDs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[int64]string, len(users))
+	out := make(map[int64]domain.User, len(users))
 	for _, u := range users {
-		names[u.ID] = u.Name
+		out[u.ID] = u
 	}
-	return names, nil
+	return out, nil
+}
+
+// avatarURL is the URL of an avatar key, nil for none.
+func avatarURL(key sql.NullString) *string {
+	if !key.Valid || key.String == "" {
+		return nil
+	}
+	u := domain.AvatarPath(key.String)
+	return &u
 }
 
 // SearchUsers lists users whose name starts with prefix, ignoring case,
@@ -111,7 +124,7 @@ func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]do
 	// A range scan of uq_users_name_key: LIKE with a constant prefix uses the
 	// index. '_' is allowed in names and is a LIKE wildcard, hence the escape.
 	rows, err := s.main.QueryContext(ctx,
-		"SELECT id, name FROM users WHERE name_key LIKE ? ESCAPE '!' ORDER BY name_key LIMIT ?",
+		"SELECT id, name, avatar_key FROM users WHERE name_key LIKE ? ESCAPE '!' ORDER BY name_key LIMIT ?",
 		escapeLike(nameKey(prefix))+"%", limit)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
@@ -132,9 +145,11 @@ func scanUsers(rows *sql.Rows) ([]domain.User, error) {
 	users := []domain.User{}
 	for rows.Next() {
 		var u domain.User
-		if err := rows.Scan(&u.ID, &u.Name); err != nil {
+		var avatar sql.NullString
+		if err := rows.Scan(&u.ID, &u.Name, &avatar); err != nil {
 			return nil, err
 		}
+		u.AvatarURL = avatarURL(avatar)
 		users = append(users, u)
 	}
 	return users, rows.Err()

@@ -37,6 +37,7 @@ type GatewayOp struct {
 	Remove *MemberChange
 	Role   *MemberChange // Member.Role is the new role
 	Title  *domain.Chat  // the chat renamed (ID and Title)
+	Rename *domain.User  // a user renamed (ID and the new Name)
 }
 
 // MemberChange is a member added to or removed from a chat.
@@ -167,6 +168,8 @@ func NewScenario() *Scenario {
 			// one of alice-bob from her view only.
 			b.del(team, 4)
 			b.hide(direct, alice, 0)
+			// bob renames himself: each of his chats hears of it.
+			b.rename(bob, "robert", team, direct)
 		}
 	}
 	b.read(team, alice)
@@ -269,6 +272,23 @@ func (b *builder) setRole(c *domain.Chat, u domain.User, role domain.Role) {
 	ch := MemberChange{ChatID: c.ID, Member: m, At: b.tick(), After: cloneChat(*c)}
 	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Role: &ch})
 	b.append(event.MemberUpdated, c.ID, c.Members[0].User.ID, ch.At, event.MemberUpdatedData{Member: m}, "")
+}
+
+// rename renames u, with a member.updated event in each of chats (those u
+// is a member of).
+func (b *builder) rename(u domain.User, name string, chats ...*domain.Chat) {
+	before := u
+	u.Name = name
+	b.sc.Gateway = append(b.sc.Gateway, GatewayOp{Rename: &u})
+	at := b.tick()
+	for _, c := range chats {
+		for i := range c.Members {
+			if c.Members[i].User.ID == u.ID {
+				c.Members[i].User = u
+				b.append(event.MemberUpdated, c.ID, u.ID, at, event.MemberUpdatedData{Member: c.Members[i], Previous: &before}, "")
+			}
+		}
+	}
 }
 
 // send appends a message; clientID "" makes a fresh one, and a known one
@@ -470,6 +490,8 @@ func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
 		case op.Role != nil:
 			got, _, rerr := st.SetRole(ctx, op.Role.ChatID, op.Role.Member.User.ID, op.Role.Member.Role, nil, nil)
 			err = same("role set", op.Role.After, got, rerr)
+		case op.Rename != nil:
+			_, _, err = st.UpdateUser(ctx, op.Rename.ID, op.Rename.Name, nil, func(domain.User) sqlstore.Stage { return nil })
 		case op.Title != nil:
 			var got domain.Chat
 			if got, _, err = st.SetTitle(ctx, op.Title.ID, op.Title.Title, nil, nil); err == nil {

@@ -26,6 +26,7 @@ import (
 // persister's projection the chat list falls back to (*sqlstore.Store).
 type Store interface {
 	UsersByIDs(ctx context.Context, ids []int64) ([]domain.User, error)
+	DirectChatOf(ctx context.Context, a, b int64) (domain.Chat, error)
 	UserByID(ctx context.Context, id int64) (domain.User, error)
 
 	CreateDirectChat(ctx context.Context, a, b domain.User, at time.Time, stage sqlstore.Stage) (domain.Chat, bool, error)
@@ -55,6 +56,12 @@ type Members interface {
 	Removed(chatID, userID int64)
 }
 
+// People is what chats need of people (*people.Service): blocks and privacy.
+type People interface {
+	MayMessage(ctx context.Context, a, b int64) error
+	MayStartDirect(ctx context.Context, me, other int64) error
+}
+
 // Outbox publishes the events the changes staged (*outbox.Relay).
 type Outbox interface {
 	// Flush returns once the events committed so far are in the log, or with
@@ -76,6 +83,7 @@ type Service struct {
 	store   Store
 	cache   Cache
 	members Members
+	people  People
 	outbox  Outbox
 	log     *slog.Logger
 
@@ -85,11 +93,11 @@ type Service struct {
 // New returns the chat service; log is used when the request's context
 // carries no logger. groupMax is the most members a group may have
 // (DefaultGroupMaxMembers when <= 0).
-func New(st Store, cache Cache, members Members, ob Outbox, log *slog.Logger, groupMax int) *Service {
+func New(st Store, cache Cache, members Members, people People, ob Outbox, log *slog.Logger, groupMax int) *Service {
 	if groupMax <= 0 {
 		groupMax = DefaultGroupMaxMembers
 	}
-	return &Service{store: st, cache: cache, members: members, outbox: ob, log: log, groupMax: groupMax}
+	return &Service{store: st, cache: cache, members: members, people: people, outbox: ob, log: log, groupMax: groupMax}
 }
 
 // View is a chat as one of its members sees it: its list entry (title
@@ -171,6 +179,19 @@ func (s *Service) Create(ctx context.Context, me domain.User, title *string, mem
 	at := time.Now()
 	stage := outbox.Stage(event.ChatCreated, me.ID, at, func(chat domain.Chat) any { return event.ChatCreatedData{Chat: chat} })
 	if name == "" {
+		// Blocked either way: no direct chat, new or old (403). A user who
+		// takes direct messages from nobody refuses new ones only.
+		other := otherUsers[0].ID
+		if err := s.people.MayMessage(ctx, me.ID, other); err != nil {
+			return View{}, false, err
+		}
+		if _, err := s.store.DirectChatOf(ctx, me.ID, other); errors.Is(err, domain.ErrNotFound) {
+			if err := s.people.MayStartDirect(ctx, me.ID, other); err != nil {
+				return View{}, false, err
+			}
+		} else if err != nil {
+			return View{}, false, err
+		}
 		chat, created, err := s.store.CreateDirectChat(ctx, creator, otherUsers[0], at, stage)
 		if err != nil {
 			return View{}, false, err

@@ -18,6 +18,7 @@ import (
 	"github.com/logchat/gateway/internal/accounts"
 	"github.com/logchat/gateway/internal/chats"
 	"github.com/logchat/gateway/internal/messages"
+	"github.com/logchat/gateway/internal/people"
 	"github.com/logchat/gateway/internal/realtime"
 	"github.com/logchat/shared/obs"
 )
@@ -30,7 +31,7 @@ const BodyLimit = 64 << 10
 // connection; refusing it while the client is still writing (what a plain
 // BodyLimit does) resets the connection, and the client may see the reset
 // instead of the 413.
-const readLimit = 1 << 20
+const readLimit = people.MaxAvatarBytes + 1<<20
 
 // Config is what the API is built from.
 type Config struct {
@@ -38,6 +39,7 @@ type Config struct {
 	Chats    *chats.Service
 	Messages *messages.Service
 	Realtime *realtime.Service
+	People   *people.Service
 	Updates  Updates // GET /updates
 
 	Log *slog.Logger
@@ -82,6 +84,7 @@ type api struct {
 	chats    *chats.Service
 	messages *messages.Service
 	realtime *realtime.Service
+	people   *people.Service
 	updates  Updates
 	log      *slog.Logger
 	checks   obs.Checks
@@ -94,7 +97,7 @@ type api struct {
 // when cfg.PublicMetrics, and the web client.
 func New(cfg Config) *fiber.App {
 	a := &api{
-		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime,
+		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime, people: cfg.People,
 		updates: cfg.Updates, log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
 	}
 	if a.log == nil {
@@ -166,6 +169,18 @@ func New(cfg Config) *fiber.App {
 	v1.Post("/auth/logout", authed(a.logout)...)
 	v1.Get("/me", authed(a.me)...)
 	v1.Get("/users", authed(a.searchUsers)...)
+	v1.Get("/users/:id", authed(a.profile)...)
+	v1.Patch("/me", authed(a.updateMe)...)
+	v1.Put("/me/avatar", authed(a.setAvatar)...)
+	v1.Delete("/me/avatar", authed(a.deleteAvatar)...)
+	v1.Get("/me/blocks", authed(a.blocked)...)
+	v1.Put("/me/blocks/:user_id", authed(a.block)...)
+	v1.Delete("/me/blocks/:user_id", authed(a.unblock)...)
+	v1.Get("/me/privacy", authed(a.privacy)...)
+	v1.Patch("/me/privacy", authed(a.setPrivacy)...)
+	// Avatars need no token: an <img> cannot send one, and a key is
+	// unguessable and names a picture its owner made public.
+	v1.Get("/avatars/:key", a.avatar)
 	v1.Post("/chats", authed(a.createChat)...)
 	v1.Get("/chats", authed(a.listChats)...)
 	v1.Get("/chats/:id", authed(a.getChat)...)

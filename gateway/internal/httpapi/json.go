@@ -31,6 +31,7 @@ type (
 )
 
 var (
+	toProfile  = apijson.FromProfile
 	toMessage  = apijson.FromMessage
 	toMessages = apijson.FromMessages
 	toSummary  = apijson.FromSummary

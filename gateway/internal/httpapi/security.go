@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"github.com/logchat/gateway/internal/people"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,11 +46,19 @@ func refuseEncoded(c *fiber.Ctx) error {
 // which would inflate an encoded one; refuseEncoded ran first, so the two
 // are the same.
 func limitBody(c *fiber.Ctx) error {
-	if len(c.Request().Body()) > BodyLimit {
+	limit := BodyLimit
+	if c.Method() == fiber.MethodPut && c.Path() == avatarUploadPath {
+		limit = people.MaxAvatarBytes
+	}
+	if len(c.Request().Body()) > limit {
 		return fiber.ErrRequestEntityTooLarge
 	}
 	return c.Next()
 }
+
+// avatarUploadPath is the one path whose body may be bigger than BodyLimit:
+// an image, up to people.MaxAvatarBytes.
+const avatarUploadPath = "/api/v1/me/avatar"
 
 // securityHeaders sets the browser's protections on every answer (Fiber's
 // helmet): a Content-Security-Policy that allows scripts and styles from

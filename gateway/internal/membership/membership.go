@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,8 @@ type Store interface {
 	// MemberRole is userID's role in chatID; domain.ErrNotFound when not a
 	// member or no such chat.
 	MemberRole(ctx context.Context, chatID, userID int64) (domain.Role, error)
+	// DirectPair is the two members of a direct chat (direct false for a group).
+	DirectPair(ctx context.Context, chatID int64) (a, b int64, direct bool, err error)
 }
 
 // Projection is the members the log projected into Redis (*chatcache.Cache).
@@ -40,12 +43,45 @@ type Service struct {
 	store Store
 	proj  Projection
 	cache *cache
+
+	pairsMu sync.Mutex
+	pairs   map[int64][2]int64 // direct chats' pairs ({0, 0}: a group), which never change
 }
 
 // New returns a service that reuses MySQL's answers for ttl (0: never).
 // proj may be nil: then nothing stands in for MySQL.
 func New(st Store, proj Projection, ttl time.Duration) *Service {
-	return &Service{store: st, proj: proj, cache: newCache(ttl)}
+	return &Service{store: st, proj: proj, cache: newCache(ttl), pairs: map[int64][2]int64{}}
+}
+
+// DirectPeer is the other member of a direct chat uid is in; direct is false
+// for a group. Kept for good once known: a chat's kind and a direct chat's
+// pair never change.
+func (s *Service) DirectPeer(ctx context.Context, chatID, uid int64) (peer int64, direct bool, err error) {
+	s.pairsMu.Lock()
+	p, ok := s.pairs[chatID]
+	s.pairsMu.Unlock()
+	if !ok {
+		a, b, _, err := s.store.DirectPair(ctx, chatID)
+		if err != nil {
+			return 0, false, err
+		}
+		p = [2]int64{a, b}
+		s.pairsMu.Lock()
+		if len(s.pairs) >= maxEntries {
+			clear(s.pairs)
+		}
+		s.pairs[chatID] = p
+		s.pairsMu.Unlock()
+	}
+	switch {
+	case p[0] == 0:
+		return 0, false, nil
+	case p[0] == uid:
+		return p[1], true, nil
+	default:
+		return p[0], true, nil
+	}
 }
 
 // Role is the caller's role in a chat; a chat the caller is not in is

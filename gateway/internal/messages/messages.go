@@ -42,6 +42,15 @@ type Members interface {
 	// ManagerRole is Role asked of MySQL, never of a cache: for powers
 	// over other members' messages.
 	ManagerRole(ctx context.Context, chatID, uid int64) (domain.Role, error)
+	// DirectPeer is the other member of a direct chat (direct false for a group).
+	DirectPeer(ctx context.Context, chatID, uid int64) (peer int64, direct bool, err error)
+}
+
+// People is what messages need of people (*people.Service): the author as
+// they are now, and blocks.
+type People interface {
+	Current(ctx context.Context, u domain.User) domain.User
+	MayMessage(ctx context.Context, a, b int64) error
 }
 
 // Log is the chat log (the gateway's: the stream, through the group-commit
@@ -67,12 +76,26 @@ type Service struct {
 	store   Store
 	cache   Cache
 	members Members
+	people  People
 	log     Log
 }
 
 // New returns the message service.
-func New(st Store, cache Cache, members Members, log Log) *Service {
-	return &Service{store: st, cache: cache, members: members, log: log}
+func New(st Store, cache Cache, members Members, people People, log Log) *Service {
+	return &Service{store: st, cache: cache, members: members, people: people, log: log}
+}
+
+// mayWrite says whether me may write in a chat they may send in: not in a
+// direct chat where either member blocked the other. When MySQL cannot say
+// (an outage), the message goes through: sends are accepted through a MySQL
+// outage, the log being the buffer, and a block is a courtesy between two
+// people, not a security boundary (see people.MayMessage).
+func (s *Service) mayWrite(ctx context.Context, chatID, me int64) error {
+	peer, direct, err := s.members.DirectPeer(ctx, chatID, me)
+	if err != nil || !direct {
+		return nil
+	}
+	return s.people.MayMessage(ctx, me, peer)
 }
 
 // Draft is a message as a client sends it: a text, or a forward of another
@@ -119,6 +142,10 @@ func (s *Service) Send(ctx context.Context, me domain.User, chatID int64, d Draf
 	if !role.CanSend() {
 		return domain.Message{}, domain.Forbidden("a muted member cannot send messages")
 	}
+	if err := s.mayWrite(ctx, chatID, me.ID); err != nil {
+		return domain.Message{}, err
+	}
+	me = s.people.Current(ctx, me)
 	data := event.MessageCreatedData{Author: me, Text: text, ClientID: d.ClientID, ReplyToID: d.ReplyToID}
 	if d.Forward != nil {
 		src, err := s.forwardSource(ctx, me.ID, *d.Forward)
@@ -273,7 +300,10 @@ func (s *Service) Edit(ctx context.Context, me domain.User, chatID, id int64, te
 	if !role.CanSend() {
 		return domain.Message{}, domain.Forbidden("a muted member cannot edit messages")
 	}
-	m.Author = me
+	if err := s.mayWrite(ctx, chatID, me.ID); err != nil {
+		return domain.Message{}, err
+	}
+	m.Author = s.people.Current(ctx, me)
 	if m, err = s.resolveOne(ctx, me.ID, m); err != nil {
 		return domain.Message{}, err
 	}
