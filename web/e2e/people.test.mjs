@@ -144,7 +144,7 @@ test('own profile: photo, name and about; the other user sees them live, with av
   await b.context.close()
 })
 
-test('profile panel: send message, block (nobody can write in the direct chat), unblock; privacy', { timeout: 240_000 }, async () => {
+test('profile panel: send message, block (nobody can write in the direct chat), unblock; privacy settings', { timeout: 240_000 }, async () => {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const group = await api('/chats', { method: 'POST', token: alice.token, body: { title: 'Met here', member_ids: [bob.id] } })
@@ -159,7 +159,6 @@ test('profile panel: send message, block (nobody can write in the direct chat), 
   await a.page.locator(`[data-testid="member"][data-user-id="${bob.id}"] [data-testid="member-open"]`).click()
   const panel = a.page.getByTestId('profile-panel')
   await panel.getByTestId('profile-name').getByText(bob.name, { exact: true }).waitFor()
-  await panel.getByTestId('profile-last-seen').getByText('online').waitFor()
   await panel.getByTestId('profile-message').click()
   await a.page.getByTestId('side-panel').waitFor({ state: 'detached' })
   await a.page.getByTestId('chat-header-title').getByText(bob.name, { exact: true }).waitFor()
@@ -196,17 +195,29 @@ test('profile panel: send message, block (nobody can write in the direct chat), 
   await sentMessageId(b.page, 'back again')
   await messageByText(a.page, 'back again').waitFor()
 
-  // Privacy: with last seen hidden, bob no longer sees alice online.
+  // Privacy: nobody may start a new direct chat with alice (an existing one stays), and
+  // the settings chosen are shown again after a reload.
   await a.page.getByTestId('panel-close').click()
   await openMyProfile(a.page)
+  await a.page.getByTestId('privacy-direct_messages-nobody').check()
+  await saved(a.page, 'Privacy saved.')
   await a.page.getByTestId('privacy-last_seen-nobody').check()
   await saved(a.page, 'Privacy saved.')
-  assert.ok(await a.page.getByTestId('privacy-last_seen-nobody').isChecked())
-  await b.page.getByTestId('chat-info-open').click()
-  await b.page.getByTestId('chat-info-profile').click()
-  const seen = b.page.getByTestId('profile-panel').getByTestId('profile-last-seen')
-  await seen.waitFor()
-  assert.equal((await seen.textContent()).trim(), 'last seen a long time ago')
+  const carol = await registerUser('carol')
+  const refusedChat = await fetch(`${BASE_URL}/api/v1/chats`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${carol.token}` },
+    body: JSON.stringify({ member_ids: [alice.id] }),
+  })
+  assert.equal(refusedChat.status, 403)
+  await sendFromComposer(b.page, 'still here')
+  await messageByText(a.page, 'still here').waitFor()
+  await a.page.reload()
+  await openMyProfile(a.page)
+  for (const id of ['privacy-direct_messages-nobody', 'privacy-last_seen-nobody']) {
+    await a.page.getByTestId(id).and(a.page.locator(':checked')).waitFor()
+  }
+  assert.equal(await a.page.getByTestId('privacy-last_seen-everyone').isChecked(), false)
 
   for (const x of [a, b]) assert.deepEqual(x.problems, { dialogs: [], errors: [] })
   await a.context.close()

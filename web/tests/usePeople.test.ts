@@ -23,7 +23,8 @@ function setup(chats: ChatSummary[], fullChats: Record<number, Chat> = {}) {
       if (!c) throw new Error('no such chat')
       return c
     }),
-    me: vi.fn(async () => ({ ...alice, avatar_url: '/api/v1/avatars/me', privacy: { last_seen: 'nobody', direct_messages: 'everyone' } })),
+    me: vi.fn(async () => ({ ...alice, avatar_url: '/api/v1/avatars/me' })),
+    privacy: vi.fn(async () => ({ last_seen: 'nobody' as const, direct_messages: 'everyone' as const })),
     blocks: vi.fn(async () => ({ users: [bob] })),
     block: vi.fn(async () => undefined),
     unblock: vi.fn(async () => undefined),
@@ -77,7 +78,7 @@ describe('usePeople', () => {
     expect(seen.map((e) => e.kind === 'publication' && e.pub.type)).toEqual(['member.removed', 'chat.updated'])
   })
 
-  it('start: the user’s own avatar and privacy settings from GET /me', async () => {
+  it('start: the user’s own avatar (GET /me) and privacy settings (GET /me/privacy)', async () => {
     const { people } = setup([])
     await people.start()
     expect(people.person(alice).avatar_url).toBe('/api/v1/avatars/me')
@@ -110,7 +111,7 @@ describe('usePeople', () => {
     expect(people.panel.stack).toEqual([])
   })
 
-  it('privacyOf reads GET /me’s settings under "privacy" or at the top, else null', () => {
+  it('privacyOf reads settings at the top or under "privacy", else null', () => {
     expect(privacyOf({ last_seen: 'nobody', direct_messages: 'everyone' })).toEqual({ last_seen: 'nobody', direct_messages: 'everyone' })
     expect(privacyOf({ privacy: { last_seen: 'everyone', direct_messages: 'nobody' } })).toEqual({ last_seen: 'everyone', direct_messages: 'nobody' })
     expect(privacyOf({ id: 1, name: 'a' })).toBeNull()

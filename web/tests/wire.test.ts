@@ -42,6 +42,8 @@ interface Shapes {
   SubscriptionToken: W.SubscriptionToken
   ErrorBody: W.ErrorBody
   ErrorDetail: W.ErrorBody['error']
+  Profile: W.Profile
+  PrivacySettings: W.PrivacySettings
 }
 type ShapeName = keyof Shapes
 
@@ -90,6 +92,10 @@ const shapes = {
   SubscriptionToken: { token: 'string' },
   ErrorBody: { error: 'ErrorDetail' },
   ErrorDetail: { code: 'string', message: 'string' },
+  Profile: {
+    id: 'number', name: 'string', avatar_url: 'string|null?', about: 'string', last_seen_at: 'string|null', online: 'boolean',
+  },
+  PrivacySettings: { last_seen: 'string', direct_messages: 'string' },
 } as const satisfies { [N in ShapeName]: Shape<Shapes[N]> }
 
 // `cursor` is there on the personal channel and in GET /updates (API 1.1), not on chat channels.
@@ -123,6 +129,8 @@ const objectFiles: Record<string, ShapeName> = {
   realtime_token: 'RealtimeToken',
   subscription_token: 'SubscriptionToken',
   error: 'ErrorBody',
+  profile: 'Profile',
+  privacy: 'PrivacySettings',
 }
 const publicationFiles: Record<string, W.Publication['type']> = {
   publication_message_created: 'message.created',

@@ -176,6 +176,8 @@ export function createApi(opts: ApiOptions) {
     blocks: () => request<UserList>('GET', '/me/blocks'),
     block: (userId: number) => request<void>('PUT', `/me/blocks/${userId}`),
     unblock: (userId: number) => request<void>('DELETE', `/me/blocks/${userId}`),
+    /** The caller's privacy settings (GET /me/privacy: the gateway's addition to the contract). */
+    privacy: () => request<PrivacySettings>('GET', '/me/privacy'),
     setPrivacy: (settings: Partial<PrivacySettings>) => request<PrivacySettings>('PATCH', '/me/privacy', settings),
   }
 }

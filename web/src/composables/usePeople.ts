@@ -7,7 +7,7 @@ import { peerOf } from '../lib/people'
 import { signIn, session } from '../stores/session'
 import type { ChatList } from './useChatList'
 
-type PeopleApi = Pick<Api, 'getChat' | 'me' | 'blocks' | 'block' | 'unblock' | 'setPrivacy'>
+type PeopleApi = Pick<Api, 'getChat' | 'me' | 'blocks' | 'block' | 'unblock' | 'privacy' | 'setPrivacy'>
 
 /** A side panel: a chat's info, someone's profile, or the user's own profile editor. */
 export type Panel = { kind: 'chat'; chatId: number } | { kind: 'user'; userId: number } | { kind: 'me' }
@@ -42,7 +42,7 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
   const panels = ref<Panel[]>([])
   const blocked = ref<Set<number>>(new Set())
   const blocksLoaded = ref(false)
-  /** The user's privacy settings, once known: from GET /me when it has them, else from the last PATCH. */
+  /** The user's privacy settings, once known (GET /me/privacy, then each PATCH's answer). */
   const privacy = ref<PrivacySettings | null>(null)
   const hub = markRaw(new ChatHub())
 
@@ -133,14 +133,10 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
   }
 
   async function start(): Promise<void> {
-    try {
-      // The user's own avatar (and a name changed on another device).
-      const mine = await api.me()
-      learn(mine)
-      privacy.value = privacyOf(mine) ?? privacy.value
-    } catch {
-      // The session's copy stays.
-    }
+    const [mine, settings] = await Promise.allSettled([api.me(), api.privacy()])
+    // The user's own avatar (and a name changed on another device); else the session's copy stays.
+    if (mine.status === 'fulfilled') learn(mine.value)
+    if (settings.status === 'fulfilled') privacy.value = privacyOf(settings.value) ?? privacy.value
   }
 
   async function setPrivacy(patch: Partial<PrivacySettings>): Promise<void> {
@@ -205,7 +201,7 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
   })
 }
 
-/** GET /me's privacy settings, under "privacy" or as fields of their own, when it has them. */
+/** Privacy settings as an answer has them (GET /me/privacy; under "privacy" in case GET /me gets them), or null. */
 export function privacyOf(me: object): PrivacySettings | null {
   const m = me as { privacy?: Partial<PrivacySettings> } & Partial<PrivacySettings>
   const p = m.privacy ?? m
