@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  api, BASE_URL, chatItem, launchBrowser, messageByText, openChat, openPage, registerUser, screenshot, send,
+  api, BASE_URL, chatItem, directChat, launchBrowser, messageByText, openChat, openPage, registerUser, screenshot, send,
   sendFromComposer, sentMessageId, signIn,
 } from './helpers.mjs'
 
@@ -56,7 +56,7 @@ async function messageAvatars(page) {
   )
 }
 
-test('own profile: photo, name and about; the other user sees them live, with avatars in the group', { timeout: 240_000 }, async () => {
+test('own profile: photo, name and about; the other user sees them live, in the group and the chat list', { timeout: 240_000 }, async () => {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const carol = await registerUser('carol')
@@ -65,6 +65,8 @@ test('own profile: photo, name and about; the other user sees them live, with av
   await send(carol, group.id, 'second from carol')
   await send(alice, group.id, 'alice here')
   await send(carol, group.id, 'carol again')
+  // No message in it: the list learns who the other member is from GET /chats/{id}.
+  const direct = await directChat(bob, alice)
   const a = await openPage(browser)
   const b = await openPage(browser)
   await signIn(a.page, alice)
@@ -126,6 +128,11 @@ test('own profile: photo, name and about; the other user sees them live, with av
     ['carol again', carol.id, null],
   ])
   await screenshot(b.page, 'group-avatars')
+
+  // The direct chat with her, in bob's list: her photo and her new name as its title.
+  const directItem = chatItem(b.page, direct.id)
+  await directItem.locator(`[data-avatar-url="${mine.avatar_url}"]`).waitFor()
+  await directItem.getByTestId('chat-title').getByText(newName, { exact: true }).waitFor()
 
   // Her profile panel, from her avatar.
   await aliceMsg.getByTestId('message-avatar').click()
