@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/verify"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/testkit"
@@ -53,6 +55,16 @@ type faultRow struct {
 	catchUp                             time.Duration
 	realtimeDups, recoveryFailed        int
 	deadLetters                         int
+	// edits, deletes and hides the load made of earlier messages
+	edits, deletes, hides int
+	// historyWrong counts what the API's history got wrong: a message
+	// deleted (or hidden from the reader) still shown, an edited one not
+	// showing its last text, an accepted one missing.
+	historyWrong int
+	// diverged is what the convergence check (ingest verify) found at the
+	// end: differences between the live MySQL and Redis and what the log
+	// builds; -1 when the check could not be made.
+	diverged int
 	// personal is the check of bob's update stream (API.md, "Per-user
 	// updates"): live on his personal channel plus GET /updates from the
 	// cursor he took before anything happened.
@@ -190,21 +202,40 @@ func (f *faultRun) kill(worker string) {
 
 func (f *faultRun) ingest(args ...string) (string, error) { return f.sys.Ingest(args...) }
 
-// sent is one accepted message, as the client knows it.
+// sent is one accepted message, as the client knows it: the text of its last
+// accepted edit, and whether it was deleted for everyone or hidden by the
+// reader for himself.
 type sent struct {
-	id   int64
-	text string
+	id      int64
+	text    string
+	edits   int
+	deleted bool
+	hidden  bool // by the reader (bob), for himself
 }
 
+// visible reports whether the reader sees the message in his history and list.
+func (m sent) visible() bool { return !m.deleted && !m.hidden }
+
 // faultLoad sends steadily to every chat, one sequential sender per chat, and
-// retries a failed send with the same client_id until it is accepted, as a
-// client would: what the API accepted is what the invariants are checked against.
+// retries a failed request until it is accepted, as a client would: what the
+// API accepted is what the invariants are checked against. About one
+// operation in ten edits an earlier message, one in fifty deletes one for
+// everyone and one in fifty hides one from the reader's own view (API.md
+// 1.1, "Messages").
 type faultLoad struct {
-	mu       sync.Mutex
-	author   int64            // who sends
-	byChat   map[int64][]sent // in acceptance order
-	failures int              // answers other than 202 (503 during outages), retried
+	mu                    sync.Mutex
+	author                int64            // who sends
+	byChat                map[int64][]sent // in acceptance order
+	failures              int              // answers other than 2xx (503 during outages), retried
+	edits, deletes, hides int              // accepted
 }
+
+// Shares of the load's operations, in percent; the rest are sends.
+const (
+	editShare   = 10
+	deleteShare = 2
+	hideShare   = 2
+)
 
 func (l *faultLoad) run(ctx context.Context, t *testing.T, from *harness.Client, reader *harness.Client, chats []harness.Chat, perChatRate float64) {
 	var wg sync.WaitGroup
@@ -215,32 +246,28 @@ func (l *faultLoad) run(ctx context.Context, t *testing.T, from *harness.Client,
 			defer wg.Done()
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
+			rng := rand.New(rand.NewPCG(uint64(ci), uint64(ch.ID)))
 			for k := 0; ; k++ {
 				select {
 				case <-ctx.Done():
 					return
 				case <-tick.C:
 				}
+				if l.changeEarlier(t, rng, from, reader, ch.ID, ci, k) {
+					continue
+				}
 				text := fmt.Sprintf("chat %d message %d", ci, k)
 				clientID := fmt.Sprintf("f-%d-%d", ci, k)
-				deadline := time.Now().Add(90 * time.Second)
-				for {
-					m, err := from.Send(ch.ID, text, clientID)
-					if err == nil {
-						l.mu.Lock()
-						l.byChat[ch.ID] = append(l.byChat[ch.ID], sent{m.ID, text})
-						l.mu.Unlock()
-						break
-					}
-					l.mu.Lock()
-					l.failures++
-					l.mu.Unlock()
-					if time.Now().After(deadline) {
-						t.Errorf("send %s not accepted within 90s: %v", clientID, err)
-						return
-					}
-					time.Sleep(200 * time.Millisecond)
+				var m domain.Message
+				if !l.retry(t, "send "+clientID, func() (err error) {
+					m, err = from.Send(ch.ID, text, clientID)
+					return err
+				}) {
+					return
 				}
+				l.mu.Lock()
+				l.byChat[ch.ID] = append(l.byChat[ch.ID], sent{id: m.ID, text: text})
+				l.mu.Unlock()
 				// The reader reads now and then, so read positions move too.
 				if k%25 == 24 {
 					l.mu.Lock()
@@ -252,6 +279,88 @@ func (l *faultLoad) run(ctx context.Context, t *testing.T, from *harness.Client,
 		}()
 	}
 	wg.Wait()
+}
+
+// retry repeats a request until it is accepted, for 90 s at most, as a
+// client does; false (and the test failed) when it never was.
+func (l *faultLoad) retry(t *testing.T, what string, do func() error) bool {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		err := do()
+		if err == nil {
+			return true
+		}
+		l.mu.Lock()
+		l.failures++
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Errorf("%s not accepted within 90s: %v", what, err)
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// changeEarlier edits, deletes or hides an earlier message of the chat in
+// the load's shares of operations; false when this operation is a send.
+// Edits and deletes are the author's (alice), hides the reader's (bob). A
+// deleted message is changed no more; a hidden one may still be edited.
+func (l *faultLoad) changeEarlier(t *testing.T, rng *rand.Rand, author, reader *harness.Client, chatID int64, ci, k int) bool {
+	r := rng.IntN(100)
+	if r >= editShare+deleteShare+hideShare {
+		return false
+	}
+	l.mu.Lock()
+	var candidates []int
+	for i, m := range l.byChat[chatID] {
+		if !m.deleted && (r < editShare+deleteShare || !m.hidden) {
+			candidates = append(candidates, i)
+		}
+	}
+	if len(candidates) == 0 {
+		l.mu.Unlock()
+		return false
+	}
+	i := candidates[rng.IntN(len(candidates))]
+	m := l.byChat[chatID][i]
+	l.mu.Unlock()
+	path := fmt.Sprintf("/chats/%d/messages/%d", chatID, m.id)
+	switch {
+	case r < editShare:
+		text := fmt.Sprintf("chat %d message %d edited at %d", ci, m.id, k)
+		if !l.retry(t, "edit of "+path, func() error {
+			_, err := author.Do("PATCH", path, map[string]string{"text": text}, nil)
+			return err
+		}) {
+			return true
+		}
+		m.text, m.edits = text, m.edits+1
+		l.mu.Lock()
+		l.edits++
+	case r < editShare+deleteShare:
+		if !l.retry(t, "delete of "+path, func() error {
+			_, err := author.Do("DELETE", path, nil, nil)
+			return err
+		}) {
+			return true
+		}
+		m.deleted = true
+		l.mu.Lock()
+		l.deletes++
+	default:
+		if !l.retry(t, "hide of "+path, func() error {
+			_, err := reader.Do("DELETE", path+"?for=me", nil, nil)
+			return err
+		}) {
+			return true
+		}
+		m.hidden = true
+		l.mu.Lock()
+		l.hides++
+	}
+	l.byChat[chatID][i] = m
+	l.mu.Unlock()
+	return true
 }
 
 func runFaultScenario(t *testing.T, sc faultScenario) {
@@ -306,12 +415,13 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 	cancel()
 	<-loadDone
 
-	row := checkFaultInvariants(t, sys, bob, rt, chats, load, sc)
+	row := checkFaultInvariants(t, sys, alice, bob, rt, chats, load, sc)
 	row.personal = checkPersonalStream(t, bob, rt, start.Cursor, load, sc)
 	row.catchUp = <-catchUp
 	if row.catchUp < 0 {
 		t.Errorf("the projections did not catch up within 3 minutes of the fault clearing")
 	}
+	row.diverged = checkConverged(t, sys, sc)
 	faultRowsMu.Lock()
 	faultRows = append(faultRows, row)
 	faultRowsMu.Unlock()
@@ -319,7 +429,7 @@ func runFaultScenario(t *testing.T, sc faultScenario) {
 
 // checkFaultInvariants waits for the projections to converge and compares them
 // with what was accepted.
-func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, load *faultLoad, sc faultScenario) faultRow {
+func checkFaultInvariants(t *testing.T, sys *harness.System, alice, bob *harness.Client, rt *harness.Subscriber, chats []harness.Chat, load *faultLoad, sc faultScenario) faultRow {
 	t.Helper()
 	row := faultRow{scenario: sc.name}
 	db, err := sql.Open("mysql", sys.MySQLDSN)
@@ -343,18 +453,26 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 		return cacheMatchesMySQL(db, bob, chats)
 	})
 
+	load.mu.Lock()
+	row.edits, row.deletes, row.hides = load.edits, load.deletes, load.hides
+	load.mu.Unlock()
 	for _, ch := range chats {
 		msgs := byChat[ch.ID]
-		// Exactly once, with the right chat, author and text.
-		stored := map[int64]string{}
-		rows, err := db.Query("SELECT id, author_id, text FROM messages WHERE chat_id = ? ORDER BY id", ch.ID)
+		// Exactly once, with the right chat, author and text (its last
+		// edit's); a deleted message as a tombstone without its text.
+		type storedRow struct {
+			text    string
+			deleted bool
+		}
+		stored := map[int64]storedRow{}
+		rows, err := db.Query("SELECT id, author_id, text, deleted_at IS NOT NULL FROM messages WHERE chat_id = ? ORDER BY id", ch.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for rows.Next() {
 			var id, author int64
-			var text string
-			if err := rows.Scan(&id, &author, &text); err != nil {
+			var r storedRow
+			if err := rows.Scan(&id, &author, &r.text, &r.deleted); err != nil {
 				t.Fatal(err)
 			}
 			if _, dup := stored[id]; dup {
@@ -363,17 +481,21 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 			if author != load.author {
 				t.Errorf("chat %d message %d: author %d, want %d", ch.ID, id, author, load.author)
 			}
-			stored[id] = text
+			stored[id] = r
 		}
 		rows.Close()
 		var byClient int
 		_ = db.QueryRow("SELECT COUNT(*) - COUNT(DISTINCT author_id, client_id) FROM messages WHERE chat_id = ?", ch.ID).Scan(&byClient)
 		row.dupRows += byClient
 		for i, m := range msgs {
-			if text, ok := stored[m.id]; !ok {
+			if r, ok := stored[m.id]; !ok {
 				row.lost++
-			} else if text != m.text {
-				t.Errorf("chat %d message %d: text %q, want %q", ch.ID, m.id, text, m.text)
+			} else if r.deleted != m.deleted {
+				t.Errorf("chat %d message %d: deleted in MySQL %v, want %v", ch.ID, m.id, r.deleted, m.deleted)
+			} else if !m.deleted && r.text != m.text {
+				t.Errorf("chat %d message %d: text %q, want %q (%d edits)", ch.ID, m.id, r.text, m.text, m.edits)
+			} else if m.deleted && r.text != "" {
+				t.Errorf("chat %d message %d: deleted for everyone, but MySQL kept its text %q", ch.ID, m.id, r.text)
 			}
 			// Ids strictly increase in acceptance order.
 			if i > 0 && m.id <= msgs[i-1].id {
@@ -397,6 +519,8 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 			last = max(last, id)
 		}
 	}
+
+	row.historyWrong = checkHistories(t, alice, bob, chats, byChat)
 
 	// Dead letters: exactly the scenario's poison, with reasons.
 	_, js := sys.NATS.Connect(t)
@@ -429,10 +553,78 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, bob *harness.Client
 		// repeats after Centrifugo's 20 s outage).
 		t.Errorf("%d messages published twice on chat channels after %s: want 0", row.realtimeDups, sc.name)
 	}
-	if row.lost != 0 || row.dupRows != 0 || row.outOfOrder != 0 {
-		t.Errorf("lost %d, duplicated rows %d, out of order %d: all must be 0", row.lost, row.dupRows, row.outOfOrder)
+	if row.lost != 0 || row.dupRows != 0 || row.outOfOrder != 0 || row.historyWrong != 0 {
+		t.Errorf("lost %d, duplicated rows %d, out of order %d, wrong in history %d: all must be 0", row.lost, row.dupRows, row.outOfOrder, row.historyWrong)
 	}
 	return row
+}
+
+// checkHistories reads every chat's whole history through the API as the
+// author and as the reader and counts what is wrong: an accepted message
+// missing, a deleted one shown (or one the reader hid, to him), an edited one
+// without its last text or its edited_at, ids not increasing.
+func checkHistories(t *testing.T, alice, bob *harness.Client, chats []harness.Chat, byChat map[int64][]sent) int {
+	t.Helper()
+	wrong := 0
+	for _, ch := range chats {
+		for _, reader := range []*harness.Client{alice, bob} {
+			got, err := reader.AllMessages(ch.ID, 100)
+			if err != nil {
+				t.Errorf("history of chat %d as %s: %v", ch.ID, reader.User.Name, err)
+				wrong++
+				continue
+			}
+			shown := map[int64]domain.Message{}
+			for i, m := range got {
+				if i > 0 && m.ID <= got[i-1].ID {
+					wrong++
+					t.Errorf("history of chat %d as %s: id %d after %d", ch.ID, reader.User.Name, m.ID, got[i-1].ID)
+				}
+				shown[m.ID] = m
+			}
+			for _, m := range byChat[ch.ID] {
+				h, ok := shown[m.id]
+				want := !m.deleted && (reader == alice || !m.hidden)
+				switch {
+				case ok != want:
+					wrong++
+					t.Errorf("history of chat %d as %s: message %d shown %v, want %v (deleted %v, hidden from bob %v)",
+						ch.ID, reader.User.Name, m.id, ok, want, m.deleted, m.hidden)
+				case ok && (h.Text != m.text || (m.edits > 0) != (h.EditedAt != nil)):
+					wrong++
+					t.Errorf("history of chat %d as %s: message %d text %q edited_at %v, want %q after %d edits",
+						ch.ID, reader.User.Name, m.id, h.Text, h.EditedAt, m.text, m.edits)
+				}
+			}
+		}
+	}
+	return wrong
+}
+
+// checkConverged runs the convergence check against the scenario's stack,
+// after the catch-up: MySQL and Redis must be what the log builds.
+func checkConverged(t *testing.T, sys *harness.System, sc faultScenario) int {
+	t.Helper()
+	rep, err := sys.Verify(context.Background(), verify.Options{Wait: 2 * time.Minute})
+	if err != nil {
+		t.Errorf("convergence check after %s: %v", sc.name, err)
+		return -1
+	}
+	if rep.Differences != 0 {
+		var b strings.Builder
+		_ = rep.WriteText(&b)
+		t.Errorf("after %s the projections diverge from the log:\n%s", sc.name, b.String())
+	}
+	refused := 0
+	for _, seqs := range rep.Refused {
+		refused += len(seqs)
+	}
+	// What the workers' code refuses in the rebuild is what they
+	// dead-lettered live (the notifier's are not rebuilt).
+	if want := sc.poison * 2 / 3; refused != want {
+		t.Errorf("the rebuild refused %d events (%v), want the scenario's %d poison events for the persister and cachewarm", refused, rep.Refused, want)
+	}
+	return rep.Differences
 }
 
 // checkPersonalStream follows bob's update stream as a client does: the
@@ -527,6 +719,14 @@ func projectionsHave(db *sql.DB, bob *harness.Client, rt *harness.Subscriber, ch
 			continue
 		}
 		newest := msgs[len(msgs)-1].id
+		// The list shows the newest message bob sees: deleted and hidden
+		// ones are not.
+		var newestVisible int64
+		for _, m := range msgs {
+			if m.visible() {
+				newestVisible = m.id
+			}
+		}
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id <= ?", ch.ID, newest).Scan(&n); err != nil {
 			return false, err.Error()
@@ -534,8 +734,8 @@ func projectionsHave(db *sql.DB, bob *harness.Client, rt *harness.Subscriber, ch
 		if n < len(msgs) {
 			return false, fmt.Sprintf("chat %d: %d of %d in MySQL", ch.ID, n, len(msgs))
 		}
-		if lastInCache[ch.ID] < newest {
-			return false, fmt.Sprintf("chat %d: cache's last message %d, want ≥ %d", ch.ID, lastInCache[ch.ID], newest)
+		if lastInCache[ch.ID] < newestVisible {
+			return false, fmt.Sprintf("chat %d: cache's last message %d, want ≥ %d", ch.ID, lastInCache[ch.ID], newestVisible)
 		}
 		if _, failed := rt.Counts(ch.Channel); failed > 0 {
 			continue
@@ -560,30 +760,35 @@ func cacheMatchesMySQL(db *sql.DB, bob *harness.Client, chats []harness.Chat) (b
 	if err != nil {
 		return false, err.Error()
 	}
+	// What bob sees of a chat's messages: neither deleted for everyone nor
+	// hidden from him.
+	const seen = "chat_id = ? AND deleted_at IS NULL AND id NOT IN (SELECT message_id FROM hidden_messages WHERE chat_id = ? AND user_id = ?)"
 	for _, ch := range chats {
 		var last, read int64
+		var lastText string
 		var unread int
-		if err := db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM messages WHERE chat_id = ?", ch.ID).Scan(&last); err != nil {
-			return false, err.Error()
-		}
-		err := db.QueryRow("SELECT message_id FROM read_positions WHERE chat_id = ? AND user_id = ?", ch.ID, bob.User.ID).Scan(&read)
+		err := db.QueryRow("SELECT id, text FROM messages WHERE "+seen+" ORDER BY id DESC LIMIT 1", ch.ID, ch.ID, bob.User.ID).Scan(&last, &lastText)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return false, err.Error()
 		}
-		if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND id > ? AND author_id <> ?", ch.ID, read, bob.User.ID).Scan(&unread); err != nil {
+		err = db.QueryRow("SELECT message_id FROM read_positions WHERE chat_id = ? AND user_id = ?", ch.ID, bob.User.ID).Scan(&read)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err.Error()
+		}
+		if err := db.QueryRow("SELECT COUNT(*) FROM messages WHERE "+seen+" AND id > ? AND author_id <> ?", ch.ID, ch.ID, bob.User.ID, read, bob.User.ID).Scan(&unread); err != nil {
 			return false, err.Error()
 		}
 		c, ok := byID[ch.ID]
 		if !ok {
 			return false, fmt.Sprintf("chat %d missing from the list", ch.ID)
 		}
-		if c.LastMessage == nil || c.LastMessage.ID != last || c.ReadMessageID != read || c.UnreadCount != unread {
-			lastID := int64(0)
-			if c.LastMessage != nil {
-				lastID = c.LastMessage.ID
-			}
-			return false, fmt.Sprintf("chat %d: cache last=%d read=%d unread=%d, MySQL last=%d read=%d unread=%d",
-				ch.ID, lastID, c.ReadMessageID, c.UnreadCount, last, read, unread)
+		lastID, text := int64(0), ""
+		if c.LastMessage != nil {
+			lastID, text = c.LastMessage.ID, c.LastMessage.Text
+		}
+		if lastID != last || text != lastText || c.ReadMessageID != read || c.UnreadCount != unread {
+			return false, fmt.Sprintf("chat %d: cache last=%d %q read=%d unread=%d, MySQL last=%d %q read=%d unread=%d",
+				ch.ID, lastID, text, c.ReadMessageID, c.UnreadCount, last, lastText, read, unread)
 		}
 	}
 	return true, ""
@@ -594,10 +799,10 @@ func printFaultTable(t *testing.T) {
 	defer faultRowsMu.Unlock()
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\taccepted\tlost\tduplicated rows\tout of order\tmax catch-up (s)\trealtime dups\trecovery failed\tdead letters\tpersonal stream missing/twice/order\t")
+	fmt.Fprintln(tw, "scenario\taccepted\tedits/deletes/hides\tlost\tduplicated rows\tout of order\twrong in history\tmax catch-up (s)\trealtime dups\trecovery failed\tdead letters\tpersonal stream missing/twice/order\tdiverged\t")
 	for _, r := range faultRows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t%s\t\n", r.scenario, r.accepted, r.lost, r.dupRows, r.outOfOrder,
-			r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters, r.personal)
+		fmt.Fprintf(tw, "%s\t%d\t%d/%d/%d\t%d\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t%s\t%d\t\n", r.scenario, r.accepted, r.edits, r.deletes, r.hides,
+			r.lost, r.dupRows, r.outOfOrder, r.historyWrong, r.catchUp.Seconds(), r.realtimeDups, r.recoveryFailed, r.deadLetters, r.personal, r.diverged)
 	}
 	tw.Flush()
 	table := fmt.Sprintf("Fault-injection results (soak=%v):\n%s", soak(), b.String())

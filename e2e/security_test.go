@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -441,6 +443,42 @@ func TestSecurityProbes(t *testing.T) {
 		if len(page.Messages) != 1 || page.Messages[0].Text != secret || page.Messages[0].ID != m.ID {
 			t.Fatalf("after refused changes the history is %+v", page.Messages)
 		}
+	})
+
+	t.Run("roles, blocks and avatars: only who may, and no image bombs", func(t *testing.T) {
+		owner := harness.Register(t, sys.GatewayURL, "owner")
+		plain := harness.Register(t, sys.GatewayURL, "plain")
+		stranger := harness.Register(t, sys.GatewayURL, "stranger")
+		var g harness.Chat
+		owner.Must(http.StatusCreated, "POST", "/chats", map[string]any{"title": "club", "member_ids": []int64{plain.User.ID}}, &g)
+		base := fmt.Sprintf("%s/api/v1/chats/%d", sys.GatewayURL, g.ID)
+		wantError(t, http.StatusForbidden, "forbidden", "PATCH", fmt.Sprintf("%s/members/%d", base, plain.User.ID), plain.Token, nil,
+			jsonBody(t, map[string]string{"role": "admin"}))
+		wantError(t, http.StatusForbidden, "forbidden", "PATCH", base, plain.Token, nil, jsonBody(t, map[string]string{"title": "mine"}))
+		wantError(t, http.StatusNotFound, "not_found", "PATCH", fmt.Sprintf("%s/members/%d", base, owner.User.ID), stranger.Token, nil,
+			jsonBody(t, map[string]string{"role": "member"}))
+		wantError(t, http.StatusConflict, "conflict", "DELETE", fmt.Sprintf("%s/members/%d", base, owner.User.ID), owner.Token, nil, nil)
+
+		// A block holds both ways.
+		d := owner.DirectChat(stranger.User.ID)
+		owner.Must(http.StatusNoContent, "PUT", fmt.Sprintf("/me/blocks/%d", stranger.User.ID), nil, nil)
+		wantError(t, http.StatusForbidden, "forbidden", "POST", fmt.Sprintf("%s/api/v1/chats/%d/messages", sys.GatewayURL, d.ID), stranger.Token, nil,
+			jsonBody(t, map[string]string{"text": "let me in", "client_id": "blk-" + testkit.RandomID()}))
+
+		// A PNG whose header claims 50,000 × 50,000 pixels is refused unread.
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+			t.Fatal(err)
+		}
+		bomb := buf.Bytes()
+		for i := 16; i < 24; i += 4 {
+			bomb[i], bomb[i+1], bomb[i+2], bomb[i+3] = 0, 0, 0xC3, 0x50 // 50,000
+		}
+		wantError(t, http.StatusBadRequest, "invalid_argument", "PUT", sys.GatewayURL+"/api/v1/me/avatar", owner.Token,
+			http.Header{"Content-Type": {"image/png"}}, bomb)
+		wantError(t, http.StatusBadRequest, "invalid_argument", "PUT", sys.GatewayURL+"/api/v1/me/avatar", owner.Token,
+			http.Header{"Content-Type": {"image/svg+xml"}}, []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))
+		wantError(t, http.StatusNotFound, "not_found", "GET", sys.GatewayURL+"/api/v1/avatars/not-a-key", "", nil, nil)
 	})
 
 	t.Run("a removed member's subscription ends and no token is given again", func(t *testing.T) {

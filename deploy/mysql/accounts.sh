@@ -52,4 +52,8 @@ for host in $MYSQL_ACCOUNT_HOSTS; do
   done
   printf "GRANT CREATE, ALTER, DROP, INDEX, REFERENCES, SELECT, INSERT, UPDATE, DELETE ON \`%s\`.* TO '%s'@'%s';\n" "$grant_db" "$MYSQL_MIGRATE_USER" "$host"
   printf "GRANT SELECT, INSERT, UPDATE, DELETE ON \`%s\`.* TO '%s'@'%s';\n" "$grant_db" "$MYSQL_APP_USER" "$host"
+  # `ingest verify` (the convergence check) rebuilds the projections into
+  # scratch databases <database>_verify_<random> as the migrate account,
+  # and drops them afterwards.
+  printf "GRANT CREATE, ALTER, DROP, INDEX, REFERENCES, SELECT, INSERT, UPDATE, DELETE ON \`%s\\\\_verify\\\\_%%\`.* TO '%s'@'%s';\n" "$grant_db" "$MYSQL_MIGRATE_USER" "$host"
 done

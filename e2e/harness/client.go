@@ -167,20 +167,29 @@ func (c *Client) History(chatID int64, q url.Values) (HistoryPage, error) {
 // AllHistory pages backwards with `before` until has_more is false and
 // returns every id, ascending, as the pages delivered them.
 func (c *Client) AllHistory(chatID int64, pageSize int) ([]int64, error) {
-	var ids []int64
+	msgs, err := c.AllMessages(chatID, pageSize)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	return ids, nil
+}
+
+// AllMessages is AllHistory with the whole messages.
+func (c *Client) AllMessages(chatID int64, pageSize int) ([]domain.Message, error) {
+	var msgs []domain.Message
 	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	for pages := 0; pages < 100000; pages++ {
 		p, err := c.History(chatID, q)
 		if err != nil {
 			return nil, err
 		}
-		page := make([]int64, len(p.Messages))
-		for i, m := range p.Messages {
-			page[i] = m.ID
-		}
-		ids = append(page, ids...)
+		msgs = append(append([]domain.Message(nil), p.Messages...), msgs...)
 		if !p.HasMore || len(p.Messages) == 0 {
-			return ids, nil
+			return msgs, nil
 		}
 		q.Set("before", strconv.FormatInt(p.Messages[0].ID, 10))
 	}

@@ -6,6 +6,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/verify"
 	"github.com/logchat/testkit"
 )
 
@@ -82,6 +87,7 @@ type System struct {
 	// GatewayInternalURL is the gateway's internal listener
 	// (GATEWAY_INTERNAL_ADDR): /healthz, /readyz and /metrics.
 	GatewayInternalURL string
+	partitions         int
 	env                []string
 	mu                 sync.Mutex
 	procs              map[string][]*Proc
@@ -102,7 +108,7 @@ func Start(t testing.TB, o Options) *System {
 	if o.Partitions == 0 {
 		o.Partitions = 4
 	}
-	s := &System{t: t, bins: Build(t), procs: map[string][]*Proc{}}
+	s := &System{t: t, bins: Build(t), procs: map[string][]*Proc{}, partitions: o.Partitions}
 	s.NATS = testkit.StartNATS(t)
 	if o.OwnServices {
 		s.OwnMySQL = testkit.StartOwnMariaDB(t)
@@ -165,6 +171,22 @@ func Start(t testing.TB, o Options) *System {
 		s.StartWorker("notifier")
 	}
 	return s
+}
+
+// Verify runs the convergence check (ingest/verify, what `ingest verify`
+// does) against the system: its log rebuilt into a scratch database and
+// Redis prefix, compared with its live MySQL and Redis. An error is a check
+// that could not be made.
+func (s *System) Verify(ctx context.Context, o verify.Options) (*verify.Report, error) {
+	s.t.Helper()
+	nc, js := s.NATS.Connect(s.t)
+	defer nc.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	o.JS, o.Redis, o.RedisPrefix, o.MySQLDSN = js, rdb, s.RedisPref, s.MySQLDSN
+	o.Topology = bus.DefaultTopology()
+	o.Topology.Partitions = s.partitions
+	return verify.Run(ctx, o)
 }
 
 // Proc is one running program.

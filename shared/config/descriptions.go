@@ -33,8 +33,8 @@ var Descriptions = map[string]string{
 	"WORKER_CALLS":        "handler calls in flight, each combining the partitions' ready batches (`0`: one call per partition batch)",
 	"WORKER_LINGER":       "how long a busy partition waits for more events before a call (only while they arrive closer together than this)",
 
-	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it)",
-	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN)",
+	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it); ingest reads it for `verify` only",
+	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN); `ingest verify` creates, migrates and drops its scratch database with it (with MYSQL_DSN when unset)",
 	"REDIS_ADDR":            "the Redis of the chat cache and the update streams: one host:port (one Redis or a primary, not Redis Cluster)",
 	"REDIS_USERNAME":        "the Redis ACL user to log in as (`make up` creates one per installation and stack, limited to `REDIS_PREFIX`); empty is the default user",
 	"REDIS_PASSWORD":        "the Redis user's password (empty: no login); when set it must pass the secret rules (16 bytes or more, never a published value)",

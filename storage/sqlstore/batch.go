@@ -177,7 +177,7 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 		return a.ChatID < b.ChatID || a.ChatID == b.ChatID && a.ID < b.ID
 	})
 	sameDB := w.shard.DB == s.main
-	var heads map[int64]chatHead
+	var heads, tops map[int64]chatHead
 	var fallbacks []chatFallback
 	// READ COMMITTED: no gap locks, so batches of other partitions, which
 	// touch other chats, do not block each other on neighbouring keys. The
@@ -215,11 +215,21 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 		// Sending moves the sender's own read position to the message. A
 		// chat's last message is its newest one not deleted.
 		positions := map[[2]int64]int64{}
-		heads = map[int64]chatHead{}
+		heads, tops = map[int64]chatHead{}, map[int64]chatHead{}
 		for _, m := range stored {
 			k := [2]int64{m.chatID, m.authorID}
 			positions[k] = max(positions[k], m.id)
-			if m.deleted || deleted[[2]int64{m.chatID, m.id}] {
+			if m.deleted {
+				continue
+			}
+			if deleted[[2]int64{m.chatID, m.id}] {
+				// Created and deleted in this batch. One event at a time,
+				// its creation moved updated_at and its delete left it
+				// (API.md 1.1): so must a batch, or the result would depend
+				// on where batches fall (ingest verify found it).
+				if t, ok := tops[m.chatID]; !ok || m.id > t.id {
+					tops[m.chatID] = chatHead{id: m.id, sentAt: m.sentAt}
+				}
 				continue
 			}
 			if h, ok := heads[m.chatID]; !ok || m.id > h.id {
@@ -237,16 +247,16 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 			return err
 		}
 		if sameDB {
-			if err := moveChats(ctx, tx, heads, fallbacks); err != nil {
+			if err := moveChats(ctx, tx, heads, fallbacks, tops); err != nil {
 				return err
 			}
 		}
 		return recordProgress(ctx, tx, progress, now)
 	})
-	if err != nil || sameDB || len(heads)+len(fallbacks) == 0 {
+	if err != nil || sameDB || len(heads)+len(fallbacks)+len(tops) == 0 {
 		return err
 	}
-	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks) })
+	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks, tops) })
 }
 
 // applyEdits sets the edited texts. An edit applies only over an older one
@@ -563,8 +573,11 @@ func upsertReadPositions(ctx context.Context, tx *sql.Tx, positions map[[2]int64
 // updated_at the head's sent_at. A chat whose last message is already as new
 // is left alone, so neither column ever moves back. Then a chat whose last
 // message was deleted falls back to its newest message left, updated_at
-// unchanged (API.md 1.1).
-func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead, fallbacks []chatFallback) error {
+// unchanged (API.md 1.1). Last, tops are the newest messages created and
+// deleted within the batch: updated_at moves to their time as their creation
+// would have moved it, unless the chat's last message is newer already (a
+// replay).
+func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead, fallbacks []chatFallback, tops map[int64]chatHead) error {
 	if err := moveChatsForward(ctx, tx, heads); err != nil {
 		return err
 	}
@@ -573,6 +586,18 @@ func moveChats(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead, fallba
 		if _, err := tx.ExecContext(ctx, "UPDATE chats SET last_message_id = ? WHERE id = ? AND last_message_id IN ("+
 			placeholders(len(f.deleted))+")", args...); err != nil {
 			return fmt.Errorf("last message of chat %d: %w", f.chatID, err)
+		}
+	}
+	ids := make([]int64, 0, len(tops))
+	for id := range tops {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		t := tops[id]
+		if _, err := tx.ExecContext(ctx, "UPDATE chats SET updated_at = GREATEST(updated_at, ?) WHERE id = ? AND last_message_id < ?",
+			dbTime(t.sentAt), id, t.id); err != nil {
+			return fmt.Errorf("updated_at of chat %d: %w", id, err)
 		}
 	}
 	return nil

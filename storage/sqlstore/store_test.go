@@ -1052,3 +1052,47 @@ func TestApplyBatchRejectsWhatWouldNotFit(t *testing.T) {
 		t.Fatalf("a text of exactly the maximum is rejected: %v", err)
 	}
 }
+
+// A message created and deleted in one batch leaves the chat as the two
+// events applied one at a time do: updated_at at the deleted message's time
+// (its creation moved it, its delete leaves it: API.md 1.1), the last
+// message the newest one left. `ingest verify` found the batch that held
+// both leaving updated_at at the older message's time.
+func TestDeleteOfTheNewestMessageDoesNotDependOnBatches(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var nop sqlstore.Stage
+	chatRow := func(raw *sql.DB, id int64) string {
+		var last int64
+		var updated time.Time
+		if err := raw.QueryRow("SELECT last_message_id, updated_at FROM chats WHERE id = ?", id).Scan(&last, &updated); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("last %d updated %s", last, updated.UTC().Format(time.RFC3339Nano))
+	}
+	var got []string
+	for _, split := range []bool{false, true} {
+		st, raw := newStore(t)
+		a, b := mustUser(t, st, "a"), mustUser(t, st, "b")
+		c, _ := st.CreateGroupChat(ctx, "g", a.ID, group(a, b), t0, nop)
+		m5, m6 := msg(c.ID, 5, a, "k5", t0.Add(5*time.Second)), msg(c.ID, 6, b, "k6", t0.Add(6*time.Second))
+		del := sqlstore.MessageDelete{ChatID: c.ID, ID: 6, AuthorID: b.ID, ClientID: "k6", SentAt: m6.SentAt, At: t0.Add(9 * time.Second)}
+		if split {
+			apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 6}, Messages: []domain.Message{m5, m6}})
+			apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 7}, Deletes: []sqlstore.MessageDelete{del}})
+		} else {
+			apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 7}, Messages: []domain.Message{m5, m6}, Deletes: []sqlstore.MessageDelete{del}})
+		}
+		// And a replay of the whole over it changes nothing.
+		before := chatRow(raw, c.ID)
+		apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 7}, Messages: []domain.Message{m5, m6}, Deletes: []sqlstore.MessageDelete{del}})
+		if after := chatRow(raw, c.ID); after != before {
+			t.Errorf("split %v: a replay moved the chat from %s to %s", split, before, after)
+		}
+		got = append(got, before)
+	}
+	want := fmt.Sprintf("last 5 updated %s", t0.Add(6*time.Second).UTC().Format(time.RFC3339Nano))
+	if got[0] != want || got[1] != want {
+		t.Errorf("one batch: %s; two batches: %s; want both %s", got[0], got[1], want)
+	}
+}

@@ -25,8 +25,9 @@ describe('the message menu', () => {
     expect(canDeleteForEveryone(msg(1, bob), alice, { kind: 'group', members: null })).toBe(false)
   })
 
-  it('a muted member cannot reply; a forwarded message cannot be edited', () => {
+  it('a muted member cannot reply or edit; a forwarded message cannot be edited', () => {
     expect(messageActions(msg(1, bob), alice, group('muted'))).not.toContain('reply')
+    expect(messageActions(msg(1, alice), alice, group('muted'))).toEqual(['copy', 'forward', 'delete-me', 'delete-all'])
     const fwd = msg(1, alice, { forwarded_from: { message_id: 9, chat_id: 7, author: bob, sent_at: '2026-11-27T10:00:00.000Z' } })
     expect(messageActions(fwd, alice, null)).not.toContain('edit')
   })

@@ -336,3 +336,21 @@ describe('useChatMessages', () => {
     expect(chat.hasMore.value).toBe(true)
   })
 })
+
+describe('the outbox across tabs', () => {
+  it('takes another tab’s list, keeping what this tab is sending', async () => {
+    const { server, chat, outbox } = setup(3)
+    await chat.loadInitial()
+    let release!: () => void
+    server.api.sendMessage.mockImplementationOnce(() => new Promise((_, reject) => (release = () => reject(new ApiError(0, 'network', 'x')))))
+    const mineId = chat.send('mine, on its way')!
+    // The other tab's list: its own failure, and none of ours.
+    outbox.adopt([{ clientId: 'theirs', chatId: 42, text: 'failed there', status: 'failed', retryable: true }])
+    expect(outbox.items.value.map((o) => [o.clientId, o.status])).toEqual([['theirs', 'failed'], [mineId, 'sending']])
+    release()
+    await vi.waitFor(() => expect(outbox.items.value.find((o) => o.clientId === mineId)?.status).toBe('failed'))
+    // The other tab sent its message: gone here too.
+    outbox.adopt([])
+    expect(outbox.items.value).toEqual([])
+  })
+})

@@ -27,6 +27,8 @@ type Pub<T extends W.Publication['type']> = Extract<W.Publication, { type: T }>
 
 interface Shapes {
   User: W.User
+  Profile: W.Profile
+  Privacy: W.Privacy
   Member: W.Member
   Message: W.Message
   MessageRef: W.MessageRef
@@ -42,8 +44,6 @@ interface Shapes {
   SubscriptionToken: W.SubscriptionToken
   ErrorBody: W.ErrorBody
   ErrorDetail: W.ErrorBody['error']
-  Profile: W.Profile
-  PrivacySettings: W.PrivacySettings
 }
 type ShapeName = keyof Shapes
 
@@ -65,6 +65,8 @@ type Shape<T> = { [K in keyof T]-?: Field<T[K]> }
 
 const shapes = {
   User: { id: 'number', name: 'string', avatar_url: 'string|null?' },
+  Profile: { id: 'number', name: 'string', avatar_url: 'string|null?', about: 'string', last_seen_at: 'string|null', online: 'boolean' },
+  Privacy: { last_seen: 'string', direct_messages: 'string' },
   Member: { user: 'User', role: 'string' },
   Message: {
     id: 'number', chat_id: 'number', author: 'User', text: 'string', sent_at: 'string',
@@ -92,10 +94,6 @@ const shapes = {
   SubscriptionToken: { token: 'string' },
   ErrorBody: { error: 'ErrorDetail' },
   ErrorDetail: { code: 'string', message: 'string' },
-  Profile: {
-    id: 'number', name: 'string', avatar_url: 'string|null?', about: 'string', last_seen_at: 'string|null', online: 'boolean',
-  },
-  PrivacySettings: { last_seen: 'string', direct_messages: 'string' },
 } as const satisfies { [N in ShapeName]: Shape<Shapes[N]> }
 
 // `cursor` is there on the personal channel and in GET /updates (API 1.1), not on chat channels.
@@ -130,7 +128,7 @@ const objectFiles: Record<string, ShapeName> = {
   subscription_token: 'SubscriptionToken',
   error: 'ErrorBody',
   profile: 'Profile',
-  privacy: 'PrivacySettings',
+  privacy: 'Privacy',
 }
 const publicationFiles: Record<string, W.Publication['type']> = {
   publication_message_created: 'message.created',

@@ -132,6 +132,28 @@ func (b *bench) evaluate() {
 			ratio("steady delivery p99: log design / synchronous design", fmt.Sprintf("%.1f / %.1f ms", st.E2E.P99, bst.E2E.P99))
 		}
 	}
+	if st != nil {
+		for _, sc := range b.rep.Scenarios {
+			mr, ok := sc.Extra.(MixResult)
+			if !ok {
+				continue
+			}
+			plain := report.SumCPU(append(st.Procs[:0:0], st.Procs...), st.Accepted)
+			ratio("steady with "+mr.Mix+" / without: stack CPU per operation",
+				fmt.Sprintf("%.0f / %.0f µs = %.2f", mr.CPUMicrosPerOp, plain.MicrosPerMsg, safeDiv(mr.CPUMicrosPerOp, plain.MicrosPerMsg)))
+			ratio("steady with "+mr.Mix+" / without: send p50, p99",
+				fmt.Sprintf("%.1f / %.1f ms = %.2f, %.1f / %.1f ms = %.2f", mr.Send.P50, st.Send.P50, safeDiv(mr.Send.P50, st.Send.P50),
+					mr.Send.P99, st.Send.P99, safeDiv(mr.Send.P99, st.Send.P99)))
+			ratio("steady with "+mr.Mix+": edit p50, p99 / the same run's send",
+				fmt.Sprintf("%.1f / %.1f ms = %.2f, %.1f / %.1f ms = %.2f (%d edits)", mr.Edit.P50, mr.Send.P50, safeDiv(mr.Edit.P50, mr.Send.P50),
+					mr.Edit.P99, mr.Send.P99, safeDiv(mr.Edit.P99, mr.Send.P99), mr.Edits))
+			ratio("steady with "+mr.Mix+": delete p50, p99 / the same run's send",
+				fmt.Sprintf("%.1f / %.1f ms = %.2f, %.1f / %.1f ms = %.2f (%d deletes)", mr.Delete.P50, mr.Send.P50, safeDiv(mr.Delete.P50, mr.Send.P50),
+					mr.Delete.P99, mr.Send.P99, safeDiv(mr.Delete.P99, mr.Send.P99), mr.Deletes))
+			ratio("steady with "+mr.Mix+" / without: delivery p99",
+				fmt.Sprintf("%.1f / %.1f ms = %.2f", sc.E2E.P99, st.E2E.P99, safeDiv(sc.E2E.P99, st.E2E.P99)))
+		}
+	}
 	if f := b.scenario("fanout"); f != nil {
 		target("fanout: delivery p99 to every subscriber", "≤ 150 ms", fmt.Sprintf("%.1f ms over %d deliveries", f.E2E.P99, f.E2E.Count), f.E2E.P99 > 0 && f.E2E.P99 <= 150)
 	}
@@ -153,4 +175,11 @@ func (b *bench) evaluate() {
 			fmt.Sprintf("%.0f µs at %.0f msg/s / %.0f µs at %.0f msg/s (idle: %.1f %% of a core)", lo.StackUs, lo.Accepted, hi.StackUs, hi.Accepted, c.IdleStack.Percent))
 	}
 	b.rep.Ratios, b.rep.Targets = ratios, targets
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }

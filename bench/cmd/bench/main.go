@@ -36,7 +36,10 @@ Usage: bench [flags]
 Scenarios (--scenarios, comma-separated, or "all" = %s):
   smoke     a few seconds of steady sending at a low rate; exits 1 on any lost,
             duplicated or out-of-order delivery or history mismatch (CI)
-  steady    open-loop fixed rate over chats of 2 members with live subscribers
+  steady    open-loop fixed rate over chats of 2 members with live subscribers;
+            with --mix edits=10,deletes=2 run again in the same sitting with
+            that share of the operations editing or deleting earlier messages
+            (per-operation latency, stack CPU per operation, ratios)
   max       closed-loop ramp of concurrent senders to the highest rate whose
             worker backlog stays bounded, then held
   fanout    one group, every member (or --fanout-connected of them) a live
@@ -133,6 +136,9 @@ type config struct {
 	SteadyChats    int
 	SteadyDuration time.Duration
 	PersistSamples float64
+	// Mix, when set, runs steady a second time with edits and deletes of
+	// earlier messages mixed into the sends (load.ParseMix).
+	Mix string
 
 	MaxSenders string
 	MaxStep    time.Duration
@@ -225,6 +231,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SteadyRate, "steady-rate", c.SteadyRate, "steady: messages per second (open loop)")
 	fs.IntVar(&c.SteadyChats, "steady-chats", c.SteadyChats, "steady, max, baseline, drain: chats of 2 members")
 	fs.DurationVar(&c.SteadyDuration, "steady-duration", c.SteadyDuration, "steady: how long to send")
+	fs.StringVar(&c.Mix, "mix", c.Mix, "steady: run it again, in the same sitting, with edits and deletes (for everyone) of earlier messages mixed into the sends, in percent of operations, e.g. edits=10,deletes=2; the report compares the two runs")
 	fs.Float64Var(&c.PersistSamples, "persist-samples", c.PersistSamples, "persist-lag samples per second (history polled until the message is there)")
 	fs.StringVar(&c.MaxSenders, "max-senders", c.MaxSenders, "max: the ramp of concurrent closed-loop senders")
 	fs.DurationVar(&c.MaxStep, "max-step", c.MaxStep, "max: duration of each ramp step")

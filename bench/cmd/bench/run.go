@@ -18,6 +18,7 @@ import (
 	"github.com/logchat/bench/internal/load"
 	"github.com/logchat/bench/internal/procs"
 	"github.com/logchat/bench/internal/report"
+	"github.com/logchat/bench/internal/stats"
 )
 
 // bench is one run: its settings, the stack's NATS and what it found.
@@ -40,6 +41,10 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		if n != "smoke" && !slices.Contains(allScenarios, n) {
 			return false, fmt.Errorf("unknown scenario %q (see --help)", n)
 		}
+	}
+	mix, err := load.ParseMix(cfg.Mix)
+	if err != nil {
+		return false, err
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = fmt.Sprintf("b%x", time.Now().UnixNano()%0xffffff)
@@ -70,7 +75,12 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		case "smoke":
 			err = b.smoke(ctx)
 		case "steady":
-			err = b.steady(ctx, "steady", "log")
+			err = b.steady(ctx, "steady", "log", load.Mix{})
+			if err == nil && !mix.Zero() {
+				// The same load with edits and deletes, in the same sitting,
+				// so that the two compare (ratios in the report).
+				err = b.steady(ctx, "steady "+mix.String(), "log", mix)
+			}
 		case "max":
 			err = b.max(ctx, "max", "log")
 		case "fanout":
@@ -259,21 +269,62 @@ func (b *bench) smoke(ctx context.Context) error {
 	return err
 }
 
-func (b *bench) steady(ctx context.Context, name, design string) error {
+// steady sends at a fixed rate; with a mix, that many operations a second,
+// of which the mix's shares edit or delete an earlier message of the phase.
+func (b *bench) steady(ctx context.Context, name, design string, mix load.Mix) error {
 	w, err := b.pairs(ctx, b.cfg.SteadyChats)
 	if err != nil {
 		return err
 	}
 	b.waitIdle(120 * time.Second)
 	s := &report.Scenario{Name: name, Design: design, Params: map[string]any{"rate": b.cfg.SteadyRate, "chats": b.cfg.SteadyChats, "members": 2, "duration": b.cfg.SteadyDuration.String(), "mode": "open loop"}}
-	_, err = b.measured(ctx, w, s, true, func(p *load.Phase) {
+	if !mix.Zero() {
+		s.Params["mix"] = mix.String()
+	}
+	p, err := b.measured(ctx, w, s, true, func(p *load.Phase) {
 		p.PersistEvery = b.persistEvery(b.cfg.SteadyRate)
+		p.SetMix(mix)
 		p.OpenLoop(ctx, b.cfg.SteadyRate, b.cfg.SteadyDuration, w.RandomChat)
 	})
 	if s.Backlog != nil {
 		s.Backlog.Bounded = s.Backlog.End <= max(1000, b.cfg.SteadyRate)
 	}
+	if p != nil && !mix.Zero() {
+		s.Extra = b.mixResult(s, p.MixCounts())
+		if s.History != nil && s.History.DeletedShown+s.History.StaleEdit > 0 {
+			b.ok = false
+		}
+	}
 	return err
+}
+
+// MixResult is a mixed steady run per operation: how many were accepted,
+// their latency from when they were due, and the stack's CPU spread over
+// every accepted operation.
+type MixResult struct {
+	Mix            string        `json:"mix"`
+	Sends          int64         `json:"sends"`
+	Edits          int64         `json:"edits"`
+	Deletes        int64         `json:"deletes"`
+	EditFailed     int64         `json:"edit_failed"`
+	DeleteFailed   int64         `json:"delete_failed"`
+	Send           stats.Summary `json:"send_latency"`
+	Edit           stats.Summary `json:"edit_latency"`
+	Delete         stats.Summary `json:"delete_latency"`
+	StackCPUs      float64       `json:"stack_cpu_seconds"`
+	CPUMicrosPerOp float64       `json:"stack_cpu_us_per_op"`
+}
+
+func (b *bench) mixResult(s *report.Scenario, c load.MixCounts) MixResult {
+	procs := append(s.Procs[:0:0], s.Procs...)
+	ops := s.Accepted + c.Edits + c.Deletes
+	t := report.SumCPU(procs, ops)
+	r := MixResult{Mix: fmt.Sprint(s.Params["mix"]), Sends: s.Accepted, Edits: c.Edits, Deletes: c.Deletes,
+		EditFailed: c.EditFailed, DeleteFailed: c.DeleteFailed, Send: s.Send, Edit: c.Edit, Delete: c.Delete,
+		StackCPUs: t.Seconds, CPUMicrosPerOp: t.MicrosPerMsg}
+	log.Printf("%s: %d sends p50/p99 %.1f/%.1f ms, %d edits p50/p99 %.1f/%.1f ms (%d failed), %d deletes p50/p99 %.1f/%.1f ms (%d failed); stack CPU %.0f µs per operation",
+		s.Name, r.Sends, r.Send.P50, r.Send.P99, r.Edits, r.Edit.P50, r.Edit.P99, r.EditFailed, r.Deletes, r.Delete.P50, r.Delete.P99, r.DeleteFailed, r.CPUMicrosPerOp)
+	return r
 }
 
 // step is one step of the max ramp.
@@ -502,7 +553,7 @@ func (b *bench) baseline(ctx context.Context) error {
 			b.world = nil
 		}
 	}()
-	if err := b.steady(ctx, "baseline steady", "sync"); err != nil {
+	if err := b.steady(ctx, "baseline steady", "sync", load.Mix{}); err != nil {
 		return err
 	}
 	return b.max(ctx, "baseline max", "sync")

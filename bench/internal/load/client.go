@@ -190,6 +190,7 @@ func (a *API) Send(ctx context.Context, token string, chatID int64, text, client
 type HistoryMessage struct {
 	ID       int64  `json:"id"`
 	ClientID string `json:"client_id"`
+	Text     string `json:"text"`
 }
 
 // HistoryAfter returns up to limit messages with id > after, ascending.
@@ -249,4 +250,23 @@ func (a *API) SubscriptionToken(ctx context.Context, token, channel string) (str
 	}
 	_, err := a.Do(ctx, "POST", "/realtime/subscription-token", token, mustJSON(map[string]string{"channel": channel}), &out)
 	return out.Token, err
+}
+
+// Edit replaces a message's text (PATCH, API.md 1.1 "Messages"); the author only.
+func (a *API) Edit(ctx context.Context, token string, chatID, id int64, text string) error {
+	b := strconv.AppendQuote([]byte(`{"text":`), text)
+	st, err := a.Do(ctx, "PATCH", "/chats/"+strconv.FormatInt(chatID, 10)+"/messages/"+strconv.FormatInt(id, 10), token, append(b, '}'), nil)
+	if err == nil && st != fasthttp.StatusOK {
+		err = fmt.Errorf("edit answered %d, want 200", st)
+	}
+	return err
+}
+
+// Delete deletes a message for everyone.
+func (a *API) Delete(ctx context.Context, token string, chatID, id int64) error {
+	st, err := a.Do(ctx, "DELETE", "/chats/"+strconv.FormatInt(chatID, 10)+"/messages/"+strconv.FormatInt(id, 10), token, nil, nil)
+	if err == nil && st != fasthttp.StatusNoContent {
+		err = fmt.Errorf("delete answered %d, want 204", st)
+	}
+	return err
 }

@@ -36,6 +36,7 @@ type Phase struct {
 	persistSem   chan struct{}
 	persistWG    sync.WaitGroup
 	text         string
+	mix          *mixState // edits and deletes mixed into the open loop (SetMix)
 }
 
 var phaseCount atomic.Int64
@@ -78,6 +79,9 @@ func (p *Phase) sendOne(ctx context.Context, ci int, sched time.Time) {
 	m.accepted.Store(true)
 	n := p.Accepted.Add(1)
 	p.Send.Add(now, now.Sub(sched))
+	if p.mix != nil {
+		p.mix.accepted(target{ci: ci, id: id, author: author, m: m})
+	}
 	if p.PersistEvery > 0 && n%p.PersistEvery == 0 {
 		p.samplePersist(c.ID, p.w.Users[author].Token, id, now)
 	}
@@ -131,7 +135,7 @@ func (p *Phase) OpenLoop(ctx context.Context, rate float64, d time.Duration, pic
 		go func() {
 			defer wg.Done()
 			for s := range queue {
-				p.sendOne(ctx, s.chat, s.sched)
+				p.doOne(ctx, s.chat, s.sched)
 			}
 		}()
 	}
@@ -267,21 +271,25 @@ type HistoryCheck struct {
 	Duplicated int64 `json:"duplicated"`   // an accepted client_id more than once
 	WrongID    int64 `json:"wrong_id"`     // found under another id than the send was answered with
 	OutOfOrder int64 `json:"out_of_order"` // history not ascending by id
+	// A mixed phase's (SetMix): a message deleted for everyone still shown,
+	// an edited one without its last accepted text.
+	DeletedShown int64 `json:"deleted_shown,omitempty"`
+	StaleEdit    int64 `json:"stale_edit,omitempty"`
 }
 
 // CheckHistory reads every chat's whole history once the projections caught
 // up (it retries missing messages until timeout).
 func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (HistoryCheck, error) {
-	byChat := map[int32]map[string]int64{}
+	byChat := map[int32]map[string]*msg{}
 	var accepted int64
 	p.T.each(func(cid string, m *msg) {
 		if !m.accepted.Load() {
 			return
 		}
 		if byChat[m.chat] == nil {
-			byChat[m.chat] = map[string]int64{}
+			byChat[m.chat] = map[string]*msg{}
 		}
-		byChat[m.chat][cid] = m.id.Load()
+		byChat[m.chat][cid] = m
 		accepted++
 	})
 	chats := make([]int32, 0, len(byChat))
@@ -303,6 +311,7 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 			var r HistoryCheck
 			count := map[string]int{}
 			ids := map[string]int64{}
+			texts := map[string]string{}
 			for j, h := range hist {
 				if j > 0 && h.ID <= hist[j-1].ID {
 					r.OutOfOrder++
@@ -310,11 +319,15 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 				if _, ok := want[h.ClientID]; ok {
 					count[h.ClientID]++
 					ids[h.ClientID] = h.ID
+					texts[h.ClientID] = h.Text
 				}
 			}
 			var missing []string
-			for cid, id := range want {
+			for cid, m := range want {
+				id := m.id.Load()
 				switch n := count[cid]; {
+				case m.deleted.Load():
+					r.DeletedShown += int64(n)
 				case n == 0:
 					r.Missing++
 					missing = append(missing, fmt.Sprintf("%s (answered id %d)", cid, id))
@@ -322,9 +335,13 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 					r.Duplicated += int64(n - 1)
 				case ids[cid] != id:
 					r.WrongID++
+				default:
+					if t := m.text.Load(); t != nil && texts[cid] != *t {
+						r.StaleEdit++
+					}
 				}
 			}
-			if r.Missing > 0 && time.Now().Before(deadline) {
+			if r.Missing+r.DeletedShown+r.StaleEdit > 0 && time.Now().Before(deadline) {
 				time.Sleep(200 * time.Millisecond)
 				continue // the persister may still be behind
 			}
@@ -337,6 +354,8 @@ func (p *Phase) CheckHistory(ctx context.Context, timeout time.Duration) (Histor
 			res.Duplicated += r.Duplicated
 			res.WrongID += r.WrongID
 			res.OutOfOrder += r.OutOfOrder
+			res.DeletedShown += r.DeletedShown
+			res.StaleEdit += r.StaleEdit
 			mu.Unlock()
 			return nil
 		}

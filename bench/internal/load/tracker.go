@@ -20,6 +20,10 @@ type msg struct {
 	accepted atomic.Bool
 	// delivered counts the subscribers that got it (first deliveries only).
 	delivered atomic.Int32
+	// text is the message's last accepted edit (nil: never edited), and
+	// deleted says it was deleted for everyone (a mixed phase, SetMix).
+	text    atomic.Pointer[string]
+	deleted atomic.Bool
 }
 
 // Tracker follows every send of one phase from request to each subscriber.

@@ -36,6 +36,16 @@ commands:
   dlq show SEQ       one dead letter with its event
   dlq retry SEQ|--all   give events back to their worker after a fix
   dlq drop SEQ       delete a dead letter
+  verify [--keep] [--show N] [--wait DURATION] [--batch N] [--json]
+                     prove that MySQL and the Redis chat cache are what the log
+                     builds: rebuild both from sequence 1 to the log's last one
+                     (S) into a scratch database (<db>_verify_<random>, on the
+                     live server) and a scratch Redis prefix with the workers'
+                     own code, wait until the live persister and cachewarm have
+                     applied S, compare, drop the scratch (unless --keep).
+                     Exit status: 0 converged, 1 diverged, 2 the check failed.
+                     Needs MYSQL_DSN, REDIS_* and an account that may create
+                     the scratch database (MIGRATE_MYSQL_DSN; MYSQL_DSN if unset)
   nats-config [--bcrypt] [--tls-cert FILE --tls-key FILE [--tls-ca FILE --tls-verify]]
                      print nats-server's users and permissions for the topology
                      (ingest/access), passwords as $NATS_<USER>_PASSWORD references
@@ -44,7 +54,8 @@ commands:
 
 environment: NATS_URL (default ` + bus.DefaultNATSURL + `), NATS_USER (default admin),
 NATS_PASSWORD (required), NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY, STREAM_NAME,
-STREAM_PARTITIONS, ...
+STREAM_PARTITIONS, ...; verify also MYSQL_DSN, MIGRATE_MYSQL_DSN, REDIS_ADDR,
+REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS*, REDIS_PREFIX
 `
 
 func main() {
@@ -52,7 +63,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
-		os.Exit(1)
+		os.Exit(exitCode(os.Args[1:], err))
 	}
 }
 
@@ -66,6 +77,10 @@ func run(ctx context.Context, args []string) error {
 		env = config.NewDescriber()
 	}
 	topo := bus.TopologyFromEnv(env)
+	var verifyCfg verifySettings
+	if args[0] == "verify" || args[0] == config.DescribeCommand {
+		verifyCfg = readVerifySettings(env)
+	}
 	if args[0] == config.DescribeCommand {
 		bus.NATSFromEnv(env, access.Admin)
 		return env.PrintDescription(os.Stdout)
@@ -115,6 +130,8 @@ func run(ctx context.Context, args []string) error {
 		return replay(ctx, js, topo, args[1:])
 	case "dlq":
 		return dlq(ctx, js, topo, args[1:])
+	case "verify":
+		return runVerify(ctx, js, topo, verifyCfg, log, args[1:])
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 	}

@@ -4,7 +4,7 @@ import type {
   ChatPage,
   MemberRole,
   MessagePage,
-  PrivacySettings,
+  Privacy,
   Profile,
   RealtimeToken,
   SendResult,
@@ -177,7 +177,7 @@ export function createApi(opts: ApiOptions) {
     block: (userId: number) => request<void>('PUT', `/me/blocks/${userId}`),
     unblock: (userId: number) => request<void>('DELETE', `/me/blocks/${userId}`),
     /** The caller's privacy settings (GET /me/privacy: the gateway's addition to the contract). */
-    privacy: () => request<PrivacySettings>('GET', '/me/privacy'),
-    setPrivacy: (settings: Partial<PrivacySettings>) => request<PrivacySettings>('PATCH', '/me/privacy', settings),
+    privacy: () => request<Privacy>('GET', '/me/privacy'),
+    setPrivacy: (settings: Partial<Privacy>) => request<Privacy>('PATCH', '/me/privacy', settings),
   }
 }

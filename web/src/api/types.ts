@@ -9,11 +9,21 @@
 export interface User {
   id: number
   name: string
-  /**
-   * 1.1: an absolute path (/api/v1/avatars/<key>), cacheable forever, or null for none.
-   * Optional so that a version-1 server and the client's own copies still type-check.
-   */
+  /** 1.1: the user's picture (GET /avatars/{key}, no token needed), or null. */
   avatar_url?: string | null
+}
+
+/** 1.1 "People": GET /users/{id}, PATCH /me. */
+export interface Profile extends User {
+  about: string
+  last_seen_at: string | null
+  online: boolean
+}
+
+/** 1.1 "People": PATCH /me/privacy. */
+export interface Privacy {
+  last_seen: 'everyone' | 'nobody'
+  direct_messages: 'everyone' | 'nobody'
 }
 
 export interface Message {
@@ -151,21 +161,4 @@ export interface UpdatesPage {
   updates: unknown[]
   cursor: string
   has_more: boolean
-}
-
-// --- 1.1 "People" (API.md) ------------------------------------------------------------
-
-/** Anyone's profile (GET /users/{id}); last_seen_at and online as the viewer may see them. */
-export interface Profile extends User {
-  about: string
-  last_seen_at: string | null
-  online: boolean
-}
-
-export type Visibility = 'everyone' | 'nobody'
-
-/** PATCH /me/privacy: who sees the last-seen time, who may start a direct chat. */
-export interface PrivacySettings {
-  last_seen: Visibility
-  direct_messages: Visibility
 }

@@ -1,4 +1,4 @@
-import { shallowRef } from 'vue'
+import { onScopeDispose, shallowRef } from 'vue'
 import { ApiError } from '../api/client'
 import type { Api } from '../api/client'
 import { errorMessage } from '../api/errors'
@@ -17,6 +17,14 @@ export interface OutboxOptions {
 }
 
 type AcceptedListener = (message: Message) => void
+
+function safeParse(s: string): unknown {
+  try {
+    return JSON.parse(s)
+  } catch {
+    return null
+  }
+}
 
 /**
  * The user's unsent messages, of every chat: one home for them above the chat panes, so
@@ -117,6 +125,28 @@ export function useOutbox(api: OutboxApi, me: User, opts: OutboxOptions = {}) {
     if (left.length !== items.value.length) set(left)
   }
 
+  /**
+   * Another tab of the same user wrote its outbox. Each tab writes the whole list, so
+   * without this a tab would drop from storage what another one added (a failure a reload
+   * should still show). The other tab's list is taken, with what this tab is sending right
+   * now kept as it is here; it is not written back (the tabs would echo each other). Both
+   * tabs may then send the same message: its client_id keeps it one message.
+   */
+  function adopt(raw: unknown): void {
+    const theirs = restore(raw, { inFlight: 'keep' })
+    const mine = new Map(items.value.filter((o) => o.status === 'sending').map((o) => [o.clientId, o]))
+    const next = theirs.map((o) => mine.get(o.clientId) ?? o)
+    for (const o of mine.values()) if (!theirs.some((t) => t.clientId === o.clientId)) next.push(o)
+    items.value = next
+  }
+  const onStorage = (e: StorageEvent) => {
+    if (e.key === key) adopt(e.newValue ? safeParse(e.newValue) : [])
+  }
+  if (storage && typeof window !== 'undefined') {
+    window.addEventListener('storage', onStorage)
+    onScopeDispose(() => window.removeEventListener('storage', onStorage))
+  }
+
   function forChat(chatId: number): OutgoingMessage[] {
     return items.value.filter((o) => o.chatId === chatId)
   }
@@ -132,7 +162,7 @@ export function useOutbox(api: OutboxApi, me: User, opts: OutboxOptions = {}) {
     set([])
   }
 
-  return { items, send, forward, retry, retryAll, discard, settle, forChat, onAccepted, clear }
+  return { items, send, forward, retry, retryAll, discard, settle, forChat, onAccepted, clear, adopt }
 }
 
 export type Outbox = ReturnType<typeof useOutbox>

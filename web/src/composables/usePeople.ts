@@ -1,7 +1,7 @@
 import { inject, markRaw, onScopeDispose, provide, reactive, ref, shallowReactive, type InjectionKey } from 'vue'
 import type { Api } from '../api/client'
 import { ApiError } from '../api/client'
-import type { Chat, ChatSummary, PrivacySettings, Profile, Update, User } from '../api/types'
+import type { Chat, ChatSummary, Privacy, Profile, Update, User } from '../api/types'
 import { ChatHub } from '../lib/hub'
 import { peerOf } from '../lib/people'
 import { signIn, session } from '../stores/session'
@@ -43,7 +43,7 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
   const blocked = ref<Set<number>>(new Set())
   const blocksLoaded = ref(false)
   /** The user's privacy settings, once known (GET /me/privacy, then each PATCH's answer). */
-  const privacy = ref<PrivacySettings | null>(null)
+  const privacy = ref<Privacy | null>(null)
   const hub = markRaw(new ChatHub())
 
   function person<T extends User>(u: T): T {
@@ -139,7 +139,7 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
     if (settings.status === 'fulfilled') privacy.value = privacyOf(settings.value) ?? privacy.value
   }
 
-  async function setPrivacy(patch: Partial<PrivacySettings>): Promise<void> {
+  async function setPrivacy(patch: Partial<Privacy>): Promise<void> {
     privacy.value = await api.setPrivacy(patch)
   }
 
@@ -202,12 +202,12 @@ export function usePeople(api: PeopleApi, me: User, chatList: Pick<ChatList, 'by
 }
 
 /** Privacy settings as an answer has them (GET /me/privacy; under "privacy" in case GET /me gets them), or null. */
-export function privacyOf(me: object): PrivacySettings | null {
-  const m = me as { privacy?: Partial<PrivacySettings> } & Partial<PrivacySettings>
+export function privacyOf(me: object): Privacy | null {
+  const m = me as { privacy?: Partial<Privacy> } & Partial<Privacy>
   const p = m.privacy ?? m
   const ok = (v: unknown) => v === 'everyone' || v === 'nobody'
   return ok(p.last_seen) && ok(p.direct_messages)
-    ? { last_seen: p.last_seen as PrivacySettings['last_seen'], direct_messages: p.direct_messages as PrivacySettings['direct_messages'] }
+    ? { last_seen: p.last_seen as Privacy['last_seen'], direct_messages: p.direct_messages as Privacy['direct_messages'] }
     : null
 }
 

@@ -31,9 +31,11 @@ export function canSend(me: User, chat: ChatRoles | null): boolean {
 /** The menu of a message, in the order shown. */
 export function messageActions(msg: Message, me: User, chat: ChatRoles | null): MessageAction[] {
   const out: MessageAction[] = []
-  if (canSend(me, chat)) out.push('reply')
-  // An edit changes the author's own words; a forwarded text is someone else's.
-  if (msg.author.id === me.id && !msg.forwarded_from) out.push('edit')
+  const sends = canSend(me, chat)
+  if (sends) out.push('reply')
+  // An edit changes the author's own words (a forwarded text is someone else's); a muted
+  // member may not edit either (API.md 1.1).
+  if (sends && msg.author.id === me.id && !msg.forwarded_from) out.push('edit')
   out.push('copy', 'forward', 'delete-me')
   if (canDeleteForEveryone(msg, me, chat)) out.push('delete-all')
   return out

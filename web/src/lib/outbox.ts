@@ -84,7 +84,7 @@ export function transition(m: OutgoingMessage, ev: SendEvent): OutgoingMessage {
  * see; it becomes a failure to retry — with its client_id, so a send that did arrive
  * is not stored twice.
  */
-export function restore(raw: unknown): OutgoingMessage[] {
+export function restore(raw: unknown, { inFlight = 'failed' }: { inFlight?: 'failed' | 'keep' } = {}): OutgoingMessage[] {
   if (!Array.isArray(raw)) return []
   const out: OutgoingMessage[] = []
   for (const v of raw) {
@@ -96,7 +96,8 @@ export function restore(raw: unknown): OutgoingMessage[] {
       clientId: o.clientId,
       chatId: o.chatId,
       text: o.text,
-      status: 'failed',
+      // 'keep': another open tab's list, where a send on its way is still on its way.
+      status: inFlight === 'keep' ? o.status : 'failed',
       error: o.status === 'failed' ? (o.error ?? null) : null,
       attempts: typeof o.attempts === 'number' ? o.attempts : 1,
       createdAt: typeof o.createdAt === 'string' ? o.createdAt : new Date().toISOString(),

@@ -1,0 +1,115 @@
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/logchat/persister/projection"
+	"github.com/logchat/storage/sqlstore"
+)
+
+// scratchDB is the rebuilt database: the persister's handler over it, and a
+// plain connection for the comparison.
+type scratchDB struct {
+	store      *sqlstore.Store // the cache's Loader
+	projStore  *sqlstore.Store // the persister's (READ COMMITTED sessions)
+	projection *projection.Handler
+	db         *sql.DB
+}
+
+func (s *scratchDB) close() {
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	if s.projStore != nil {
+		_ = s.projStore.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
+
+// createScratch creates the scratch database, migrates it with the
+// project's migrations, and copies into it what the gateway writes (users,
+// chats, members: not in the log's power to rebuild), with the persister's
+// columns as the gateway leaves them at creation. A partly created scratch
+// is returned with the error, so that it is closed and dropped.
+func createScratch(ctx context.Context, admin *mysql.Config, liveName, name string, log *slog.Logger) (*scratchDB, error) {
+	server := admin.Clone()
+	server.DBName = ""
+	sdb, err := sql.Open("mysql", server.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	_, err = sdb.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	sdb.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create scratch database %s (the account needs CREATE and DROP on it: deploy/mysql/accounts.sh grants them on <database>_verify_*): %w", name, err)
+	}
+	cfg := withParseTime(admin)
+	cfg.DBName = name
+	dsn := cfg.FormatDSN()
+	s := &scratchDB{}
+	if s.store, err = sqlstore.Open(ctx, dsn); err != nil {
+		return s, err
+	}
+	if err := s.store.Migrate(ctx); err != nil {
+		return s, fmt.Errorf("migrate scratch database: %w", err)
+	}
+	if s.projStore, err = sqlstore.OpenProjection(ctx, dsn); err != nil {
+		return s, err
+	}
+	s.projection = projection.New(s.projStore, log)
+	if s.db, err = sql.Open("mysql", dsn); err != nil {
+		return s, err
+	}
+	for _, t := range gatewayTables {
+		if err := copyTable(ctx, s.db, liveName, name, t); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// copyTable copies a gateway table from the live database, with the
+// persister's columns set to their value at creation.
+func copyTable(ctx context.Context, db *sql.DB, from, to string, t gatewayTable) error {
+	cols, err := columns(ctx, db, to, t.name)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(cols))
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quoteIdent(c.name)
+		exprs[i] = quoteIdent(c.name)
+		if e, ok := t.projected[c.name]; ok {
+			exprs[i] = e
+		}
+	}
+	q := fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s", quoteIdent(to), quoteIdent(t.name),
+		strings.Join(names, ", "), strings.Join(exprs, ", "), quoteIdent(from), quoteIdent(t.name))
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("copy %s from the live database: %w", t.name, err)
+	}
+	return nil
+}
+
+func dropScratch(ctx context.Context, admin *mysql.Config, name string) error {
+	server := admin.Clone()
+	server.DBName = ""
+	db, err := sql.Open("mysql", server.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name))
+	return err
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
