@@ -67,7 +67,10 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 		}
 		for id, m := range msgs {
 			if m.Deleted {
-				continue // MySQL's chat row not moved back yet: the reader asks again
+				// The chat's row not moved back yet by the persister: the
+				// list reads the newest message left from MySQL ("?").
+				lasts[id] = "?"
+				continue
 			}
 			m.SentAt = m.SentAt.UTC()
 			b, err := messageJSON(m)

@@ -277,12 +277,28 @@ func applyEdits(ctx context.Context, tx *sql.Tx, edits []MessageEdit) error {
 	sort.Slice(keys, func(i, j int) bool {
 		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
 	})
-	for _, k := range keys {
-		e := newest[k]
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET text = ?, edited_at = ?, edit_seq = ?
-			WHERE chat_id = ? AND id = ? AND deleted_at IS NULL AND edit_seq < ?`,
-			e.Text, dbTime(e.EditedAt), e.Seq, e.ChatID, e.ID, e.Seq); err != nil {
-			return fmt.Errorf("edit message %d: %w", e.ID, err)
+	// One multi-table UPDATE per chunk, as moveChats does: a statement per
+	// edit made the persister's lag grow with the share of edits.
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxRowsPerInsert)]
+		keys = keys[len(chunk):]
+		var q strings.Builder
+		args := make([]any, 0, 5*len(chunk))
+		q.WriteString("UPDATE messages m JOIN (")
+		for i, k := range chunk {
+			if i == 0 {
+				q.WriteString("SELECT ? AS chat_id, ? AS id, ? AS text, ? AS edited_at, ? AS seq")
+			} else {
+				q.WriteString(" UNION ALL SELECT ?, ?, ?, ?, ?")
+			}
+			e := newest[k]
+			args = append(args, e.ChatID, e.ID, e.Text, dbTime(e.EditedAt), e.Seq)
+		}
+		q.WriteString(`) e ON m.chat_id = e.chat_id AND m.id = e.id
+			SET m.text = e.text, m.edited_at = e.edited_at, m.edit_seq = e.seq
+			WHERE m.deleted_at IS NULL AND m.edit_seq < e.seq`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("edit messages: %w", err)
 		}
 	}
 	return nil

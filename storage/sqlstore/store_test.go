@@ -1096,3 +1096,37 @@ func TestDeleteOfTheNewestMessageDoesNotDependOnBatches(t *testing.T) {
 		t.Errorf("one batch: %s; two batches: %s; want both %s", got[0], got[1], want)
 	}
 }
+
+// Edits apply in sequence order whatever order they come in, several in one
+// batch too, and never to a deleted message; a replayed creation after its
+// delete brings nothing back.
+func TestEditsAndDeletesInAnyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, _ := newStore(t)
+	a, b := mustUser(t, st, "a"), mustUser(t, st, "b")
+	c, _ := st.CreateGroupChat(ctx, "g", a.ID, group(a, b), t0, nil)
+	m1, m2 := msg(c.ID, 1, a, "k1", t0.Add(time.Second)), msg(c.ID, 2, a, "k2", t0.Add(2*time.Second))
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 2}, Messages: []domain.Message{m1, m2}})
+	edit := func(id int64, seq uint64, text string) sqlstore.MessageEdit {
+		return sqlstore.MessageEdit{ChatID: c.ID, ID: id, Text: text, EditedAt: t0.Add(time.Duration(seq) * time.Second), Seq: seq}
+	}
+	// The newer edit first, the older one after (a redelivery out of order).
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 20}, Edits: []sqlstore.MessageEdit{edit(1, 20, "second"), edit(2, 12, "m2 edited")}})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 20}, Edits: []sqlstore.MessageEdit{edit(1, 10, "first"), edit(1, 11, "first again")}})
+	got, err := st.Message(ctx, c.ID, 1)
+	if err != nil || got.Text != "second" || got.EditedAt == nil || !got.EditedAt.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("after edits out of order: %+v %v", got, err)
+	}
+	// Deleted: no edit, older or newer, and no replayed creation brings it back.
+	del := sqlstore.MessageDelete{ChatID: c.ID, ID: 2, AuthorID: a.ID, ClientID: "k2", SentAt: m2.SentAt, At: t0.Add(30 * time.Second)}
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 30}, Deletes: []sqlstore.MessageDelete{del}})
+	apply(t, st, sqlstore.Batch{Progress: sqlstore.Progress{0: 31}, Messages: []domain.Message{m2}, Edits: []sqlstore.MessageEdit{edit(2, 31, "back?")}})
+	if got, err := st.Message(ctx, c.ID, 2); err != nil || !got.Deleted || got.Text != "" {
+		t.Fatalf("a deleted message after a replay and an edit: %+v %v", got, err)
+	}
+	page, _, err := st.History(ctx, c.ID, sqlstore.HistoryQuery{Limit: 10})
+	if err != nil || len(page) != 1 || page[0].ID != 1 {
+		t.Fatalf("history after the delete: %+v %v", page, err)
+	}
+}

@@ -119,9 +119,11 @@ func SendKey(chatID, authorID int64, clientID string) string {
 }
 
 // Send appends a message.created event to the log and returns the message as
-// the log accepted it. The idempotency key makes a retry return the original
-// message: the log deduplicates by key and acknowledges with the original
-// sequence, whose event is read back for the original text and time.
+// the log accepted it: a text, or a forward (the source's current text and
+// its origin), with the quote of the replied message as it is now. The
+// idempotency key makes a retry return the original message: the log
+// deduplicates by key and acknowledges with the original sequence, whose
+// event is read back for the original text and time.
 func (s *Service) Send(ctx context.Context, me domain.User, chatID int64, d Draft) (domain.Message, error) {
 	if err := domain.ValidateClientID(d.ClientID); err != nil {
 		return domain.Message{}, err

@@ -65,11 +65,15 @@ type cachedBlock struct {
 	expires time.Time
 }
 
-// cacheTTL bounds how stale this instance's view of a name, a picture or a
-// block can be when it missed the change (another instance made it and the
-// NATS notice did not arrive): renames and blocks reach every instance
-// through Watch at once otherwise.
-const cacheTTL = 10 * time.Second
+// namesTTL bounds how stale this instance's view of a name or a picture can
+// be when it missed the change (another instance made it and the NATS notice
+// did not arrive); renames reach every instance through Watch at once
+// otherwise. blocksTTL bounds how long a block made through another instance
+// takes to apply here (blocks have no notice).
+const (
+	namesTTL  = time.Minute
+	blocksTTL = 10 * time.Second
+)
 
 // maxCached empties a cache that grew this big (cheap, rare).
 const maxCached = 100_000
@@ -246,7 +250,7 @@ func (s *Service) exists(ctx context.Context, id int64) error {
 // chat (or create it): not when either blocks the other (403). A failure to
 // ask MySQL lets the message through, so that sends keep being accepted
 // through a MySQL outage (the log is the buffer); an answer is reused for
-// cacheTTL, and a block on this instance takes effect at once.
+// blocksTTL, and a block on this instance takes effect at once.
 func (s *Service) MayMessage(ctx context.Context, a, b int64) error {
 	k := pair(a, b)
 	now := time.Now()
@@ -259,7 +263,7 @@ func (s *Service) MayMessage(ctx context.Context, a, b int64) error {
 			s.log.Warn("blocks unknown: the message goes through", "err", err)
 			return nil
 		}
-		c = cachedBlock{blocked: ab || ba, expires: now.Add(cacheTTL)}
+		c = cachedBlock{blocked: ab || ba, expires: now.Add(blocksTTL)}
 		s.mu.Lock()
 		if len(s.blocks) >= maxCached {
 			clear(s.blocks)
@@ -310,7 +314,7 @@ func (s *Service) forgetBlock(a, b int64) {
 // Current is u as a new message should carry them: with their current name
 // and picture. A token names its user as they were when it was issued, so a
 // user renamed since would otherwise keep writing under the old name. MySQL
-// is asked at most every cacheTTL per user (renames on any instance arrive
+// is asked at most every namesTTL per user (renames on any instance arrive
 // through Watch at once); when it cannot answer, u stands.
 func (s *Service) Current(ctx context.Context, u domain.User) domain.User {
 	now := time.Now()
@@ -334,7 +338,7 @@ func (s *Service) remember(u domain.User) {
 	if len(s.users) >= maxCached {
 		clear(s.users)
 	}
-	s.users[u.ID] = cachedUser{user: u, expires: time.Now().Add(cacheTTL)}
+	s.users[u.ID] = cachedUser{user: u, expires: time.Now().Add(namesTTL)}
 }
 
 // Watch keeps this instance's names and pictures current with every rename
