@@ -1,8 +1,8 @@
 // The chat info panel of API 1.1 "Chats and roles" across two users, each in a browser
 // context of their own: rename, roles (mute — the muted user's composer is off and the
-// server refuses their send —, unmute,
-// promote), what each role is offered, removing and adding members, and the last admin's
-// refused leave, with every change showing live on the other side.
+// server refuses their send —, unmute, promote), what each role is offered, removing and
+// adding members, and the last admin's refused leave, with every change showing live on
+// the other side.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
