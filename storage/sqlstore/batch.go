@@ -270,38 +270,61 @@ func applyEdits(ctx context.Context, tx *sql.Tx, edits []MessageEdit) error {
 			newest[k] = e
 		}
 	}
-	keys := make([][2]int64, 0, len(newest))
-	for k := range newest {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
+	keys := sortedPairs(newest)
 	// One multi-table UPDATE per chunk, as moveChats does: a statement per
 	// edit made the persister's lag grow with the share of edits.
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), maxRowsPerInsert)]
 		keys = keys[len(chunk):]
-		var q strings.Builder
 		args := make([]any, 0, 5*len(chunk))
-		q.WriteString("UPDATE messages m JOIN (")
-		for i, k := range chunk {
-			if i == 0 {
-				q.WriteString("SELECT ? AS chat_id, ? AS id, ? AS text, ? AS edited_at, ? AS seq")
-			} else {
-				q.WriteString(" UNION ALL SELECT ?, ?, ?, ?, ?")
-			}
+		for _, k := range chunk {
 			e := newest[k]
 			args = append(args, e.ChatID, e.ID, e.Text, dbTime(e.EditedAt), e.Seq)
 		}
-		q.WriteString(`) e ON m.chat_id = e.chat_id AND m.id = e.id
+		q := "UPDATE messages m JOIN (" + rowsTable(len(chunk), "chat_id", "id", "text", "edited_at", "seq") + `) e
+			ON m.chat_id = e.chat_id AND m.id = e.id
 			SET m.text = e.text, m.edited_at = e.edited_at, m.edit_seq = e.seq
-			WHERE m.deleted_at IS NULL AND m.edit_seq < e.seq`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			WHERE m.deleted_at IS NULL AND m.edit_seq < e.seq`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("edit messages: %w", err)
 		}
 	}
 	return nil
+}
+
+// rowsTable is a derived table of n rows of placeholders with the given
+// column names ("SELECT ? AS a, ? AS b UNION ALL SELECT ?, ? …"), for a
+// multi-table UPDATE that sets many rows to their own values at once.
+func rowsTable(n int, columns ...string) string {
+	var q strings.Builder
+	for i := range n {
+		if i == 0 {
+			q.WriteString("SELECT ")
+			for j, c := range columns {
+				if j > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("? AS " + c)
+			}
+			continue
+		}
+		q.WriteString(" UNION ALL SELECT ")
+		q.WriteString(strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", "))
+	}
+	return q.String()
+}
+
+// sortedPairs is the keys of m in (chat, other) order: rows locked in one
+// order by every batch, so that concurrent batches rarely deadlock.
+func sortedPairs[V any](m map[[2]int64]V) [][2]int64 {
+	keys := make([][2]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	return keys
 }
 
 // applyDeletes turns messages into tombstones: the row stays (a replayed
@@ -558,13 +581,7 @@ func storedMessages(ctx context.Context, tx *sql.Tx, msgs []domain.Message) ([]s
 }
 
 func upsertReadPositions(ctx context.Context, tx *sql.Tx, positions map[[2]int64]int64) error {
-	keys := make([][2]int64, 0, len(positions))
-	for k := range positions {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
-	})
+	keys := sortedPairs(positions)
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), maxRowsPerInsert)]
 		keys = keys[len(chunk):]
@@ -628,22 +645,16 @@ func moveChatsForward(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead)
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), maxRowsPerInsert)]
 		ids = ids[len(chunk):]
-		var q strings.Builder
 		args := make([]any, 0, 3*len(chunk))
-		q.WriteString("UPDATE chats c JOIN (")
-		for i, id := range chunk {
-			if i == 0 {
-				q.WriteString("SELECT ? AS id, ? AS mid, ? AS sent_at")
-			} else {
-				q.WriteString(" UNION ALL SELECT ?, ?, ?")
-			}
+		for _, id := range chunk {
 			args = append(args, id, heads[id].id, dbTime(heads[id].sentAt))
 		}
 		// The condition, not GREATEST() per column: a multi-table UPDATE does
 		// not promise the order of its assignments, so one column cannot
 		// depend on the other's old value.
-		q.WriteString(") n ON c.id = n.id SET c.last_message_id = n.mid, c.updated_at = n.sent_at WHERE c.last_message_id < n.mid")
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		q := "UPDATE chats c JOIN (" + rowsTable(len(chunk), "id", "mid", "sent_at") +
+			") n ON c.id = n.id SET c.last_message_id = n.mid, c.updated_at = n.sent_at WHERE c.last_message_id < n.mid"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("move chats: %w", err)
 		}
 	}

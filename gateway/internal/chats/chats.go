@@ -342,12 +342,9 @@ func (s *Service) SetRole(ctx context.Context, uid, chatID, userID int64, role d
 		return View{}, domain.Invalid("role must be admin, moderator, member or muted")
 	}
 	check := func(before domain.Chat) error {
-		actor := domain.RoleOf(before.Members, uid)
-		if actor == "" {
-			return membership.ErrNoSuchChat
-		}
-		if before.Kind == domain.KindDirect {
-			return domain.Forbidden("a direct chat has no roles to change")
+		actor, err := groupActor(before, uid, "a direct chat has no roles to change")
+		if err != nil {
+			return err
 		}
 		from := domain.RoleOf(before.Members, userID)
 		if from == "" {
@@ -389,12 +386,9 @@ func (s *Service) SetTitle(ctx context.Context, uid, chatID int64, title string)
 		return View{}, err
 	}
 	check := func(before domain.Chat) error {
-		actor := domain.RoleOf(before.Members, uid)
-		if actor == "" {
-			return membership.ErrNoSuchChat
-		}
-		if before.Kind == domain.KindDirect {
-			return domain.Forbidden("a direct chat's title is the other member's name")
+		actor, err := groupActor(before, uid, "a direct chat's title is the other member's name")
+		if err != nil {
+			return err
 		}
 		if !actor.CanManageMembers() {
 			return domain.Forbidden("only an admin of the chat can rename it")
@@ -414,6 +408,19 @@ func (s *Service) SetTitle(ctx context.Context, uid, chatID int64, title string)
 		s.announce(ctx)
 	}
 	return s.view(ctx, uid, chat)
+}
+
+// groupActor is uid's role in a group about to change (under its row lock):
+// no such chat for a non-member, and forbidden (with why) in a direct chat.
+func groupActor(before domain.Chat, uid int64, whyNotDirect string) (domain.Role, error) {
+	actor := domain.RoleOf(before.Members, uid)
+	if actor == "" {
+		return "", membership.ErrNoSuchChat
+	}
+	if before.Kind == domain.KindDirect {
+		return "", domain.Forbidden("%s", whyNotDirect)
+	}
+	return actor, nil
 }
 
 func memberUser(members []domain.Member, userID int64) domain.User {
