@@ -2,7 +2,10 @@ import type {
   AuthResult,
   Chat,
   ChatPage,
+  MemberRole,
   MessagePage,
+  Privacy,
+  Profile,
   RealtimeToken,
   SendResult,
   SubscriptionToken,
@@ -51,7 +54,9 @@ export function createApi(opts: ApiOptions) {
 
   async function request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' }
-    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    // A Blob (an avatar's image) goes as it is, with its own type; anything else as JSON.
+    const raw = body instanceof Blob
+    if (body !== undefined) headers['Content-Type'] = raw ? body.type : 'application/json'
     if (auth) {
       const token = opts.getToken()
       if (token) headers.Authorization = `Bearer ${token}`
@@ -61,7 +66,7 @@ export function createApi(opts: ApiOptions) {
       res = await doFetch(base + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       })
     } catch {
       throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.')
@@ -151,5 +156,28 @@ export function createApi(opts: ApiOptions) {
      */
     updates: (after?: string | null, limit?: number) =>
       request<UpdatesPage>('GET', '/updates' + q({ after, limit })),
+
+    // --- 1.1: roles and titles, people (API.md "Chats and roles", "People") -----------
+    /** Renames a group (admins only). */
+    renameChat: (chatId: number, title: string) => request<Chat>('PATCH', `/chats/${chatId}`, { title }),
+    /** Adds a member to a group (admins only). */
+    addMember: (chatId: number, userId: number) =>
+      request<Chat>('POST', `/chats/${chatId}/members`, { user_id: userId }),
+    /** Removes a member, or with the caller's own id leaves the chat. */
+    removeMember: (chatId: number, userId: number) => request<void>('DELETE', `/chats/${chatId}/members/${userId}`),
+    setRole: (chatId: number, userId: number, role: MemberRole) =>
+      request<Chat>('PATCH', `/chats/${chatId}/members/${userId}`, { role }),
+    profile: (userId: number) => request<Profile>('GET', `/users/${userId}`),
+    /** Changes the caller's about text and/or name; 409 when the name is taken or looks like one that is. */
+    updateMe: (fields: { about?: string; name?: string }) => request<Profile>('PATCH', '/me', fields),
+    /** The image as it is (image/png, image/jpeg or image/webp, at most 5 MiB); the server resizes it. */
+    uploadAvatar: (image: Blob) => request<Profile>('PUT', '/me/avatar', image),
+    deleteAvatar: () => request<Profile>('DELETE', '/me/avatar'),
+    blocks: () => request<UserList>('GET', '/me/blocks'),
+    block: (userId: number) => request<void>('PUT', `/me/blocks/${userId}`),
+    unblock: (userId: number) => request<void>('DELETE', `/me/blocks/${userId}`),
+    /** The caller's privacy settings (GET /me/privacy: the gateway's addition to the contract). */
+    privacy: () => request<Privacy>('GET', '/me/privacy'),
+    setPrivacy: (settings: Partial<Privacy>) => request<Privacy>('PATCH', '/me/privacy', settings),
   }
 }

@@ -11,6 +11,8 @@ type UpdatesApi = Pick<Api, 'updates' | 'realtimeToken' | 'subscriptionToken'>
 export interface UpdatesOptions {
   /** The user is no longer a member of this chat (it may be the open one). */
   onChatRemoved?: (chatId: number) => void
+  /** Every update, after the chat list and the open pane took it (people: renames, roles, panels). */
+  onUpdate?: (u: Update) => void
   factory?: RealtimeClientFactory
   gapWaitMs?: number
   schedule?: Schedule
@@ -34,6 +36,7 @@ export function useUpdates(
     else if (u.type === 'message.deleted' || u.type === 'history.cleared' || u.type === 'member.updated') hub.emit(u.chat_id, { kind: 'publication', pub: u })
     else if (u.type === 'read.updated') hub.emit(u.chat_id, { kind: 'publication', pub: u })
     else if (u.type === 'chat.removed') opts.onChatRemoved?.(u.chat_id)
+    opts.onUpdate?.(u)
   }
 
   const stream = new UpdateStream({

@@ -18,6 +18,13 @@ function isSummary(v: unknown): v is ChatSummary {
 const ROLES: readonly string[] = ['admin', 'moderator', 'member', 'muted'] satisfies MemberRole[]
 const isRole = (v: unknown): v is MemberRole => typeof v === 'string' && ROLES.includes(v)
 
+/** A User's fields (a renamed member's new name, their avatar), nothing else. */
+function pickUser(u: Record<string, unknown>): User {
+  const user: User = { id: u.id as number, name: u.name as string }
+  if (typeof u.avatar_url === 'string' || u.avatar_url === null) user.avatar_url = u.avatar_url
+  return user
+}
+
 function isMember(v: unknown): v is Member {
   return isObj(v) && isObj(v.user) && isId(v.user.id) && typeof v.user.name === 'string' && typeof v.role === 'string'
 }
@@ -51,7 +58,7 @@ function parseBody(data: Record<string, unknown>): Publication | null {
         : null
     case 'member.updated':
       return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string' && isRole(data.role)
-        ? { type: 'member.updated', chat_id: data.chat_id, user: data.user as unknown as User, role: data.role }
+        ? { type: 'member.updated', chat_id: data.chat_id, user: pickUser(data.user), role: data.role }
         : null
     case 'chat.updated':
       return isSummary(data.chat) ? { type: 'chat.updated', chat: data.chat } : null
