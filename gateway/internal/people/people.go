@@ -132,13 +132,15 @@ func (s *Service) UpdateMe(ctx context.Context, me int64, about, name *string) (
 			return domain.Profile{}, err
 		}
 	}
-	if about != nil {
-		if err := s.store.SetAbout(ctx, me, *about); err != nil {
+	// The rename first: it is the part that can be refused (409), and a
+	// refused request must change nothing, the about text included.
+	if name != nil {
+		if err := s.updateUser(ctx, me, *name, nil); err != nil {
 			return domain.Profile{}, err
 		}
 	}
-	if name != nil {
-		if err := s.updateUser(ctx, me, *name, nil); err != nil {
+	if about != nil {
+		if err := s.store.SetAbout(ctx, me, *about); err != nil {
 			return domain.Profile{}, err
 		}
 	}
