@@ -6,11 +6,14 @@ cd "$ROOT"
 command -v chromium >/dev/null || { log "installing Debian's chromium"; apt_install chromium; }
 
 export STACK_DIR="$ROOT/.run/e2e-stack"
-export GATEWAY_PORT=18080 CENTRIFUGO_PORT=18000 NATS_PORT=14233 NATS_HTTP_PORT=18233 HEALTH_PORT_BASE=19100
-export MYSQL_DB=logchat_e2e REDIS_PREFIX="e2e$(date +%s):"
+# E2E_PORT_BASE moves every port (a second run beside this one: E2E_PORT_BASE=20000).
+base=${E2E_PORT_BASE:-10000}
+export GATEWAY_PORT=$((base + 8080)) CENTRIFUGO_PORT=$((base + 8000)) NATS_PORT=$((base + 4233))
+export NATS_HTTP_PORT=$((base + 8233)) HEALTH_PORT_BASE=$((base + 9100))
+export MYSQL_DB=logchat_e2e${E2E_PORT_BASE:+_$E2E_PORT_BASE} REDIS_PREFIX="e2e$(date +%s):"
 bash scripts/stack.sh stop >/dev/null 2>&1 || true
 rm -rf "$STACK_DIR/nats"
-mysql_root -e "DROP DATABASE IF EXISTS logchat_e2e" || true
+mysql_root -e "DROP DATABASE IF EXISTS $MYSQL_DB" || true
 trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true; drop_redis_prefix "$REDIS_PREFIX" || true' EXIT
 bash scripts/stack.sh start
 E2E_BASE_URL="http://127.0.0.1:$GATEWAY_PORT" node --test --test-concurrency=1 web/e2e/
