@@ -113,20 +113,46 @@ func (r *rtClient) subscribe(channel string) {
 	}
 }
 
-// received is what channel delivered so far.
-func (r *rtClient) received(channel string) []map[string]any {
+// received is what channel delivered so far that keep accepts, in order.
+func (r *rtClient) received(channel string, keep func(map[string]any) bool) []map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]map[string]any(nil), r.pubs[channel]...)
+	var out []map[string]any
+	for _, p := range r.pubs[channel] {
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
-// waitFor waits until channel delivered n publications and returns them.
-func (r *rtClient) waitFor(channel string, n int) []map[string]any {
+// waitFor waits until channel delivered n publications keep accepts and
+// returns them.
+func (r *rtClient) waitFor(channel string, n int, keep func(map[string]any) bool) []map[string]any {
 	r.h.t.Helper()
 	eventually(r.h.t, fmt.Sprintf("%d publications on %s for %s", n, channel, r.who.Name), func() bool {
-		return len(r.received(channel)) >= n
+		return len(r.received(channel, keep)) >= n
 	})
-	return r.received(channel)
+	return r.received(channel, keep)
+}
+
+// ofType keeps the publications of the given types.
+func ofType(types ...string) func(map[string]any) bool {
+	return func(p map[string]any) bool {
+		for _, t := range types {
+			if p["type"] == t {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// aboutUser keeps presence.updated of one user, and markers.
+func aboutUser(id int64) func(map[string]any) bool {
+	return func(p map[string]any) bool {
+		return p["type"] == "marker" || (p["type"] == "presence.updated" && p["user_id"] == float64(id))
+	}
 }
 
 // marker publishes {"type":"marker","n":n} on channel through the server
@@ -160,9 +186,12 @@ func TestTyping(t *testing.T) {
 
 	b := h.connect(bob)
 	b.subscribe(d.Channel)
+	// bob's own presence.updated goes to the chat too: only typing notices
+	// and markers count here.
+	typing := ofType("typing", "marker")
 	first := time.Now()
 	h.must(http.StatusNoContent, "POST", chatPath(d.ID, "/typing"), alice.token, nil, nil)
-	got := b.waitFor(d.Channel, 1)
+	got := b.waitFor(d.Channel, 1, typing)
 	want := map[string]any{"type": "typing", "chat_id": float64(d.ID),
 		"user": map[string]any{"id": float64(alice.ID), "name": "alice", "avatar_url": nil}}
 	if fmt.Sprint(got[0]) != fmt.Sprint(want) {
@@ -177,16 +206,16 @@ func TestTyping(t *testing.T) {
 		t.Fatalf("the repeated calls took %v, beyond the 3 s window: they prove nothing", time.Since(first))
 	}
 	h.must(http.StatusNoContent, "POST", chatPath(d.ID, "/typing"), bob.token, nil, nil)
-	got = b.waitFor(d.Channel, 2)
+	got = b.waitFor(d.Channel, 2, typing)
 	if len(got) != 2 || got[1]["user"].(map[string]any)["id"] != float64(bob.ID) {
 		t.Fatalf("after alice's repeated calls and bob's: %v", got)
 	}
 	// Past the window alice's next call publishes again.
 	eventually(t, "the throttle to lapse", func() bool {
 		h.must(http.StatusNoContent, "POST", chatPath(d.ID, "/typing"), alice.token, nil, nil)
-		return len(b.received(d.Channel)) >= 3
+		return len(b.received(d.Channel, typing)) >= 3
 	})
-	if got := b.received(d.Channel); len(got) != 3 || got[2]["user"].(map[string]any)["id"] != float64(alice.ID) {
+	if got := b.received(d.Channel, typing); len(got) != 3 || got[2]["user"].(map[string]any)["id"] != float64(alice.ID) {
 		t.Fatalf("after the window: %v", got)
 	}
 
@@ -215,7 +244,7 @@ func TestTyping(t *testing.T) {
 	}
 	// None of the refused calls published anything: a marker is next.
 	h.marker(d.Channel, 1)
-	if got := b.waitFor(d.Channel, 4); types(got)[3] != "marker" || len(got) != 4 {
+	if got := b.waitFor(d.Channel, 4, typing); len(got) != 4 || types(got)[3] != "marker" {
 		t.Fatalf("refused calls published: %v", types(got))
 	}
 }
@@ -281,7 +310,7 @@ func TestPresence(t *testing.T) {
 	// blocks, does not.
 	a := h.connect(alice)
 	eventually(t, "alice online", func() bool { return profile(bob, alice).Online })
-	up := asPresence(t, b.waitFor(dAB.Channel, 1)[0])
+	up := asPresence(t, b.waitFor(dAB.Channel, 1, aboutUser(alice.ID))[0])
 	if up.UserID != alice.ID || !up.Online || up.LastSeenAt != nil {
 		t.Fatalf("alice coming online: %+v", up)
 	}
@@ -296,7 +325,7 @@ func TestPresence(t *testing.T) {
 	if p.LastSeenAt == nil || !timeFormat.MatchString(*p.LastSeenAt) {
 		t.Fatalf("alice after she left: %+v", p)
 	}
-	got := b.waitFor(dAB.Channel, 2)
+	got := b.waitFor(dAB.Channel, 2, aboutUser(alice.ID))
 	down := asPresence(t, got[1])
 	if len(got) != 2 || down.UserID != alice.ID || down.Online || down.LastSeenAt == nil || *down.LastSeenAt != *p.LastSeenAt {
 		t.Fatalf("alice going offline: %+v (profile says %v)", got, *p.LastSeenAt)
@@ -313,10 +342,10 @@ func TestPresence(t *testing.T) {
 	// from: a marker published now arrives after anything they sent.
 	h.marker(dEB.Channel, 1)
 	h.marker(dAC.Channel, 2)
-	if got := b.waitFor(dEB.Channel, 1); len(got) != 1 || got[0]["type"] != "marker" {
+	if got := b.waitFor(dEB.Channel, 1, aboutUser(erin.ID)); len(got) != 1 || got[0]["type"] != "marker" {
 		t.Fatalf("erin's hidden presence reached bob: %v", got)
 	}
-	if got := c.waitFor(dAC.Channel, 1); len(got) != 1 || got[0]["type"] != "marker" {
+	if got := c.waitFor(dAC.Channel, 1, aboutUser(alice.ID)); len(got) != 1 || got[0]["type"] != "marker" {
 		t.Fatalf("alice's presence reached carol, whom she blocks: %v", got)
 	}
 	_ = e
