@@ -349,4 +349,35 @@ func TestPresence(t *testing.T) {
 		t.Fatalf("alice's presence reached carol, whom she blocks: %v", got)
 	}
 	_ = e
+
+	// Changing who may see it is live too: alice, online again, hides her
+	// last seen (bob is told what the profile tells him: offline, never
+	// seen), shows it again, then blocks bob.
+	h.connect(alice)
+	got = b.waitFor(dAB.Channel, 3, aboutUser(alice.ID))
+	if up := asPresence(t, got[2]); !up.Online || up.LastSeenAt == nil || *up.LastSeenAt != *p.LastSeenAt {
+		t.Fatalf("alice back online: %+v (last seen %s)", up, *p.LastSeenAt)
+	}
+	for i, step := range []struct {
+		method, path string
+		body         any
+		online       bool
+	}{
+		{"PATCH", "/api/v1/me/privacy", map[string]string{"last_seen": "nobody"}, false},
+		{"PATCH", "/api/v1/me/privacy", map[string]string{"last_seen": "everyone"}, true},
+		{"PUT", fmt.Sprintf("/api/v1/me/blocks/%d", bob.ID), nil, false},
+	} {
+		r := h.do(step.method, step.path, alice.token, step.body)
+		if r.status != http.StatusOK && r.status != http.StatusNoContent {
+			t.Fatalf("%s %s: %d %s", step.method, step.path, r.status, r.body)
+		}
+		got := b.waitFor(dAB.Channel, 4+i, aboutUser(alice.ID))
+		up := asPresence(t, got[3+i])
+		if up.Online != step.online || (up.LastSeenAt != nil) != step.online {
+			t.Fatalf("after %s %s bob is told %+v", step.method, step.path, up)
+		}
+		if pr := profile(bob, alice); pr.Online != step.online {
+			t.Fatalf("after %s %s bob's view of alice's profile: %+v", step.method, step.path, pr)
+		}
+	}
 }

@@ -77,3 +77,45 @@ func (s *Store) PresenceAudience(ctx context.Context, ids []int64) ([]PresenceTa
 	}
 	return out, nil
 }
+
+// PresenceView is one direct chat of a user and whether its other member
+// may see the user's presence now.
+type PresenceView struct {
+	ChatID     int64
+	Visible    bool
+	LastSeenAt *time.Time
+}
+
+// PresenceViews lists every direct chat of a user whose other member is
+// still in it, with whether that member may see the user's presence (the
+// rule of PresenceAudience): what a change of privacy or of a block needs to
+// tell each partner.
+func (s *Store) PresenceViews(ctx context.Context, id int64) ([]PresenceView, error) {
+	rows, err := s.main.QueryContext(ctx, `
+		SELECT m.chat_id,
+		       u.last_seen_privacy = ? AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = m.user_id AND b.blocked_id = p.user_id),
+		       u.last_seen_at
+		  FROM chat_members m
+		  JOIN chats c ON c.id = m.chat_id AND c.direct_key IS NOT NULL
+		  JOIN chat_members p ON p.chat_id = m.chat_id AND p.user_id <> m.user_id
+		  JOIN users u ON u.id = m.user_id
+		 WHERE m.user_id = ?`, string(domain.Everyone), id)
+	if err != nil {
+		return nil, fmt.Errorf("presence views: %w", err)
+	}
+	defer rows.Close()
+	var out []PresenceView
+	for rows.Next() {
+		var v PresenceView
+		var seen sql.NullTime
+		if err := rows.Scan(&v.ChatID, &v.Visible, &seen); err != nil {
+			return nil, err
+		}
+		if seen.Valid {
+			at := seen.Time
+			v.LastSeenAt = &at
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

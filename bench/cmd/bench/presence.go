@@ -80,10 +80,24 @@ func (b *bench) presence(ctx context.Context) error {
 		log.Printf("presence: %s in %.1f s: %.0f changes, %.0f sweeps, %.0f publications", name, ph.Seconds, ph.Changes, ph.Sweeps, ph.Publications)
 		return nil
 	}
+	// A phase ends when the gateway has counted every change and then begun
+	// another sweep: sweeps run one after the other and the changes are
+	// counted before their publications are made, so the sweep that found
+	// the last change (publications included) is over by then.
 	changed := func(want float64) func(map[string]float64) bool {
+		sweepsAt := -1.0
 		return func(before map[string]float64) bool {
 			now, err := presenceCounters(ctx, metrics)
-			return err == nil && now["logchat_presence_changes_total"]-before["logchat_presence_changes_total"] >= want
+			if err != nil {
+				return false
+			}
+			if sweepsAt < 0 {
+				if now["logchat_presence_changes_total"]-before["logchat_presence_changes_total"] >= want {
+					sweepsAt = now["logchat_presence_sweeps_total"]
+				}
+				return false
+			}
+			return now["logchat_presence_sweeps_total"] > sweepsAt
 		}
 	}
 	idle := func() (int, error) {

@@ -43,6 +43,9 @@ type Outbox interface {
 // Presence says who is online (*presence.Tracker).
 type Presence interface {
 	Online(ctx context.Context, uid int64) (bool, error)
+	// Reannounce tells uid's direct chat partners what they may see of
+	// uid's presence now.
+	Reannounce(ctx context.Context, uid int64) error
 }
 
 // Stager makes the outbox's staging function of an event (outbox.Stage).
@@ -214,6 +217,9 @@ func (s *Service) SetPrivacy(ctx context.Context, me int64, lastSeen, dms *strin
 	if err := s.store.SetPrivacy(ctx, me, p); err != nil {
 		return domain.Privacy{}, err
 	}
+	if p.LastSeen != row.Privacy.LastSeen {
+		s.reannounce(ctx, me)
+	}
 	return p, nil
 }
 
@@ -235,6 +241,7 @@ func (s *Service) Block(ctx context.Context, me, other int64) error {
 		return err
 	}
 	s.forgetBlock(me, other)
+	s.reannounce(ctx, me)
 	return nil
 }
 
@@ -247,7 +254,20 @@ func (s *Service) Unblock(ctx context.Context, me, other int64) error {
 		return err
 	}
 	s.forgetBlock(me, other)
+	s.reannounce(ctx, me)
 	return nil
+}
+
+// reannounce makes a change of who may see me's presence live for the
+// partners watching. The change itself is made: a failure here only leaves
+// a partner's view stale until me's next change or a profile reload.
+func (s *Service) reannounce(ctx context.Context, me int64) {
+	if s.presence == nil {
+		return
+	}
+	if err := s.presence.Reannounce(ctx, me); err != nil {
+		s.log.Warn("presence not reannounced", "user_id", me, "err", err)
+	}
 }
 
 // Blocked lists whom the caller blocks.

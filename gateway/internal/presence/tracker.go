@@ -44,6 +44,7 @@ type Centrifugo interface {
 type Store interface {
 	SetLastSeen(ctx context.Context, ids []int64, at time.Time) error
 	PresenceAudience(ctx context.Context, ids []int64) ([]sqlstore.PresenceTarget, error)
+	PresenceViews(ctx context.Context, id int64) ([]sqlstore.PresenceView, error)
 }
 
 // DefaultInterval is how often the lease holder sweeps.
@@ -234,6 +235,40 @@ func (t *Tracker) announce(ctx context.Context, came, left []int64, now time.Tim
 	if err := t.cent.Publish(ctx, pubs); err != nil {
 		// The change is recorded: a lost announcement leaves the partner's
 		// view stale until the next change or a reload of the profile.
+		return err
+	}
+	t.published.Add(float64(len(pubs)))
+	return nil
+}
+
+// Reannounce tells each direct chat partner of uid what they may see of
+// uid's presence now: after uid changed their last_seen setting or blocked
+// or unblocked someone, a partner's live view would otherwise keep what it
+// was last told (an "online" that never ends, or nothing where it is shown
+// again). A partner who may not see it gets online false, last seen null:
+// what the profile shows them.
+func (t *Tracker) Reannounce(ctx context.Context, uid int64) error {
+	views, err := t.store.PresenceViews(ctx, uid)
+	if err != nil || len(views) == 0 {
+		return err
+	}
+	online, err := t.Online(ctx, uid)
+	if err != nil {
+		return err
+	}
+	pubs := make([]Publication, 0, len(views))
+	for _, v := range views {
+		p := apijson.NewPresenceUpdated(uid, false, nil)
+		if v.Visible {
+			p = apijson.NewPresenceUpdated(uid, online, v.LastSeenAt)
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		pubs = append(pubs, Publication{Channel: domain.ChatChannel(v.ChatID), Data: data})
+	}
+	if err := t.cent.Publish(ctx, pubs); err != nil {
 		return err
 	}
 	t.published.Add(float64(len(pubs)))
