@@ -73,6 +73,10 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
             p50/p99 for a user in --search-user-chats chats (rare and common
             words, prefixes, a big chat), then steady without and with the
             searcher and the index lag (202 → found) under it
+  presence  (not in "all") what presence costs: --presence-users connect as 1.1
+            clients, idle --presence-idle, disconnect; CPU of every process
+            per phase, sweeps and presence.updated publications (the gateway's
+            counters), and one sweep's channels call alone
 
 Flags:
 `, strings.Join(allScenarios, ","))
@@ -186,12 +190,16 @@ type config struct {
 	AccountPage         int
 	AccountChannelLimit int
 
-	SearchMessages  int
-	SearchChats     int
-	SearchUserChats int
-	SearchBigShare  float64
-	SearchQueries   int
-	SearchSteady    bool
+	SearchMessages   int
+	SearchChats      int
+	SearchUserChats  int
+	SearchBigShare   float64
+	SearchQueries    int
+	SearchSteady     bool
+	PresenceUsers    int
+	PresenceIdle     time.Duration
+	PresenceTimeout  time.Duration
+	PresenceInterval string // the stack's PRESENCE_SWEEP_INTERVAL, for the report
 }
 
 func defaultConfig() config {
@@ -222,6 +230,8 @@ func defaultConfig() config {
 		BroadcastChannels: "1000,10000", BroadcastCalls: 50, BroadcastBytes: 300,
 		AccountChats: 1000, AccountPage: 50,
 		SearchMessages: 1_000_000, SearchChats: 10_000, SearchUserChats: 50, SearchBigShare: 0.05, SearchQueries: 200, SearchSteady: true,
+		PresenceUsers: 1000, PresenceIdle: time.Minute, PresenceTimeout: 2 * time.Minute,
+		PresenceInterval: cmp.Or(os.Getenv("PRESENCE_SWEEP_INTERVAL"), "2s"),
 	}
 }
 
@@ -284,6 +294,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SearchQueries, "search-queries", c.SearchQueries, "search: measured queries per kind")
 	fs.BoolVar(&c.SearchSteady, "search-steady", c.SearchSteady, "search: then steady without and with the searcher, and the index lag under it")
 	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")
+	fs.IntVar(&c.PresenceUsers, "presence-users", c.PresenceUsers, "presence: connected users")
+	fs.DurationVar(&c.PresenceIdle, "presence-idle", c.PresenceIdle, "presence: each idle phase (nobody connected, everyone connected)")
+	fs.DurationVar(&c.PresenceTimeout, "presence-timeout", c.PresenceTimeout, "presence: how long to wait for the gateway to count every change of a phase")
+	fs.StringVar(&c.PresenceInterval, "presence-interval", c.PresenceInterval, "presence: the stack's PRESENCE_SWEEP_INTERVAL, for the report (default $PRESENCE_SWEEP_INTERVAL or 2s)")
 }
 
 // natsLogin is how the load generator logs in to the stack's NATS.

@@ -40,15 +40,24 @@ type Outbox interface {
 	Flush(ctx context.Context) error
 }
 
+// Presence says who is online (*presence.Tracker).
+type Presence interface {
+	Online(ctx context.Context, uid int64) (bool, error)
+	// Reannounce tells uid's direct chat partners what they may see of
+	// uid's presence now.
+	Reannounce(ctx context.Context, uid int64) error
+}
+
 // Stager makes the outbox's staging function of an event (outbox.Stage).
 type Stager func(t event.Type, actor int64, at time.Time, data func(domain.Chat) any) sqlstore.Stage
 
 // Service applies the rules.
 type Service struct {
-	store  Store
-	outbox Outbox
-	stage  Stager
-	log    *slog.Logger
+	store    Store
+	outbox   Outbox
+	stage    Stager
+	presence Presence
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	users  map[int64]cachedUser // the current name and picture of recent authors
@@ -87,6 +96,10 @@ func New(st Store, ob Outbox, stage Stager, log *slog.Logger) *Service {
 		users: map[int64]cachedUser{}, blocks: map[[2]int64]cachedBlock{}}
 }
 
+// TrackPresence makes profiles show whether their user is online; without
+// it, nobody is.
+func (s *Service) TrackPresence(p Presence) { s.presence = p }
+
 // Profile is a user's profile as viewer sees it: last seen and online only
 // when the user shows them and has not blocked the viewer.
 func (s *Service) Profile(ctx context.Context, viewer, id int64) (domain.Profile, error) {
@@ -101,6 +114,14 @@ func (s *Service) Profile(ctx context.Context, viewer, id int64) (domain.Profile
 		return domain.Profile{}, err
 	}
 	p := row.Profile
+	if s.presence != nil {
+		online, err := s.presence.Online(ctx, id)
+		if err != nil {
+			// A profile without its online dot rather than none at all.
+			s.log.Warn("presence unknown", "user_id", id, "err", err)
+		}
+		p.Online = online
+	}
 	if viewer != id {
 		hidden := row.Privacy.LastSeen == domain.Nobody
 		if !hidden {
@@ -196,6 +217,9 @@ func (s *Service) SetPrivacy(ctx context.Context, me int64, lastSeen, dms *strin
 	if err := s.store.SetPrivacy(ctx, me, p); err != nil {
 		return domain.Privacy{}, err
 	}
+	if p.LastSeen != row.Privacy.LastSeen {
+		s.reannounce(ctx, me)
+	}
 	return p, nil
 }
 
@@ -217,6 +241,7 @@ func (s *Service) Block(ctx context.Context, me, other int64) error {
 		return err
 	}
 	s.forgetBlock(me, other)
+	s.reannounce(ctx, me)
 	return nil
 }
 
@@ -229,7 +254,20 @@ func (s *Service) Unblock(ctx context.Context, me, other int64) error {
 		return err
 	}
 	s.forgetBlock(me, other)
+	s.reannounce(ctx, me)
 	return nil
+}
+
+// reannounce makes a change of who may see me's presence live for the
+// partners watching. The change itself is made: a failure here only leaves
+// a partner's view stale until me's next change or a profile reload.
+func (s *Service) reannounce(ctx context.Context, me int64) {
+	if s.presence == nil {
+		return
+	}
+	if err := s.presence.Reannounce(ctx, me); err != nil {
+		s.log.Warn("presence not reannounced", "user_id", me, "err", err)
+	}
 }
 
 // Blocked lists whom the caller blocks.
