@@ -10,7 +10,8 @@
 //     appended (plain subscription), and ask whether the streams exist.
 //   - persister, cachewarm, notifier: their own durable consumers only
 //     (create/update, info, pull, reset, ack), their dead-letter subject, their
-//     keys in the pins bucket.
+//     keys in the pins bucket, and one event of the log by sequence (the lag
+//     metrics' age of the oldest unacknowledged event).
 //   - admin (the `ingest` CLI and provisioning at start-up): everything.
 //
 // Nobody but the admin may create, update, purge or delete a stream, delete a
@@ -120,6 +121,10 @@ func For(t bus.Topology, user string) (Permissions, error) {
 			)
 		}
 		p.Publish = append(p.Publish,
+			// One event by sequence: the age of a partition's oldest
+			// unacknowledged event, for the lag metrics (ops.LagCollector).
+			// Nothing new to read: the worker's consumers deliver every event.
+			"$JS.API.DIRECT.GET."+t.Stream,
 			bus.DLQSubject(user),
 			fmt.Sprintf("$KV.%s.%s.*", bus.PinsBucket, user), // bus.PinKey(user, partition)
 		)

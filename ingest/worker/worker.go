@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/ops"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 )
@@ -145,6 +146,8 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 	checks["nats"] = bus.PingNATS(js)
 
 	metrics := bus.NewMetrics(reg)
+	// Lag as `ingest status` computes it, read from JetStream at each scrape.
+	reg.MustRegister(ops.NewLagCollector(js, cfg.Topology, spec.Name, log))
 	mws := append([]bus.Middleware{bus.Logging(log), bus.Instrument(metrics, spec.Name)}, spec.Middleware...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
