@@ -144,6 +144,7 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 		checks[name] = check
 	}
 	checks["nats"] = bus.PingNATS(js)
+	reg.MustRegister(obs.NewReadyCollector(checks))
 
 	metrics := bus.NewMetrics(reg)
 	// Lag as `ingest status` computes it, read from JetStream at each scrape.
