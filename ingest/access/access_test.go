@@ -395,6 +395,11 @@ func TestWorkerRunsItsOwnConsumersOnly(t *testing.T) {
 		}
 		w.refused(t, "Publish to", "$JS.API.CONSUMER.CREATE.CHAT.persister_spy.>")
 	})
+	t.Run("reads another worker's consumer info (lag metrics)", func(t *testing.T) {
+		if _, err := w.nc.Request("$JS.API.CONSUMER.INFO.CHAT.cachewarm_p00", nil, 2*time.Second); err != nil {
+			t.Fatalf("consumer info: %v", err)
+		}
+	})
 	t.Run("reads an event by sequence only, not by subject", func(t *testing.T) {
 		// By sequence: the lag metrics' age of the oldest unacked event.
 		if _, err := stream.GetMsg(short(t), 1); err != nil {

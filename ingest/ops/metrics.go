@@ -12,30 +12,31 @@ import (
 	"github.com/logchat/ingest/bus"
 )
 
-// LagCollector exports, at each scrape, what `ingest status` says about one
-// worker type's consumers: the same function (consumerStatus) computes both.
-// Each worker process exports its own worker type's partitions, all of them
-// (not only those it holds), so that any instance answers for the whole type
-// and a standby shows the lag a dead holder leaves; several instances export
-// the same numbers, which rules aggregate with max by (worker, partition).
-// Read at scrape time rather than on delivery: an idle or stuck worker still
-// shows the backlog growing, and the figures are never older than the scrape.
-// When a type has no instance left, nothing exports its lag: the
-// LogchatProcessDown alert covers that case (deploy/prometheus).
+// LagCollector exports, at each scrape, what `ingest status` says about the
+// consumers of the worker types it is given: the same function
+// (consumerStatus) computes both. Every worker process exports every worker
+// type's partitions, all of them (not only those it holds): any instance
+// answers for the whole system, a standby shows the lag a dead holder
+// leaves, and the lag of a type whose every instance is down is still
+// exported by the others (its user may read other consumers' info, not
+// touch them: ingest/access). Several processes export the same numbers,
+// which rules aggregate with max by (worker, partition). Read at scrape time
+// rather than on delivery: an idle or stuck worker still shows the backlog
+// growing, and the figures are never older than the scrape.
 type LagCollector struct {
 	JS       jetstream.JetStream
 	Topology bus.Topology
-	Worker   string
+	Workers  []string
 	Log      *slog.Logger
 	Timeout  time.Duration // per scrape; 0 means 3 s
 
 	up, pending, ackPending, redelivered, ackFloor, lagSeconds, deadLetters, lastSeq *prometheus.Desc
 }
 
-// NewLagCollector returns the collector of worker's lag.
-func NewLagCollector(js jetstream.JetStream, t bus.Topology, worker string, log *slog.Logger) *LagCollector {
+// NewLagCollector returns the collector of the lag of workers' consumers.
+func NewLagCollector(js jetstream.JetStream, t bus.Topology, workers []string, log *slog.Logger) *LagCollector {
 	part := []string{"worker", "partition"}
-	return &LagCollector{JS: js, Topology: t, Worker: worker, Log: log,
+	return &LagCollector{JS: js, Topology: t, Workers: workers, Log: log,
 		up: prometheus.NewDesc("logchat_consumer_lag_up",
 			"1 when the lag of this worker's consumers could be read from JetStream at this scrape, else 0.", []string{"worker"}, nil),
 		pending: prometheus.NewDesc("logchat_consumer_pending_events",
@@ -62,9 +63,10 @@ func (c *LagCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. A failed read (NATS down) is
-// logchat_consumer_lag_up 0 and no lag series, never a failed scrape: the
-// process's other metrics still matter then.
+// Collect implements prometheus.Collector. A failed read (NATS down, a type
+// whose consumers do not exist yet) is logchat_consumer_lag_up 0 and no lag
+// series for that type, never a failed scrape: the process's other metrics
+// still matter then.
 func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 	timeout := c.Timeout
 	if timeout == 0 {
@@ -72,23 +74,29 @@ func (c *LagCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	lag, err := ReadWorkerLag(ctx, c.JS, c.Topology, c.Worker)
+	for _, w := range c.Workers {
+		c.collect(ctx, ch, w)
+	}
+}
+
+func (c *LagCollector) collect(ctx context.Context, ch chan<- prometheus.Metric, worker string) {
+	lag, err := ReadWorkerLag(ctx, c.JS, c.Topology, worker)
 	if err != nil {
 		if c.Log != nil {
-			c.Log.Debug("lag metrics: read failed", "err", err)
+			c.Log.Debug("lag metrics: read failed", "worker", worker, "err", err)
 		}
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0, c.Worker)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0, worker)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1, c.Worker)
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1, worker)
 	for p, cs := range lag.Consumers {
-		labels := []string{c.Worker, strconv.Itoa(p)}
+		labels := []string{worker, strconv.Itoa(p)}
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(cs.Pending), labels...)
 		ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(cs.AckPending), labels...)
 		ch <- prometheus.MustNewConstMetric(c.redelivered, prometheus.GaugeValue, float64(cs.Redelivered), labels...)
 		ch <- prometheus.MustNewConstMetric(c.ackFloor, prometheus.GaugeValue, float64(cs.AckFloor), labels...)
 		ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, cs.LagSeconds, labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(lag.DeadLetters), c.Worker)
-	ch <- prometheus.MustNewConstMetric(c.lastSeq, prometheus.GaugeValue, float64(lag.LastSeq), c.Worker)
+	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(lag.DeadLetters), worker)
+	ch <- prometheus.MustNewConstMetric(c.lastSeq, prometheus.GaugeValue, float64(lag.LastSeq), worker)
 }

@@ -147,8 +147,9 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 	reg.MustRegister(obs.NewReadyCollector(checks))
 
 	metrics := bus.NewMetrics(reg)
-	// Lag as `ingest status` computes it, read from JetStream at each scrape.
-	reg.MustRegister(ops.NewLagCollector(js, cfg.Topology, spec.Name, log))
+	// Lag as `ingest status` computes it, read from JetStream at each scrape,
+	// of every worker type (ops.LagCollector says why).
+	reg.MustRegister(ops.NewLagCollector(js, cfg.Topology, ops.Workers, log))
 	mws := append([]bus.Middleware{bus.Logging(log), bus.Instrument(metrics, spec.Name)}, spec.Middleware...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
