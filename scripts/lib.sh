@@ -215,6 +215,15 @@ ensure_compose() {
   command -v docker-compose >/dev/null || { log "installing Debian's docker-compose (to validate docker-compose.yml)"; apt_install docker-compose; }
 }
 
+# ensure_prometheus: Debian's prometheus (the server and promtool), for
+# `PROMETHEUS=1 make up` and the rule tests. Without the recommended
+# node exporter, which would listen on 9100 (HEALTH_PORT_BASE's default).
+ensure_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
+  log "installing Prometheus (Debian package prometheus)"
+  apt_install --no-install-recommends prometheus
+}
+
 ensure_node_deps() {
   [ -f "$ROOT/web/package.json" ] || return 0
   command -v npm >/dev/null || { log "installing Node.js (Debian packages nodejs npm)"; apt_install nodejs npm; }

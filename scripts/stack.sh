@@ -8,6 +8,8 @@
 #   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier, searcher)
 #   scripts/stack.sh restart-centrifugo  stops Centrifugo and starts it again with the same config, waiting until
 #                                        it answers (its in-memory history and connections are lost: a reconnect storm)
+#   PROMETHEUS=1 scripts/stack.sh run|start   Prometheus too (Debian's package), scraping every process,
+#                                        with the rules of deploy/prometheus, on 127.0.0.1:PROMETHEUS_PORT (9090)
 #   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz;
 #                                        NAME baseline starts the benchmark's synchronous baseline (.bin/baseline,
 #                                        built by scripts/bench.sh) in the gateway's place: stop the gateway first
@@ -41,6 +43,9 @@ HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # gateway's internal listener +0, p
 # PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4, searcher +5.
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
 MYSQL_DB=${MYSQL_DB:-logchat}
+# Opt-in: Prometheus scraping the stack (deploy/prometheus; docs/design.md, "Metrics and alerts").
+PROMETHEUS=${PROMETHEUS:-0}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
 export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
 NATS_SERVER_TLS_CERT=${NATS_SERVER_TLS_CERT:-}
 NATS_SERVER_TLS_KEY=${NATS_SERVER_TLS_KEY:-}
@@ -102,7 +107,7 @@ stop_proc() {
 stop_all() {
   # local: a caller's "$name" must still name what failed after the stop.
   local name
-  for name in gateway baseline persister cachewarm notifier searcher centrifugo nats; do stop_proc "$name"; done
+  for name in prometheus gateway baseline persister cachewarm notifier searcher centrifugo nats; do stop_proc "$name"; done
 }
 
 # The environment every process of the stack gets: no secret (start_service
@@ -227,11 +232,47 @@ write_centrifugo_config() {
   (umask 077; printf '%s\n' "$out" > "$STACK_DIR/centrifugo.json")
 }
 
+# write_prometheus_config: a scrape job per process of this stack (the
+# gateway's internal listener and each worker's health address, offsets as
+# in port_offset, the searcher at +5; Centrifugo's internal port), named
+# after the process (the `job` label the rules and the dashboard use), with
+# the rules of deploy/prometheus. A worker that is not running (its pid file
+# absent) is left out. nats-server serves no Prometheus format (only JSON
+# under /varz); its health shows in every process's logchat_dependency_up.
+write_prometheus_config() {
+  local name port out="$STACK_DIR/prometheus.yml"
+  {
+    printf '# Written by scripts/stack.sh for the stack in %s.\n' "$STACK_DIR"
+    printf 'global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n'
+    printf 'rule_files:\n  - %s/deploy/prometheus/rules/*.yml\n' "$ROOT"
+    printf 'scrape_configs:\n'
+    for name in gateway persister cachewarm notifier searcher; do
+      [ -e "$PIDS/$name.pid" ] || continue
+      case $name in gateway) port=0 ;; persister) port=1 ;; cachewarm) port=2 ;; notifier) port=3 ;; searcher) port=5 ;; esac
+      printf '  - job_name: %s\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$name" "$((HEALTH_PORT_BASE + port))"
+    done
+    printf '  - job_name: centrifugo\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$CENTRIFUGO_INTERNAL_PORT"
+    printf '  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$PROMETHEUS_PORT"
+  } > "$out"
+}
+
+start_prometheus() {
+  ensure_prometheus
+  port_busy "$PROMETHEUS_PORT" && die "port $PROMETHEUS_PORT is already in use; set PROMETHEUS_PORT to a free one"
+  write_prometheus_config
+  promtool check config "$STACK_DIR/prometheus.yml" >>"$LOGS/prometheus.log" 2>&1 || die "the Prometheus config is invalid; see $LOGS/prometheus.log"
+  mkdir -p "$STACK_DIR/prometheus"
+  start_proc prometheus prometheus --config.file="$STACK_DIR/prometheus.yml" --storage.tsdb.path="$STACK_DIR/prometheus" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --storage.tsdb.retention.time=2d
+  wait_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 60 || die "Prometheus did not start; see $LOGS/prometheus.log"
+}
+
 # start_centrifugo: Centrifugo with the config write_centrifugo_config wrote,
 # waiting until its health answers.
 start_centrifugo() {
   CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=$CENTRIFUGO_INTERNAL_PORT \
   CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="http://127.0.0.1:$GATEWAY_PORT http://localhost:$GATEWAY_PORT" \
+  CENTRIFUGO_PROMETHEUS_ENABLED=$([ "$PROMETHEUS" = 1 ] && echo true || echo false) \
     GOMAXPROCS=${GOMAXPROCS:-$(nproc)} start_proc centrifugo centrifugo --config "$STACK_DIR/centrifugo.json"
   wait_http "http://127.0.0.1:$CENTRIFUGO_INTERNAL_PORT/health" 30 || die "Centrifugo did not start; see $LOGS/centrifugo.log"
 }
@@ -288,6 +329,11 @@ start_all() {
     wait_http "$(health_url "$name")" 60 || { stop_all; die "$name is not ready; see $LOGS/$name.log"; }
   done
   log "logs in $LOGS"
+  if [ "$PROMETHEUS" = 1 ]; then
+    log "starting Prometheus on 127.0.0.1:$PROMETHEUS_PORT (rules: deploy/prometheus; data in $STACK_DIR/prometheus)"
+    start_prometheus
+    printf 'Prometheus: \033[1m%s\033[0m (alerts: %s/alerts)\n' "http://127.0.0.1:$PROMETHEUS_PORT" "http://127.0.0.1:$PROMETHEUS_PORT"
+  fi
   printf '\nlogchat is up: \033[1m%s\033[0m\n' "$URL"
 }
 

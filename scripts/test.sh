@@ -16,6 +16,7 @@ ensure_test_mysql
 ensure_redis
 ensure_tools
 ensure_compose
+ensure_prometheus  # promtool below; e2e/prometheus_test.go runs a stack with Prometheus
 # The tests' own account (scripts/lib.sh ensure_test_mysql): its published
 # password reaches the tests' throw-away databases (logchat_t_*) only.
 export LOGCHAT_TEST_MYSQL=${LOGCHAT_TEST_MYSQL:-logchat:logchat@tcp(127.0.0.1:3306)/}
@@ -29,6 +30,11 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || status=1
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [ -z "$unformatted" ] || { echo "gofmt would change: $unformatted"; status=1; }
 go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; status=1; }
+
+log "Prometheus rules: promtool check and unit tests (deploy/prometheus)"
+ensure_prometheus
+promtool check rules deploy/prometheus/rules/*.yml || status=1
+promtool test rules deploy/prometheus/tests/*.yml || status=1
 
 log "go test (unit and integration, real services)"
 rm -f .run/artifacts/faults.txt

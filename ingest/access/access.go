@@ -10,7 +10,8 @@
 //     appended (plain subscription), and ask whether the streams exist.
 //   - persister, cachewarm, notifier, searcher: their own durable consumers only
 //     (create/update, info, pull, reset, ack), their dead-letter subject, their
-//     keys in the pins bucket.
+//     keys in the pins bucket, and, for the lag metrics, one event of the log
+//     by sequence and the info (only) of the other workers' consumers.
 //   - admin (the `ingest` CLI and provisioning at start-up): everything.
 //
 // Nobody but the admin may create, update, purge or delete a stream, delete a
@@ -119,7 +120,19 @@ func For(t bus.Topology, user string) (Permissions, error) {
 				"$JS.ACK.*.*."+c+".>",
 			)
 		}
+		// Read-only: every other worker type's consumer info, so that the
+		// lag metrics of a type whose every instance is down are still
+		// exported by the others (ops.LagCollector).
+		for _, other := range ops.Workers {
+			for part := 0; part < t.Partitions && other != user; part++ {
+				p.Publish = append(p.Publish, "$JS.API.CONSUMER.INFO."+t.Stream+"."+bus.ConsumerName(other, part))
+			}
+		}
 		p.Publish = append(p.Publish,
+			// One event by sequence: the age of a partition's oldest
+			// unacknowledged event, for the lag metrics (ops.LagCollector).
+			// Nothing new to read: the worker's consumers deliver every event.
+			"$JS.API.DIRECT.GET."+t.Stream,
 			bus.DLQSubject(user),
 			fmt.Sprintf("$KV.%s.%s.*", bus.PinsBucket, user), // bus.PinKey(user, partition)
 		)

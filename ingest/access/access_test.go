@@ -395,11 +395,20 @@ func TestWorkerRunsItsOwnConsumersOnly(t *testing.T) {
 		}
 		w.refused(t, "Publish to", "$JS.API.CONSUMER.CREATE.CHAT.persister_spy.>")
 	})
-	t.Run("cannot read events directly", func(t *testing.T) {
-		if _, err := stream.GetMsg(short(t), 1); err == nil {
-			t.Fatal("read")
+	t.Run("reads another worker's consumer info (lag metrics)", func(t *testing.T) {
+		if _, err := w.nc.Request("$JS.API.CONSUMER.INFO.CHAT.cachewarm_p00", nil, 2*time.Second); err != nil {
+			t.Fatalf("consumer info: %v", err)
 		}
-		w.refused(t, "Publish to", "$JS.API.DIRECT.GET.CHAT")
+	})
+	t.Run("reads an event by sequence only, not by subject", func(t *testing.T) {
+		// By sequence: the lag metrics' age of the oldest unacked event.
+		if _, err := stream.GetMsg(short(t), 1); err != nil {
+			t.Fatalf("get by sequence: %v", err)
+		}
+		if _, err := stream.GetLastMsgForSubject(short(t), "ev.>"); err == nil {
+			t.Fatal("read by subject")
+		}
+		w.refused(t, "Publish to", "$JS.API.DIRECT.GET.CHAT.ev.>")
 	})
 	t.Run("cannot write another worker's dead letters or pins", func(t *testing.T) {
 		for _, subj := range []string{"dlq.cachewarm", "$KV.LOGCHAT_PINS.cachewarm.0"} {

@@ -68,6 +68,7 @@ type Publisher struct {
 	reqs     chan pubRequest
 	batchLen prometheus.Histogram
 	fallback prometheus.Counter
+	failures prometheus.Counter // publisher_metrics.go
 }
 
 // NewPublisher returns a publisher; Run must be running for group commit.
@@ -83,9 +84,10 @@ func NewPublisher(js jetstream.JetStream, cfg PublisherConfig, reg prometheus.Re
 		fallback: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logchat_publish_batch_fallbacks_total", Help: "Batches republished one by one because one of their ids was a duplicate.",
 		}),
+		failures: newPublishFailures(),
 	}
 	if reg != nil {
-		reg.MustRegister(p.batchLen, p.fallback)
+		reg.MustRegister(p.batchLen, p.fallback, p.failures)
 	}
 	return p
 }
@@ -93,7 +95,8 @@ func NewPublisher(js jetstream.JetStream, cfg PublisherConfig, reg prometheus.Re
 // Publish appends one event. msgID, if not empty, is the idempotency key
 // (Nats-Msg-Id): a second append with the same key within the duplicate window
 // stores nothing and answers the original sequence with Duplicate set.
-func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID string) (Ack, error) {
+func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID string) (_ Ack, err error) {
+	defer p.countFailure(&err)
 	data, err := env.Encode()
 	if err != nil {
 		return Ack{}, err

@@ -82,20 +82,7 @@ func Status(ctx context.Context, js jetstream.JetStream, t bus.Topology) (*Statu
 	}
 	lister := s.ListConsumers(ctx)
 	for ci := range lister.Info() {
-		cs := ConsumerStatus{
-			Name: ci.Name, Pending: ci.NumPending, AckPending: ci.NumAckPending, Redelivered: ci.NumRedelivered,
-			LastDelivered: ci.Delivered.Stream, AckFloor: ci.AckFloor.Stream,
-		}
-		if ci.NumAckPending > 0 || ci.NumPending > 0 {
-			if m, err := s.GetMsg(ctx, ci.AckFloor.Stream+1); err == nil {
-				cs.LagSeconds = time.Since(m.Time).Seconds()
-			}
-		}
-		for _, g := range ci.PriorityGroups {
-			if g.PinnedClientID != "" {
-				cs.Pinned, cs.PinnedSince = g.PinnedClientID, g.PinnedTS
-			}
-		}
+		cs := consumerStatus(ctx, s, ci)
 		if worker, p, ok := splitConsumerName(ci.Name); ok && cs.Pinned != "" {
 			if v, ok := pins[bus.PinKey(worker, p)]; ok {
 				if instance, pin, _ := strings.Cut(v, " "); pin == cs.Pinned {

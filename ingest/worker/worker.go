@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/ops"
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 )
@@ -143,8 +144,12 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 		checks[name] = check
 	}
 	checks["nats"] = bus.PingNATS(js)
+	reg.MustRegister(obs.NewReadyCollector(checks))
 
 	metrics := bus.NewMetrics(reg)
+	// Lag as `ingest status` computes it, read from JetStream at each scrape,
+	// of every worker type (ops.LagCollector says why).
+	reg.MustRegister(ops.NewLagCollector(js, cfg.Topology, ops.Workers, log))
 	mws := append([]bus.Middleware{bus.Logging(log), bus.Instrument(metrics, spec.Name)}, spec.Middleware...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
