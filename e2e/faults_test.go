@@ -99,27 +99,27 @@ func TestFaults(t *testing.T) {
 	natsOutage := 10 * time.Second
 	scenarios := []faultScenario{
 		{name: "crash", republishes: true, inject: func(t *testing.T, f *faultRun) {
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				f.kill(w)
 				f.sleep(2 * time.Second)
 				f.sys.StartWorker(w)
 				f.sleep(2 * time.Second)
 			}
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				f.kill(w)
 			}
 			f.sleep(2 * time.Second)
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				f.sys.StartWorker(w)
 			}
 		}},
 		{name: "scale", inject: func(t *testing.T, f *faultRun) {
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				f.sys.StartWorker(w)
 				f.sys.StartWorker(w)
 			}
 			f.sleep(5 * time.Second)
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				procs := f.sys.Procs(w)
 				for _, p := range procs[:len(procs)-1] {
 					p.Terminate(15 * time.Second)
@@ -152,8 +152,8 @@ func TestFaults(t *testing.T) {
 			f.sleep(natsOutage)
 			f.sys.NATS.Restart(t)
 		}},
-		{name: "poison", poison: 2 * 3, inject: func(t *testing.T, f *faultRun) {
-			// Two poison events, each refused by all three workers: bytes that
+		{name: "poison", poison: 2 * 4, inject: func(t *testing.T, f *faultRun) {
+			// Two poison events, each refused by all four workers: bytes that
 			// are no event at all, and a message that cannot exist (no author,
 			// no text).
 			// Published as the gateway: nobody else may append.
@@ -172,7 +172,7 @@ func TestFaults(t *testing.T) {
 		}},
 		{name: "replay", republishes: true, inject: func(t *testing.T, f *faultRun) {
 			f.sleep(5 * time.Second)
-			for _, w := range []string{"persister", "cachewarm", "notifier"} {
+			for _, w := range []string{"persister", "cachewarm", "notifier", "searcher"} {
 				out, err := f.ingest("replay", w, "--from-seq", "1")
 				if err != nil {
 					t.Errorf("ingest replay %s: %v\n%s", w, err, out)
@@ -627,8 +627,8 @@ func checkConverged(t *testing.T, sys *harness.System, sc faultScenario) int {
 	}
 	// What the workers' code refuses in the rebuild is what they
 	// dead-lettered live (the notifier's are not rebuilt).
-	if want := sc.poison * 2 / 3; refused != want {
-		t.Errorf("the rebuild refused %d events (%v), want the scenario's %d poison events for the persister and cachewarm", refused, rep.Refused, want)
+	if want := sc.poison * 3 / 4; refused != want {
+		t.Errorf("the rebuild refused %d events (%v), want the scenario's %d poison events for the persister, searcher and cachewarm", refused, rep.Refused, want)
 	}
 	return rep.Differences
 }

@@ -217,6 +217,21 @@ func TestVerifyFindsACorruptedProjection(t *testing.T) {
 		}
 	})
 
+	t.Run("a term of the search index", func(t *testing.T) {
+		res, err := db.Exec("INSERT INTO search_terms (chat_id, term, message_id) VALUES (?, 'corrupted', ?)", chat, victim.id)
+		if n, _ := res.RowsAffected(); err != nil || n != 1 {
+			t.Fatalf("corrupt: %v, %d rows", err, n)
+		}
+		defer db.Exec("DELETE FROM search_terms WHERE chat_id = ? AND term = 'corrupted' AND message_id = ?", chat, victim.id)
+		rep, err := sys.Verify(ctx, verify.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Differences != 1 || view(t, rep, "search_terms").Differences != 1 || len(rep.Shown) != 1 {
+			t.Fatalf("want exactly the one index row, got %d differences: %v", rep.Differences, rep.Shown)
+		}
+	})
+
 	t.Run("a read position in Redis", func(t *testing.T) {
 		// bob read every chat up to its 21st message; move one chat's back.
 		key := sys.RedisPref + "u:" + strconv.FormatInt(bob.User.ID, 10) + ":read"

@@ -13,6 +13,7 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/ops"
 	"github.com/logchat/persister/projection"
+	"github.com/logchat/searcher/index"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/shared/event"
 	"github.com/logchat/storage/chatcache"
@@ -35,6 +36,14 @@ func persisterApplier(h *projection.Handler) applier {
 		}
 		return 0, false
 	}}
+}
+
+// searcherApplier is the searcher's handler: a refusal names its event
+// (bus.PermanentAt) or none (bus.Permanent), as the persister's.
+func searcherApplier(h *index.Handler) applier {
+	a := persisterApplier(nil)
+	a.name, a.apply = "searcher", h.Handle
+	return a
 }
 
 // cachewarmApplier is what cachewarm's handler does: chatcache.ApplyEvents,
@@ -89,12 +98,12 @@ func (a applier) applyBatch(ctx context.Context, events []event.Event, rep *Repo
 // consumer (ephemeral: the workers' durable consumers are not touched) and
 // applies it per partition, in log order, in batches of at most o.Batch.
 // It returns the last sequence of each partition up to S.
-func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Report, persister *projection.Handler, cache *chatcache.Cache) (map[int]uint64, error) {
+func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Report, persister *projection.Handler, searcher *index.Handler, cache *chatcache.Cache) (map[int]uint64, error) {
 	lastOf := map[int]uint64{}
 	if rep.LastSeq == 0 {
 		return lastOf, nil
 	}
-	appliers := []applier{persisterApplier(persister), cachewarmApplier(cache)}
+	appliers := []applier{persisterApplier(persister), searcherApplier(searcher), cachewarmApplier(cache)}
 	pending := map[int][]event.Event{}
 	flush := func(p int) error {
 		batch := pending[p]
@@ -177,10 +186,10 @@ func rebuild(ctx context.Context, o Options, stream jetstream.Stream, rep *Repor
 }
 
 // liveWorkers are the workers whose projections are compared.
-var liveWorkers = []string{"persister", "cachewarm"}
+var liveWorkers = []string{"persister", "cachewarm", "searcher"}
 
-// waitForWorkers waits until every partition consumer of the live persister
-// and cachewarm has acknowledged the partition's last event up to S.
+// waitForWorkers waits until every partition consumer of the live persister,
+// searcher and cachewarm has acknowledged the partition's last event up to S.
 func waitForWorkers(ctx context.Context, o Options, lastOf map[int]uint64) error {
 	deadline := time.Now().Add(o.Wait)
 	for {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/logchat/persister/projection"
+	"github.com/logchat/searcher/index"
 	"github.com/logchat/storage/sqlstore"
 )
 
@@ -19,6 +20,7 @@ type scratchDB struct {
 	store      *sqlstore.Store // the cache's Loader
 	projStore  *sqlstore.Store // the persister's (READ COMMITTED sessions)
 	projection *projection.Handler
+	searcher   *index.Handler // the search index, on the same scratch database
 	db         *sql.DB
 }
 
@@ -65,6 +67,7 @@ func createScratch(ctx context.Context, admin *mysql.Config, liveName, name stri
 		return s, err
 	}
 	s.projection = projection.New(s.projStore, log)
+	s.searcher = index.New(s.projStore, log)
 	if s.db, err = sql.Open("mysql", dsn); err != nil {
 		return s, err
 	}

@@ -206,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// 3. The log, 1..S, through the workers' code.
 	o.Log.Info("rebuilding from the log", slog.Uint64("last_seq", rep.LastSeq), slog.String("database", rep.ScratchDB), slog.String("prefix", rep.ScratchPrefix))
-	lastOf, err := rebuild(ctx, o, stream, rep, scratch.projection, scratchCache)
+	lastOf, err := rebuild(ctx, o, stream, rep, scratch.projection, scratch.searcher, scratchCache)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,11 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
             message to every member exactly once
   account   one user in many chats: chat list paging, connect, subscribe to
             every chat (Centrifugo's channel limit), a message to the oldest
+  search    (not in "all") message search: --search-messages generated messages
+            over --search-chats chats loaded with the searcher's own code, query
+            p50/p99 for a user in --search-user-chats chats (rare and common
+            words, prefixes, a big chat), then steady without and with the
+            searcher and the index lag (202 → found) under it
 
 Flags:
 `, strings.Join(allScenarios, ","))
@@ -180,6 +185,13 @@ type config struct {
 	AccountChats        int
 	AccountPage         int
 	AccountChannelLimit int
+
+	SearchMessages  int
+	SearchChats     int
+	SearchUserChats int
+	SearchBigShare  float64
+	SearchQueries   int
+	SearchSteady    bool
 }
 
 func defaultConfig() config {
@@ -209,6 +221,7 @@ func defaultConfig() config {
 		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second, StormVia: "chat,personal",
 		BroadcastChannels: "1000,10000", BroadcastCalls: 50, BroadcastBytes: 300,
 		AccountChats: 1000, AccountPage: 50,
+		SearchMessages: 1_000_000, SearchChats: 10_000, SearchUserChats: 50, SearchBigShare: 0.05, SearchQueries: 200, SearchSteady: true,
 	}
 }
 
@@ -264,6 +277,12 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.StormVia, "storm-via", c.StormVia, `storm: the clients, one storm each on the same users and chats, comma-separated: "chat" (the 1.0 client: personal and every chat channel, reloads) and "personal" (the 1.1 client: personal channel only, GET /updates)`)
 	fs.IntVar(&c.AccountChats, "account-chats", c.AccountChats, "account: chats of the one user (direct chats it creates)")
 	fs.IntVar(&c.AccountPage, "account-page", c.AccountPage, "account: GET /chats limit per page")
+	fs.IntVar(&c.SearchMessages, "search-messages", c.SearchMessages, "search: generated messages loaded into the index (MySQL, the searcher's code)")
+	fs.IntVar(&c.SearchChats, "search-chats", c.SearchChats, "search: chats the messages are spread over")
+	fs.IntVar(&c.SearchUserChats, "search-user-chats", c.SearchUserChats, "search: chats of the searching user (the first is the big one)")
+	fs.Float64Var(&c.SearchBigShare, "search-big-share", c.SearchBigShare, "search: share of the messages in the user's big chat")
+	fs.IntVar(&c.SearchQueries, "search-queries", c.SearchQueries, "search: measured queries per kind")
+	fs.BoolVar(&c.SearchSteady, "search-steady", c.SearchSteady, "search: then steady without and with the searcher, and the index lag under it")
 	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")
 }
 

@@ -38,7 +38,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		names = allScenarios
 	}
 	for _, n := range names {
-		if n != "smoke" && !slices.Contains(allScenarios, n) {
+		if n != "smoke" && n != "search" && !slices.Contains(allScenarios, n) {
 			return false, fmt.Errorf("unknown scenario %q (see --help)", n)
 		}
 	}
@@ -99,6 +99,8 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 			err = b.storm(ctx)
 		case "account":
 			err = b.account(ctx)
+		case "search":
+			err = b.search(ctx)
 		}
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", n, err)

@@ -37,11 +37,12 @@ commands:
   dlq retry SEQ|--all   give events back to their worker after a fix
   dlq drop SEQ       delete a dead letter
   verify [--keep] [--show N] [--wait DURATION] [--batch N] [--json]
-                     prove that MySQL and the Redis chat cache are what the log
+                     prove that MySQL (search index included) and the Redis
+                     chat cache are what the log
                      builds: rebuild both from sequence 1 to the log's last one
                      (S) into a scratch database (<db>_verify_<random>, on the
                      live server) and a scratch Redis prefix with the workers'
-                     own code, wait until the live persister and cachewarm have
+                     own code, wait until the live persister, searcher and cachewarm have
                      applied S, compare, drop the scratch (unless --keep).
                      Exit status: 0 converged, 1 diverged, 2 the check failed.
                      Needs MYSQL_DSN, REDIS_* and an account that may create

@@ -58,7 +58,7 @@ func runVerify(ctx context.Context, js jetstream.JetStream, topo bus.Topology, s
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	keep := fs.Bool("keep", false, "keep the scratch database and Redis keys (printed at the end) for inspection")
 	show := fs.Int("show", 20, "print the first N differences in full")
-	wait := fs.Duration("wait", 0, "how long to wait for the live persister and cachewarm to apply the log up to S (default 2m)")
+	wait := fs.Duration("wait", 0, "how long to wait for the live persister, searcher and cachewarm to apply the log up to S (default 2m)")
 	batch := fs.Int("batch", 1000, "the most events of one partition applied in one call, as WORKER_BATCH")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {

@@ -1,0 +1,60 @@
+package index_test
+
+import (
+	"database/sql"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/logchat/ingest/bus"
+	"github.com/logchat/ingest/worker"
+	"github.com/logchat/searcher/index"
+	"github.com/logchat/testkit/workertest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// The searcher passes the worker contract's conformance suite: its
+// projection is the index's rows (terms, documents with their versions and
+// tombstones) and its progress.
+func TestConformance(t *testing.T) {
+	workertest.Run(t, workertest.Worker{Name: "searcher", Open: openSearcher})
+}
+
+type searcherProjection struct {
+	dsn string
+	db  *sql.DB
+}
+
+func openSearcher(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	dsn := workertest.SeededMySQL(t, sc)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &searcherProjection{dsn: dsn, db: db}
+}
+
+// Handler opens the searcher as its main does.
+func (p *searcherProjection) Handler(t *testing.T) bus.Handler {
+	o, err := index.Open(t.Context(), index.Config{MySQLDSN: p.dsn}, worker.Deps{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return o.Handler
+}
+
+// Snapshot is every row the searcher writes.
+func (p *searcherProjection) Snapshot(t *testing.T) map[string]string {
+	rows, err := workertest.SQLRows(t.Context(), p.db, map[string]string{
+		"term":     "SELECT CONCAT(chat_id, '/', message_id, '/', HEX(term)), 1 FROM search_terms",
+		"doc":      "SELECT CONCAT(chat_id, '/', message_id), version, deleted, HEX(terms) FROM search_docs",
+		"progress": "SELECT partition_id, last_seq FROM search_progress",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
