@@ -165,7 +165,7 @@ func TestComposeFileIsValid(t *testing.T) {
 // composeSecrets are the variables docker-compose.yml requires.
 var composeSecrets = []string{
 	"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "CENTRIFUGO_API_KEY",
-	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD",
+	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD", "NATS_SEARCHER_PASSWORD",
 	"MYSQL_APP_PASSWORD", "MYSQL_MIGRATE_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD",
 }
 
@@ -301,7 +301,7 @@ func TestComposeClusterProfile(t *testing.T) {
 
 	// 2 gateways and 2 instances of each worker, on the cluster's log.
 	var instances []string
-	for _, p := range []string{"gateway", "persister", "cachewarm", "notifier"} {
+	for _, p := range []string{"gateway", "persister", "cachewarm", "notifier", "searcher"} {
 		got := numbered(p)
 		if len(got) < 2 {
 			t.Errorf("%s: instances %v, want 2 or more", p, got)

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/logchat/e2e/harness"
 	"github.com/logchat/ingest/access"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
@@ -58,7 +59,8 @@ var k8sOverlays = []string{"dev", "prod"}
 func TestKubernetesManifests(t *testing.T) {
 	root := testkit.RepoRoot(t)
 	tree := readK8sTree(t, root)
-	progs := &programVars{root: root, dir: t.TempDir(), vars: map[string]map[string]config.Var{}}
+	// The programs the other e2e tests build too are built once (harness).
+	progs := &programVars{root: root, dir: t.TempDir(), prebuilt: harness.Build(t).Dir, vars: map[string]map[string]config.Var{}}
 
 	natsUsers := generatedNATSUsers(t, tree)
 	if *updateK8s {
@@ -81,41 +83,6 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 			for _, p := range problems {
 				t.Error(p)
-			}
-		})
-	}
-
-	// The searcher's component (deploy/k8s/components/searcher) until its
-	// program is merged: it renders into each overlay, decodes strictly and
-	// scales like the other workers. Once an overlay takes it, the checks
-	// above cover it whole.
-	for _, overlay := range k8sOverlays {
-		t.Run(overlay+"+searcher", func(t *testing.T) {
-			with := maps(tree)
-			k := "overlays/" + overlay + "/kustomization.yaml"
-			const off = "# components:\n#   - ../../components/searcher\n"
-			with[k] = strings.Replace(with[k], off, "components:\n  - ../../components/searcher\n", 1)
-			objs, err := renderK8s(with, overlay)
-			if err != nil {
-				t.Fatal(err)
-			}
-			partitions, _ := strconv.Atoi(objs.bus.Data["STREAM_PARTITIONS"])
-			for _, p := range checkScaledObjects(objs, partitions) {
-				t.Error(p)
-			}
-			found := 0
-			for _, d := range objs.deployments {
-				if d.Name == "searcher" {
-					found++
-				}
-			}
-			for _, so := range objs.scaledObject {
-				if so.Name == "searcher" {
-					found++
-				}
-			}
-			if found != 2 {
-				t.Errorf("the searcher's Deployment and ScaledObject: %d of 2 rendered", found)
 			}
 		})
 	}
@@ -306,6 +273,7 @@ func maps(m map[string]string) map[string]string {
 // built once per test run.
 type programVars struct {
 	root, dir string
+	prebuilt  string // harness.Build's binaries
 	mu        sync.Mutex
 	vars      map[string]map[string]config.Var
 }
@@ -324,11 +292,14 @@ func (p *programVars) get(prog string) (map[string]config.Var, error) {
 	if _, err := os.Stat(filepath.Join(p.root, pkg)); err != nil {
 		return nil, fmt.Errorf("a container runs %s, but there is no program %s in this repository", prog, pkg)
 	}
-	bin := filepath.Join(p.dir, prog)
-	build := exec.Command("go", "build", "-o", bin, pkg)
-	build.Dir = p.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	bin := filepath.Join(p.prebuilt, prog)
+	if _, err := os.Stat(bin); err != nil {
+		bin = filepath.Join(p.dir, prog)
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Dir = p.root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
 	out, err := exec.Command(bin, config.DescribeCommand).Output()
 	if err != nil {
