@@ -37,9 +37,9 @@ func (s *scratchDB) close() {
 }
 
 // createScratch creates the scratch database, migrates it with the
-// project's migrations, and copies into it what the gateway writes (users,
-// chats, members: not in the log's power to rebuild), with the persister's
-// columns as the gateway leaves them at creation. A partly created scratch
+// project's migrations, and copies into it what the gateway writes and the
+// log does not carry (users, blocks, avatars), with the persister's columns,
+// if any, as the gateway leaves them at creation. A partly created scratch
 // is returned with the error, so that it is closed and dropped.
 func createScratch(ctx context.Context, admin *mysql.Config, liveName, name string, log *slog.Logger) (*scratchDB, error) {
 	server := admin.Clone()

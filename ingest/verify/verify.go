@@ -11,7 +11,8 @@
 //
 //   - MySQL, row by row, every column of the tables the persister writes
 //     (discovered from the schema: see tables.go for what is left out and
-//     why), and the persister's columns of the chats the gateway writes;
+//     why), chats and members included: the gateway writes them first, and
+//     the persister rebuilds them from their events' chat versions;
 //   - Redis, semantically: for every user in MySQL, the chat list the API
 //     would show (chatcache.ChatList: entries in order, last message, unread
 //     count, read position, updated_at), the live cache over the live

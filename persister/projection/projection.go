@@ -3,10 +3,11 @@
 // multi-row statements in one transaction.
 //
 // The persister writes what only the log knows: messages (with their edits,
-// deletes and each user's hidden ones) and read positions.
-// Chats and memberships are written by the gateway in the transaction that
-// publishes their events, so those events only advance the partition's
-// progress here.
+// deletes and each user's hidden ones) and read positions. Chats and
+// memberships are written by the gateway in the transaction that publishes
+// their events; the persister applies those events only over an older
+// version of the chat, which on a live system they never find, and which
+// rebuilds them after a restore from a backup (sqlstore/chatreplay.go).
 package projection
 
 import (
@@ -112,11 +113,60 @@ func Add(b *sqlstore.Batch, ev event.Event) error {
 		}
 		b.Hides = append(b.Hides, sqlstore.Hide{ChatID: ev.ChatID, UserID: d.UserID, MessageID: d.MessageID, ThroughID: d.ThroughID})
 	case event.ChatCreated, event.ChatUpdated, event.MemberAdded, event.MemberUpdated, event.MemberRemoved:
-		// Written by the gateway before the event was published.
+		// Written by the gateway before the event was published; applied
+		// here only over an older version of the chat (a restore from a
+		// backup, a replay into an empty database). Events from before
+		// versions existed carry none and change nothing.
+		if ev.ChatVersion <= 0 {
+			return nil
+		}
+		c, err := chatChange(ev)
+		if err != nil {
+			return err
+		}
+		b.Chats = append(b.Chats, c)
 	default:
 		// A newer producer's type: skipped, as the bus contract asks.
 	}
 	return nil
+}
+
+// chatChange is a chat.* or member.* event as sqlstore applies it.
+func chatChange(ev event.Event) (sqlstore.ChatChange, error) {
+	c := sqlstore.ChatChange{ChatID: ev.ChatID, Version: ev.ChatVersion, ActorID: ev.ActorID, At: ev.At}
+	switch ev.Type {
+	case event.ChatCreated:
+		d, err := event.Payload[event.ChatCreatedData](ev.Envelope)
+		if err != nil {
+			return c, err
+		}
+		c.Op, c.Chat, c.At = sqlstore.ChatCreate, d.Chat, d.Chat.CreatedAt
+	case event.ChatUpdated:
+		d, err := event.Payload[event.ChatUpdatedData](ev.Envelope)
+		if err != nil {
+			return c, err
+		}
+		c.Op, c.Chat = sqlstore.ChatRetitle, d.Chat
+	case event.MemberAdded:
+		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
+		if err != nil {
+			return c, err
+		}
+		c.Op, c.Member = sqlstore.MemberJoin, d.Member
+	case event.MemberRemoved:
+		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
+		if err != nil {
+			return c, err
+		}
+		c.Op, c.Member.User.ID = sqlstore.MemberLeave, d.UserID
+	case event.MemberUpdated:
+		d, err := event.Payload[event.MemberUpdatedData](ev.Envelope)
+		if err != nil {
+			return c, err
+		}
+		c.Op, c.Member = sqlstore.MemberSetRole, d.Member
+	}
+	return c, nil
 }
 
 // Ping tells an outage of MySQL from a poison event.

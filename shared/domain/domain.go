@@ -154,6 +154,10 @@ type Chat struct {
 	Title     string    `json:"title"`
 	CreatedAt time.Time `json:"created_at"`
 	Members   []Member  `json:"members"`
+	// Version counts the changes made to the chat (its creation included)
+	// that were staged as log events; set on the chat a change hands to the
+	// event it stages. Not part of any JSON: the envelope carries it.
+	Version int64 `json:"-"`
 }
 
 // HasMember reports whether userID is one of members.

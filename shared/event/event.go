@@ -52,6 +52,13 @@ type Envelope struct {
 	ActorID int64           `json:"actor_id"`
 	At      time.Time       `json:"at"`
 	Data    json.RawMessage `json:"data"`
+	// ChatVersion is, for the events the gateway stages with a change of a
+	// chat (chat.*, member.*), the chat's version after the change: 1 for
+	// chat.created, one more for each later change. A projection that
+	// rebuilds chats and members from the log applies a change only over an
+	// older version. 0 (absent) in other events and in those written before
+	// versions existed.
+	ChatVersion int64 `json:"chat_version,omitempty"`
 }
 
 // MessageCreatedData is the payload of MessageCreated. The message id is the

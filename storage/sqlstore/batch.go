@@ -48,6 +48,9 @@ type Batch struct {
 	Edits    []MessageEdit    // applied over older edits only, never to a deleted message
 	Deletes  []MessageDelete  // tombstones: the text is gone for good
 	Hides    []Hide           // per user; clear-history moves only forward
+	// Chats are the gateway's changes of chats and members, in log order,
+	// each applied only over an older version of its chat (chatreplay.go).
+	Chats []ChatChange
 }
 
 // Progress maps a partition to the highest stream sequence a batch applies of it.
@@ -112,6 +115,20 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	for _, h := range b.Hides {
 		if h.ChatID <= 0 || h.UserID <= 0 || (h.MessageID > 0) == (h.ThroughID > 0) {
 			return fmt.Errorf("apply batch: hide %+v: %w", h, domain.ErrInvalid)
+		}
+	}
+	for _, c := range b.Chats {
+		if err := c.validate(); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+	}
+	// Chats live in the main database. Their changes go first, in a
+	// transaction of their own (rare, and idempotent by version: a crash
+	// before the shards' commit applies them again as no-ops), so that a
+	// replayed chat exists before its messages move its last message.
+	if len(b.Chats) > 0 {
+		if err := inTx(ctx, s.main, nil, func(tx *sql.Tx) error { return applyChatChanges(ctx, tx, b.Chats) }); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
 		}
 	}
 	// Every shard records the partitions' progress, touched by the batch or

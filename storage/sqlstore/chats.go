@@ -65,7 +65,7 @@ func (s *Store) CreateDirectChat(ctx context.Context, a, b domain.User, at time.
 				return err
 			}
 			chat = domain.Chat{ID: id, Kind: domain.KindDirect, CreatedAt: at, Members: members}
-			return stageEvent(ctx, tx, stage, chat)
+			return stageEvent(ctx, tx, stage, &chat)
 		})
 		if isMySQLError(err, errDupEntry) {
 			continue // lost the race: the winner's chat is committed now
@@ -114,7 +114,7 @@ func (s *Store) CreateGroupChat(ctx context.Context, title string, createdBy int
 			return err
 		}
 		chat = domain.Chat{ID: id, Kind: domain.KindGroup, Title: title, CreatedAt: at, Members: members}
-		return stageEvent(ctx, tx, stage, chat)
+		return stageEvent(ctx, tx, stage, &chat)
 	})
 	if err != nil {
 		return domain.Chat{}, fmt.Errorf("create group chat: %w", err)
@@ -166,13 +166,13 @@ func (s *Store) Chat(ctx context.Context, chatID int64) (domain.Chat, error) {
 // loadChat reads a chat and its members; lock takes the chat row FOR UPDATE,
 // which serializes membership changes of one chat.
 func loadChat(ctx context.Context, q querier, chatID int64, lock bool) (domain.Chat, error) {
-	query := "SELECT id, kind, title, created_at FROM chats WHERE id = ?"
+	query := "SELECT id, kind, title, created_at, version FROM chats WHERE id = ?"
 	if lock {
 		query += " FOR UPDATE"
 	}
 	var c domain.Chat
 	var kind string
-	if err := q.QueryRowContext(ctx, query, chatID).Scan(&c.ID, &kind, &c.Title, &c.CreatedAt); err != nil {
+	if err := q.QueryRowContext(ctx, query, chatID).Scan(&c.ID, &kind, &c.Title, &c.CreatedAt, &c.Version); err != nil {
 		return domain.Chat{}, notFound("chat", err)
 	}
 	c.Kind = domain.ChatKind(kind)
@@ -306,7 +306,7 @@ func (s *Store) AddMemberUpTo(ctx context.Context, chatID int64, user domain.Use
 		if chat, err = loadChat(ctx, tx, chatID, false); err != nil {
 			return err
 		}
-		return stageEvent(ctx, tx, stage, chat)
+		return stageEvent(ctx, tx, stage, &chat)
 	})
 	if errors.Is(err, errAlreadyMember) {
 		chat, err = s.Chat(ctx, chatID)
@@ -357,7 +357,7 @@ func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, check Ch
 		if err != nil {
 			return err
 		}
-		return stageEvent(ctx, tx, stage, chat)
+		return stageEvent(ctx, tx, stage, &chat)
 	})
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)
@@ -399,7 +399,7 @@ func (s *Store) SetRole(ctx context.Context, chatID, userID int64, role domain.R
 		if changed = n > 0; !changed {
 			return nil
 		}
-		return stageEvent(ctx, tx, stage, chat)
+		return stageEvent(ctx, tx, stage, &chat)
 	})
 	if err != nil {
 		return domain.Chat{}, false, fmt.Errorf("set role: %w", err)
@@ -428,7 +428,7 @@ func (s *Store) SetTitle(ctx context.Context, chatID int64, title string, check 
 			return fmt.Errorf("set title: %w", err)
 		}
 		chat.Title, changed = title, true
-		return stageEvent(ctx, tx, stage, chat)
+		return stageEvent(ctx, tx, stage, &chat)
 	})
 	if err != nil {
 		return domain.Chat{}, false, fmt.Errorf("set title: %w", err)

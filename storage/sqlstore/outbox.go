@@ -55,11 +55,24 @@ const outboxPage = 100
 // characters.
 const outboxLock = "CONCAT('logchat_outbox_', MD5(COALESCE(DATABASE(), '')))"
 
-func stageEvent(ctx context.Context, tx *sql.Tx, stage Stage, chat domain.Chat) error {
+// stageEvent counts a change of chat (chats.version, see chatreplay.go; the
+// new version is set on chat) and stages the event stage makes of it.
+func stageEvent(ctx context.Context, tx *sql.Tx, stage Stage, chat *domain.Chat) error {
+	// Every change counts, staged or not (tests change chats without
+	// events): the chat's row is locked by now (every change locks it
+	// first), so versions follow the order of commits, as outbox ids do.
+	// LAST_INSERT_ID(x) hands the new value back without a second statement.
+	res, err := tx.ExecContext(ctx, "UPDATE chats SET version = LAST_INSERT_ID(version + 1) WHERE id = ?", chat.ID)
+	if err != nil {
+		return fmt.Errorf("stage event: chat version: %w", err)
+	}
+	if chat.Version, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("stage event: chat version: %w", err)
+	}
 	if stage == nil {
 		return nil
 	}
-	ev, err := stage(chat)
+	ev, err := stage(*chat)
 	if err != nil {
 		return fmt.Errorf("stage event: %w", err)
 	}

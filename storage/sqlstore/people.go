@@ -92,7 +92,21 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, name string, avatarKey
 		if after.Name == before.Name && equalURL(after.AvatarURL, before.AvatarURL) {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT chat_id, role FROM chat_members WHERE user_id = ? ORDER BY chat_id", id)
+		// Lock the user's chats (in id order, as every change of a chat
+		// locks its row first) before reading the roles with a locking read:
+		// a role change of one of them then either commits first, and its
+		// role is read here, or waits, and its event (built after the lock)
+		// shows the new name. Without it, each event could carry the other's
+		// stale half and projections end with a stale role or name.
+		locked, err := tx.QueryContext(ctx, `SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id
+			WHERE m.user_id = ? ORDER BY c.id FOR UPDATE`, id)
+		if err != nil {
+			return fmt.Errorf("lock the user's chats: %w", err)
+		}
+		if err := locked.Close(); err != nil {
+			return fmt.Errorf("lock the user's chats: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT chat_id, role FROM chat_members WHERE user_id = ? ORDER BY chat_id FOR UPDATE", id)
 		if err != nil {
 			return fmt.Errorf("the user's chats: %w", err)
 		}
@@ -113,7 +127,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, name string, avatarKey
 		}
 		st := stage(before)
 		for _, c := range chats {
-			if err := stageEvent(ctx, tx, st, c); err != nil {
+			if err := stageEvent(ctx, tx, st, &c); err != nil {
 				return err
 			}
 		}

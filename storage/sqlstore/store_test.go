@@ -307,7 +307,7 @@ func TestDirectChat(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("create: created=%v err=%v", created, err)
 	}
-	want := domain.Chat{ID: chat.ID, Kind: domain.KindDirect, CreatedAt: t0,
+	want := domain.Chat{ID: chat.ID, Kind: domain.KindDirect, CreatedAt: t0, Version: 1, // its first change
 		Members: []domain.Member{{User: a, Role: domain.RoleMember}, {User: b, Role: domain.RoleMember}}}
 	if !reflect.DeepEqual(chat, want) {
 		t.Fatalf("chat = %+v, want %+v", chat, want)
@@ -427,7 +427,7 @@ func TestGroupChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := domain.Chat{ID: chat.ID, Kind: domain.KindGroup, Title: "Team ✨", CreatedAt: t0, Members: []domain.Member{
+	want := domain.Chat{ID: chat.ID, Kind: domain.KindGroup, Title: "Team ✨", CreatedAt: t0, Version: 1, Members: []domain.Member{
 		{User: u1, Role: domain.RoleMember}, {User: u2, Role: domain.RoleMember}, {User: u3, Role: domain.RoleAdmin}}}
 	if !reflect.DeepEqual(chat, want) {
 		t.Fatalf("chat = %+v, want %+v", chat, want)
@@ -1145,5 +1145,49 @@ func TestEditsAndDeletesInAnyOrder(t *testing.T) {
 	page, _, err := st.History(ctx, c.ID, sqlstore.HistoryQuery{Limit: 200})
 	if err != nil || len(page) != 31 || page[0].ID != 1 || page[1].ID != 100 {
 		t.Fatalf("history after the delete: %d messages from %d, %v", len(page), page[0].ID, err)
+	}
+}
+
+// Every staged change of a chat counts one version, in commit order, and the
+// chat handed to the event carries it; a change that changes nothing stages
+// nothing and counts nothing. A rename counts in each of the user's chats.
+func TestChatVersionsCountStagedChanges(t *testing.T) {
+	t.Parallel()
+	st, _ := newStore(t)
+	ctx := t.Context()
+	a, b, c := mustUser(t, st, "va"), mustUser(t, st, "vb"), mustUser(t, st, "vc")
+	rec := &recorder{}
+	chat, err := st.CreateGroupChat(ctx, "versions", a.ID, []domain.Member{{User: a, Role: domain.RoleAdmin}, {User: b, Role: domain.RoleMember}}, t0, rec.stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { _, _, err := st.AddMember(ctx, chat.ID, c, domain.RoleMember, t0, rec.stage); return err },
+		func() error { _, _, err := st.SetTitle(ctx, chat.ID, "renamed", nil, rec.stage); return err },
+		func() error { _, _, err := st.SetTitle(ctx, chat.ID, "renamed", nil, rec.stage); return err }, // no change
+		func() error {
+			_, _, err := st.SetRole(ctx, chat.ID, b.ID, domain.RoleModerator, nil, rec.stage)
+			return err
+		},
+		func() error { return st.RemoveMember(ctx, chat.ID, c.ID, nil, rec.stage) },
+		func() error {
+			_, _, err := st.UpdateUser(ctx, b.ID, "vb2", nil, func(domain.User) sqlstore.Stage { return rec.stage })
+			return err
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	var versions []int64
+	for _, staged := range rec.chats {
+		versions = append(versions, staged.Version)
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6}; !reflect.DeepEqual(versions, want) {
+		t.Fatalf("staged versions %v, want %v", versions, want)
+	}
+	if got, err := st.Chat(ctx, chat.ID); err != nil || got.Version != 6 {
+		t.Fatalf("the chat's version is %d (%v), want 6", got.Version, err)
 	}
 }

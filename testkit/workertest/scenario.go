@@ -182,12 +182,13 @@ func NewScenario() *Scenario {
 }
 
 type builder struct {
-	sc      *Scenario
-	clock   int
-	sent    int
-	msgs    map[int64][]uint64        // chat -> sequences of its messages
-	texts   map[string]string         // client id -> text
-	sentMsg map[uint64]domain.Message // sequence -> the message as sent, and edited
+	sc       *Scenario
+	clock    int
+	sent     int
+	msgs     map[int64][]uint64        // chat -> sequences of its messages
+	texts    map[string]string         // client id -> text
+	sentMsg  map[uint64]domain.Message // sequence -> the message as sent, and edited
+	versions map[int64]int64           // chat -> its version (the changes staged so far)
 }
 
 func (b *builder) tick() time.Time {
@@ -390,6 +391,16 @@ func (b *builder) append(t event.Type, chat, actor int64, at time.Time, data any
 	if err != nil {
 		panic(err) // the scenario's own payloads always marshal
 	}
+	switch t {
+	case event.ChatCreated, event.ChatUpdated, event.MemberAdded, event.MemberRemoved, event.MemberUpdated:
+		// As the gateway's outbox numbers a chat's changes (SeedMySQL's
+		// store calls count the same).
+		if b.versions == nil {
+			b.versions = map[int64]int64{}
+		}
+		b.versions[chat]++
+		env.ChatVersion = b.versions[chat]
+	}
 	b.sc.Appends = append(b.sc.Appends, Append{Envelope: env, MsgID: msgID})
 	return uint64(len(b.sc.Appends))
 }
@@ -433,15 +444,13 @@ func MigratedMySQL(t *testing.T) (*sqlstore.Store, string) {
 	return st, dsn
 }
 
-// SeedMySQL writes what the gateway writes beside the log (users, chats,
-// memberships) into a fresh, migrated database, through the same store
-// calls. It fails the test when the store assigns other ids than the
-// scenario's or publishes other chats than its events carry.
-func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
+// SeedUsers writes the scenario's users (as they are before any rename)
+// into a fresh, migrated database: what a restore from a backup taken
+// before the log began would hold (the log does not carry users).
+func SeedUsers(t testing.TB, st *sqlstore.Store, sc *Scenario) {
 	t.Helper()
-	ctx := context.Background()
 	for _, u := range sc.Users {
-		got, err := st.CreateUser(ctx, u.Name, []byte("not a real hash"), epoch)
+		got, err := st.CreateUser(context.Background(), u.Name, []byte("not a real hash"), epoch)
 		if err != nil {
 			t.Fatalf("seed user %s: %v", u.Name, err)
 		}
@@ -449,6 +458,16 @@ func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
 			t.Fatalf("seed: the store made user %+v, the scenario needs %+v (is the database fresh?)", got, u)
 		}
 	}
+}
+
+// SeedMySQL writes what the gateway writes beside the log (users, chats,
+// memberships) into a fresh, migrated database, through the same store
+// calls. It fails the test when the store assigns other ids than the
+// scenario's or publishes other chats than its events carry.
+func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
+	t.Helper()
+	SeedUsers(t, st, sc)
+	ctx := context.Background()
 	// The chat as the change left it must be the one the scenario's event
 	// carries (no event is staged: the scenario's log holds the events).
 	same := func(what string, want domain.Chat, got domain.Chat, err error) error {

@@ -106,6 +106,14 @@ func Run(t *testing.T, w Worker) {
 // way: nil for every event but the poison, a permanent error for those; and
 // batching must not matter: the whole log (poison left out) in one call
 // projects the same.
+// Reference is w's projection of the scenario's log, each event handed to
+// a fresh handler once, alone, in log order: what every check compares
+// with. A worker's own tests compare references of two ways to open it.
+func Reference(t *testing.T, w Worker) map[string]string {
+	t.Helper()
+	return reference(t, w, NewScenario())
+}
+
 func reference(t *testing.T, w Worker, sc *Scenario) map[string]string {
 	t.Helper()
 	h := newHarness(t, w, sc)

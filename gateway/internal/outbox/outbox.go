@@ -51,6 +51,7 @@ func Stage(t event.Type, actor int64, at time.Time, data func(domain.Chat) any) 
 		if err != nil {
 			return sqlstore.OutboxEvent{}, err
 		}
+		env.ChatVersion = chat.Version
 		payload, err := env.Encode()
 		if err != nil {
 			return sqlstore.OutboxEvent{}, fmt.Errorf("encode %s: %w", t, err)

@@ -282,3 +282,21 @@ func TestRelaysOfSeveralInstances(t *testing.T) {
 		}
 	}
 }
+
+// The staged event carries the chat's version after the change, which the
+// persister needs to replay chats and members (sqlstore/chatreplay.go).
+func TestStagedEventCarriesTheChatVersion(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	chat := domain.Chat{ID: 7, Kind: domain.KindGroup, Title: "t", CreatedAt: at, Version: 3}
+	ev, err := outbox.Stage(event.ChatUpdated, 1, at, func(c domain.Chat) any { return event.ChatUpdatedData{Chat: c} })(chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := event.Decode(ev.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.ChatVersion != 3 || env.Type != event.ChatUpdated || env.ChatID != 7 {
+		t.Fatalf("staged %+v, want chat.updated of chat 7 at version 3", env)
+	}
+}
