@@ -5,11 +5,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/logchat/e2e/harness"
 	"github.com/logchat/testkit"
 )
 
@@ -163,7 +165,7 @@ func TestComposeFileIsValid(t *testing.T) {
 // composeSecrets are the variables docker-compose.yml requires.
 var composeSecrets = []string{
 	"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "CENTRIFUGO_API_KEY",
-	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD",
+	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD", "NATS_SEARCHER_PASSWORD",
 	"MYSQL_APP_PASSWORD", "MYSQL_MIGRATE_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD",
 }
 
@@ -173,4 +175,201 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The `cluster` profile mirrors the deployment beyond one machine: 3 NATS
+// nodes in one cluster with the stream replicated on all 3, 2 Centrifugo
+// nodes on the Redis engine, HAProxy in front of 2 gateways and the 2
+// Centrifugo nodes, 2 instances of each worker. Validated like the main
+// file, with the profile enabled, and its configuration files checked by
+// their own tools (haproxy -c) or against the code (ingest nats-config).
+func TestComposeClusterProfile(t *testing.T) {
+	root := testkit.RepoRoot(t)
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatal("docker-compose is not installed; `make test` installs Debian's docker-compose package")
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !slices.Contains(composeSecrets, strings.SplitN(kv, "=", 2)[0]) {
+			env = append(env, kv)
+		}
+	}
+	for _, name := range composeSecrets {
+		env = append(env, name+"="+testkit.RandomID()+testkit.RandomID())
+	}
+	cmd := exec.Command(bin, "-f", filepath.Join(root, "docker-compose.yml"), "--profile", "cluster", "config")
+	cmd.Env = append(env, "DOCKER_HOST=unix:///nonexistent.sock")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker-compose --profile cluster config: %v\n%s", err, out)
+	}
+	type service struct {
+		Profiles    []string `yaml:"profiles"`
+		Command     []string `yaml:"command"`
+		Healthcheck *struct {
+			Test any `yaml:"test"`
+		} `yaml:"healthcheck"`
+		DependsOn map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Ports       []any             `yaml:"ports"`
+		Volumes     []any             `yaml:"volumes"`
+		Environment map[string]string `yaml:"environment"`
+	}
+	var resolved struct {
+		Services map[string]service `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(out, &resolved); err != nil {
+		t.Fatalf("resolved config is not YAML: %v", err)
+	}
+	svcs := resolved.Services
+	var cluster []string
+	for name, s := range svcs {
+		if slices.Contains(s.Profiles, "cluster") {
+			cluster = append(cluster, name)
+		}
+	}
+	slices.Sort(cluster)
+	mounts := func(s service) string { b, _ := yaml.Marshal(s.Volumes); return string(b) }
+	numbered := func(prefix string) []string {
+		var out []string
+		for _, n := range cluster {
+			if rest, ok := strings.CutPrefix(n, prefix+"-"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+
+	// NATS: 3 nodes, each named, each on the cluster configuration.
+	nodes := numbered("nats")
+	if len(nodes) != 3 {
+		t.Fatalf("NATS nodes %v, want 3", nodes)
+	}
+	names := map[string]bool{}
+	for _, n := range nodes {
+		s := svcs[n]
+		names[s.Environment["NATS_SERVER_NAME"]] = true
+		if !strings.Contains(mounts(s), "deploy/nats/cluster") || s.Healthcheck == nil {
+			t.Errorf("%s: not on deploy/nats/cluster, or no health check", n)
+		}
+	}
+	if len(names) != 3 || names[""] {
+		t.Errorf("the NATS nodes' server names are not 3 distinct ones: %v", names)
+	}
+	conf := readFile(t, filepath.Join(root, "deploy/nats/cluster/nats.conf"))
+	for _, n := range nodes {
+		if !strings.Contains(conf, "nats://"+n+":6222") {
+			t.Errorf("deploy/nats/cluster/nats.conf has no route to %s", n)
+		}
+	}
+	if !strings.Contains(conf, "sync_interval: always") {
+		t.Error("the cluster's NATS must fsync before acknowledging (sync_interval: always)")
+	}
+	allNodes := "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
+
+	// The stream: created by the admin, replicated on all 3 nodes.
+	prov := svcs["provision-cluster"]
+	if prov.Environment["STREAM_REPLICAS"] != "3" || prov.Environment["NATS_USER"] != "admin" || prov.Environment["NATS_URL"] != allNodes {
+		t.Errorf("provision-cluster: %v", prov.Environment)
+	}
+	partitions := prov.Environment["STREAM_PARTITIONS"]
+
+	// The users' permissions are those of ingest/access for those partitions.
+	nc := exec.Command(filepath.Join(harness.Build(t).Dir, "ingest"), "nats-config")
+	nc.Env = append(os.Environ(), "STREAM_PARTITIONS="+partitions)
+	want, err := nc.Output()
+	if err != nil {
+		t.Fatalf("ingest nats-config: %v", err)
+	}
+	if readFile(t, filepath.Join(root, "deploy/nats/cluster/auth.conf")) != string(want) {
+		t.Errorf("deploy/nats/cluster/auth.conf is stale: STREAM_PARTITIONS=%s go run ./ingest/cmd/ingest nats-config > deploy/nats/cluster/auth.conf", partitions)
+	}
+
+	// Centrifugo: 2 nodes on the Redis engine.
+	cents := numbered("centrifugo")
+	if len(cents) < 2 {
+		t.Errorf("Centrifugo nodes %v, want 2 or more", cents)
+	}
+	for _, n := range cents {
+		if e := svcs[n].Environment; e["CENTRIFUGO_ENGINE_TYPE"] != "redis" || !strings.Contains(e["CENTRIFUGO_ENGINE_REDIS_ADDRESS"], "@redis:6379") {
+			t.Errorf("%s is not on the Redis engine: %v", n, e)
+		}
+	}
+
+	// 2 gateways and 2 instances of each worker, on the cluster's log.
+	var instances []string
+	for _, p := range []string{"gateway", "persister", "cachewarm", "notifier", "searcher"} {
+		got := numbered(p)
+		if len(got) < 2 {
+			t.Errorf("%s: instances %v, want 2 or more", p, got)
+		}
+		n, _ := strconv.Atoi(partitions)
+		if p != "gateway" && len(got) > n {
+			t.Errorf("%s: %d instances for %d partitions", p, len(got), n)
+		}
+		for _, name := range got {
+			instances = append(instances, name)
+			s := svcs[name]
+			e := s.Environment
+			if e["NATS_URL"] != allNodes || e["STREAM_PARTITIONS"] != partitions || e["STREAM_REPLICAS"] != "3" {
+				t.Errorf("%s is not on the cluster's log: %s %s %s", name, e["NATS_URL"], e["STREAM_PARTITIONS"], e["STREAM_REPLICAS"])
+			}
+			if e["NATS_USER"] != p || !strings.HasPrefix(e["MYSQL_DSN"], "logchat_app:") {
+				t.Errorf("%s: NATS user %q, MySQL %q", name, e["NATS_USER"], strings.SplitN(e["MYSQL_DSN"], ":", 2)[0])
+			}
+			if s.Healthcheck == nil || s.DependsOn["migrate"].Condition != "service_completed_successfully" || s.DependsOn["provision-cluster"].Condition != "service_completed_successfully" {
+				t.Errorf("%s: no health check, or starts before the schema and the stream", name)
+			}
+			if len(s.Ports) > 0 {
+				t.Errorf("%s publishes ports: only the balancer does", name)
+			}
+		}
+	}
+	// Nothing of the cluster leans on the single-node services.
+	for _, name := range cluster {
+		for dep := range svcs[name].DependsOn {
+			if slices.Contains([]string{"nats", "provision", "centrifugo", "gateway"}, dep) {
+				t.Errorf("%s depends on the single-node %s", name, dep)
+			}
+		}
+	}
+
+	// The balancer: HAProxy's own check of its file, its backends are the
+	// cluster's gateways and Centrifugo nodes, and `up lb` starts everything.
+	lb := svcs["lb"]
+	if !strings.Contains(mounts(lb), "deploy/haproxy/haproxy.cfg") || len(lb.Ports) != 1 {
+		t.Fatalf("lb: %v %v", lb.Volumes, lb.Ports)
+	}
+	for _, cfg := range []string{"deploy/haproxy/haproxy.cfg", "deploy/haproxy/centrifugo-api.cfg"} {
+		if out, err := exec.Command("haproxy", "-c", "-f", filepath.Join(root, cfg)).CombinedOutput(); err != nil {
+			t.Errorf("haproxy -c %s: %v\n%s", cfg, err, out)
+		}
+	}
+	hcfg := readFile(t, filepath.Join(root, "deploy/haproxy/haproxy.cfg"))
+	var servers []string
+	for _, line := range strings.Split(hcfg, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "server" {
+			servers = append(servers, f[1])
+			if !strings.HasPrefix(f[2], f[1]+":") {
+				t.Errorf("haproxy.cfg: server %s at %s", f[1], f[2])
+			}
+		}
+	}
+	slices.Sort(servers)
+	wantServers := append(numbered("gateway"), cents...)
+	slices.Sort(wantServers)
+	if !slices.Equal(servers, wantServers) {
+		t.Errorf("haproxy.cfg balances %v, want the gateways and Centrifugo nodes %v", servers, wantServers)
+	}
+	if !strings.Contains(hcfg, "path_beg /connection") || !strings.Contains(hcfg, "timeout tunnel") {
+		t.Error("haproxy.cfg: WebSocket connections (/connection) must go to Centrifugo, with a tunnel timeout")
+	}
+	for _, name := range append(instances, cents...) {
+		if lb.DependsOn[name].Condition != "service_healthy" {
+			t.Errorf("lb does not wait for %s: `up lb` would not start it", name)
+		}
+	}
 }

@@ -210,9 +210,11 @@ ensure_secrets() {
   done
 }
 
-# docker-compose validates docker-compose.yml without an engine (e2e/compose_test.go).
+# docker-compose validates docker-compose.yml without an engine, HAProxy the
+# cluster profile's balancer configuration (e2e/compose_test.go).
 ensure_compose() {
   command -v docker-compose >/dev/null || { log "installing Debian's docker-compose (to validate docker-compose.yml)"; apt_install docker-compose; }
+  command -v haproxy >/dev/null || { log "installing Debian's haproxy (to validate deploy/haproxy/haproxy.cfg)"; apt_install haproxy; }
 }
 
 # ensure_prometheus: Debian's prometheus (the server and promtool), for
