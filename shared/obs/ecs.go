@@ -60,8 +60,8 @@ const customNamespace = "logchat."
 
 // ECSOptions configure NewECSHandler.
 type ECSOptions struct {
-	Service string      // service.name
-	Version string      // service.version; ServiceVersion() when empty
+	Service string       // service.name
+	Version string       // service.version; ServiceVersion() when empty
 	Level   slog.Leveler // the lowest level written (info when nil)
 }
 
