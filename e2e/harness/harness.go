@@ -200,8 +200,11 @@ func (s *System) Verify(ctx context.Context, o verify.Options) (*verify.Report, 
 type Proc struct {
 	Name      string
 	HealthURL string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	// LogPath is the file the process writes its log to (stdout and
+	// stderr), removed at the end of the test.
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // StartWorker starts one more instance of a worker and waits until it is ready.
@@ -243,7 +246,7 @@ func (s *System) startProc(name string, extraEnv ...string) *Proc {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", name, err)
 	}
-	p := &Proc{Name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Name: name, LogPath: logFile.Name(), cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logFile.Close(); close(p.done) }()
 	s.mu.Lock()
 	s.procs[name] = append(s.procs[name], p)

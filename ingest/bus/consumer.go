@@ -391,7 +391,8 @@ func (pr *partitionRunner) process(ctx context.Context, msgs []jetstream.Msg, la
 			}
 			continue
 		}
-		events = append(events, event.Event{Seq: seq, Partition: pr.partition, Envelope: env})
+		events = append(events, event.Event{Seq: seq, Partition: pr.partition, Envelope: env,
+			TraceParent: m.Headers().Get(HeaderTraceParent)})
 		byseq[seq] = m
 	}
 	if len(events) > 0 {
@@ -508,7 +509,7 @@ func (pr *partitionRunner) applyOne(ctx context.Context, ev event.Event, m jetst
 				return pr.deadLetterRetrying(ctx, m, ev.Seq, fmt.Sprintf("failed %d times, the last with the dependency healthy: %v", attempt+1, err))
 			}
 		}
-		pr.log.Warn("event failed, retrying", "attempt", attempt, "seq", ev.Seq, "type", ev.Type, "err", err)
+		pr.log.WarnContext(TraceParentContext(ctx, ev.TraceParent), "event failed, retrying", "attempt", attempt, "seq", ev.Seq, "type", ev.Type, "err", err)
 		if err := pr.sleep(ctx, attempt, keepalive); err != nil {
 			return err
 		}
@@ -576,7 +577,8 @@ func (pr *partitionRunner) deadLetterRetrying(ctx context.Context, m jetstream.M
 		err := pr.deadLetter(m, seq, reason)
 		if err == nil {
 			pr.Metrics.DeadLettered.WithLabelValues(pr.Config.Worker).Inc()
-			pr.log.Error("event dead-lettered", "seq", seq, "reason", reason)
+			// In the event's trace: its journey ends here.
+			pr.log.ErrorContext(TraceParentContext(ctx, m.Headers().Get(HeaderTraceParent)), "event dead-lettered", "seq", seq, "reason", reason)
 			return nil
 		}
 		pr.log.Warn("dead-letter publish failed", "seq", seq, "err", err)
@@ -604,6 +606,9 @@ func (pr *partitionRunner) deadLetter(m jetstream.Msg, seq uint64, reason string
 	out.Header.Set(HeaderDLQWorker, pr.Config.Worker)
 	out.Header.Set(HeaderDLQSeq, strconv.FormatUint(seq, 10))
 	out.Header.Set(HeaderDLQSubject, m.Subject())
+	if tp := m.Headers().Get(HeaderTraceParent); tp != "" {
+		out.Header.Set(HeaderTraceParent, tp)
+	}
 	// No Nats-Msg-Id on purpose: after `ingest dlq retry` the same event may
 	// fail again and must be dead-lettered again. A crash between this publish
 	// and the ack can leave two dead letters of one event; that is harmless.

@@ -40,8 +40,8 @@ import (
 // shutdown: a call that has started is let finish, so a graceful stop throws
 // no work away, and a call that fails then is not acked.
 //
-// Middleware (func(Handler) Handler) wraps every call: metrics and logging
-// (Instrument, Logging), tracing later. The Runner applies its Middleware
+// Middleware (func(Handler) Handler) wraps every call: metrics, logging and
+// tracing (Instrument, Logging, Tracing). The Runner applies its Middleware
 // around its Handler; Ping is always asked of the Handler itself.
 type Handler interface {
 	Handle(ctx context.Context, events []event.Event) error

@@ -95,7 +95,10 @@ func NewPublisher(js jetstream.JetStream, cfg PublisherConfig, reg prometheus.Re
 // Publish appends one event. msgID, if not empty, is the idempotency key
 // (Nats-Msg-Id): a second append with the same key within the duplicate window
 // stores nothing and answers the original sequence with Duplicate set.
-func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID string) (_ Ack, err error) {
+//
+// The append is a span of ctx's trace, and the event carries that span's
+// trace context in its headers (trace.go): the workers continue the trace.
+func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID string) (ack Ack, err error) {
 	defer p.countFailure(&err)
 	data, err := env.Encode()
 	if err != nil {
@@ -106,6 +109,9 @@ func (p *Publisher) Publish(ctx context.Context, env event.Envelope, msgID strin
 	if msgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
+	ctx, span := startAppend(ctx, msg.Subject, env.Type)
+	defer func() { endAppend(span, ack, err) }()
+	InjectTrace(ctx, msg)
 	if !p.js.Conn().IsConnected() {
 		// Fail fast while the log is unreachable instead of letting the client
 		// wait out the timeout; its retry with the same key is deduplicated.

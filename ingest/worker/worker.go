@@ -45,8 +45,8 @@ type Spec[C any] struct {
 	// Open connects to the worker's dependencies with validated settings
 	// and builds its handler.
 	Open func(ctx context.Context, cfg C, deps Deps) (Opened, error)
-	// Middleware wraps the handler inside the common Logging and Instrument
-	// (tracing will go here).
+	// Middleware wraps the handler inside the common Tracing, Logging and
+	// Instrument.
 	Middleware []bus.Middleware
 }
 
@@ -69,6 +69,7 @@ type Config[C any] struct {
 	Topology   bus.Topology
 	HealthAddr string
 	PprofAddr  string // opt-in profiling of a real run; "" is off
+	Tracing    obs.TracingConfig
 	Runner     bus.RunnerConfig
 	Own        C // the worker's own settings
 }
@@ -81,6 +82,7 @@ func LoadConfig[C any](spec Spec[C], env *config.Env) (Config[C], error) {
 		Topology:   bus.TopologyFromEnv(env),
 		HealthAddr: env.String("HEALTH_ADDR", spec.DefaultAddr),
 		PprofAddr:  env.String("PPROF_ADDR", ""),
+		Tracing:    obs.TracingFromEnv(env),
 	}
 	rc := bus.DefaultRunnerConfig(spec.Name, env.Int("WORKER_BATCH", spec.DefaultBatch))
 	rc.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", rc.MaxAttempts)
@@ -124,6 +126,12 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 		return fmt.Errorf("config: %w", err)
 	}
 
+	shutdownTracing, err := obs.SetupTracing(ctx, spec.Name, cfg.Tracing, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
 	reg := obs.NewRegistry()
 	opened, err := spec.Open(ctx, cfg.Own, Deps{Log: log, Registry: reg})
 	if err != nil {
@@ -150,7 +158,8 @@ func Run[C any](ctx context.Context, log *slog.Logger, spec Spec[C]) error {
 	// Lag as `ingest status` computes it, read from JetStream at each scrape,
 	// of every worker type (ops.LagCollector says why).
 	reg.MustRegister(ops.NewLagCollector(js, cfg.Topology, ops.Workers, log))
-	mws := append([]bus.Middleware{bus.Logging(log), bus.Instrument(metrics, spec.Name)}, spec.Middleware...)
+	// Tracing outermost: the call's lines and spans below are in its span.
+	mws := append([]bus.Middleware{bus.Tracing(log, spec.Name), bus.Logging(log), bus.Instrument(metrics, spec.Name)}, spec.Middleware...)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return (&obs.Server{Addr: cfg.HealthAddr, Checks: checks, Registry: reg, Log: log}).Run(gctx)

@@ -34,6 +34,10 @@ import (
 
 	"github.com/centrifugal/gocent/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/event"
@@ -288,9 +292,19 @@ func (r *Relay) send(ctx context.Context, chunk []pending) ([]pubKey, error) {
 			return nil, err
 		}
 	}
+	// A span of the call's trace (bus.Tracing), which links to the trace
+	// of every event whose publications are in the pipe.
+	ctx, span := otel.Tracer("github.com/logchat/notifier/relay").Start(ctx, "centrifugo publish", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
 	started := time.Now()
 	replies, err := r.client.SendPipe(ctx, pipe)
 	r.metrics.pipeSeconds.Observe(time.Since(started).Seconds())
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("logchat.centrifugo.commands", len(chunk)))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
 	if err != nil {
 		r.metrics.failed.Add(float64(len(chunk)))
 		return nil, fmt.Errorf("centrifugo pipe of %d publications: %w", len(chunk), err)

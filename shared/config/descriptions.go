@@ -7,7 +7,15 @@ package config
 // description names a variable nobody reads, or when the docs differ from
 // what the code says.
 var Descriptions = map[string]string{
-	"LOG_LEVEL": "`debug` for more; anything else is `info`",
+	"LOG_LEVEL": "`debug` for more (a line per request and per event applied, each with its trace); anything else is `info`",
+
+	"OTEL_TRACES_EXPORTER":               "`otlp` exports spans (OTLP over HTTP); `none` or unset: none, unless an OTLP endpoint is set (trace ids are in the logs and the log's headers either way)",
+	"OTEL_EXPORTER_OTLP_ENDPOINT":        "the OTLP collector (`http://host:4318`); setting it turns export on when `OTEL_TRACES_EXPORTER` is unset. The exporter reads the other `OTEL_EXPORTER_OTLP_*` settings (timeout, compression, certificates) itself",
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the collector's traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`",
+	"OTEL_EXPORTER_OTLP_HEADERS":         "headers sent with every export (`key=value,…`, e.g. a token), masked in the config log",
+	"OTEL_EXPORTER_OTLP_PROTOCOL":        "`http/protobuf`, the only protocol of this build",
+	"OTEL_TRACES_SAMPLER":                "which traces are exported (the SDK's names: `parentbased_always_on`, `traceidratio`, …); only when exporting",
+	"OTEL_TRACES_SAMPLER_ARG":            "the sampler's argument (the ratio of `traceidratio`)",
 
 	"NATS_URL":      "the NATS server (JetStream)",
 	"NATS_USER":     "this process's NATS user: each service has its own, with only the permissions it needs (`ingest/access`)",

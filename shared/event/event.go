@@ -230,6 +230,11 @@ type Event struct {
 	Seq       uint64 // stream sequence: the event id, and the message id for MessageCreated
 	Partition int    // the log partition it was read from (all of a chat's events share one)
 	Envelope
+	// TraceParent is the W3C trace context the event was appended with
+	// (its "traceparent" header in the log; "" when it has none): the
+	// trace of the request that caused it, which every worker's lines and
+	// spans about this event join.
+	TraceParent string
 }
 
 // Message rebuilds the domain message of a MessageCreated event.

@@ -3,6 +3,8 @@ package obs
 import (
 	"context"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -14,12 +16,46 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
-// Logger is log with the request_id ctx carries, if any. The logger is made
-// only when something is logged: a request that logs nothing pays for the
-// context value alone.
+// Logger is log with the request id and the trace ctx carries, if any:
+// every line it writes names the request (http.request.id) and its trace
+// (trace.id, span.id), even when logged without a context (log.Warn). The
+// logger is made only when something is logged: a request that logs nothing
+// pays for the context value alone.
 func Logger(ctx context.Context, log *slog.Logger) *slog.Logger {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
-		return log.With("request_id", id)
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	sc := trace.SpanContextFromContext(ctx)
+	if id == "" && !sc.IsValid() {
+		return log
 	}
-	return log
+	h := log.Handler()
+	if sc.IsValid() {
+		h = boundHandler{Handler: h, span: sc}
+	}
+	l := slog.New(h)
+	if id != "" {
+		l = l.With("request_id", id)
+	}
+	return l
+}
+
+// boundHandler logs with the span it was bound to when the line's own
+// context carries none.
+type boundHandler struct {
+	slog.Handler
+	span trace.SpanContext
+}
+
+func (h boundHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, h.span)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h boundHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return boundHandler{Handler: h.Handler.WithAttrs(attrs), span: h.span}
+}
+
+func (h boundHandler) WithGroup(name string) slog.Handler {
+	return boundHandler{Handler: h.Handler.WithGroup(name), span: h.span}
 }

@@ -19,14 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// NewLogger returns a JSON logger that names the service on every line.
-// LOG_LEVEL=debug turns on debug lines.
+// NewLogger returns the process's logger: ECS JSON lines on stderr (ecs.go)
+// naming the service on every line. LOG_LEVEL=debug turns on debug lines.
 func NewLogger(service string) *slog.Logger {
 	level := slog.LevelInfo
 	if strings.EqualFold(os.Getenv("LOG_LEVEL"), "debug") {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", service)
+	return slog.New(NewECSHandler(os.Stderr, ECSOptions{Service: service, Level: level}))
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors.

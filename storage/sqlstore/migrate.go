@@ -46,7 +46,8 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 
 // goMigrations are the migrations written in Go, for steps SQL cannot do.
 func goMigrations() []*goose.Migration {
-	return []*goose.Migration{nameSkeletonMigration(), lifecycleMigration(), peopleMigration(), chatVersionMigration()}
+	return []*goose.Migration{nameSkeletonMigration(), lifecycleMigration(), peopleMigration(), chatVersionMigration(),
+		outboxTraceMigration()}
 }
 
 // SchemaVersion is the newest migration this build embeds: the version every

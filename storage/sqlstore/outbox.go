@@ -30,12 +30,15 @@ type OutboxEvent struct {
 	Subject string // where it is appended
 	MsgID   string // its Nats-Msg-Id, the same every time the row is published
 	Payload []byte // the encoded envelope
+	// TraceParent is the W3C trace context of the change's request (""
+	// when none): the relay appends the event in that trace.
+	TraceParent string
 }
 
 // Stage describes a change as the event to stage with it; the store calls it
-// inside the change's transaction with the chat as it is afterwards. A nil
-// Stage stages nothing.
-type Stage func(chat domain.Chat) (OutboxEvent, error)
+// inside the change's transaction, with the transaction's context and the
+// chat as it is afterwards. A nil Stage stages nothing.
+type Stage func(ctx context.Context, chat domain.Chat) (OutboxEvent, error)
 
 // OutboxRow is a staged event waiting for the relay.
 type OutboxRow struct {
@@ -72,12 +75,12 @@ func stageEvent(ctx context.Context, tx *sql.Tx, stage Stage, chat *domain.Chat)
 	if stage == nil {
 		return nil
 	}
-	ev, err := stage(*chat)
+	ev, err := stage(ctx, *chat)
 	if err != nil {
 		return fmt.Errorf("stage event: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO outbox (subject, msg_id, payload, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))",
-		ev.Subject, ev.MsgID, ev.Payload); err != nil {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO outbox (subject, msg_id, payload, traceparent, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))",
+		ev.Subject, ev.MsgID, ev.Payload, ev.TraceParent); err != nil {
 		return fmt.Errorf("stage event: insert outbox: %w", err)
 	}
 	return nil
@@ -160,7 +163,7 @@ func (s *Store) DrainOutbox(ctx context.Context, wait time.Duration, publish fun
 }
 
 func outboxRows(ctx context.Context, conn *sql.Conn) ([]OutboxRow, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT id, subject, msg_id, payload FROM outbox ORDER BY id LIMIT ?", outboxPage)
+	rows, err := conn.QueryContext(ctx, "SELECT id, subject, msg_id, payload, traceparent FROM outbox ORDER BY id LIMIT ?", outboxPage)
 	if err != nil {
 		return nil, fmt.Errorf("drain outbox: read: %w", err)
 	}
@@ -168,7 +171,7 @@ func outboxRows(ctx context.Context, conn *sql.Conn) ([]OutboxRow, error) {
 	var out []OutboxRow
 	for rows.Next() {
 		var r OutboxRow
-		if err := rows.Scan(&r.ID, &r.Subject, &r.MsgID, &r.Payload); err != nil {
+		if err := rows.Scan(&r.ID, &r.Subject, &r.MsgID, &r.Payload, &r.TraceParent); err != nil {
 			return nil, fmt.Errorf("drain outbox: read: %w", err)
 		}
 		out = append(out, r)

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ type recorder struct {
 	err   error
 }
 
-func (r *recorder) stage(c domain.Chat) (sqlstore.OutboxEvent, error) {
+func (r *recorder) stage(_ context.Context, c domain.Chat) (sqlstore.OutboxEvent, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {

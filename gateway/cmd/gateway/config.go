@@ -12,6 +12,7 @@ import (
 	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/storage/updates"
@@ -55,6 +56,7 @@ type settings struct {
 	ProxyHeader            string
 
 	PprofAddr string // PPROF_ADDR: serve net/http/pprof there ("" is off)
+	Tracing   obs.TracingConfig
 
 	WebDir          string
 	RequestTimeout  time.Duration
@@ -106,6 +108,7 @@ func readSettings(env *config.Env) settings {
 		LoginFailureWindow: env.Duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
 
 		PprofAddr: env.String("PPROF_ADDR", ""),
+		Tracing:   obs.TracingFromEnv(env),
 
 		WebDir:          env.String("WEB_DIR", "web/dist"),
 		RequestTimeout:  env.Duration("REQUEST_TIMEOUT", 10*time.Second),

@@ -35,6 +35,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("config: %w", err)
 	}
 
+	shutdownTracing, err := obs.SetupTracing(ctx, "gateway", s.Tracing, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
 	nc, js, err := bus.Connect(s.NATS, "gateway", log)
 	if err != nil {
 		return err

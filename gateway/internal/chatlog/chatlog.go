@@ -61,7 +61,17 @@ func (l *Log) AppendStaged(ctx context.Context, subject string, payload []byte, 
 	msg := nats.NewMsg(subject)
 	msg.Data = payload
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	if _, err := l.js.PublishMsg(ctx, msg); err != nil {
+	// A span of the trace ctx carries (the staging request's), which the
+	// event carries on to the workers.
+	ctx, span := bus.StartAppend(ctx, subject, "staged")
+	bus.InjectTrace(ctx, msg)
+	ack, err := l.js.PublishMsg(ctx, msg)
+	var seq uint64
+	if ack != nil {
+		seq = ack.Sequence
+	}
+	bus.EndAppend(span, seq, err)
+	if err != nil {
 		return fmt.Errorf("%w: append %s: %v", bus.ErrUnavailable, subject, err)
 	}
 	return nil

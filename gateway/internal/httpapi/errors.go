@@ -105,7 +105,8 @@ func classifyFiber(fe *fiber.Error) (int, string, string) {
 func (a *api) errorHandler(c *fiber.Ctx, err error) error {
 	status, code, msg := classify(err)
 	if status >= 500 {
-		a.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		a.log.ErrorContext(spanContext(c), "request failed", "request_id", requestID(c),
+			"http.request.method", methodLabel(c.Method()), "url.path", c.Path(), "err", err)
 	}
 	return c.Status(status).JSON(errorBody{Error: errorDetail{Code: code, Message: msg}})
 }

@@ -214,9 +214,10 @@ func New(cfg Config) *fiber.App {
 // withDeadline bounds the dependency calls of a request: fasthttp does not
 // cancel a request's context when the client goes away, so without a deadline
 // a hung dependency would hold handlers forever. The context also carries the
-// request id, for whatever the application layer logs.
+// request id and the request's span, for whatever the application layer logs
+// and for the appends, which carry the trace into the log.
 func (a *api) withDeadline(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(obs.WithRequestID(context.Background(), requestID(c)), a.timeout)
+	ctx, cancel := context.WithTimeout(obs.WithRequestID(spanContext(c), requestID(c)), a.timeout)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()

@@ -38,6 +38,7 @@ func (a *api) sendMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Locals(keyMessageID, m.ID)
 	return c.Status(http.StatusAccepted).JSON(sendAnswer{Message: toMessage(m)})
 }
 

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -13,9 +15,15 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/obs"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -25,11 +33,14 @@ const (
 	keyRequestID ctxKey = iota
 	keyCaller
 	keyToken
+	keySpanContext // the context holding the request's span
+	keyMessageID   // the id of the message a request sent, for its log line
 )
 
-// observe is the outermost middleware: it names the request, turns an error
-// into its answer here rather than after the chain (so that the status is
-// known), counts the request by route and status, and logs it.
+// observe is the outermost middleware: it names the request, starts its
+// span (continuing the caller's W3C traceparent, or a new trace), turns an
+// error into its answer here rather than after the chain (so that the status
+// is known), counts the request by route and status, and logs it.
 func (a *api) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	id := c.Get(fiber.HeaderXRequestID)
@@ -40,6 +51,10 @@ func (a *api) observe(c *fiber.Ctx) error {
 	}
 	c.Locals(keyRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
+	// The route is known only after routing: the span is named then.
+	ctx, span := tracer.Start(propagation.TraceContext{}.Extract(context.Background(), requestHeaders{c}), "HTTP",
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+	c.Locals(keySpanContext, ctx)
 
 	if err := c.Next(); err != nil {
 		if herr := a.errorHandler(c, err); herr != nil {
@@ -55,9 +70,62 @@ func (a *api) observe(c *fiber.Ctx) error {
 	method := methodLabel(c.Method())
 	a.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	a.metrics.seconds.WithLabelValues(method, route).Observe(elapsed.Seconds())
-	a.log.Debug("request", "request_id", id, "method", method, "route", route, "status", status, "ms", elapsed.Milliseconds())
+	if span.IsRecording() {
+		span.SetName(method + " " + route)
+		span.SetAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route),
+			attribute.String("url.path", c.Path()), attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, "")
+		}
+	}
+	span.End()
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := append(make([]slog.Attr, 0, 10), slog.String("request_id", id),
+			slog.String("http.request.method", method), slog.String("url.path", c.Path()), slog.String("route", route),
+			slog.Int("http.response.status_code", status), slog.Int64("event.duration", elapsed.Nanoseconds()))
+		a.log.LogAttrs(ctx, slog.LevelDebug, "request", append(attrs, requestLabels(c)...)...)
+	}
 	return nil
 }
+
+// requestLabels are the ids a request is about, for its log line: the
+// caller, the chat of a /chats/:id route, and the message (sent, or named
+// by :mid).
+func requestLabels(c *fiber.Ctx) []slog.Attr {
+	var out []slog.Attr
+	if u, ok := c.Locals(keyCaller).(domain.User); ok {
+		out = append(out, slog.Int64(obs.LabelUser, u.ID))
+	}
+	if id := c.Params("id"); id != "" && strings.HasPrefix(c.Route().Path, "/api/v1/chats/:id") {
+		out = append(out, slog.String(obs.LabelChat, strings.Clone(id)))
+	}
+	if mid, ok := c.Locals(keyMessageID).(int64); ok {
+		out = append(out, slog.Int64(obs.LabelMessage, mid))
+	} else if mid := c.Params("mid"); mid != "" {
+		out = append(out, slog.String(obs.LabelMessage, strings.Clone(mid)))
+	}
+	return out
+}
+
+var tracer = otel.Tracer("github.com/logchat/gateway/internal/httpapi")
+
+// spanContext is the context holding the request's span (observe), for
+// lines logged outside the handlers' context.
+func spanContext(c *fiber.Ctx) context.Context {
+	if ctx, ok := c.Locals(keySpanContext).(context.Context); ok {
+		return ctx
+	}
+	return context.Background()
+}
+
+// requestHeaders reads the trace context headers of a request. Values are
+// copied: fasthttp reuses its buffers after the request, and a span context
+// keeps its tracestate.
+type requestHeaders struct{ c *fiber.Ctx }
+
+func (h requestHeaders) Get(key string) string { return strings.Clone(h.c.Get(key)) }
+func (h requestHeaders) Set(string, string)    {}
+func (h requestHeaders) Keys() []string        { return nil }
 
 // methodLabel returns a constant for a request method. Fiber's strings point
 // into fasthttp's reused buffers, and a metric keeps its label values forever.
@@ -101,7 +169,7 @@ func newRequestID() string {
 func (a *api) recover(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("panic", "request_id", requestID(c), "panic", r, "stack", string(debug.Stack()))
+			a.log.ErrorContext(spanContext(c), "panic", "request_id", requestID(c), "panic", r, "error.stack_trace", string(debug.Stack()))
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()

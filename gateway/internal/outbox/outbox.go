@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/domain"
@@ -45,8 +47,12 @@ import (
 // then dropped by the stream's duplicate window, and a database rebuilt
 // from scratch, whose outbox ids start over, can never collide with ids the
 // stream still remembers.
+//
+// The row keeps the trace context of the request that staged it, and the
+// relay appends the event in that trace: the change's journey through the
+// workers shares the request's trace.id, as a message's does.
 func Stage(t event.Type, actor int64, at time.Time, data func(domain.Chat) any) sqlstore.Stage {
-	return func(chat domain.Chat) (sqlstore.OutboxEvent, error) {
+	return func(ctx context.Context, chat domain.Chat) (sqlstore.OutboxEvent, error) {
 		env, err := event.New(t, chat.ID, actor, at, data(chat))
 		if err != nil {
 			return sqlstore.OutboxEvent{}, err
@@ -59,9 +65,10 @@ func Stage(t event.Type, actor int64, at time.Time, data func(domain.Chat) any) 
 		var nonce [16]byte
 		_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
 		return sqlstore.OutboxEvent{
-			Subject: bus.PublishSubject(chat.ID, event.SubjectKind(t)),
-			MsgID:   fmt.Sprintf("o:%d:%s", chat.ID, hex.EncodeToString(nonce[:])),
-			Payload: payload,
+			Subject:     bus.PublishSubject(chat.ID, event.SubjectKind(t)),
+			MsgID:       fmt.Sprintf("o:%d:%s", chat.ID, hex.EncodeToString(nonce[:])),
+			Payload:     payload,
+			TraceParent: traceParent(ctx),
 		}, nil
 	}
 }
@@ -212,11 +219,22 @@ func (r *Relay) drain(ctx context.Context) error {
 		return err
 	}
 	n, err := r.store.DrainOutbox(ctx, r.cfg.LockWait, func(ctx context.Context, row sqlstore.OutboxRow) error {
-		return r.log.AppendStaged(ctx, row.Subject, row.Payload, row.MsgID)
+		// In the trace of the request that staged it (see Stage).
+		return r.log.AppendStaged(bus.TraceParentContext(ctx, row.TraceParent), row.Subject, row.Payload, row.MsgID)
 	})
 	r.published.Add(float64(n))
 	if err != nil {
 		r.failures.Inc()
 	}
 	return err
+}
+
+// traceParent is the W3C traceparent of ctx's span, "" when it has none.
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c[bus.HeaderTraceParent]
 }

@@ -288,7 +288,7 @@ func TestRelaysOfSeveralInstances(t *testing.T) {
 func TestStagedEventCarriesTheChatVersion(t *testing.T) {
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	chat := domain.Chat{ID: 7, Kind: domain.KindGroup, Title: "t", CreatedAt: at, Version: 3}
-	ev, err := outbox.Stage(event.ChatUpdated, 1, at, func(c domain.Chat) any { return event.ChatUpdatedData{Chat: c} })(chat)
+	ev, err := outbox.Stage(event.ChatUpdated, 1, at, func(c domain.Chat) any { return event.ChatUpdatedData{Chat: c} })(t.Context(), chat)
 	if err != nil {
 		t.Fatal(err)
 	}
