@@ -1,4 +1,4 @@
-import type { ChatSummary, Member, MemberRole, Message, Publication, Update, User } from '../api/types'
+import type { ChatSignal, ChatSummary, Member, MemberRole, Message, Publication, Update, User } from '../api/types'
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
@@ -95,4 +95,26 @@ export function parseUpdate(data: unknown): Update | null {
   const cursor = data.cursor
   const pub = typeof data.type === 'string' ? parseBody(data) : null
   return pub ? { ...pub, cursor } : { type: 'unknown', cursor }
+}
+
+/**
+ * Reads an ephemeral signal of a chat channel (typing, presence); null for anything else
+ * — the chat channel also carries the messages, which this client takes from the user's
+ * update stream instead.
+ */
+export function parseChatSignal(data: unknown): ChatSignal | null {
+  if (!isObj(data)) return null
+  switch (data.type) {
+    case 'typing':
+      return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string'
+        ? { type: 'typing', chat_id: data.chat_id, user: pickUser(data.user) }
+        : null
+    case 'presence.updated':
+      return isId(data.user_id) && typeof data.online === 'boolean' &&
+        (data.last_seen_at === null || data.last_seen_at === undefined || typeof data.last_seen_at === 'string')
+        ? { type: 'presence.updated', user_id: data.user_id, online: data.online, last_seen_at: (data.last_seen_at as string | null | undefined) ?? null }
+        : null
+    default:
+      return null
+  }
 }
