@@ -1,4 +1,4 @@
-import { computed, onScopeDispose, ref, shallowRef, watch } from 'vue'
+import { computed, onScopeDispose, ref, shallowReactive, shallowRef, watch } from 'vue'
 import type { ChatSummary, User } from '../api/types'
 import { parseChatSignal } from '../lib/publications'
 import type { ChannelWatcher } from './useRealtime'
@@ -36,6 +36,8 @@ export function useChatSignals(deps: ChatSignalsDeps) {
   const visible = shallowRef<number[]>([])
   const held = ref(new Map<number, number>())
   const watching = new Map<number, { channel: string; release: () => void }>()
+  /** Chats whose channel is subscribed right now (signals from them arrive). */
+  const live = shallowReactive(new Set<number>())
   let timer: ReturnType<typeof setTimeout> | null = null
 
   /** The chats to listen to, most important first, at most MAX_CHAT_CHANNELS. */
@@ -68,6 +70,7 @@ export function useChatSignals(deps: ChatSignalsDeps) {
   }
 
   function onSubscribed(chatId: number): void {
+    if (watching.has(chatId)) live.add(chatId)
     if (!shown(chatId)) return
     const chat = deps.chatList.byId(chatId)
     const p = chat ? deps.peer(chat) : null
@@ -84,6 +87,7 @@ export function useChatSignals(deps: ChatSignalsDeps) {
       if (want.get(id) === w.channel) continue
       w.release()
       watching.delete(id)
+      live.delete(id)
     }
     for (const [id, channel] of want) {
       if (watching.has(id)) continue
@@ -111,6 +115,7 @@ export function useChatSignals(deps: ChatSignalsDeps) {
     if (timer) clearTimeout(timer)
     for (const w of watching.values()) w.release()
     watching.clear()
+    live.clear()
   })
 
   return {
@@ -136,6 +141,8 @@ export function useChatSignals(deps: ChatSignalsDeps) {
         held.value = next
       }
     },
+    /** Whether typing and presence of this chat arrive now (its channel is subscribed). */
+    isLive: (chatId: number): boolean => live.has(chatId),
     /** Chat ids with a channel watched now (for tests). */
     watched: () => Array.from(watching.keys()),
   }
