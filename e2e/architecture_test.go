@@ -16,7 +16,7 @@ import (
 // (the repository is one Go module), so this test does.
 func TestProcessesImportNoOtherProcess(t *testing.T) {
 	const module = "github.com/logchat/"
-	processes := []string{"gateway", "persister", "cachewarm", "notifier"}
+	processes := []string{"gateway", "persister", "cachewarm", "notifier", "searcher"}
 	for _, proc := range processes {
 		t.Run(proc, func(t *testing.T) {
 			deps := goListDeps(t, "./"+proc+"/cmd/"+proc)

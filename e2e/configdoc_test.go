@@ -31,7 +31,7 @@ const (
 // does not read, miss one it reads, or show another default.
 func TestConfigurationDocs(t *testing.T) {
 	bins := harness.Build(t)
-	programs := []string{"gateway", "persister", "cachewarm", "notifier", "ingest", "migrate"}
+	programs := []string{"gateway", "persister", "cachewarm", "notifier", "searcher", "ingest", "migrate"}
 	type row struct {
 		v        config.Var
 		users    []string

@@ -178,7 +178,7 @@ SECRETS_FILE=${LOGCHAT_SECRETS_FILE:-$ROOT/.run/secrets.env}
 # (`--env-file .run/secrets.env`); MYSQL_ROOT_PASSWORD serves compose only.
 # LOGCHAT_INSTALL_ID is no secret: it names this installation's accounts.
 SECRET_NAMES=(JWT_SECRET CENTRIFUGO_HMAC_SECRET CENTRIFUGO_API_KEY
-  NATS_ADMIN_PASSWORD NATS_GATEWAY_PASSWORD NATS_PERSISTER_PASSWORD NATS_CACHEWARM_PASSWORD NATS_NOTIFIER_PASSWORD
+  NATS_ADMIN_PASSWORD NATS_GATEWAY_PASSWORD NATS_PERSISTER_PASSWORD NATS_CACHEWARM_PASSWORD NATS_NOTIFIER_PASSWORD NATS_SEARCHER_PASSWORD
   MYSQL_APP_PASSWORD MYSQL_MIGRATE_PASSWORD REDIS_PASSWORD MYSQL_ROOT_PASSWORD)
 declare -A SECRETS=()
 
@@ -235,7 +235,7 @@ build_go() {
   log "building gateway, workers, the ingest CLI and the migrate command"
   mkdir -p "$BIN"
   (cd "$ROOT" && go build -o "$BIN/" ./gateway/cmd/gateway ./persister/cmd/persister \
-      ./cachewarm/cmd/cachewarm ./notifier/cmd/notifier ./ingest/cmd/ingest ./storage/cmd/migrate)
+      ./cachewarm/cmd/cachewarm ./notifier/cmd/notifier ./searcher/cmd/searcher ./ingest/cmd/ingest ./storage/cmd/migrate)
 }
 
 # wait_http URL SECONDS: until URL answers 200.

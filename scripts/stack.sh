@@ -5,7 +5,7 @@
 #   scripts/stack.sh start   the same in the background; returns once every /readyz is 200
 #   scripts/stack.sh stop    stops what start started                                     (make down)
 #   scripts/stack.sh status  which processes run
-#   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier)
+#   scripts/stack.sh stop-worker NAME    stops one process of a started stack (gateway, persister, cachewarm, notifier, searcher)
 #   scripts/stack.sh restart-centrifugo  stops Centrifugo and starts it again with the same config, waiting until
 #                                        it answers (its in-memory history and connections are lost: a reconnect storm)
 #   scripts/stack.sh start-worker NAME   starts it again (with the environment of this call) and waits for /readyz;
@@ -36,9 +36,9 @@ CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 CENTRIFUGO_INTERNAL_PORT=${CENTRIFUGO_INTERNAL_PORT:-$((CENTRIFUGO_PORT + 1))}  # server API, health
 NATS_PORT=${NATS_PORT:-4233}
 NATS_HTTP_PORT=${NATS_HTTP_PORT:-8233}
-HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # gateway's internal listener +0, persister +1, cachewarm +2, notifier +3
+HEALTH_PORT_BASE=${HEALTH_PORT_BASE:-9100}   # gateway's internal listener +0, persister +1, cachewarm +2, notifier +3, searcher +5
 # Opt-in profiling (off when empty): net/http/pprof of the gateway on
-# PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4.
+# PPROF_PORT_BASE, persister +1, cachewarm +2, notifier +3, nats-server +4, searcher +5.
 PPROF_PORT_BASE=${PPROF_PORT_BASE:-}
 MYSQL_DB=${MYSQL_DB:-logchat}
 export REDIS_PREFIX=${REDIS_PREFIX:-lc:}
@@ -102,7 +102,7 @@ stop_proc() {
 stop_all() {
   # local: a caller's "$name" must still name what failed after the stop.
   local name
-  for name in gateway baseline persister cachewarm notifier centrifugo nats; do stop_proc "$name"; done
+  for name in gateway baseline persister cachewarm notifier searcher centrifugo nats; do stop_proc "$name"; done
 }
 
 # The environment every process of the stack gets: no secret (start_service
@@ -129,6 +129,7 @@ port_offset() {
     persister) echo 1 ;;
     cachewarm) echo 2 ;;
     notifier) echo 3 ;;
+    searcher) echo 5 ;;  # +4 is nats-server's pprof
     *) die "not a gateway or worker: $1" ;;
   esac
 }
@@ -155,7 +156,7 @@ start_service() {
   (
     # MySQL: the app account (rows only); Redis: the stack's ACL user.
     case $1 in
-      gateway|baseline|persister|cachewarm|notifier) export MYSQL_DSN; MYSQL_DSN=$(app_dsn "$MYSQL_DB") ;;
+      gateway|baseline|persister|cachewarm|notifier|searcher) export MYSQL_DSN; MYSQL_DSN=$(app_dsn "$MYSQL_DB") ;;
     esac
     case $1 in
       gateway|baseline|cachewarm|notifier) export REDIS_PASSWORD=${SECRETS[REDIS_PASSWORD]} ;;
@@ -201,7 +202,7 @@ write_nats_config() {
     tls=(--tls-cert "$NATS_SERVER_TLS_CERT" --tls-key "$NATS_SERVER_TLS_KEY")
   fi
   (
-    for u in admin gateway persister cachewarm notifier; do
+    for u in admin gateway persister cachewarm notifier searcher; do
       export "NATS_${u^^}_PASSWORD=${SECRETS[NATS_${u^^}_PASSWORD]}"
     done
     umask 077
@@ -280,8 +281,8 @@ start_all() {
   log "provisioning the stream"
   (as_nats_user admin; ingest provision) >>"$LOGS/ingest.log" 2>&1 || die "provisioning failed; see $LOGS/ingest.log"
 
-  for name in persister cachewarm notifier gateway; do start_service "$name"; done
-  for name in gateway persister cachewarm notifier; do
+  for name in persister cachewarm notifier searcher gateway; do start_service "$name"; done
+  for name in gateway persister cachewarm notifier searcher; do
     wait_http "$(health_url "$name")" 60 || { stop_all; die "$name is not ready; see $LOGS/$name.log"; }
   done
   log "logs in $LOGS"
@@ -307,11 +308,11 @@ case "${1:-run}" in
   stop) stop_all; log "stopped" ;;
   status) a=$(running); [ -n "$a" ] && echo "running:$a ($URL)" || echo "not running" ;;
   stop-worker)
-    name=${2:?usage: $0 stop-worker gateway|baseline|persister|cachewarm|notifier}
+    name=${2:?usage: $0 stop-worker gateway|baseline|persister|cachewarm|notifier|searcher}
     health_url "$name" >/dev/null
     stop_proc "$name"; log "stopped $name" ;;
   start-worker)
-    name=${2:?usage: $0 start-worker gateway|baseline|persister|cachewarm|notifier}
+    name=${2:?usage: $0 start-worker gateway|baseline|persister|cachewarm|notifier|searcher}
     url=$(health_url "$name")
     [ -e "$PIDS/nats.pid" ] || die "no stack runs from $STACK_DIR"
     [ -e "$PIDS/$name.pid" ] && kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null && die "$name already runs"

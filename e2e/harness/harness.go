@@ -47,7 +47,7 @@ func Build(t testing.TB) Binaries {
 		}
 		cmd := exec.Command("go", "build", "-o", dir+"/",
 			"./gateway/cmd/gateway", "./persister/cmd/persister", "./cachewarm/cmd/cachewarm",
-			"./notifier/cmd/notifier", "./ingest/cmd/ingest", "./storage/cmd/migrate")
+			"./notifier/cmd/notifier", "./searcher/cmd/searcher", "./ingest/cmd/ingest", "./storage/cmd/migrate")
 		cmd.Dir = testkit.RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -64,6 +64,7 @@ func Build(t testing.TB) Binaries {
 // Options shape a System.
 type Options struct {
 	Persisters, Cachewarms, Notifiers int // instances of each worker (default 1)
+	Searchers                         int // default 1; -1: none
 	Partitions                        int // default 4
 	// OwnServices runs MariaDB and Redis as processes of the test's own, so
 	// that a test may stop them without disturbing the machine's services.
@@ -104,6 +105,9 @@ func Start(t testing.TB, o Options) *System {
 	}
 	if o.Notifiers == 0 {
 		o.Notifiers = 1
+	}
+	if o.Searchers == 0 {
+		o.Searchers = 1
 	}
 	if o.Partitions == 0 {
 		o.Partitions = 4
@@ -169,6 +173,9 @@ func Start(t testing.TB, o Options) *System {
 	}
 	for range o.Notifiers {
 		s.StartWorker("notifier")
+	}
+	for range max(o.Searchers, 0) {
+		s.StartWorker("searcher")
 	}
 	return s
 }

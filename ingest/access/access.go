@@ -8,7 +8,7 @@
 //   - gateway: append events (chat.<id>.<kind>, the four kinds only), read
 //     single events back (direct get), watch member events as they are
 //     appended (plain subscription), and ask whether the streams exist.
-//   - persister, cachewarm, notifier: their own durable consumers only
+//   - persister, cachewarm, notifier, searcher: their own durable consumers only
 //     (create/update, info, pull, reset, ack), their dead-letter subject, their
 //     keys in the pins bucket.
 //   - admin (the `ingest` CLI and provisioning at start-up): everything.

@@ -12,7 +12,7 @@ import (
 )
 
 // Workers are the worker types whose consumers can be replayed.
-var Workers = []string{"persister", "cachewarm", "notifier"}
+var Workers = []string{"persister", "cachewarm", "notifier", "searcher"}
 
 // ReplayResult says where one partition consumer was moved.
 type ReplayResult struct {

@@ -53,6 +53,13 @@ type MessagePage struct {
 	HasMore  bool      `json:"has_more"`
 }
 
+// SearchPage answers GET /search/messages: newest first. NextCursor is
+// opaque to clients and null on the last page.
+type SearchPage struct {
+	Messages   []Message `json:"messages"`
+	NextCursor *string   `json:"next_cursor"`
+}
+
 // SendResult answers POST /chats/{id}/messages (202), and a retry of it with
 // the same client_id alike.
 type SendResult struct {

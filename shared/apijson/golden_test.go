@@ -58,6 +58,7 @@ func examples() map[string]any {
 		"chat_page":          ChatPage{Chats: []ChatSummary{FromSummary(summary), FromSummary(direct)}, NextCursor: &cursor},
 		"message_page":       MessagePage{Messages: FromMessages([]domain.Message{first, msg}), HasMore: true},
 		"send_result":        SendResult{Message: FromMessage(msg)},
+		"search_page":        SearchPage{Messages: FromMessages([]domain.Message{msg, first}), NextCursor: &cursor},
 		"realtime_token":     RealtimeToken{URL: "ws://127.0.0.1:8000/connection/websocket", Token: "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl", ExpiresAt: Time(at(999)), PersonalChannel: "user:7"},
 		"subscription_token": SubscriptionToken{Token: "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"},
 		"error":              ErrorBody{Error: ErrorDetail{Code: "not_found", Message: "no such chat"}},

@@ -419,6 +419,12 @@ func newestRemaining(ctx context.Context, tx *sql.Tx, deletes []MessageDelete) (
 // recordProgress moves the partitions' high-water marks forward, in one
 // statement, in partition order (a consistent lock order across batches).
 func recordProgress(ctx context.Context, tx *sql.Tx, progress Progress, now time.Time) error {
+	return recordProgressIn(ctx, tx, "persister_progress", progress, now)
+}
+
+// recordProgressIn is recordProgress into a projection's own progress table
+// (persister_progress, search_progress).
+func recordProgressIn(ctx context.Context, tx *sql.Tx, table string, progress Progress, now time.Time) error {
 	partitions := make([]int, 0, len(progress))
 	for p, seq := range progress {
 		if seq > 0 {
@@ -436,7 +442,7 @@ func recordProgress(ctx context.Context, tx *sql.Tx, progress Progress, now time
 	// updated_at is assigned first, while last_seq still holds the old
 	// value, so a replay (no growth) leaves the row untouched.
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO persister_progress (partition_id, last_seq, updated_at) VALUES `+
+		`INSERT INTO `+table+` (partition_id, last_seq, updated_at) VALUES `+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(partitions)), ",")+`
 		 ON DUPLICATE KEY UPDATE
 		   updated_at = IF(VALUES(last_seq) > last_seq, VALUES(updated_at), updated_at),

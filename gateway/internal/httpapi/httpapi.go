@@ -190,6 +190,7 @@ func New(cfg Config) *fiber.App {
 	v1.Delete("/chats/:id/members/:user_id", authed(a.removeMember)...)
 	v1.Post("/chats/:id/messages", authed(a.sendMessage)...)
 	v1.Get("/chats/:id/messages", authed(a.history)...)
+	v1.Get("/search/messages", authed(a.searchMessages)...)
 	v1.Patch("/chats/:id/messages/:mid", authed(a.editMessage)...)
 	v1.Delete("/chats/:id/messages/:mid", authed(a.deleteMessage)...)
 	v1.Delete("/chats/:id/history", authed(a.clearHistory)...)

@@ -24,6 +24,7 @@ type (
 	userList                = apijson.UserList
 	chatPage                = apijson.ChatPage
 	messagePage             = apijson.MessagePage
+	searchPage              = apijson.SearchPage
 	realtimeTokenAnswer     = apijson.RealtimeToken
 	subscriptionTokenAnswer = apijson.SubscriptionToken
 	errorBody               = apijson.ErrorBody

@@ -153,3 +153,26 @@ func messagePath(c *fiber.Ctx) (chatID, mid int64, err error) {
 	mid, err = pathID(c, "mid", domain.ErrNotFound)
 	return chatID, mid, err
 }
+
+// searchMessages is GET /search/messages (API.md 1.1, "Search").
+func (a *api) searchMessages(c *fiber.Ctx) error {
+	const maxID = 1<<53 - 1
+	chatID, err := queryInt(c, "chat_id", 0, 1, maxID)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 20, 1, messages.MaxSearchLimit)
+	if err != nil {
+		return err
+	}
+	msgs, next, err := a.messages.Search(c.UserContext(), caller(c).ID, messages.SearchRequest{
+		Query: c.Query("q"), ChatID: chatID, Limit: int(limit), Cursor: c.Query("cursor")})
+	if err != nil {
+		return err
+	}
+	out := searchPage{Messages: toMessages(msgs)}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	return c.JSON(out)
+}

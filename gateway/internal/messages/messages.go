@@ -29,6 +29,11 @@ type Store interface {
 	History(ctx context.Context, chatID int64, q sqlstore.HistoryQuery) ([]domain.Message, bool, error)
 	ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error)
 	AppliedThrough(ctx context.Context, chatID int64, partition int) (uint64, error)
+	// The search index (the searcher's projection) and what a search reads
+	// beside it: search.go.
+	SearchCandidates(ctx context.Context, q sqlstore.SearchQuery) ([]sqlstore.SearchHit, error)
+	VisibleMessages(ctx context.Context, viewer int64, hits []sqlstore.SearchHit) (map[int64]domain.Message, error)
+	MemberChatIDs(ctx context.Context, userID int64) ([]int64, error)
 }
 
 // Cache is the read positions cachewarm projected into Redis (*chatcache.Cache).

@@ -1,0 +1,482 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/logchat/shared/domain"
+)
+
+// The message search index (migration 00007): the searcher's projection of
+// the log, kept on each chat's shard like the chat's messages. The store
+// neither tokenises nor decides what matches: terms and prefixes are made by
+// storage/searchtext on both sides.
+
+// SearchOp is one event's effect on the index: a message's text as of the
+// event Version (its id for message.created, the edit's sequence for
+// message.edited), or its deletion.
+type SearchOp struct {
+	ChatID, MessageID int64
+	Version           int64
+	Delete            bool
+	Terms             []string // distinct; ignored with Delete
+}
+
+// searchDoc is what the index holds of one message.
+type searchDoc struct {
+	version int64
+	deleted bool
+	terms   []string
+}
+
+// ApplySearch applies ops (each partition's in log order) to the index and
+// moves the partitions' high-water marks (search_progress) on every shard,
+// one transaction per shard. Idempotent and safe under replay from any
+// sequence: a message's index entry changes only for a newer version of its
+// text, never after its deletion (a tombstone stays), so a redelivered or
+// replayed message.created or edit finds nothing to do.
+func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progress) error {
+	for _, op := range ops {
+		if op.ChatID <= 0 || op.MessageID <= 0 || (!op.Delete && op.Version <= 0) {
+			return fmt.Errorf("apply search: op %+v: %w", op, domain.ErrInvalid)
+		}
+		for _, t := range op.Terms {
+			if t == "" || len(t) > 64 || strings.ContainsRune(t, '\n') {
+				return fmt.Errorf("apply search: term %q of message %d: %w", t, op.MessageID, domain.ErrInvalid)
+			}
+		}
+	}
+	byShard := map[string][]SearchOp{}
+	dbs := map[string]*sql.DB{}
+	for _, sh := range s.shards.Shards() {
+		byShard[sh.Name] = nil
+		dbs[sh.Name] = sh.DB
+	}
+	for _, op := range ops {
+		sh := s.shards.ShardFor(op.ChatID)
+		byShard[sh.Name] = append(byShard[sh.Name], op)
+		dbs[sh.Name] = sh.DB
+	}
+	names := make([]string, 0, len(byShard))
+	for n := range byShard {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	now := dbTime(time.Now())
+	for _, n := range names {
+		err := inTx(ctx, dbs[n], s.txOptions(), func(tx *sql.Tx) error {
+			return applySearchShard(ctx, tx, byShard[n], progress, now)
+		})
+		if err != nil {
+			return fmt.Errorf("apply search to shard %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// txOptions are the options of a projection's transaction: READ COMMITTED
+// (no gap locks between partitions' batches), set per transaction only when
+// the pool's sessions are not READ COMMITTED already.
+func (s *Store) txOptions() *sql.TxOptions {
+	if s.readCommitted {
+		return nil
+	}
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
+func applySearchShard(ctx context.Context, tx *sql.Tx, ops []SearchOp, progress Progress, now time.Time) error {
+	if len(ops) > 0 {
+		// Fold each message's ops in log order into the state the batch
+		// leaves it in: the newest text, or deleted (for good).
+		want := map[[2]int64]searchDoc{}
+		var keys [][2]int64
+		for _, op := range ops {
+			k := [2]int64{op.ChatID, op.MessageID}
+			cur, seen := want[k]
+			if !seen {
+				keys = append(keys, k)
+			}
+			switch {
+			case seen && cur.deleted:
+			case op.Delete:
+				want[k] = searchDoc{deleted: true}
+			case !seen || op.Version > cur.version:
+				want[k] = searchDoc{version: op.Version, terms: op.Terms}
+			}
+		}
+		// Primary-key order: concurrent batches lock rows in one order.
+		sort.Slice(keys, func(i, j int) bool {
+			return keys[i][0] < keys[j][0] || (keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1])
+		})
+		have, err := searchDocs(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		var drop, add [][3]any // (chat, term, message)
+		var docs []any
+		ndocs := 0
+		for _, k := range keys {
+			w := want[k]
+			h, exists := have[k]
+			if exists && h.deleted {
+				continue // a tombstone: nothing brings the message back
+			}
+			if !w.deleted && exists && h.version >= w.version {
+				continue // this text, or a newer one, is indexed already
+			}
+			if exists {
+				for _, t := range h.terms {
+					drop = append(drop, [3]any{k[0], t, k[1]})
+				}
+			}
+			if !w.deleted {
+				for _, t := range w.terms {
+					add = append(add, [3]any{k[0], t, k[1]})
+				}
+			}
+			docs = append(docs, k[0], k[1], w.version, w.deleted, strings.Join(w.terms, "\n"))
+			ndocs++
+		}
+		if err := deleteTerms(ctx, tx, drop); err != nil {
+			return err
+		}
+		if err := insertTerms(ctx, tx, add); err != nil {
+			return err
+		}
+		for len(docs) > 0 {
+			n := min(len(docs)/5, maxRowsPerInsert)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO search_docs (chat_id, message_id, version, deleted, terms) VALUES `+
+				rowsOf(n, 5)+` ON DUPLICATE KEY UPDATE version = VALUES(version), deleted = VALUES(deleted), terms = VALUES(terms)`,
+				docs[:5*n]...); err != nil {
+				return fmt.Errorf("search docs: %w", err)
+			}
+			docs = docs[5*n:]
+		}
+	}
+	return recordProgressIn(ctx, tx, "search_progress", progress, now)
+}
+
+// rowsOf is "(?, ?, …), (…)": n rows of cols placeholders.
+func rowsOf(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + "),"
+	return strings.TrimSuffix(strings.Repeat(row, n), ",")
+}
+
+// searchDocs reads (and locks) the index entries of keys.
+func searchDocs(ctx context.Context, tx *sql.Tx, keys [][2]int64) (map[[2]int64]searchDoc, error) {
+	out := make(map[[2]int64]searchDoc, len(keys))
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxInList)]
+		keys = keys[len(chunk):]
+		chats := make([]int64, 0, len(chunk))
+		ids := make([]int64, 0, len(chunk))
+		for _, k := range chunk {
+			chats, ids = append(chats, k[0]), append(ids, k[1])
+		}
+		chats, ids = uniqueIDs(chats), uniqueIDs(ids)
+		rows, err := tx.QueryContext(ctx, "SELECT chat_id, message_id, version, deleted, terms FROM search_docs WHERE chat_id IN ("+
+			placeholders(len(chats))+") AND message_id IN ("+placeholders(len(ids))+") FOR UPDATE",
+			append(int64Args(chats), int64Args(ids)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("search docs: %w", err)
+		}
+		for rows.Next() {
+			var k [2]int64
+			var d searchDoc
+			var terms []byte
+			if err := rows.Scan(&k[0], &k[1], &d.version, &d.deleted, &terms); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search docs: %w", err)
+			}
+			if len(terms) > 0 {
+				d.terms = strings.Split(string(terms), "\n")
+			}
+			out[k] = d
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search docs: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// deleteTerms deletes index rows by primary key: one statement per message
+// (chat_id = ? AND term IN (…) AND message_id = ?: point lookups), since
+// edits and deletes are few beside sends.
+func deleteTerms(ctx context.Context, tx *sql.Tx, rows [][3]any) error {
+	for len(rows) > 0 {
+		n := 1
+		for n < len(rows) && n < maxInList && rows[n][0] == rows[0][0] && rows[n][2] == rows[0][2] {
+			n++
+		}
+		args := []any{rows[0][0], rows[0][2]}
+		for _, r := range rows[:n] {
+			args = append(args, r[1])
+		}
+		rows = rows[n:]
+		if _, err := tx.ExecContext(ctx, "DELETE FROM search_terms WHERE chat_id = ? AND message_id = ? AND term IN ("+placeholders(n)+")", args...); err != nil {
+			return fmt.Errorf("delete search terms: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertTerms inserts index rows; a row already there is left (a replay).
+func insertTerms(ctx context.Context, tx *sql.Tx, rows [][3]any) error {
+	const perInsert = 2000
+	for len(rows) > 0 {
+		n := min(len(rows), perInsert)
+		args := make([]any, 0, 3*n)
+		for _, r := range rows[:n] {
+			args = append(args, r[0], r[1], r[2])
+		}
+		rows = rows[n:]
+		if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO search_terms (chat_id, term, message_id) VALUES "+rowsOf(n, 3), args...); err != nil {
+			return fmt.Errorf("insert search terms: %w", err)
+		}
+	}
+	return nil
+}
+
+// SearchProgress returns the searcher's high-water mark of each partition on
+// each shard.
+func (s *Store) SearchProgress(ctx context.Context) (map[string]map[int]uint64, error) {
+	out := map[string]map[int]uint64{}
+	for _, sh := range s.shards.Shards() {
+		rows, err := sh.DB.QueryContext(ctx, "SELECT partition_id, last_seq FROM search_progress")
+		if err != nil {
+			return nil, fmt.Errorf("search progress: %w", err)
+		}
+		m := map[int]uint64{}
+		for rows.Next() {
+			var p int
+			var seq uint64
+			if err := rows.Scan(&p, &seq); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("search progress: %w", err)
+			}
+			m[p] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search progress: %w", err)
+		}
+		out[sh.Name] = m
+	}
+	return out, nil
+}
+
+// SearchQuery asks the index for the messages, newest first, of Chats whose
+// terms begin with every one of Prefixes, with ids below Before (0: no
+// bound), at most Limit. Viewer's cleared history is left out.
+type SearchQuery struct {
+	Viewer   int64
+	Chats    []int64
+	Prefixes []string
+	Before   int64
+	Limit    int
+}
+
+// SearchHit names one message the index found.
+type SearchHit struct{ ChatID, MessageID int64 }
+
+// chatsPerQuery bounds the chats of one UNION statement.
+const chatsPerQuery = 100
+
+// SearchCandidates returns what the index finds for q, newest first (ids
+// are log sequences: unique across chats, and newer is larger). The answer
+// is the index's: a message deleted, hidden or edited a moment ago may still
+// be in it, so callers read the messages (VisibleMessages) and check their
+// text.
+//
+// Each chat is one part of a UNION ALL: a range scan of its rows for each
+// prefix, grouped by message (a message must have every prefix), its newest
+// Limit; the statement then keeps the newest Limit of all. The chats of one
+// shard share a statement, so a search costs one round trip per shard (per
+// 100 chats), and no statement spans two databases.
+func (s *Store) SearchCandidates(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+	if q.Limit <= 0 || len(q.Prefixes) == 0 {
+		return nil, domain.Invalid("search needs prefixes and a positive limit")
+	}
+	var out []SearchHit
+	for _, k := range s.byShard(uniqueIDs(q.Chats), nil) {
+		cleared, err := clearedBounds(ctx, k.db, q.Viewer, k.chats)
+		if err != nil {
+			return nil, err
+		}
+		for chats := k.chats; len(chats) > 0; {
+			chunk := chats[:min(len(chats), chatsPerQuery)]
+			chats = chats[len(chunk):]
+			hits, err := searchChunk(ctx, k.db, q, chunk, cleared)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, hits...)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MessageID > out[j].MessageID })
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func searchChunk(ctx context.Context, db *sql.DB, q SearchQuery, chats []int64, cleared map[int64]int64) ([]SearchHit, error) {
+	likes := make([]string, len(q.Prefixes))
+	for i, p := range q.Prefixes {
+		likes[i] = escapeLike(p) + "%"
+	}
+	var anyTerm strings.Builder
+	anyTerm.WriteString("(")
+	for i := range likes {
+		if i > 0 {
+			anyTerm.WriteString(" OR ")
+		}
+		anyTerm.WriteString("term LIKE ? ESCAPE '!'")
+	}
+	anyTerm.WriteString(")")
+	having := ""
+	if len(likes) > 1 {
+		having = " HAVING " + strings.TrimSuffix(strings.Repeat("MAX(term LIKE ? ESCAPE '!') = 1 AND ", len(likes)), " AND ")
+	}
+	before := q.Before
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	var sb strings.Builder
+	var args []any
+	for i, c := range chats {
+		if i > 0 {
+			sb.WriteString(" UNION ALL ")
+		}
+		sb.WriteString("(SELECT chat_id, message_id FROM search_terms WHERE chat_id = ? AND " + anyTerm.String() +
+			" AND message_id > ? AND message_id < ? GROUP BY chat_id, message_id" + having + " ORDER BY message_id DESC LIMIT ?)")
+		args = append(args, c)
+		for _, l := range likes {
+			args = append(args, l)
+		}
+		args = append(args, cleared[c], before)
+		if len(likes) > 1 {
+			for _, l := range likes {
+				args = append(args, l)
+			}
+		}
+		args = append(args, q.Limit)
+	}
+	query := sb.String()
+	if len(chats) > 1 {
+		query += " ORDER BY message_id DESC LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []SearchHit
+	for rows.Next() {
+		var h SearchHit
+		if err := rows.Scan(&h.ChatID, &h.MessageID); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// clearedBounds is, per chat, the id through which viewer cleared their
+// history (absent: never).
+func clearedBounds(ctx context.Context, db *sql.DB, viewer int64, chats []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if viewer <= 0 {
+		return out, nil
+	}
+	for len(chats) > 0 {
+		chunk := chats[:min(len(chats), maxInList)]
+		chats = chats[len(chunk):]
+		rows, err := db.QueryContext(ctx, "SELECT chat_id, through_id FROM history_cleared WHERE user_id = ? AND chat_id IN ("+
+			placeholders(len(chunk))+")", append([]any{viewer}, int64Args(chunk)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("cleared history: %w", err)
+		}
+		for rows.Next() {
+			var c, through int64
+			if err := rows.Scan(&c, &through); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("cleared history: %w", err)
+			}
+			out[c] = through
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("cleared history: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// VisibleMessages returns, of the hits, the messages viewer may see in
+// history (not deleted, not hidden by them, above what they cleared), keyed
+// by id, with their authors.
+func (s *Store) VisibleMessages(ctx context.Context, viewer int64, hits []SearchHit) (map[int64]domain.Message, error) {
+	chats := make([]int64, len(hits))
+	ids := make([]int64, len(hits))
+	want := make(map[[2]int64]bool, len(hits))
+	for i, h := range hits {
+		chats[i], ids[i] = h.ChatID, h.MessageID
+		want[[2]int64{h.ChatID, h.MessageID}] = true
+	}
+	var found []domain.Message
+	for _, k := range s.byShard(chats, ids) {
+		cleared, err := clearedBounds(ctx, k.db, viewer, uniqueIDs(k.chats))
+		if err != nil {
+			return nil, err
+		}
+		rows, err := k.db.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE chat_id IN ("+placeholders(len(uniqueIDs(k.chats)))+
+			") AND id IN ("+placeholders(len(uniqueIDs(k.ids)))+") AND deleted_at IS NULL AND "+notHiddenFrom,
+			append(append(int64Args(uniqueIDs(k.chats)), int64Args(uniqueIDs(k.ids))...), viewer)...)
+		if err != nil {
+			return nil, fmt.Errorf("visible messages: %w", err)
+		}
+		msgs, err := scanMessages(rows)
+		if err != nil {
+			return nil, fmt.Errorf("visible messages: %w", err)
+		}
+		for _, m := range msgs {
+			if want[[2]int64{m.ChatID, m.ID}] && m.ID > cleared[m.ChatID] {
+				found = append(found, m)
+			}
+		}
+	}
+	if err := s.fillAuthors(ctx, found); err != nil {
+		return nil, fmt.Errorf("visible messages: %w", err)
+	}
+	out := make(map[int64]domain.Message, len(found))
+	for _, m := range found {
+		out[m.ID] = m
+	}
+	return out, nil
+}
+
+// MemberChatIDs lists the chats userID is a member of now.
+func (s *Store) MemberChatIDs(ctx context.Context, userID int64) ([]int64, error) {
+	rows, err := s.main.QueryContext(ctx, "SELECT chat_id FROM chat_members WHERE user_id = ?", userID)
+	if err != nil {
+		return nil, fmt.Errorf("member chats: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var c int64
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("member chats: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
