@@ -47,8 +47,17 @@ describe('highlightParts', () => {
     expect(highlightParts(text, searchTerms('ÜNÏ')).map((p) => p.text).join('')).toBe(text)
   })
 
+  it('folds as the server does: ё as е, ß as ss, compatibility forms as their letters', () => {
+    expect(marked('Ёлка и елка', 'елк')).toBe('[Ёлк]а и [елк]а')
+    expect(marked('ёжик', 'Ё')).toBe('[ё]жик')
+    expect(marked('Straße', 'STRASS')).toBe('[Straß]e')
+    expect(marked('ＦＵＬＬ width', 'full')).toBe('[ＦＵＬＬ] width')
+  })
+
   it('words next to punctuation and digits', () => {
-    expect(marked('(release-2026) notes:release', 'release')).toBe('([release]-2026) notes:[release]')
+    expect(marked('(release-2026) notes; release', 'release')).toBe('([release]-2026) notes; [release]')
+    // UAX #29, as on the server: a colon between letters joins them into one word.
+    expect(marked('notes:release', 'release')).toBe('notes:release')
     expect(marked('version 2026.1', '2026')).toBe('version [2026].1')
   })
 

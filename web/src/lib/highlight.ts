@@ -1,20 +1,38 @@
-// What a message search matched, to mark it in the results (API.md 1.1 "Search"): the
-// server finds whole words and word prefixes of the text, in any script, without regard
-// to case. The same rule here marks, in each word of the text that starts with one of
-// the query's words, that starting part.
+// What a message search matched, to mark it in the results (docs/API.md "Search (1.1)"):
+// every word of the query must begin a word of the message. Words are Unicode words
+// (UAX #29), compared after NFKC normalisation and case folding, with Russian "ё" read
+// as "е" — the server's storage/searchtext. The same rule here marks, in each word of
+// the text that starts with one of the query's words, that starting part.
 
-/** A word: letters of any script, with their combining marks, and digits. */
+/** A word: letters of any script, with their combining marks, and digits (where Intl.Segmenter is missing). */
 const WORD = /[\p{L}\p{M}\p{N}]+/gu
+const HAS_WORD_CHAR = /[\p{L}\p{N}]/u
 
-/** The form two words are compared in: case folded, canonical composition. */
+const segmenter = typeof Intl !== 'undefined' && 'Segmenter' in Intl ? new Intl.Segmenter(undefined, { granularity: 'word' }) : null
+
+/** The words of a text, with where each starts: UAX #29 segments that hold a letter or a digit. */
+function words(text: string): { word: string; index: number }[] {
+  if (segmenter) {
+    const out: { word: string; index: number }[] = []
+    for (const s of segmenter.segment(text)) if (HAS_WORD_CHAR.test(s.segment)) out.push({ word: s.segment, index: s.index })
+    return out
+  }
+  return Array.from(text.matchAll(WORD), (m) => ({ word: m[0], index: m.index ?? 0 }))
+}
+
+/**
+ * The form two words are compared in: NFKC, then case folded — upper then lower case,
+ * which folds as Unicode full case folding does where lower case alone would not
+ * ("ß" → "ss", final "ς" → "σ") — and "ё" read as "е".
+ */
 export function foldWord(w: string): string {
-  return w.normalize('NFC').toLowerCase()
+  return w.normalize('NFKC').toUpperCase().toLowerCase().replace(/ё/g, 'е')
 }
 
 /** The query's words, folded, longest first (so a longer prefix wins where two match), without repeats. */
 export function searchTerms(query: string): string[] {
   const terms = new Set<string>()
-  for (const m of query.matchAll(WORD)) terms.add(foldWord(m[0]))
+  for (const w of words(query)) terms.add(foldWord(w.word))
   return Array.from(terms).sort((a, b) => b.length - a.length)
 }
 
@@ -50,11 +68,11 @@ export function highlightParts(text: string, terms: readonly string[]): TextPart
   }
   let pos = 0
   if (terms.length > 0) {
-    for (const m of text.matchAll(WORD)) {
-      const start = m.index ?? 0
+    for (const w of words(text)) {
+      const start = w.index
       let len = 0
       for (const t of terms) {
-        len = prefixLength(m[0], t)
+        len = prefixLength(w.word, t)
         if (len > 0) break
       }
       if (len === 0) continue
