@@ -165,6 +165,8 @@ start_service() {
       gateway)
         as_nats_user gateway
         export JWT_SECRET=${SECRETS[JWT_SECRET]} CENTRIFUGO_HMAC_SECRET=${SECRETS[CENTRIFUGO_HMAC_SECRET]}
+        # Typing and presence publish and ask through Centrifugo's server API.
+        export CENTRIFUGO_API_KEY=${SECRETS[CENTRIFUGO_API_KEY]}
         # /metrics (and /readyz with errors) on the internal listener only.
         export GATEWAY_INTERNAL_ADDR="127.0.0.1:$((HEALTH_PORT_BASE + offset))"
         PPROF_ADDR=$pprof start_proc gateway gateway ;;

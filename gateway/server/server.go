@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/gateway/auth"
@@ -28,6 +29,7 @@ import (
 	"github.com/logchat/gateway/internal/messages"
 	"github.com/logchat/gateway/internal/outbox"
 	"github.com/logchat/gateway/internal/people"
+	"github.com/logchat/gateway/internal/presence"
 	"github.com/logchat/gateway/internal/realtime"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/shared/obs"
@@ -44,6 +46,7 @@ type Store interface {
 	realtime.Store
 	outbox.Store
 	people.Store
+	presence.Store
 }
 
 // Cache is everything the gateway asks of the Redis projection
@@ -121,6 +124,17 @@ type Config struct {
 	WebDir string // the built web client, served at "/"; "" serves none
 	// Outbox tunes the relay of staged events (zero: its defaults).
 	Outbox outbox.Config
+
+	// Centrifugo, when set, is its server API, through which the gateway
+	// publishes typing notices and asks who is online (presence, with
+	// Redis and RedisPrefix); without it POST /chats/{id}/typing is 503
+	// and nobody is online.
+	Centrifugo  presence.Centrifugo
+	Redis       redis.UniversalClient
+	RedisPrefix string
+	// PresenceInterval is how often presence is swept
+	// (PRESENCE_SWEEP_INTERVAL); presence.DefaultInterval when 0.
+	PresenceInterval time.Duration
 }
 
 // Server is the gateway: App serves the API, Run the work behind it.
@@ -128,6 +142,7 @@ type Server struct {
 	App         *fiber.App
 	relay       *outbox.Relay
 	revocations *auth.RedisRevocations
+	presence    *presence.Tracker
 }
 
 // New builds the gateway. Serve App, and run Run until App has shut down.
@@ -173,6 +188,14 @@ func New(cfg Config) *Server {
 			}
 		}
 	}
+	msgs := messages.New(cfg.Store, cfg.Cache, members, folks, cfg.Log)
+	var typer *presence.Typing
+	var tracker *presence.Tracker
+	if cfg.Centrifugo != nil && cfg.Redis != nil {
+		typer = presence.NewTyping(msgs, folks, cfg.Centrifugo, cfg.Redis, cfg.RedisPrefix)
+		tracker = presence.NewTracker(cfg.Centrifugo, cfg.Store, cfg.Redis, cfg.RedisPrefix, cfg.PresenceInterval, log, reg)
+		folks.TrackPresence(tracker)
+	}
 	accts := accounts.New(cfg.Store, cfg.Passwords, cfg.Tokens)
 	if cfg.LoginLimiter != nil {
 		accts.LimitLogins(cfg.LoginLimiter, log)
@@ -180,7 +203,8 @@ func New(cfg Config) *Server {
 	app := httpapi.New(httpapi.Config{
 		Accounts: accts,
 		Chats:    chats.New(cfg.Store, cfg.Cache, members, folks, relay, log, cfg.GroupMaxMembers),
-		Messages: messages.New(cfg.Store, cfg.Cache, members, folks, cfg.Log),
+		Messages: msgs,
+		Typing:   typer,
 		People:   folks,
 		Updates:  cfg.Updates,
 		Realtime: realtime.New(cfg.Store, cfg.Realtime, cfg.RealtimeURL),
@@ -193,18 +217,21 @@ func New(cfg Config) *Server {
 		RequestTimeout: cfg.RequestTimeout, WebDir: cfg.WebDir, OnShutdown: onShutdown,
 		RealtimeURL: cfg.RealtimeURL,
 	})
-	return &Server{App: app, relay: relay, revocations: cfg.Revocations}
+	return &Server{App: app, relay: relay, revocations: cfg.Revocations, presence: tracker}
 }
 
 // Run publishes the events that changes staged in MySQL (the outbox relay)
-// until ctx ends, then once more, and listens to the logouts made through
-// other instances. Cancel ctx only after App has shut down: requests in
+// until ctx ends, then once more, listens to the logouts made through
+// other instances, and sweeps presence (one instance at a time). Cancel ctx only after App has shut down: requests in
 // flight wait for it.
 func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.relay.Run(ctx) })
 	if s.revocations != nil {
 		g.Go(func() error { return s.revocations.Run(gctx) })
+	}
+	if s.presence != nil {
+		g.Go(func() error { return s.presence.Run(gctx) })
 	}
 	return g.Wait()
 }

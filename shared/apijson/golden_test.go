@@ -76,7 +76,9 @@ func examples() map[string]any {
 		"privacy":                     Privacy{LastSeen: domain.Nobody, DirectMessages: domain.Everyone},
 		"publication_chat_updated": NewChatUpdated(domain.ChatSummary{ID: 42, Kind: domain.KindGroup, Title: "Weekend plans",
 			Channel: "chat:42", MembersCount: 3, UpdatedAt: at(1)}),
-		"publication_member_updated": NewMemberUpdated(42, domain.Member{User: bob, Role: domain.RoleModerator}),
+		"publication_member_updated":   NewMemberUpdated(42, domain.Member{User: bob, Role: domain.RoleModerator}),
+		"publication_typing":           NewTyping(43, alice),
+		"publication_presence_updated": NewPresenceUpdated(7, false, &edited),
 	}
 }
 

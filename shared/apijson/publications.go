@@ -1,6 +1,10 @@
 package apijson
 
-import "github.com/logchat/shared/domain"
+import (
+	"time"
+
+	"github.com/logchat/shared/domain"
+)
 
 // Publications are what clients receive on Centrifugo channels (API.md,
 // "Realtime"): JSON objects with a "type". The notifier builds them with the
@@ -20,6 +24,11 @@ const (
 	TypeHistoryCleared = "history.cleared"
 	TypeChatUpdated    = "chat.updated"
 	TypeMemberUpdated  = "member.updated"
+	// Ephemeral (API.md 1.1, "Typing and presence"): published by the
+	// gateway on chat channels without history, never in the log or in a
+	// user's update stream.
+	TypeTyping          = "typing"
+	TypePresenceUpdated = "presence.updated"
 )
 
 // MessageCreated goes to the chat's channel.
@@ -161,4 +170,38 @@ type MemberUpdated struct {
 // NewMemberUpdated is the publication of a member as they are now.
 func NewMemberUpdated(chatID int64, m domain.Member) MemberUpdated {
 	return MemberUpdated{Type: TypeMemberUpdated, ChatID: chatID, User: m.User, Role: m.Role}
+}
+
+// Typing goes to the chat's channel while a member types (at most every 3 s
+// per member and chat); it is not kept in the channel's history.
+type Typing struct {
+	Type   string `json:"type"`
+	ChatID int64  `json:"chat_id"`
+	User   User   `json:"user"`
+}
+
+// NewTyping is the publication of a member typing in a chat.
+func NewTyping(chatID int64, u domain.User) Typing {
+	return Typing{Type: TypeTyping, ChatID: chatID, User: u}
+}
+
+// PresenceUpdated goes to the channel of each direct chat of a user whose
+// presence changed, for the partner: online, and the time the user's last
+// connection closed (null when never, or when the partner may not see it).
+type PresenceUpdated struct {
+	Type       string `json:"type"`
+	UserID     int64  `json:"user_id"`
+	Online     bool   `json:"online"`
+	LastSeenAt *Time  `json:"last_seen_at"`
+}
+
+// NewPresenceUpdated is the publication of a user's presence as the partner
+// may see it.
+func NewPresenceUpdated(userID int64, online bool, lastSeenAt *time.Time) PresenceUpdated {
+	p := PresenceUpdated{Type: TypePresenceUpdated, UserID: userID, Online: online}
+	if lastSeenAt != nil {
+		t := Time(*lastSeenAt)
+		p.LastSeenAt = &t
+	}
+	return p
 }

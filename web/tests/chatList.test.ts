@@ -83,7 +83,7 @@ describe('parsePublication', () => {
   })
 
   it('ignores unknown and malformed ones (newer servers, planned events)', () => {
-    expect(parsePublication({ type: 'typing', chat_id: 1, user: { id: 2, name: 'b' } })).toBeNull()
+    expect(parsePublication({ type: 'poll.created', chat_id: 1, poll: { id: 2 } })).toBeNull()
     expect(parsePublication({ type: 'member.updated', chat_id: 1, user: { id: 2, name: 'b' }, role: 'owner' })).toBeNull()
     expect(parsePublication({ type: 'message.created', message: { id: 'x' } })).toBeNull()
     expect(parsePublication({ type: 'message.deleted', chat_id: 1 })).toBeNull()
@@ -107,7 +107,7 @@ describe('parseUpdate (personal channel and GET /updates)', () => {
   })
 
   it('turns an unknown type, or a body it cannot read, into an update to skip past', () => {
-    expect(parseUpdate({ type: 'typing', cursor: '7.s', chat_id: 1, user: { id: 2, name: 'b' } })).toEqual({ type: 'unknown', cursor: '7.s' })
+    expect(parseUpdate({ type: 'poll.created', cursor: '7.s', chat_id: 1, poll: { id: 2 } })).toEqual({ type: 'unknown', cursor: '7.s' })
     expect(parseUpdate({ type: 'message.edited', cursor: '7.s', message: { id: 1 } })).toEqual({ type: 'unknown', cursor: '7.s' })
     expect(parseUpdate({ type: 'member.added', cursor: '8.s', chat_id: 1 })).toEqual({ type: 'unknown', cursor: '8.s' })
     expect(parseUpdate({ cursor: '9.s' })).toEqual({ type: 'unknown', cursor: '9.s' })

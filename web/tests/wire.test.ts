@@ -111,6 +111,8 @@ const publicationShapes = {
   'history.cleared': { type: 'string', chat_id: 'number', through_id: 'number', cursor: 'string?' },
   'member.updated': { type: 'string', chat_id: 'number', user: 'User', role: 'string', cursor: 'string?' },
   'chat.updated': { type: 'string', chat: 'ChatSummary', cursor: 'string?' },
+  typing: { type: 'string', chat_id: 'number', user: 'User', cursor: 'string?' },
+  'presence.updated': { type: 'string', user_id: 'number', online: 'boolean', last_seen_at: 'string|null', cursor: 'string?' },
 } as const satisfies { [T in W.Publication['type']]: Shape<Pub<T>> }
 
 type AnyShape = Readonly<Record<string, string>>
@@ -145,6 +147,8 @@ const publicationFiles: Record<string, W.Publication['type']> = {
   publication_history_cleared: 'history.cleared',
   publication_member_updated: 'member.updated',
   publication_chat_updated: 'chat.updated',
+  publication_typing: 'typing',
+  publication_presence_updated: 'presence.updated',
 }
 
 /** API.md: times are RFC 3339 in UTC with milliseconds. */

@@ -68,6 +68,10 @@ Scenarios (--scenarios, comma-separated, or "all" = %s):
             message to every member exactly once
   account   one user in many chats: chat list paging, connect, subscribe to
             every chat (Centrifugo's channel limit), a message to the oldest
+  presence  (not in "all") what presence costs: --presence-users connect as 1.1
+            clients, idle --presence-idle, disconnect; CPU of every process
+            per phase, sweeps and presence.updated publications (the gateway's
+            counters), and one sweep's channels call alone
 
 Flags:
 `, strings.Join(allScenarios, ","))
@@ -180,6 +184,11 @@ type config struct {
 	AccountChats        int
 	AccountPage         int
 	AccountChannelLimit int
+
+	PresenceUsers    int
+	PresenceIdle     time.Duration
+	PresenceTimeout  time.Duration
+	PresenceInterval string // the stack's PRESENCE_SWEEP_INTERVAL, for the report
 }
 
 func defaultConfig() config {
@@ -209,6 +218,8 @@ func defaultConfig() config {
 		StormUsers: 2000, StormChats: 20, StormGroup: 10, StormRate: 50, StormBefore: 3 * time.Second, StormAfter: 3 * time.Second, StormTimeout: 120 * time.Second, StormVia: "chat,personal",
 		BroadcastChannels: "1000,10000", BroadcastCalls: 50, BroadcastBytes: 300,
 		AccountChats: 1000, AccountPage: 50,
+		PresenceUsers: 1000, PresenceIdle: time.Minute, PresenceTimeout: 2 * time.Minute,
+		PresenceInterval: cmp.Or(os.Getenv("PRESENCE_SWEEP_INTERVAL"), "2s"),
 	}
 }
 
@@ -265,6 +276,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.AccountChats, "account-chats", c.AccountChats, "account: chats of the one user (direct chats it creates)")
 	fs.IntVar(&c.AccountPage, "account-page", c.AccountPage, "account: GET /chats limit per page")
 	fs.IntVar(&c.AccountChannelLimit, "account-channel-limit", c.AccountChannelLimit, "account: the stack's Centrifugo client.channel_limit, for the report (0: read from deploy/centrifugo/config.template.json)")
+	fs.IntVar(&c.PresenceUsers, "presence-users", c.PresenceUsers, "presence: connected users")
+	fs.DurationVar(&c.PresenceIdle, "presence-idle", c.PresenceIdle, "presence: each idle phase (nobody connected, everyone connected)")
+	fs.DurationVar(&c.PresenceTimeout, "presence-timeout", c.PresenceTimeout, "presence: how long to wait for the gateway to count every change of a phase")
+	fs.StringVar(&c.PresenceInterval, "presence-interval", c.PresenceInterval, "presence: the stack's PRESENCE_SWEEP_INTERVAL, for the report (default $PRESENCE_SWEEP_INTERVAL or 2s)")
 }
 
 // natsLogin is how the load generator logs in to the stack's NATS.

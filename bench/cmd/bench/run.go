@@ -38,7 +38,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 		names = allScenarios
 	}
 	for _, n := range names {
-		if n != "smoke" && !slices.Contains(allScenarios, n) {
+		if n != "smoke" && n != "presence" && !slices.Contains(allScenarios, n) {
 			return false, fmt.Errorf("unknown scenario %q (see --help)", n)
 		}
 	}
@@ -51,7 +51,7 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 	}
 	b := &bench{cfg: cfg, api: load.NewAPI(cfg.API), ok: true,
 		rep: &report.Report{Started: time.Now().UTC().Format(time.RFC3339), Command: command, Machine: machine()}}
-	needNATS := slices.ContainsFunc(names, func(n string) bool { return n != "limits" && n != "broadcast" })
+	needNATS := slices.ContainsFunc(names, func(n string) bool { return n != "limits" && n != "broadcast" && n != "presence" })
 	if needNATS {
 		r, err := backlog.Open(cfg.NATS, cfg.Partitions, cfg.natsLogin()...)
 		if err != nil {
@@ -99,6 +99,8 @@ func run(ctx context.Context, cfg config, command string) (bool, error) {
 			err = b.storm(ctx)
 		case "account":
 			err = b.account(ctx)
+		case "presence":
+			err = b.presence(ctx)
 		}
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", n, err)

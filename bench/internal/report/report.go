@@ -119,6 +119,7 @@ type Report struct {
 	Broadcast []BroadcastRow  `json:"broadcast,omitempty"`
 	Storms    []*Storm        `json:"storms,omitempty"`
 	Account   *Account        `json:"account,omitempty"`
+	Presence  *Presence       `json:"presence,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
 }
 
@@ -347,6 +348,9 @@ func Markdown(r *Report, plotDir string) string {
 	}
 	if r.Account != nil {
 		b.WriteString(AccountMarkdown(r.Account))
+	}
+	if r.Presence != nil {
+		b.WriteString(PresenceMarkdown(r.Presence))
 	}
 	for _, n := range r.Notes {
 		p("\n- %s", n)

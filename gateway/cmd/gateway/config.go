@@ -2,11 +2,13 @@ package main
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/logchat/gateway/internal/chats"
+	"github.com/logchat/gateway/internal/presence"
 	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/config"
@@ -33,6 +35,9 @@ type settings struct {
 
 	CentrifugoWSURL  string
 	CentrifugoSecret string
+	CentrifugoAPIURL string // typing and presence publish and ask through it
+	CentrifugoAPIKey string
+	PresenceInterval time.Duration
 	RealtimeTokenTTL time.Duration
 	SubscriptionTTL  time.Duration
 
@@ -77,6 +82,9 @@ func readSettings(env *config.Env) settings {
 		// Secrets have no defaults: a committed value would let anyone mint
 		// tokens (config.RequiredSecret refuses the ones that once were).
 		CentrifugoSecret: env.RequiredSecret("CENTRIFUGO_HMAC_SECRET"),
+		CentrifugoAPIURL: env.String("CENTRIFUGO_API_URL", "http://127.0.0.1:8001/api"),
+		CentrifugoAPIKey: env.RequiredSecret("CENTRIFUGO_API_KEY"),
+		PresenceInterval: env.Duration("PRESENCE_SWEEP_INTERVAL", presence.DefaultInterval),
 		RealtimeTokenTTL: env.Duration("REALTIME_TOKEN_TTL", time.Hour),
 		// Short, unlike the connection's: a subscription token still valid
 		// after its holder left the chat would let them subscribe again, so
@@ -106,6 +114,9 @@ func readSettings(env *config.Env) settings {
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
 	env.Check(s.JWTTTL > 0, "JWT_TTL must be positive")
+	env.Check(s.PresenceInterval >= 50*time.Millisecond && s.PresenceInterval <= time.Minute, "PRESENCE_SWEEP_INTERVAL must be 50ms to 1m")
+	env.Check(strings.HasPrefix(s.CentrifugoAPIURL, "http://") || strings.HasPrefix(s.CentrifugoAPIURL, "https://"),
+		"CENTRIFUGO_API_URL must be an http(s) URL such as http://127.0.0.1:8001/api")
 	env.Check(s.RealtimeTokenTTL > 0, "REALTIME_TOKEN_TTL must be positive")
 	env.Check(s.SubscriptionTTL > 0, "SUBSCRIPTION_TOKEN_TTL must be positive")
 	env.Check(s.GroupMaxMembers >= 2, "GROUP_MAX_MEMBERS must be at least 2")

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logchat/gateway/auth"
 	"github.com/logchat/gateway/internal/chatlog"
+	"github.com/logchat/gateway/internal/presence"
 	"github.com/logchat/gateway/rtoken"
 	"github.com/logchat/gateway/server"
 	"github.com/logchat/ingest/bus"
@@ -93,6 +96,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		GroupMaxMembers:        s.GroupMaxMembers,
 		NATS:                   nc,
 		WebDir:                 webDir,
+		// Typing and presence; not a readiness check: with Centrifugo down
+		// only typing fails, and sends must not.
+		Centrifugo:       presence.NewAPI(s.CentrifugoAPIURL, s.CentrifugoAPIKey, &http.Client{Timeout: 5 * time.Second}),
+		Redis:            rdb,
+		RedisPrefix:      s.RedisPrefix,
+		PresenceInterval: s.PresenceInterval,
 	})
 
 	obs.ServePprof(s.PprofAddr, log)

@@ -48,7 +48,8 @@ func TestRun(t *testing.T) {
 		"MYSQL_DSN": dsn, "REDIS_ADDR": testkit.RedisAddr(), "REDIS_PREFIX": prefix,
 		"GATEWAY_ADDR": addr, "GATEWAY_INTERNAL_ADDR": internalAddr, "JWT_SECRET": "run-test-secret-" + testkit.RandomID(),
 		"CENTRIFUGO_HMAC_SECRET": "run-test-hmac-" + testkit.RandomID(), "BCRYPT_COST": "4",
-		"STREAM_PARTITIONS": "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
+		"CENTRIFUGO_API_KEY": "run-test-api-key-" + testkit.RandomID(),
+		"STREAM_PARTITIONS":  "2", "WEB_DIR": filepath.Join(t.TempDir(), "absent"),
 	} {
 		t.Setenv(k, v)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/logchat/gateway/internal/chats"
 	"github.com/logchat/gateway/internal/messages"
 	"github.com/logchat/gateway/internal/people"
+	"github.com/logchat/gateway/internal/presence"
 	"github.com/logchat/gateway/internal/realtime"
 	"github.com/logchat/shared/obs"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	Realtime *realtime.Service
 	People   *people.Service
 	Updates  Updates // GET /updates
+	// Typing publishes typing notices (POST /chats/{id}/typing); nil
+	// answers that endpoint 503.
+	Typing *presence.Typing
 
 	Log *slog.Logger
 	// Registry holds the request metrics. The internal listener
@@ -86,6 +90,7 @@ type api struct {
 	realtime *realtime.Service
 	people   *people.Service
 	updates  Updates
+	typer    *presence.Typing
 	log      *slog.Logger
 	checks   obs.Checks
 	timeout  time.Duration
@@ -98,7 +103,7 @@ type api struct {
 func New(cfg Config) *fiber.App {
 	a := &api{
 		accounts: cfg.Accounts, chats: cfg.Chats, messages: cfg.Messages, realtime: cfg.Realtime, people: cfg.People,
-		updates: cfg.Updates, log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
+		updates: cfg.Updates, typer: cfg.Typing, log: cfg.Log, checks: cfg.Checks, timeout: cfg.RequestTimeout,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -195,6 +200,7 @@ func New(cfg Config) *fiber.App {
 	v1.Delete("/chats/:id/messages/:mid", authed(a.deleteMessage)...)
 	v1.Delete("/chats/:id/history", authed(a.clearHistory)...)
 	v1.Post("/chats/:id/read", authed(a.markRead)...)
+	v1.Post("/chats/:id/typing", authed(a.typing)...)
 	v1.Get("/realtime/token", authed(a.realtimeToken)...)
 	v1.Post("/realtime/subscription-token", authed(a.subscriptionToken)...)
 	v1.Get("/updates", authed(a.updatesAfter)...)

@@ -103,6 +103,20 @@ func (s *Service) mayWrite(ctx context.Context, chatID, me int64) error {
 	return s.people.MayMessage(ctx, me, peer)
 }
 
+// MaySend says whether uid may send in chatID, with the errors of a send:
+// not a member (404), muted (403), a direct chat where either blocked the
+// other (403). Typing notices follow it.
+func (s *Service) MaySend(ctx context.Context, uid, chatID int64) error {
+	role, err := s.members.Role(ctx, chatID, uid)
+	if err != nil {
+		return err
+	}
+	if !role.CanSend() {
+		return domain.Forbidden("a muted member cannot send messages")
+	}
+	return s.mayWrite(ctx, chatID, uid)
+}
+
 // Draft is a message as a client sends it: a text, or a forward of another
 // message (never both).
 type Draft struct {

@@ -40,15 +40,21 @@ type Outbox interface {
 	Flush(ctx context.Context) error
 }
 
+// Presence says who is online (*presence.Tracker).
+type Presence interface {
+	Online(ctx context.Context, uid int64) (bool, error)
+}
+
 // Stager makes the outbox's staging function of an event (outbox.Stage).
 type Stager func(t event.Type, actor int64, at time.Time, data func(domain.Chat) any) sqlstore.Stage
 
 // Service applies the rules.
 type Service struct {
-	store  Store
-	outbox Outbox
-	stage  Stager
-	log    *slog.Logger
+	store    Store
+	outbox   Outbox
+	stage    Stager
+	presence Presence
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	users  map[int64]cachedUser // the current name and picture of recent authors
@@ -87,6 +93,10 @@ func New(st Store, ob Outbox, stage Stager, log *slog.Logger) *Service {
 		users: map[int64]cachedUser{}, blocks: map[[2]int64]cachedBlock{}}
 }
 
+// TrackPresence makes profiles show whether their user is online; without
+// it, nobody is.
+func (s *Service) TrackPresence(p Presence) { s.presence = p }
+
 // Profile is a user's profile as viewer sees it: last seen and online only
 // when the user shows them and has not blocked the viewer.
 func (s *Service) Profile(ctx context.Context, viewer, id int64) (domain.Profile, error) {
@@ -101,6 +111,14 @@ func (s *Service) Profile(ctx context.Context, viewer, id int64) (domain.Profile
 		return domain.Profile{}, err
 	}
 	p := row.Profile
+	if s.presence != nil {
+		online, err := s.presence.Online(ctx, id)
+		if err != nil {
+			// A profile without its online dot rather than none at all.
+			s.log.Warn("presence unknown", "user_id", id, "err", err)
+		}
+		p.Online = online
+	}
 	if viewer != id {
 		hidden := row.Privacy.LastSeen == domain.Nobody
 		if !hidden {

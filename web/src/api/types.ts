@@ -147,6 +147,10 @@ export type Publication = (
   // 1.1 "Chats and roles": a member's new role; a chat's new title (its summary).
   | { type: 'member.updated'; chat_id: number; user: User; role: MemberRole }
   | { type: 'chat.updated'; chat: ChatSummary }
+  // 1.1 "Typing and presence": ephemeral, on chat channels only (never with a cursor).
+  // A member typing (at most every 3 s each); a direct chat partner's presence.
+  | { type: 'typing'; chat_id: number; user: User }
+  | { type: 'presence.updated'; user_id: number; online: boolean; last_seen_at: string | null }
 ) & { cursor?: string }
 
 /**
@@ -161,9 +165,7 @@ export type Update = (Publication & { cursor: string }) | { type: 'unknown'; cur
  * log nor in the update stream, so a client hears them only while it subscribes to that
  * chat's channel.
  */
-export type ChatSignal =
-  | { type: 'typing'; chat_id: number; user: User }
-  | { type: 'presence.updated'; user_id: number; online: boolean; last_seen_at: string | null }
+export type ChatSignal = Extract<Publication, { type: 'typing' | 'presence.updated' }>
 
 /** GET /search/messages (API 1.1 "Search"): newest first; next_cursor null at the end. */
 export interface SearchPage {

@@ -66,6 +66,15 @@ function parseBody(data: Record<string, unknown>): Publication | null {
       return isId(data.chat_id) && isId(data.through_id)
         ? { type: 'history.cleared', chat_id: data.chat_id, through_id: data.through_id }
         : null
+    case 'typing':
+      return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string'
+        ? { type: 'typing', chat_id: data.chat_id, user: pickUser(data.user) }
+        : null
+    case 'presence.updated':
+      return isId(data.user_id) && typeof data.online === 'boolean' &&
+        (data.last_seen_at === null || typeof data.last_seen_at === 'string')
+        ? { type: 'presence.updated', user_id: data.user_id, online: data.online, last_seen_at: data.last_seen_at }
+        : null
     default:
       return null
   }
@@ -73,8 +82,7 @@ function parseBody(data: Record<string, unknown>): Publication | null {
 
 /**
  * Reads a publication's data (a chat channel's, or the personal channel's with its
- * cursor kept). Unknown types (member.updated,
- * chat.updated, typing…) and malformed bodies give null and are ignored, so an older
+ * cursor kept). Unknown types and malformed bodies give null and are ignored, so an older
  * client keeps working when the server learns new events.
  */
 export function parsePublication(data: unknown): Publication | null {
@@ -103,18 +111,6 @@ export function parseUpdate(data: unknown): Update | null {
  * update stream instead.
  */
 export function parseChatSignal(data: unknown): ChatSignal | null {
-  if (!isObj(data)) return null
-  switch (data.type) {
-    case 'typing':
-      return isId(data.chat_id) && isObj(data.user) && isId(data.user.id) && typeof data.user.name === 'string'
-        ? { type: 'typing', chat_id: data.chat_id, user: pickUser(data.user) }
-        : null
-    case 'presence.updated':
-      return isId(data.user_id) && typeof data.online === 'boolean' &&
-        (data.last_seen_at === null || data.last_seen_at === undefined || typeof data.last_seen_at === 'string')
-        ? { type: 'presence.updated', user_id: data.user_id, online: data.online, last_seen_at: (data.last_seen_at as string | null | undefined) ?? null }
-        : null
-    default:
-      return null
-  }
+  const p = parsePublication(data)
+  return p && (p.type === 'typing' || p.type === 'presence.updated') ? p : null
 }
