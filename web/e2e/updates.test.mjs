@@ -53,7 +53,7 @@ function recordRequests(page) {
   return seen
 }
 
-test('in 200 chats, a message to the oldest brings it to the top with a badge; only the personal channel is subscribed', { timeout: 300_000 }, async (t) => {
+test('in 200 chats, a message to the oldest brings it to the top with a badge through the personal channel; chat channels only for rows in view', { timeout: 300_000 }, async (t) => {
   const alice = await registerUser('alice')
   const bob = await registerUser('bob')
   const titles = Array.from({ length: 200 }, (_, i) => `group ${String(i).padStart(3, '0')}`)
