@@ -326,7 +326,8 @@ start_all() {
 
   for name in persister cachewarm notifier searcher gateway; do start_service "$name"; done
   for name in gateway persister cachewarm notifier searcher; do
-    wait_http "$(health_url "$name")" 60 || { stop_all; die "$name is not ready; see $LOGS/$name.log"; }
+    # STACK_READY_SECS: longer on a machine under heavy load (shared CI runners).
+    wait_http "$(health_url "$name")" "${STACK_READY_SECS:-60}" || { stop_all; die "$name is not ready; see $LOGS/$name.log"; }
   done
   log "logs in $LOGS"
   if [ "$PROMETHEUS" = 1 ]; then

@@ -16,4 +16,7 @@ rm -rf "$STACK_DIR/nats"
 mysql_root -e "DROP DATABASE IF EXISTS $MYSQL_DB" || true
 trap 'bash scripts/stack.sh stop >/dev/null 2>&1 || true; drop_redis_prefix "$REDIS_PREFIX" || true' EXIT
 bash scripts/stack.sh start
-E2E_BASE_URL="http://127.0.0.1:$GATEWAY_PORT" node --test --test-concurrency=1 web/e2e/
+# E2E_FILES runs only those test files (paths from the repository's root), e.g.
+# E2E_FILES="web/e2e/search.test.mjs web/e2e/typing.test.mjs"; all of web/e2e/ by default.
+# shellcheck disable=SC2086 # a list of paths, split on purpose
+E2E_BASE_URL="http://127.0.0.1:$GATEWAY_PORT" node --test --test-concurrency=1 ${E2E_FILES:-web/e2e/}

@@ -354,3 +354,71 @@ describe('the outbox across tabs', () => {
     expect(outbox.items.value).toEqual([])
   })
 })
+
+describe('opening a chat at a message (a search result)', () => {
+  it('loads the page around it, then pages down as well as up', async () => {
+    const { server, chat } = setup(300)
+    expect(await chat.loadAround(100)).toBe(true)
+    expect(server.requests).toEqual(['before=101', 'after=100'])
+    expect(chat.messages.value.map((m) => m.id)).toEqual(Array.from({ length: 50 }, (_, i) => 76 + i))
+    expect(chat.hasNewer.value).toBe(true)
+    expect(chat.hasMore.value).toBe(true)
+    while (chat.hasNewer.value) await Promise.all([chat.loadNewer(), chat.loadNewer()])
+    expect(chat.messages.value.at(-1)!.id).toBe(300)
+    expect(server.requests.filter((r) => r.startsWith('after='))).toEqual(['after=100', 'after=125', 'after=175', 'after=225', 'after=275'])
+    expect(await chat.loadNewer()).toBe(false)
+    // Nothing missing between the message and the newest.
+    const ids = chat.messages.value.map((m) => m.id)
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => ids[0] + i))
+  })
+
+  it('a message among the newest opens as usual', async () => {
+    const { chat } = setup(30)
+    await chat.loadAround(25)
+    expect(chat.hasNewer.value).toBe(false)
+    expect(chat.messages.value.at(-1)!.id).toBe(30)
+  })
+
+  it('while the newest are not loaded, live messages wait for paging down (no hole before them)', async () => {
+    const { server, chat } = setup(300)
+    await chat.loadAround(100)
+    const live = msg(301)
+    server.history.push(live)
+    chat.applyLive(live)
+    expect(chat.messages.value.some((m) => m.id === 301)).toBe(false)
+    await chat.catchUp()
+    expect(server.requests).toEqual(['before=101', 'after=100'])
+    while (chat.hasNewer.value) await chat.loadNewer()
+    expect(chat.messages.value.at(-1)!.id).toBe(301)
+  })
+
+  it('jumpTo scrolls within what is loaded, else starts over around the message; jumpToLatest goes back', async () => {
+    const { server, chat } = setup(300)
+    await chat.loadInitial()
+    expect(await chat.jumpTo(280)).toBe(true)
+    expect(server.requests).toEqual(['newest'])
+    expect(await chat.jumpTo(40)).toBe(true)
+    expect(chat.messages.value[0].id).toBe(16)
+    expect(chat.hasNewer.value).toBe(true)
+    await chat.jumpToLatest()
+    expect(chat.hasNewer.value).toBe(false)
+    expect(chat.messages.value.at(-1)!.id).toBe(300)
+    expect(chat.messages.value).toHaveLength(50)
+  })
+
+  it('a message that is gone is reported as not found', async () => {
+    const { server, chat } = setup(100)
+    server.history.splice(49, 1) // message 50
+    expect(await chat.loadAround(50)).toBe(false)
+    expect(chat.loaded.value).toBe(true)
+  })
+
+  it('a send from an older part goes back to the newest messages first', async () => {
+    const { server, chat } = setup(300)
+    await chat.loadAround(100)
+    chat.send('hello from the past')
+    await vi.waitFor(() => expect(chat.hasNewer.value).toBe(false))
+    await vi.waitFor(() => expect(chat.messages.value.at(-1)!.text).toBe('hello from the past'))
+    expect(server.requests).toContain('newest')
+  })
+})

@@ -44,6 +44,7 @@ interface Shapes {
   SubscriptionToken: W.SubscriptionToken
   ErrorBody: W.ErrorBody
   ErrorDetail: W.ErrorBody['error']
+  SearchPage: W.SearchPage
 }
 type ShapeName = keyof Shapes
 
@@ -94,6 +95,7 @@ const shapes = {
   SubscriptionToken: { token: 'string' },
   ErrorBody: { error: 'ErrorDetail' },
   ErrorDetail: { code: 'string', message: 'string' },
+  SearchPage: { messages: 'Message[]', next_cursor: 'string|null' },
 } as const satisfies { [N in ShapeName]: Shape<Shapes[N]> }
 
 // `cursor` is there on the personal channel and in GET /updates (API 1.1), not on chat channels.
@@ -131,6 +133,7 @@ const objectFiles: Record<string, ShapeName> = {
   error: 'ErrorBody',
   profile: 'Profile',
   privacy: 'Privacy',
+  search_page: 'SearchPage',
 }
 const publicationFiles: Record<string, W.Publication['type']> = {
   publication_message_created: 'message.created',

@@ -7,6 +7,7 @@ import type {
   Privacy,
   Profile,
   RealtimeToken,
+  SearchPage,
   SendResult,
   SubscriptionToken,
   User,
@@ -178,6 +179,13 @@ export function createApi(opts: ApiOptions) {
     unblock: (userId: number) => request<void>('DELETE', `/me/blocks/${userId}`),
     /** The caller's privacy settings (GET /me/privacy: the gateway's addition to the contract). */
     privacy: () => request<Privacy>('GET', '/me/privacy'),
+
+    // --- 1.1: search, typing (API.md "Search", "Typing and presence") ------------------
+    /** Messages of the caller's chats (or of one chat) with words starting with the query's words, newest first. */
+    searchMessages: (query: string, opts: { chatId?: number | null; cursor?: string | null; limit?: number } = {}) =>
+      request<SearchPage>('GET', '/search/messages' + q({ q: query, chat_id: opts.chatId, limit: opts.limit ?? 20, cursor: opts.cursor })),
+    /** Says that the user is writing in the chat; the server publishes it at most every 3 s. */
+    typing: (chatId: number) => request<void>('POST', `/chats/${chatId}/typing`),
     setPrivacy: (settings: Partial<Privacy>) => request<Privacy>('PATCH', '/me/privacy', settings),
   }
 }

@@ -8,7 +8,7 @@ import { ApiError } from './client'
  */
 export type Action =
   | 'signin' | 'signup' | 'send' | 'edit' | 'delete' | 'forward' | 'clear'
-  | 'open-chat' | 'load' | 'create-chat' | 'search-users'
+  | 'open-chat' | 'load' | 'create-chat' | 'search-users' | 'search'
 
 const BY_CODE: Record<string, string> = {
   network: 'Cannot reach the server. Check your connection and try again.',
@@ -48,6 +48,10 @@ const BY_ACTION: Partial<Record<Action, Record<string, string>>> = {
     forbidden: 'You cannot send messages in that chat.',
   },
   clear: { not_found: 'This chat is not available any more.' },
+  search: {
+    invalid_argument: 'Search for 1 to 256 characters of words.',
+    not_found: 'That chat is not available any more.',
+  },
   'open-chat': { not_found: 'Chat not found', forbidden: 'Chat not found' },
   'create-chat': {
     not_found: 'One of those people does not exist any more.',

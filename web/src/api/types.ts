@@ -160,6 +160,19 @@ export type Publication = (
  */
 export type Update = (Publication & { cursor: string }) | { type: 'unknown'; cursor: string }
 
+/**
+ * Ephemeral signals on a chat's channel (API 1.1 "Typing and presence"): never in the
+ * log nor in the update stream, so a client hears them only while it subscribes to that
+ * chat's channel.
+ */
+export type ChatSignal = Extract<Publication, { type: 'typing' | 'presence.updated' }>
+
+/** GET /search/messages (API 1.1 "Search"): newest first; next_cursor null at the end. */
+export interface SearchPage {
+  messages: Message[]
+  next_cursor: string | null
+}
+
 /** GET /updates: the user's updates after a cursor, oldest first (raw; see parseUpdate). */
 export interface UpdatesPage {
   updates: unknown[]

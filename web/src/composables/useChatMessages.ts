@@ -22,6 +22,10 @@ type MessagesApi = Pick<Api, 'messages' | 'editMessage' | 'deleteMessage' | 'cle
  *   remembered, so that a history page that was on its way cannot bring it back.
  * - Paging up stops for good once a page says has_more=false; a page is never asked for
  *   twice, and never while another is loading.
+ * - Opened at a message (a search result, API 1.1): the page around it is loaded, and
+ *   while the newest messages are not loaded (`hasNewer`) the view pages down as well as
+ *   up. Live messages are not added then — they would sit after a hole that paging down
+ *   must fill first; they come with the page that reaches them.
  */
 export interface ChatMessagesOptions {
   pageSize?: number
@@ -44,8 +48,14 @@ export function useChatMessages(
   let clearedUpTo = 0
   let olderInFlight: Promise<boolean> | null = null
   const hasMore = ref(true)
+  /** Newer messages than the loaded ones exist (opened at an older message); false in the usual case. */
+  const hasNewer = ref(false)
   const loadingInitial = ref(false)
   const loadingOlder = ref(false)
+  const loadingNewer = ref(false)
+  let newerInFlight: Promise<boolean> | null = null
+  /** `after` values already asked for while paging down. */
+  const requestedAfter = new Set<number>()
   const loaded = ref(false)
   const error = ref<string | null>(null)
   /** `before` values already asked for: a guard against asking for a page twice. */
@@ -53,15 +63,17 @@ export function useChatMessages(
   let catchingUp: Promise<void> | null = null
   let disposed = false
 
-  function add(incoming: Message[]): void {
+  function add(incoming: Message[], live = false): void {
     outbox.settle(incoming)
-    const shown = incoming.filter((m) => m.id > clearedUpTo && !deleted.has(m.id))
+    // With newer messages not loaded, a live one would leave a hole before it.
+    const limit = live && hasNewer.value ? newestId.value : Infinity
+    const shown = incoming.filter((m) => m.id > clearedUpTo && !deleted.has(m.id) && m.id <= limit)
     messages.value = mergeMessages(messages.value, shown)
   }
 
   const offAccepted = outbox.onAccepted((m) => {
     if (m.chat_id !== chatId || disposed) return
-    add([m])
+    add([m], true)
     opts.onAccepted?.(m)
   })
   onScopeDispose(() => offAccepted())
@@ -137,7 +149,93 @@ export function useChatMessages(
   /** A message.created publication for this chat. */
   function applyLive(msg: Message): void {
     if (msg.chat_id !== chatId) return
-    add([msg])
+    add([msg], true)
+  }
+
+  function forget(): void {
+    messages.value = []
+    requestedBefore.clear()
+    requestedAfter.clear()
+    hasMore.value = true
+    hasNewer.value = false
+    loaded.value = false
+  }
+
+  /**
+   * Loads the messages around `id` (half before it, itself, half after) instead of the
+   * newest page: the chat opens at that message. Resolves whether it is there.
+   */
+  async function loadAround(id: number, limit = pageSize): Promise<boolean> {
+    if (loadingInitial.value) return false
+    loadingInitial.value = true
+    error.value = null
+    const half = Math.max(1, Math.ceil(limit / 2))
+    try {
+      // Ids are unique, so before=id+1 is "up to and including id".
+      const [older, newer] = await Promise.all([
+        api.messages(chatId, { before: id + 1, limit: half }),
+        api.messages(chatId, { after: id, limit: half }),
+      ])
+      if (disposed) return false
+      add(older.messages)
+      add(newer.messages)
+      hasMore.value = older.has_more
+      hasNewer.value = newer.has_more
+      loaded.value = true
+      return hasMessage(messages.value, id)
+    } catch (err) {
+      error.value = errorMessage(err)
+      return false
+    } finally {
+      loadingInitial.value = false
+    }
+  }
+
+  /** Shows message `id`: at once when it is loaded, else by loading the page around it. */
+  async function jumpTo(id: number): Promise<boolean> {
+    if (hasMessage(messages.value, id)) return true
+    if (deleted.has(id) || id <= clearedUpTo) return false
+    forget()
+    return loadAround(id)
+  }
+
+  /** Back to the newest messages after a jump into older ones (the jump button, a send). */
+  async function jumpToLatest(): Promise<void> {
+    if (!hasNewer.value) return
+    forget()
+    await loadInitial()
+  }
+
+  /** Loads the page after the newest loaded message, while newer ones exist. Returns whether a request was made. */
+  function loadNewer(): Promise<boolean> {
+    if (newerInFlight) return newerInFlight
+    const p = loadNewerOnce()
+    newerInFlight = p
+    void p.finally(() => {
+      if (newerInFlight === p) newerInFlight = null
+    })
+    return p
+  }
+
+  async function loadNewerOnce(): Promise<boolean> {
+    if (!loaded.value || !hasNewer.value || loadingNewer.value || loadingInitial.value) return false
+    const newest = newestId.value
+    if (requestedAfter.has(newest)) return false
+    requestedAfter.add(newest)
+    loadingNewer.value = true
+    error.value = null
+    try {
+      const page = await api.messages(chatId, { after: newest, limit: pageSize })
+      if (disposed) return true
+      add(page.messages)
+      hasNewer.value = page.has_more
+    } catch (err) {
+      requestedAfter.delete(newest)
+      error.value = errorMessage(err)
+    } finally {
+      loadingNewer.value = false
+    }
+    return true
   }
 
   /**
@@ -149,7 +247,8 @@ export function useChatMessages(
     if (catchingUp) return catchingUp
     catchingUp = (async () => {
       try {
-        if (!loaded.value) return
+        // Opened at an older message: paging down reaches the newest ones.
+        if (!loaded.value || hasNewer.value) return
         for (let i = 0; i < maxPages && !disposed; i++) {
           const newest = messages.value[messages.value.length - 1]
           const page = newest
@@ -161,10 +260,7 @@ export function useChatMessages(
           if (!newest || !page.has_more) return
         }
         // Still more: too far behind to fill the gap page by page.
-        messages.value = []
-        requestedBefore.clear()
-        hasMore.value = true
-        loaded.value = false
+        forget()
         await loadInitial()
       } catch (err) {
         error.value = errorMessage(err)
@@ -177,6 +273,8 @@ export function useChatMessages(
 
   /** Sends text, maybe as a reply; returns its client_id, or null for an empty text. */
   function send(text: string, replyTo: MessageRef | null = null): string | null {
+    // A send shows at the end of the chat: back to the newest messages first.
+    if (hasNewer.value) void jumpToLatest()
     return outbox.send(chatId, text, replyTo)
   }
 
@@ -294,13 +392,19 @@ export function useChatMessages(
     messages,
     outgoing,
     hasMore,
+    hasNewer,
     loaded,
     loadingInitial,
     loadingOlder,
+    loadingNewer,
     error,
     newestId,
     loadInitial,
     loadOlder,
+    loadNewer,
+    loadAround,
+    jumpTo,
+    jumpToLatest,
     applyLive,
     catchUp,
     send,

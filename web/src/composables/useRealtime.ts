@@ -16,7 +16,19 @@ import { ApiError } from '../api/client'
  * published between taking the cursor and subscribing was not delivered), or a
  * resubscription did not even try — onCatchUp is called: the update stream then asks
  * GET /updates from its cursor, which costs one request when nothing was missed.
+ *
+ * Chat channels (API 1.1 "Typing and presence"): typing and presence are ephemeral and
+ * published only on a chat's channel, so whoever shows them asks for that channel with
+ * watchChannel while it is on screen, and lets go of it after. One subscription serves
+ * every watcher of a channel; it ends when the last one lets go.
  */
+
+/** One interest in a chat channel's publications (see watchChannel). */
+export interface ChannelWatcher {
+  onPublication: (data: unknown) => void
+  /** Subscribed, the first time or again after a reconnect: what was missed is not replayed for ephemeral signals. */
+  onSubscribed?: () => void
+}
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'failed'
 
@@ -79,6 +91,8 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
   let everConnected = false
   let startTimer: ReturnType<typeof setTimeout> | null = null
   let sub: RealtimeSubscription | null = null
+  /** Chat channels someone watches, and their subscription once there is a client. */
+  const watched = new Map<string, { watchers: Set<ChannelWatcher>; sub: RealtimeSubscription | null }>()
 
   async function start(attempt = 0): Promise<void> {
     if (client || stopped) return
@@ -129,7 +143,59 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
     })
     personalChannel.value = t.personal_channel
     subscribePersonal(t.personal_channel)
+    for (const [channel, entry] of watched) if (!entry.sub) entry.sub = subscribeWatched(channel, entry.watchers)
     c.connect()
+  }
+
+  function tokenFor(ctx: { channel: string }): Promise<string> {
+    return api.subscriptionToken(ctx.channel).then(
+      (t) => t.token,
+      (err) => {
+        throw sdkError(err)
+      },
+    )
+  }
+
+  function subscribeWatched(channel: string, watchers: Set<ChannelWatcher>): RealtimeSubscription | null {
+    if (!client) return null
+    const s = client.newSubscription(channel, { getToken: tokenFor })
+    s.on('publication', (ctx: { data: unknown }) => {
+      for (const w of Array.from(watchers)) w.onPublication(ctx.data)
+    })
+    s.on('subscribed', () => {
+      for (const w of Array.from(watchers)) w.onSubscribed?.()
+    })
+    s.subscribe()
+    return s
+  }
+
+  /**
+   * Subscribes a chat channel for as long as someone watches it; returns the function
+   * that stops watching (the last one to stop ends the subscription). Before the
+   * connection exists the wish is kept and fulfilled when it does.
+   */
+  function watchChannel(channel: string, watcher: ChannelWatcher): () => void {
+    let entry = watched.get(channel)
+    if (!entry) {
+      entry = { watchers: new Set(), sub: null }
+      watched.set(channel, entry)
+    }
+    const e = entry
+    e.watchers.add(watcher)
+    if (!e.sub && client && !stopped) e.sub = subscribeWatched(channel, e.watchers)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      e.watchers.delete(watcher)
+      if (e.watchers.size > 0 || watched.get(channel) !== e) return
+      watched.delete(channel)
+      if (e.sub) {
+        e.sub.unsubscribe()
+        client?.removeSubscription(e.sub)
+        e.sub = null
+      }
+    }
   }
 
   function subscribePersonal(channel: string): void {
@@ -164,6 +230,13 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
       client?.removeSubscription(sub)
       sub = null
     }
+    for (const entry of watched.values()) {
+      if (!entry.sub) continue
+      entry.sub.unsubscribe()
+      client?.removeSubscription(entry.sub)
+      entry.sub = null
+    }
+    watched.clear()
     client?.disconnect()
     client = null
     state.value = 'idle'
@@ -177,8 +250,12 @@ export function useRealtime(api: TokenApi, handlers: RealtimeHandlers, factory: 
     personalChannel,
     start: () => start(),
     stop,
+    watchChannel,
     /** Channels with a live subscription object (for tests and diagnostics). */
-    subscribedChannels: () => (sub ? [sub.channel] : []),
+    subscribedChannels: () => [
+      ...(sub ? [sub.channel] : []),
+      ...Array.from(watched.values()).flatMap((e) => (e.sub ? [e.sub.channel] : [])),
+    ],
   }
 }
 

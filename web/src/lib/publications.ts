@@ -1,4 +1,4 @@
-import type { ChatSummary, Member, MemberRole, Message, Publication, Update, User } from '../api/types'
+import type { ChatSignal, ChatSummary, Member, MemberRole, Message, Publication, Update, User } from '../api/types'
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
@@ -103,4 +103,14 @@ export function parseUpdate(data: unknown): Update | null {
   const cursor = data.cursor
   const pub = typeof data.type === 'string' ? parseBody(data) : null
   return pub ? { ...pub, cursor } : { type: 'unknown', cursor }
+}
+
+/**
+ * Reads an ephemeral signal of a chat channel (typing, presence); null for anything else
+ * — the chat channel also carries the messages, which this client takes from the user's
+ * update stream instead.
+ */
+export function parseChatSignal(data: unknown): ChatSignal | null {
+  const p = parsePublication(data)
+  return p && (p.type === 'typing' || p.type === 'presence.updated') ? p : null
 }
