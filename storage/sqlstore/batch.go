@@ -131,6 +131,28 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 	}
+	// The chats cannot move while their rows are written (shards.go).
+	var chats []int64
+	for _, m := range b.Messages {
+		chats = append(chats, m.ChatID)
+	}
+	for _, r := range b.Reads {
+		chats = append(chats, r.ChatID)
+	}
+	for _, e := range b.Edits {
+		chats = append(chats, e.ChatID)
+	}
+	for _, d := range b.Deletes {
+		chats = append(chats, d.ChatID)
+	}
+	for _, h := range b.Hides {
+		chats = append(chats, h.ChatID)
+	}
+	f, err := s.fenceChats(ctx, chats)
+	if err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	defer f.done()
 	// Every shard records the partitions' progress, touched by the batch or
 	// not: "everything up to last_seq is applied here" holds for it either way.
 	work := map[string]*shardWork{}
@@ -138,7 +160,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 		work[sh.Name] = &shardWork{shard: sh}
 	}
 	get := func(chatID int64) *shardWork {
-		sh := s.shards.ShardFor(chatID)
+		sh := f.shards[chatID]
 		w := work[sh.Name]
 		if w == nil {
 			w = &shardWork{shard: sh}
@@ -172,12 +194,15 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	}
 	sort.Strings(names)
 	now := dbTime(time.Now())
+	// A shard that fails (down) does not keep the others from their part:
+	// the batch is redelivered whole, and what committed is a no-op then.
+	var errs []error
 	for _, n := range names {
 		if err := s.applyShard(ctx, work[n], b.Progress, now); err != nil {
-			return fmt.Errorf("apply batch to shard %s: %w", n, err)
+			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, err))
 		}
 	}
-	return nil
+	return joinErrors(errs)
 }
 
 // chatHead is the newest stored message of a chat within a batch.
