@@ -465,3 +465,13 @@ func joinErrors(errs []error) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ShardNames names the databases Versions reports, in its order: main, then
+// each shard.
+func (s *Store) ShardNames() []string {
+	var out []string
+	for _, sh := range s.shards.Shards() {
+		out = append(out, sh.Name)
+	}
+	return out
+}
