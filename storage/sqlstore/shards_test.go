@@ -239,7 +239,7 @@ func TestShardSettings(t *testing.T) {
 	const secret = "pw-of-the-shard-test"
 	for _, tc := range []struct {
 		name, shards, weights, wantErr string
-		want                          map[string]int
+		want                           map[string]int
 	}{
 		{"unset", "", "", "", map[string]int{"main": 1}},
 		{"two", "s1=u:" + secret + "@tcp(h:1)/a s2=u:" + secret + "@tcp(h:2)/b", "main=0 s2=3", "", map[string]int{"main": 0, "s1": 1, "s2": 3}},
