@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,4 +154,67 @@ func TestShardsEndToEnd(t *testing.T) {
 	if compared != accepted {
 		t.Fatalf("messages compared over the databases: %d, want the %d accepted (views %+v)", compared, accepted, rep.Views)
 	}
+}
+
+// One shard's MariaDB stops: sends to its chats are still accepted, the
+// other shard's chats are still read, and when it returns every message is
+// persisted, once each and in order (docs/design.md, "A shard down").
+func TestShardDownAndBack(t *testing.T) {
+	own := testkit.StartOwnMariaDB(t)
+	shards := []sqlstore.ShardDSN{{Name: "s1", DSN: testkit.MySQL(t)}, {Name: "s2", DSN: own.Database(t, "logchat_s2")}}
+	spec := shards[0].Name + "=" + shards[0].DSN + " " + shards[1].Name + "=" + shards[1].DSN
+	sys := harness.Start(t, harness.Options{Partitions: 2, Env: []string{
+		"MYSQL_SHARDS=" + spec, "MIGRATE_MYSQL_SHARDS=" + spec, "MYSQL_SHARD_WEIGHTS=main=0"}})
+	alice := harness.Register(t, sys.GatewayURL, "alice")
+	bob := harness.Register(t, sys.GatewayURL, "bob")
+	main, err := sql.Open("mysql", sys.MySQLDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer main.Close()
+	chatOn := map[string]int64{}
+	for i := 0; chatOn["s1"] == 0 || chatOn["s2"] == 0; i++ {
+		c := alice.GroupChat(fmt.Sprintf("g%d", i), bob.User.ID)
+		var shard string
+		if err := main.QueryRow("SELECT shard FROM chat_shards WHERE chat_id = ?", c.ID).Scan(&shard); err != nil {
+			t.Fatal(err)
+		}
+		if chatOn[shard] == 0 {
+			chatOn[shard] = c.ID
+		}
+	}
+	sent := map[int64][]int64{}
+	send := func(n int, tag string) {
+		for _, chat := range chatOn {
+			for k := range n {
+				m, err := alice.Send(chat, fmt.Sprintf("%s %d", tag, k), fmt.Sprintf("%s-%d-%d", tag, chat, k))
+				if err != nil {
+					t.Fatalf("send to chat %d: %v", chat, err)
+				}
+				sent[chat] = append(sent[chat], m.ID)
+			}
+		}
+	}
+	complete := func(what string) {
+		for _, chat := range chatOn {
+			var got []int64
+			harness.Eventually(t, 120*time.Second, what, func() (bool, string) {
+				got, err = bob.AllHistory(chat, 100)
+				return err == nil && len(got) >= len(sent[chat]), fmt.Sprintf("chat %d: %d of %d (%v)", chat, len(got), len(sent[chat]), err)
+			})
+			if !slices.Equal(got, sent[chat]) {
+				t.Fatalf("chat %d: history %v, want %v", chat, got, sent[chat])
+			}
+		}
+	}
+	send(5, "before")
+	complete("history before the outage")
+
+	own.Stop(syscall.SIGTERM)
+	send(20, "during") // every send accepted: the log holds them
+	if _, err := bob.AllHistory(chatOn["s1"], 100); err != nil {
+		t.Fatalf("the history of a chat on s1 while s2 is down: %v", err)
+	}
+	own.Start(t)
+	complete("history after s2 returned")
 }
