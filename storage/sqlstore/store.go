@@ -3,11 +3,14 @@
 // outbox of their log events (outbox.go), and the persister's projection of
 // the log (messages, read positions, progress).
 //
-// Chat-scoped rows (messages, read_positions, persister_progress) are reached
-// through a ShardResolver, even while there is one shard, so that sharding by
-// chat id can be added without touching callers. Users, chats and memberships
-// live in the main database. No query joins a shard table with a main table:
-// authors' names are looked up in the main database after the shard query.
+// Chat-scoped rows (messages, read positions, hides, the search index; the
+// list is chatTables in move.go) are reached through a ShardResolver: the
+// main database alone (SingleShard), or the chat directory over the shards
+// of MYSQL_SHARDS (Directory, shards.go, where the rules of placement,
+// routing, fencing and moving are written down). Users, chats, memberships
+// and the directory live in the main database. No query joins a shard table
+// with a main table: authors' names are looked up in the main database
+// after the shard query.
 //
 // Errors: domain.ErrNotFound for a missing row, domain.ErrConflict for a
 // taken unique key; anything else is a wrapped driver error (an outage).
