@@ -128,10 +128,9 @@ func (p *shardedProjection) Handler(t *testing.T) bus.Handler {
 	return o.Handler
 }
 
-// Snapshot is persisterProjection's over every database; each shard records
-// every partition's progress, so the first shard's stands for all, and each
-// chat-scoped row must be on its chat's shard only (SQLRowsAll fails on a
-// row found twice).
+// Snapshot is persisterProjection's over every database, progress the
+// highest mark of the shards, and each chat-scoped row must be on its chat's
+// shard only (SQLRowsAll fails on a row found twice).
 func (p *shardedProjection) Snapshot(t *testing.T) map[string]string {
 	rows, err := workertest.SQLRowsAll(t.Context(), p.DBs, map[string]string{
 		"message": "SELECT CONCAT(chat_id, '/', id), author_id, client_id, text, reply_to_id, sent_at FROM messages",
@@ -143,8 +142,7 @@ func (p *shardedProjection) Snapshot(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	progress, err := workertest.SQLRows(t.Context(), p.DBs[1], map[string]string{
-		"progress": "SELECT partition_id, last_seq FROM persister_progress"})
+	progress, err := workertest.ShardProgress(t.Context(), p.DBs, "persister_progress")
 	if err != nil {
 		t.Fatal(err)
 	}

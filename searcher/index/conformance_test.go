@@ -97,8 +97,7 @@ func (p *shardedSearcher) Snapshot(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	progress, err := workertest.SQLRows(t.Context(), p.DBs[1], map[string]string{
-		"progress": "SELECT partition_id, last_seq FROM search_progress"})
+	progress, err := workertest.ShardProgress(t.Context(), p.DBs, "search_progress")
 	if err != nil {
 		t.Fatal(err)
 	}

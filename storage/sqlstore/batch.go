@@ -197,12 +197,76 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	// A shard that fails (down) does not keep the others from their part:
 	// the batch is redelivered whole, and what committed is a no-op then.
 	var errs []error
+	var moves []chatMoves
+	touched := false
+	for _, w := range work {
+		touched = touched || !w.empty()
+	}
 	for _, n := range names {
-		if err := s.applyShard(ctx, work[n], b.Progress, now); err != nil {
-			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, err))
+		w := work[n]
+		if touched && w.empty() && !s.idleProgressDue("persister/"+n) {
+			continue
 		}
+		m, err := s.applyShard(ctx, w, b.Progress, now, f.tx != nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, err))
+			continue
+		}
+		moves = append(moves, m)
+	}
+	// Sharded, the chats' last messages move in the fence's transaction on
+	// main, after every shard has committed: one commit on main per batch.
+	if f.tx != nil {
+		for _, m := range moves {
+			if err := moveChats(ctx, f.tx, m.heads, m.fallbacks, m.tops); err != nil {
+				errs = append(errs, fmt.Errorf("apply batch: %w", err))
+				break
+			}
+		}
+		if err := f.tx.Commit(); err != nil {
+			errs = append(errs, fmt.Errorf("apply batch: commit on main: %w", err))
+		}
+		f.tx = nil
 	}
 	return joinErrors(errs)
+}
+
+// chatMoves is what a shard's part of a batch does to its chats' rows in
+// main (moveChats), when main is not the shard itself.
+type chatMoves struct {
+	heads, tops map[int64]chatHead
+	fallbacks   []chatFallback
+}
+
+func (w *shardWork) empty() bool {
+	return len(w.msgs)+len(w.reads)+len(w.edits)+len(w.deletes)+len(w.hides) == 0
+}
+
+// idleProgressEvery is how often a shard that a writer's batch does not
+// touch still records its progress (a batch that touches no shard records
+// it on all). Its mark then lags, which is safe (everything up to it is
+// applied there; a restore replays from the lowest mark), and saves a commit
+// per untouched shard per batch; the highest mark of the shards is the
+// writer's. The gateway's wait for a chat's change (AppliedThrough) reads
+// the mark of the chat's shard, which the batch applying that change touched.
+const idleProgressEvery = time.Second
+
+// idleProgressDue tells whether an untouched shard records a writer's
+// progress now; key names the writer and the shard.
+func (s *Store) idleProgressDue(key string) bool {
+	if s.directory() == nil {
+		return true
+	}
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if s.idleAt == nil {
+		s.idleAt = map[string]time.Time{}
+	}
+	if time.Since(s.idleAt[key]) < idleProgressEvery {
+		return false
+	}
+	s.idleAt[key] = time.Now()
+	return true
 }
 
 // chatHead is the newest stored message of a chat within a batch.
@@ -211,7 +275,10 @@ type chatHead struct {
 	sentAt time.Time
 }
 
-func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress, now time.Time) error {
+// applyShard applies a shard's part of a batch in one transaction. With
+// deferMain, the chats' moves in main are returned for the caller to apply
+// (in the fence's transaction); otherwise they are applied here.
+func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress, now time.Time, deferMain bool) (chatMoves, error) {
 	// Rows in primary-key order, so that concurrent batches (other
 	// partitions) lock in one order and rarely deadlock.
 	sort.Slice(w.msgs, func(i, j int) bool {
@@ -296,9 +363,12 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 		return recordProgress(ctx, tx, progress, now)
 	})
 	if err != nil || sameDB || len(heads)+len(fallbacks)+len(tops) == 0 {
-		return err
+		return chatMoves{}, err
 	}
-	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks, tops) })
+	if deferMain {
+		return chatMoves{heads: heads, tops: tops, fallbacks: fallbacks}, nil
+	}
+	return chatMoves{}, inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks, tops) })
 }
 
 // applyEdits sets the edited texts. An edit applies only over an older one

@@ -80,7 +80,11 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 	// A shard that fails does not keep the others from their part: the
 	// batch is redelivered whole, and what committed is a no-op then.
 	var errs []error
+	touched := len(ops) > 0
 	for _, n := range names {
+		if touched && len(byShard[n]) == 0 && !s.idleProgressDue("searcher/"+n) {
+			continue // its progress lags a little (idleProgressEvery)
+		}
 		err := inTx(ctx, dbs[n], s.txOptions(), func(tx *sql.Tx) error {
 			return applySearchShard(ctx, tx, byShard[n], progress, now)
 		})

@@ -409,7 +409,8 @@ type fence struct {
 
 func (f *fence) done() {
 	if f.tx != nil {
-		// Nothing was written in it: ending it only releases the locks.
+		// Not committed (a writer that wrote nothing in main, or failed):
+		// ending it releases the locks.
 		_ = f.tx.Rollback()
 	}
 }

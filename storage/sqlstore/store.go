@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -71,6 +72,11 @@ type Store struct {
 	// readCommitted: every session of the pools is READ COMMITTED already
 	// (OpenProjection), so a batch's transaction needs no SET of its own.
 	readCommitted bool
+
+	// idleAt is when each shard last recorded progress for a batch that did
+	// not touch it (idleProgressDue).
+	idleMu sync.Mutex
+	idleAt map[string]time.Time
 }
 
 // Pool settings. Every process (gateway, persister, cachewarm) opens one pool;

@@ -591,3 +591,35 @@ func SQLRowsAll(ctx context.Context, dbs []*sql.DB, queries map[string]string) (
 	}
 	return out, nil
 }
+
+// ShardProgress is a sharded writer's progress as SQLRows shows one
+// database's ("progress/<partition>" → "last_seq=<n>"): per partition, the
+// highest mark of the databases (a shard a batch did not touch may record
+// it later; sqlstore.idleProgressEvery).
+func ShardProgress(ctx context.Context, dbs []*sql.DB, table string) (map[string]string, error) {
+	best := map[string]int64{}
+	for _, db := range dbs {
+		rows, err := db.QueryContext(ctx, "SELECT partition_id, last_seq FROM "+table)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var p string
+			var seq int64
+			if err := rows.Scan(&p, &seq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			best[p] = max(best[p], seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string]string{}
+	for p, seq := range best {
+		out["progress/"+p] = fmt.Sprintf("last_seq=%d", seq)
+	}
+	return out, nil
+}
