@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/logchat/shared/domain"
@@ -202,17 +203,36 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	for _, w := range work {
 		touched = touched || !w.empty()
 	}
-	for _, n := range names {
+	// The shards' transactions run side by side: they are independent (each
+	// shard's part is idempotent on its own), and a batch then waits for the
+	// slowest commit, not for their sum.
+	results := make([]struct {
+		moves chatMoves
+		err   error
+		ran   bool
+	}, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
 		w := work[n]
 		if touched && w.empty() && !s.idleProgressDue("persister/"+n) {
 			continue
 		}
-		m, err := s.applyShard(ctx, w, b.Progress, now, f.tx != nil)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, err))
-			continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.moves, r.err = s.applyShard(ctx, w, b.Progress, now, f.tx != nil)
+			r.ran = true
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", names[i], r.err))
+		case r.ran:
+			moves = append(moves, r.moves)
 		}
-		moves = append(moves, m)
 	}
 	// Sharded, the chats' last messages move in the fence's transaction on
 	// main, after every shard has committed: one commit on main per batch.
