@@ -64,6 +64,9 @@ type harness struct {
 type harnessOpts struct {
 	rateLimit, authRateLimit int
 	webDir                   string
+	// shards: chat shards beyond the main database (named s1, s2, …); new
+	// chats go to them only (main weighs 0).
+	shards []sqlstore.ShardDSN
 }
 
 func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
@@ -85,7 +88,16 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 		t.Fatal(err)
 	}
 	dsn := testkit.MySQL(t)
-	st, err := sqlstore.Open(ctx, dsn)
+	var storeOpts []sqlstore.Option
+	if len(o.shards) > 0 {
+		weights := map[string]int{sqlstore.MainShard: 0}
+		for _, sh := range o.shards {
+			weights[sh.Name] = 1
+		}
+		storeOpts = append(storeOpts, sqlstore.WithShards(o.shards), sqlstore.WithShardWeights(weights),
+			sqlstore.WithDirectoryTTL(100*time.Millisecond))
+	}
+	st, err := sqlstore.Open(ctx, dsn, storeOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

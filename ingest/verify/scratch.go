@@ -22,6 +22,7 @@ type scratchDB struct {
 	projection *projection.Handler
 	searcher   *index.Handler // the search index, on the same scratch database
 	db         *sql.DB
+	shards     []*sql.DB // each shard's rebuild, in the order of the shards
 }
 
 func (s *scratchDB) close() {
@@ -34,6 +35,9 @@ func (s *scratchDB) close() {
 	if s.db != nil {
 		_ = s.db.Close()
 	}
+	for _, db := range s.shards {
+		_ = db.Close()
+	}
 }
 
 // createScratch creates the scratch database, migrates it with the
@@ -41,29 +45,51 @@ func (s *scratchDB) close() {
 // log does not carry (users, blocks, avatars), with the persister's columns,
 // if any, as the gateway leaves them at creation. A partly created scratch
 // is returned with the error, so that it is closed and dropped.
-func createScratch(ctx context.Context, admin *mysql.Config, liveName, name string, log *slog.Logger) (*scratchDB, error) {
+//
+// shardNames are the live shards beyond main: each gets a scratch database
+// of its own, name_<shard>, and the scratch store places chats by the copy
+// of the live directory, so each chat is rebuilt on its shard's scratch.
+func createScratch(ctx context.Context, admin *mysql.Config, liveName, name string, shardNames []string, log *slog.Logger) (*scratchDB, error) {
 	server := admin.Clone()
 	server.DBName = ""
 	sdb, err := sql.Open("mysql", server.FormatDSN())
 	if err != nil {
 		return nil, err
 	}
-	_, err = sdb.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-	sdb.Close()
-	if err != nil {
-		return nil, fmt.Errorf("create scratch database %s (the account needs CREATE and DROP on it: deploy/mysql/accounts.sh grants them on <database>_verify_*): %w", name, err)
+	names := []string{name}
+	for _, sh := range shardNames {
+		names = append(names, name+"_"+sh)
 	}
+	for _, n := range names {
+		_, err = sdb.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(n)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+		if err != nil {
+			sdb.Close()
+			return nil, fmt.Errorf("create scratch database %s (the account needs CREATE and DROP on it: deploy/mysql/accounts.sh grants them on <database>_verify_*): %w", n, err)
+		}
+	}
+	sdb.Close()
 	cfg := withParseTime(admin)
 	cfg.DBName = name
 	dsn := cfg.FormatDSN()
 	s := &scratchDB{}
-	if s.store, err = sqlstore.Open(ctx, dsn); err != nil {
+	var shards []sqlstore.ShardDSN
+	for i, sh := range shardNames {
+		c := cfg.Clone()
+		c.DBName = names[i+1]
+		shards = append(shards, sqlstore.ShardDSN{Name: sh, DSN: c.FormatDSN()})
+		db, err := sql.Open("mysql", c.FormatDSN())
+		if err != nil {
+			return s, err
+		}
+		s.shards = append(s.shards, db)
+	}
+	if s.store, err = sqlstore.Open(ctx, dsn, sqlstore.WithShards(shards)); err != nil {
 		return s, err
 	}
 	if err := s.store.Migrate(ctx); err != nil {
 		return s, fmt.Errorf("migrate scratch database: %w", err)
 	}
-	if s.projStore, err = sqlstore.OpenProjection(ctx, dsn); err != nil {
+	if s.projStore, err = sqlstore.OpenProjection(ctx, dsn, sqlstore.WithShards(shards)); err != nil {
 		return s, err
 	}
 	s.projection = projection.New(s.projStore, log)

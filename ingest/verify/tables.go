@@ -29,8 +29,13 @@ type gatewayTable struct {
 // persister applies to a database that lacks it (storage/sqlstore/
 // chatreplay.go), so they are rebuilt and compared like its own tables.
 // Users, blocks and avatars are not in the log.
+//
+// The chat directory (chat_shards) is the gateway's too: where a chat's rows
+// are is not an event. The rebuild uses a copy of the live one, so each
+// chat's rows are rebuilt on the scratch shard of the same name.
 var gatewayTables = []gatewayTable{
 	{name: "users"},
+	{name: "chat_shards"},
 	{name: "blocks"},
 	{name: "avatars"},
 }

@@ -56,6 +56,11 @@ type Options struct {
 	Topology bus.Topology
 	// MySQLDSN is the live database (read only).
 	MySQLDSN string
+	// Shards are the live chat shards beyond the main database
+	// (MYSQL_SHARDS). Each is rebuilt in a scratch database of its own
+	// (<scratch>_<shard name>) on the admin account's server and compared
+	// with the live one.
+	Shards []sqlstore.ShardDSN
 	// AdminDSN is an account on the same server that may create, migrate
 	// and drop the scratch database (<live name>_verify_<random>) and read
 	// the live one; MySQLDSN when empty.
@@ -105,6 +110,7 @@ type Report struct {
 	Differences   int                 `json:"differences"`
 	Shown         []Diff              `json:"shown"`
 	ScratchDB     string              `json:"scratch_db"`
+	ScratchShards []string            `json:"scratch_shards,omitempty"`
 	ScratchPrefix string              `json:"scratch_prefix"`
 	Kept          bool                `json:"kept"`
 	Took          time.Duration       `json:"took_ns"`
@@ -178,10 +184,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	suffix := randomSuffix()
 	rep.ScratchDB = liveCfg.DBName + "_verify_" + suffix
 	rep.ScratchPrefix = o.RedisPrefix + "verify-" + suffix + ":"
-	if len(rep.ScratchDB) > 64 {
-		return nil, fmt.Errorf("scratch database name %s is longer than MySQL allows", rep.ScratchDB)
+	var shardNames []string
+	for _, sh := range o.Shards {
+		shardNames = append(shardNames, sh.Name)
+		rep.ScratchShards = append(rep.ScratchShards, rep.ScratchDB+"_"+sh.Name)
 	}
-	scratch, err := createScratch(ctx, adminCfg, liveCfg.DBName, rep.ScratchDB, o.Log)
+	for _, n := range append([]string{rep.ScratchDB}, rep.ScratchShards...) {
+		if len(n) > 64 {
+			return nil, fmt.Errorf("scratch database name %s is longer than MySQL allows", n)
+		}
+	}
+	scratch, err := createScratch(ctx, adminCfg, liveCfg.DBName, rep.ScratchDB, shardNames, o.Log)
 	if scratch != nil {
 		defer scratch.close()
 	}
@@ -193,8 +206,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// Cleaned up whatever happened, even after the caller's context ended.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if err := dropScratch(cctx, adminCfg, rep.ScratchDB); err != nil {
-			o.Log.Error("drop the scratch database", slog.String("database", rep.ScratchDB), slog.Any("err", err))
+		for _, n := range append([]string{rep.ScratchDB}, rep.ScratchShards...) {
+			if err := dropScratch(cctx, adminCfg, n); err != nil {
+				o.Log.Error("drop the scratch database", slog.String("database", n), slog.Any("err", err))
+			}
 		}
 		if err := deleteKeys(cctx, o.Redis, rep.ScratchPrefix); err != nil {
 			o.Log.Error("delete the scratch keys", slog.String("prefix", rep.ScratchPrefix), slog.Any("err", err))
@@ -218,7 +233,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// 5. Compare.
-	live, err := sqlstore.Open(ctx, o.MySQLDSN)
+	live, err := sqlstore.Open(ctx, o.MySQLDSN, sqlstore.WithShards(o.Shards))
 	if err != nil {
 		return nil, fmt.Errorf("open live database: %w", err)
 	}
@@ -234,6 +249,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Views = append(rep.Views, views...)
+	// Each shard with its rebuild: its views are named <shard>/<table>.
+	for i, sh := range o.Shards {
+		views, err := compareShard(ctx, sh, scratch.shards[i], rep.LastSeq, col)
+		if err != nil {
+			return nil, err
+		}
+		rep.Views = append(rep.Views, views...)
+	}
 	liveCache := chatcache.New(o.Redis, o.RedisPrefix, live)
 	view, err := compareChatLists(ctx, liveDB, liveCache, scratchCache, rep.LastSeq, col)
 	if err != nil {
@@ -278,4 +301,31 @@ func deleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) e
 	flush()
 	errs = append(errs, iter.Err())
 	return errors.Join(errs...)
+}
+
+// compareShard compares a live shard with its rebuild.
+func compareShard(ctx context.Context, live sqlstore.ShardDSN, scratch *sql.DB, lastSeq uint64, col *collector) ([]ViewResult, error) {
+	cfg, err := mysql.ParseDSN(live.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: live mysql dsn: %w", live.Name, err)
+	}
+	db, err := sql.Open("mysql", withParseTime(cfg).FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	named := &collector{show: col.show - len(col.shown)}
+	views, err := compareTables(ctx, db, scratch, cfg.DBName, lastSeq, named)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", live.Name, err)
+	}
+	for i := range views {
+		views[i].View = live.Name + "/" + views[i].View
+	}
+	col.total += named.total
+	for _, d := range named.shown {
+		d.View = live.Name + "/" + d.View
+		col.shown = append(col.shown, d)
+	}
+	return views, nil
 }

@@ -85,3 +85,76 @@ func (p *persisterProjection) Snapshot(t *testing.T) map[string]string {
 	}
 	return rows
 }
+
+// With the chats on two shards (none on main), the persister passes the same
+// suite, and what it builds, all databases together, is what it builds on
+// one database.
+func TestConformanceTwoShards(t *testing.T) {
+	workertest.Run(t, workertest.Worker{Name: "persister", Open: openShardedPersister(true)})
+}
+
+func TestTwoShardsEqualOneDatabase(t *testing.T) {
+	t.Parallel()
+	one := workertest.Reference(t, workertest.Worker{Name: "persister", Open: openPersister})
+	two := workertest.Reference(t, workertest.Worker{Name: "persister", Open: openShardedPersister(true)})
+	if d := workertest.Diff(one, two); d != "" {
+		t.Fatalf("two shards hold otherwise than one database (want: one; got: two shards):\n%s", d)
+	}
+	// Replayed into a main database holding only users (a restore from
+	// before the log began), the chats come back on main: the same again.
+	fromLog := workertest.Reference(t, workertest.Worker{Name: "persister", Open: openShardedPersister(false)})
+	if d := workertest.Diff(one, fromLog); d != "" {
+		t.Fatalf("replayed into empty shards, the persister builds otherwise (want: one database; got: replayed):\n%s", d)
+	}
+}
+
+type shardedProjection struct {
+	workertest.Sharded
+	seeded bool // the gateway placed the chats (else the replay puts them on main)
+}
+
+func openShardedPersister(seed bool) func(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	return func(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+		return &shardedProjection{workertest.ShardedMySQL(t, sc, 2, seed), seed}
+	}
+}
+
+func (p *shardedProjection) Handler(t *testing.T) bus.Handler {
+	o, err := projection.Open(t.Context(), projection.Config{MySQLDSN: p.MainDSN, MySQLShards: p.Shards}, worker.Deps{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return o.Handler
+}
+
+// Snapshot is persisterProjection's over every database, progress the
+// highest mark of the shards, and each chat-scoped row must be on its chat's
+// shard only (SQLRowsAll fails on a row found twice).
+func (p *shardedProjection) Snapshot(t *testing.T) map[string]string {
+	rows, err := workertest.SQLRowsAll(t.Context(), p.DBs, map[string]string{
+		"message": "SELECT CONCAT(chat_id, '/', id), author_id, client_id, text, reply_to_id, sent_at FROM messages",
+		"read":    "SELECT CONCAT(chat_id, '/', user_id), message_id FROM read_positions",
+		"chat": `SELECT id, kind, title, direct_key, created_by, created_at, last_message_id, updated_at, version
+			FROM chats`,
+		"member": "SELECT CONCAT(chat_id, '/', user_id), role, joined_at FROM chat_members",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress, err := workertest.ShardProgress(t.Context(), p.DBs, "persister_progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range progress {
+		rows[k] = v
+	}
+	var onMain int
+	if err := p.DBs[0].QueryRowContext(t.Context(), "SELECT COUNT(*) FROM messages").Scan(&onMain); err != nil {
+		t.Fatal(err)
+	}
+	if p.seeded && onMain > 0 {
+		t.Fatalf("%d messages on the main database, which weighs 0 and holds no chat", onMain)
+	}
+	return rows
+}

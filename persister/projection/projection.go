@@ -175,18 +175,20 @@ func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
 // Config is the persister's own settings (worker.Config holds the common ones).
 type Config struct {
 	MySQLDSN string // secret: it may carry a password
+	// MySQLShards are the chat shards beyond the main database (secret).
+	MySQLShards []sqlstore.ShardDSN
 }
 
 // ReadConfig reads the persister's settings from env and states their rules;
 // it opens nothing.
 func ReadConfig(env *config.Env) Config {
-	return Config{MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN")}
+	return Config{MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN"), MySQLShards: sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS")}
 }
 
 // Open opens the database, waits for its schema (the migrate command owns
 // it) and builds the handler; it is the persister's worker.Spec.Open.
 func Open(ctx context.Context, cfg Config, deps worker.Deps) (worker.Opened, error) {
-	st, err := sqlstore.OpenProjection(ctx, cfg.MySQLDSN)
+	st, err := sqlstore.OpenProjection(ctx, cfg.MySQLDSN, sqlstore.WithShards(cfg.MySQLShards))
 	if err != nil {
 		return worker.Opened{}, err
 	}

@@ -58,3 +58,51 @@ func (p *searcherProjection) Snapshot(t *testing.T) map[string]string {
 	}
 	return rows
 }
+
+// With the chats on two shards, the searcher passes the same suite, and its
+// index, all shards together, is the one it builds on one database.
+func TestConformanceTwoShards(t *testing.T) {
+	workertest.Run(t, workertest.Worker{Name: "searcher", Open: openShardedSearcher})
+}
+
+func TestTwoShardsEqualOneDatabase(t *testing.T) {
+	t.Parallel()
+	one := workertest.Reference(t, workertest.Worker{Name: "searcher", Open: openSearcher})
+	two := workertest.Reference(t, workertest.Worker{Name: "searcher", Open: openShardedSearcher})
+	if d := workertest.Diff(one, two); d != "" {
+		t.Fatalf("two shards hold otherwise than one database (want: one; got: two shards):\n%s", d)
+	}
+}
+
+type shardedSearcher struct{ workertest.Sharded }
+
+func openShardedSearcher(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	return &shardedSearcher{workertest.ShardedMySQL(t, sc, 2, true)}
+}
+
+func (p *shardedSearcher) Handler(t *testing.T) bus.Handler {
+	o, err := index.Open(t.Context(), index.Config{MySQLDSN: p.MainDSN, MySQLShards: p.Shards}, worker.Deps{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return o.Handler
+}
+
+func (p *shardedSearcher) Snapshot(t *testing.T) map[string]string {
+	rows, err := workertest.SQLRowsAll(t.Context(), p.DBs, map[string]string{
+		"term": "SELECT CONCAT(chat_id, '/', message_id, '/', HEX(term)), 1 FROM search_terms",
+		"doc":  "SELECT CONCAT(chat_id, '/', message_id), version, deleted, HEX(terms) FROM search_docs",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress, err := workertest.ShardProgress(t.Context(), p.DBs, "search_progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range progress {
+		rows[k] = v
+	}
+	return rows
+}

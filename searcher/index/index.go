@@ -116,18 +116,20 @@ func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
 // Config is the searcher's own settings (worker.Config holds the common ones).
 type Config struct {
 	MySQLDSN string // secret: it may carry a password
+	// MySQLShards are the chat shards beyond the main database (secret).
+	MySQLShards []sqlstore.ShardDSN
 }
 
 // ReadConfig reads the searcher's settings from env; it opens nothing.
 func ReadConfig(env *config.Env) Config {
-	return Config{MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN")}
+	return Config{MySQLDSN: sqlstore.DSNFromEnv(env, "MYSQL_DSN"), MySQLShards: sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS")}
 }
 
 // Open opens the database (READ COMMITTED sessions, as the persister's),
 // waits for its schema and builds the handler; the searcher's
 // worker.Spec.Open.
 func Open(ctx context.Context, cfg Config, deps worker.Deps) (worker.Opened, error) {
-	st, err := sqlstore.OpenProjection(ctx, cfg.MySQLDSN)
+	st, err := sqlstore.OpenProjection(ctx, cfg.MySQLDSN, sqlstore.WithShards(cfg.MySQLShards))
 	if err != nil {
 		return worker.Opened{}, err
 	}

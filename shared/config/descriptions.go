@@ -42,6 +42,9 @@ var Descriptions = map[string]string{
 	"WORKER_LINGER":       "how long a busy partition waits for more events before a call (only while they arrive closer together than this)",
 
 	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it); ingest reads it for `verify` only",
+	"MYSQL_SHARDS":          "the chat shards beyond the main database, space-separated `name=DSN` entries with the app account (e.g. `s1=user:password@tcp(host:3317)/logchat s2=…`); unset: the main database is the one shard; every process must have the same list (docs/scaling.md)",
+	"MIGRATE_MYSQL_SHARDS":  "MYSQL_SHARDS with the migrate account of each shard, for the migrate command",
+	"MYSQL_SHARD_WEIGHTS":   "how new chats are spread: space-separated `name=weight` entries (integers >= 0, `main` included, 1 when unlisted; 0 takes no new chats); the gateway places a new chat on the shard with the fewest chats per unit of weight",
 	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN); `ingest verify` creates, migrates and drops its scratch database with it (with MYSQL_DSN when unset)",
 	"REDIS_ADDR":            "the Redis of the chat cache and the update streams: one host:port (one Redis or a primary, not Redis Cluster)",
 	"REDIS_USERNAME":        "the Redis ACL user to log in as (`make up` creates one per installation and stack, limited to `REDIS_PREFIX`); empty is the default user",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/logchat/shared/domain"
@@ -131,6 +132,28 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 			return fmt.Errorf("apply batch: %w", err)
 		}
 	}
+	// The chats cannot move while their rows are written (shards.go).
+	var chats []int64
+	for _, m := range b.Messages {
+		chats = append(chats, m.ChatID)
+	}
+	for _, r := range b.Reads {
+		chats = append(chats, r.ChatID)
+	}
+	for _, e := range b.Edits {
+		chats = append(chats, e.ChatID)
+	}
+	for _, d := range b.Deletes {
+		chats = append(chats, d.ChatID)
+	}
+	for _, h := range b.Hides {
+		chats = append(chats, h.ChatID)
+	}
+	f, err := s.fenceChats(ctx, chats)
+	if err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	defer f.done()
 	// Every shard records the partitions' progress, touched by the batch or
 	// not: "everything up to last_seq is applied here" holds for it either way.
 	work := map[string]*shardWork{}
@@ -138,7 +161,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 		work[sh.Name] = &shardWork{shard: sh}
 	}
 	get := func(chatID int64) *shardWork {
-		sh := s.shards.ShardFor(chatID)
+		sh := f.shards[chatID]
 		w := work[sh.Name]
 		if w == nil {
 			w = &shardWork{shard: sh}
@@ -172,12 +195,98 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	}
 	sort.Strings(names)
 	now := dbTime(time.Now())
-	for _, n := range names {
-		if err := s.applyShard(ctx, work[n], b.Progress, now); err != nil {
-			return fmt.Errorf("apply batch to shard %s: %w", n, err)
+	// A shard that fails (down) does not keep the others from their part:
+	// the batch is redelivered whole, and what committed is a no-op then.
+	var errs []error
+	var moves []chatMoves
+	touched := false
+	for _, w := range work {
+		touched = touched || !w.empty()
+	}
+	// The shards' transactions run side by side: they are independent (each
+	// shard's part is idempotent on its own), and a batch then waits for the
+	// slowest commit, not for their sum.
+	results := make([]struct {
+		moves chatMoves
+		err   error
+		ran   bool
+	}, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		w := work[n]
+		if touched && w.empty() && !s.idleProgressDue("persister/"+n) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.moves, r.err = s.applyShard(ctx, w, b.Progress, now, f.tx != nil)
+			r.ran = true
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		switch {
+		case r.err != nil:
+			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", names[i], r.err))
+		case r.ran:
+			moves = append(moves, r.moves)
 		}
 	}
-	return nil
+	// Sharded, the chats' last messages move in the fence's transaction on
+	// main, after every shard has committed: one commit on main per batch.
+	if f.tx != nil {
+		for _, m := range moves {
+			if err := moveChats(ctx, f.tx, m.heads, m.fallbacks, m.tops); err != nil {
+				errs = append(errs, fmt.Errorf("apply batch: %w", err))
+				break
+			}
+		}
+		if err := f.tx.Commit(); err != nil {
+			errs = append(errs, fmt.Errorf("apply batch: commit on main: %w", err))
+		}
+		f.tx = nil
+	}
+	return joinErrors(errs)
+}
+
+// chatMoves is what a shard's part of a batch does to its chats' rows in
+// main (moveChats), when main is not the shard itself.
+type chatMoves struct {
+	heads, tops map[int64]chatHead
+	fallbacks   []chatFallback
+}
+
+func (w *shardWork) empty() bool {
+	return len(w.msgs)+len(w.reads)+len(w.edits)+len(w.deletes)+len(w.hides) == 0
+}
+
+// idleProgressEvery is how often a shard that a writer's batch does not
+// touch still records its progress (a batch that touches no shard records
+// it on all). Its mark then lags, which is safe (everything up to it is
+// applied there; a restore replays from the lowest mark), and saves a commit
+// per untouched shard per batch; the highest mark of the shards is the
+// writer's. The gateway's wait for a chat's change (AppliedThrough) reads
+// the mark of the chat's shard, which the batch applying that change touched.
+const idleProgressEvery = time.Second
+
+// idleProgressDue tells whether an untouched shard records a writer's
+// progress now; key names the writer and the shard.
+func (s *Store) idleProgressDue(key string) bool {
+	if s.directory() == nil {
+		return true
+	}
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if s.idleAt == nil {
+		s.idleAt = map[string]time.Time{}
+	}
+	if time.Since(s.idleAt[key]) < idleProgressEvery {
+		return false
+	}
+	s.idleAt[key] = time.Now()
+	return true
 }
 
 // chatHead is the newest stored message of a chat within a batch.
@@ -186,7 +295,10 @@ type chatHead struct {
 	sentAt time.Time
 }
 
-func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress, now time.Time) error {
+// applyShard applies a shard's part of a batch in one transaction. With
+// deferMain, the chats' moves in main are returned for the caller to apply
+// (in the fence's transaction); otherwise they are applied here.
+func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress, now time.Time, deferMain bool) (chatMoves, error) {
 	// Rows in primary-key order, so that concurrent batches (other
 	// partitions) lock in one order and rarely deadlock.
 	sort.Slice(w.msgs, func(i, j int) bool {
@@ -271,9 +383,12 @@ func (s *Store) applyShard(ctx context.Context, w *shardWork, progress Progress,
 		return recordProgress(ctx, tx, progress, now)
 	})
 	if err != nil || sameDB || len(heads)+len(fallbacks)+len(tops) == 0 {
-		return err
+		return chatMoves{}, err
 	}
-	return inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks, tops) })
+	if deferMain {
+		return chatMoves{heads: heads, tops: tops, fallbacks: fallbacks}, nil
+	}
+	return chatMoves{}, inTx(ctx, s.main, opts, func(tx *sql.Tx) error { return moveChats(ctx, tx, heads, fallbacks, tops) })
 }
 
 // applyEdits sets the edited texts. An edit applies only over an older one

@@ -138,6 +138,11 @@ func replayCreate(ctx context.Context, tx *sql.Tx, c ChatChange) error {
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err // there already (or its direct pair is: the gateway's chat stands)
 	}
+	// A chat rebuilt from the log lives where the directory says (a copy of
+	// the live one, in a rebuild), else on the main database.
+	if _, err := tx.ExecContext(ctx, "INSERT IGNORE INTO chat_shards (chat_id, shard) VALUES (?, ?)", c.ChatID, MainShard); err != nil {
+		return err
+	}
 	return insertMembers(ctx, tx, c.ChatID, c.Chat.Members, at)
 }
 

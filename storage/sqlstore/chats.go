@@ -59,6 +59,9 @@ func (s *Store) CreateDirectChat(ctx context.Context, a, b domain.User, at time.
 			if err != nil {
 				return err
 			}
+			if err := s.placeChat(ctx, tx, id); err != nil {
+				return err
+			}
 			members := []domain.Member{{User: a, Role: domain.RoleMember}, {User: b, Role: domain.RoleMember}}
 			sortMembers(members)
 			if err := insertMembers(ctx, tx, id, members, at); err != nil {
@@ -108,6 +111,9 @@ func (s *Store) CreateGroupChat(ctx context.Context, title string, createdBy int
 		}
 		id, err := res.LastInsertId()
 		if err != nil {
+			return err
+		}
+		if err := s.placeChat(ctx, tx, id); err != nil {
 			return err
 		}
 		if err := insertMembers(ctx, tx, id, members, at); err != nil {

@@ -41,7 +41,11 @@ func (s *Store) History(ctx context.Context, chatID int64, q HistoryQuery) ([]do
 	if q.Limit <= 0 {
 		return nil, false, domain.Invalid("limit must be positive")
 	}
-	db := s.shards.ShardFor(chatID).DB
+	sh, err := s.shardOf(ctx, chatID)
+	if err != nil {
+		return nil, false, fmt.Errorf("history: %w", err)
+	}
+	db := sh.DB
 	// Rows the viewer may see: not deleted, above what they cleared, not
 	// hidden by them. The LIMIT counts only those, so a page stays full.
 	where := "chat_id = ? AND deleted_at IS NULL"
@@ -105,7 +109,11 @@ func clearedThrough(ctx context.Context, q querier, chatID, userID int64) (int64
 // Message returns one message of a chat, a deleted one too (Deleted set, its
 // text gone). ErrNotFound when it is not (yet) there.
 func (s *Store) Message(ctx context.Context, chatID, messageID int64) (domain.Message, error) {
-	rows, err := s.shards.ShardFor(chatID).DB.QueryContext(ctx,
+	sh, err := s.shardOf(ctx, chatID)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("message: %w", err)
+	}
+	rows, err := sh.DB.QueryContext(ctx,
 		"SELECT "+messageColumns+" FROM messages WHERE chat_id = ? AND id = ?", chatID, messageID)
 	if err != nil {
 		return domain.Message{}, fmt.Errorf("message: %w", err)
@@ -138,7 +146,11 @@ func (s *Store) MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int
 	}
 	out := make(map[int64]domain.Message, len(ids))
 	var found []domain.Message
-	for _, k := range s.byShard(chatIDs, ids) {
+	groups, err := s.byShard(ctx, chatIDs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("messages by id: %w", err)
+	}
+	for _, k := range groups {
 		msgs, err := selectMessages(ctx, k.db, "SELECT "+messageColumns+" FROM messages", k.chats, k.ids)
 		if err != nil {
 			return nil, fmt.Errorf("messages by id: %w", err)
@@ -166,10 +178,14 @@ type shardKeys struct {
 
 // byShard groups chat ids (and the message ids paired with them, index for
 // index, when ids is not nil) by the shard that holds each chat.
-func (s *Store) byShard(chats, ids []int64) map[string]*shardKeys {
+func (s *Store) byShard(ctx context.Context, chats, ids []int64) (map[string]*shardKeys, error) {
+	shards, err := s.shards.Resolve(ctx, chats)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*shardKeys{}
 	for i, c := range chats {
-		sh := s.shards.ShardFor(c)
+		sh := shards[c]
 		k := out[sh.Name]
 		if k == nil {
 			k = &shardKeys{db: sh.DB}
@@ -180,7 +196,7 @@ func (s *Store) byShard(chats, ids []int64) map[string]*shardKeys {
 			k.ids = append(k.ids, ids[i])
 		}
 	}
-	return out
+	return out, nil
 }
 
 // selectMessages runs "<selectFrom> WHERE chat_id IN (..) AND id IN (..)" in
@@ -279,7 +295,11 @@ func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64
 	for _, c := range chats {
 		out[c] = 0
 	}
-	for _, k := range s.byShard(chats, nil) {
+	groups, err := s.byShard(ctx, chats, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range groups {
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]
@@ -326,7 +346,11 @@ var unreadRows = "SELECT 1 FROM messages WHERE chat_id = ? AND id > GREATEST(?, 
 // other than userID, at most MaxUnreadCount.
 func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error) {
 	var n int
-	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+	sh, err := s.shardOf(ctx, chatID)
+	if err != nil {
+		return 0, fmt.Errorf("unread count: %w", err)
+	}
+	err = sh.DB.QueryRowContext(ctx,
 		"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, chatID, userID, userID, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
@@ -345,7 +369,11 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 		out[c] = 0
 		chats = append(chats, c)
 	}
-	for _, k := range s.byShard(chats, nil) {
+	groups, err := s.byShard(ctx, chats, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range groups {
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]
@@ -387,7 +415,11 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 // clientID in a chat; domain.ErrNotFound when there is none.
 func (s *Store) MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error) {
 	var id int64
-	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+	sh, err := s.shardOf(ctx, chatID)
+	if err != nil {
+		return 0, fmt.Errorf("message by client id: %w", err)
+	}
+	err = sh.DB.QueryRowContext(ctx,
 		"SELECT id FROM messages WHERE chat_id = ? AND author_id = ? AND client_id = ?", chatID, authorID, clientID).Scan(&id)
 	if err != nil {
 		return 0, notFound(fmt.Sprintf("message of chat %d by %d with client_id %q", chatID, authorID, clientID), err)
@@ -406,7 +438,11 @@ type View struct {
 // anything; the chat cache is rebuilt from them.
 func (s *Store) Views(ctx context.Context, userID int64, chatIDs []int64) (map[int64]View, error) {
 	out := map[int64]View{}
-	for _, k := range s.byShard(uniqueIDs(chatIDs), nil) {
+	groups, err := s.byShard(ctx, uniqueIDs(chatIDs), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range groups {
 		for cs := k.chats; len(cs) > 0; {
 			chunk := cs[:min(len(cs), maxInList)]
 			cs = cs[len(chunk):]
@@ -445,7 +481,11 @@ func (s *Store) Views(ctx context.Context, userID int64, chatIDs []int64) (map[i
 // applied there (0 before the first).
 func (s *Store) AppliedThrough(ctx context.Context, chatID int64, partition int) (uint64, error) {
 	var seq uint64
-	err := s.shards.ShardFor(chatID).DB.QueryRowContext(ctx,
+	sh, err := s.shardOf(ctx, chatID)
+	if err != nil {
+		return 0, fmt.Errorf("persister progress of partition %d: %w", partition, err)
+	}
+	err = sh.DB.QueryRowContext(ctx,
 		"SELECT last_seq FROM persister_progress WHERE partition_id = ?", partition).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil

@@ -50,6 +50,16 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 			}
 		}
 	}
+	chats := make([]int64, len(ops))
+	for i, op := range ops {
+		chats[i] = op.ChatID
+	}
+	// The chats cannot move while their ops are written (shards.go).
+	f, err := s.fenceChats(ctx, chats)
+	if err != nil {
+		return fmt.Errorf("apply search: %w", err)
+	}
+	defer f.done()
 	byShard := map[string][]SearchOp{}
 	dbs := map[string]*sql.DB{}
 	for _, sh := range s.shards.Shards() {
@@ -57,7 +67,7 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 		dbs[sh.Name] = sh.DB
 	}
 	for _, op := range ops {
-		sh := s.shards.ShardFor(op.ChatID)
+		sh := f.shards[op.ChatID]
 		byShard[sh.Name] = append(byShard[sh.Name], op)
 		dbs[sh.Name] = sh.DB
 	}
@@ -67,15 +77,22 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 	}
 	sort.Strings(names)
 	now := dbTime(time.Now())
+	// A shard that fails does not keep the others from their part: the
+	// batch is redelivered whole, and what committed is a no-op then.
+	var errs []error
+	touched := len(ops) > 0
 	for _, n := range names {
+		if touched && len(byShard[n]) == 0 && !s.idleProgressDue("searcher/"+n) {
+			continue // its progress lags a little (idleProgressEvery)
+		}
 		err := inTx(ctx, dbs[n], s.txOptions(), func(tx *sql.Tx) error {
 			return applySearchShard(ctx, tx, byShard[n], progress, now)
 		})
 		if err != nil {
-			return fmt.Errorf("apply search to shard %s: %w", n, err)
+			errs = append(errs, fmt.Errorf("apply search to shard %s: %w", n, err))
 		}
 	}
-	return nil
+	return joinErrors(errs)
 }
 
 // txOptions are the options of a projection's transaction: READ COMMITTED
@@ -306,7 +323,11 @@ func (s *Store) SearchCandidates(ctx context.Context, q SearchQuery) ([]SearchHi
 		return nil, domain.Invalid("search needs prefixes and a positive limit")
 	}
 	var out []SearchHit
-	for _, k := range s.byShard(uniqueIDs(q.Chats), nil) {
+	groups, err := s.byShard(ctx, uniqueIDs(q.Chats), nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range groups {
 		cleared, err := clearedBounds(ctx, k.db, q.Viewer, k.chats)
 		if err != nil {
 			return nil, err
@@ -425,7 +446,11 @@ func (s *Store) VisibleMessages(ctx context.Context, viewer int64, hits []Search
 		want[[2]int64{h.ChatID, h.MessageID}] = true
 	}
 	var found []domain.Message
-	for _, k := range s.byShard(chats, ids) {
+	groups, err := s.byShard(ctx, chats, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range groups {
 		cleared, err := clearedBounds(ctx, k.db, viewer, uniqueIDs(k.chats))
 		if err != nil {
 			return nil, err

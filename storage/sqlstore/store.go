@@ -3,11 +3,14 @@
 // outbox of their log events (outbox.go), and the persister's projection of
 // the log (messages, read positions, progress).
 //
-// Chat-scoped rows (messages, read_positions, persister_progress) are reached
-// through a ShardResolver, even while there is one shard, so that sharding by
-// chat id can be added without touching callers. Users, chats and memberships
-// live in the main database. No query joins a shard table with a main table:
-// authors' names are looked up in the main database after the shard query.
+// Chat-scoped rows (messages, read positions, hides, the search index; the
+// list is chatTables in move.go) are reached through a ShardResolver: the
+// main database alone (SingleShard), or the chat directory over the shards
+// of MYSQL_SHARDS (Directory, shards.go, where the rules of placement,
+// routing, fencing and moving are written down). Users, chats, memberships
+// and the directory live in the main database. No query joins a shard table
+// with a main table: authors' names are looked up in the main database
+// after the shard query.
 //
 // Errors: domain.ErrNotFound for a missing row, domain.ErrConflict for a
 // taken unique key; anything else is a wrapped driver error (an outage).
@@ -23,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -30,10 +34,11 @@ import (
 	"github.com/logchat/shared/domain"
 )
 
-// ShardResolver maps a chat to the database holding its chat-scoped rows.
+// ShardResolver maps chats to the databases holding their chat-scoped rows
+// (shards.go).
 type ShardResolver interface {
-	// ShardFor returns the shard of chatID.
-	ShardFor(chatID int64) Shard
+	// Resolve returns the shard of each chat.
+	Resolve(ctx context.Context, chatIDs []int64) (map[int64]Shard, error)
 	// Shards lists every shard (for migrations, progress and health).
 	Shards() []Shard
 }
@@ -48,8 +53,14 @@ type Shard struct {
 // one database (the main one, as Open sets it up).
 type SingleShard struct{ Shard Shard }
 
-// ShardFor returns the one shard.
-func (r SingleShard) ShardFor(int64) Shard { return r.Shard }
+// Resolve returns the one shard for every chat.
+func (r SingleShard) Resolve(_ context.Context, chatIDs []int64) (map[int64]Shard, error) {
+	out := make(map[int64]Shard, len(chatIDs))
+	for _, c := range chatIDs {
+		out[c] = r.Shard
+	}
+	return out, nil
+}
 
 // Shards returns the one shard.
 func (r SingleShard) Shards() []Shard { return []Shard{r.Shard} }
@@ -61,6 +72,11 @@ type Store struct {
 	// readCommitted: every session of the pools is READ COMMITTED already
 	// (OpenProjection), so a batch's transaction needs no SET of its own.
 	readCommitted bool
+
+	// idleAt is when each shard last recorded progress for a batch that did
+	// not touch it (idleProgressDue).
+	idleMu sync.Mutex
+	idleAt map[string]time.Time
 }
 
 // Pool settings. Every process (gateway, persister, cachewarm) opens one pool;
@@ -80,12 +96,43 @@ const (
 // trip per query instead of prepare, execute, close). Connections are made
 // lazily: Open fails only on a malformed DSN, so a process can start while
 // MySQL is down and report it through Ping.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := openDB(dsn, "")
+//
+// WithShards adds shard databases (MYSQL_SHARDS): chats are then placed and
+// found through the directory (shards.go).
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	return open(dsn, "", opts)
+}
+
+func open(dsn, sessionInit string, opts []Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db, err := openDB(dsn, sessionInit)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{main: db, shards: SingleShard{Shard{Name: "main", DB: db}}}, nil
+	st := &Store{main: db, readCommitted: sessionInit != ""}
+	main := Shard{Name: MainShard, DB: db}
+	if len(o.shards) == 0 {
+		st.shards = SingleShard{main}
+		return st, nil
+	}
+	var shards []Shard
+	for _, sd := range o.shards {
+		sdb, err := openDB(sd.DSN, sessionInit)
+		if err != nil {
+			_ = db.Close()
+			for _, s := range shards {
+				_ = s.DB.Close()
+			}
+			// openDB's errors name the fault, never the DSN.
+			return nil, fmt.Errorf("shard %s: %w", sd.Name, err)
+		}
+		shards = append(shards, Shard{Name: sd.Name, DB: sdb})
+	}
+	st.shards = newDirectory(main, shards, o.weights, o.ttl)
+	return st, nil
 }
 
 // OpenProjection is Open for the persister, whose transactions (ApplyBatch)
@@ -93,12 +140,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // whole session when it is opened. Setting the level per transaction costs
 // a statement and a round trip before each one, a seventh of a small
 // batch's (docs/performance.md).
-func OpenProjection(ctx context.Context, dsn string) (*Store, error) {
-	db, err := openDB(dsn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-	if err != nil {
-		return nil, err
-	}
-	return &Store{main: db, shards: SingleShard{Shard{Name: "main", DB: db}}, readCommitted: true}, nil
+func OpenProjection(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	return open(dsn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", opts)
 }
 
 // CheckDSN tells whether dsn is one Open accepts, without connecting: a

@@ -2,6 +2,7 @@ package workertest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -522,4 +523,103 @@ func SeedMySQL(t testing.TB, st *sqlstore.Store, sc *Scenario) {
 			t.Fatalf("seed mysql: %v", err)
 		}
 	}
+}
+
+// Sharded is a fresh main database and shard databases beyond it, migrated,
+// with the scenario's users, chats and memberships seeded through a store
+// that places chats on the shards only (main weighs 0), as a gateway would.
+type Sharded struct {
+	MainDSN string
+	Shards  []sqlstore.ShardDSN
+	// DBs are connections to the main database and each shard, main first.
+	DBs []*sql.DB
+}
+
+// ShardedMySQL makes a Sharded installation of n shards and seeds it with
+// SeedMySQL (seed false: users only, as a restore before the log began).
+func ShardedMySQL(t *testing.T, sc *Scenario, n int, seed bool) Sharded {
+	t.Helper()
+	out := Sharded{MainDSN: testkit.MySQL(t)}
+	weights := map[string]int{sqlstore.MainShard: 0}
+	dsns := []string{out.MainDSN}
+	for i := range n {
+		name := fmt.Sprintf("s%d", i+1)
+		dsn := testkit.MySQL(t)
+		out.Shards = append(out.Shards, sqlstore.ShardDSN{Name: name, DSN: dsn})
+		weights[name] = 1
+		dsns = append(dsns, dsn)
+	}
+	st, err := sqlstore.Open(t.Context(), out.MainDSN, sqlstore.WithShards(out.Shards), sqlstore.WithShardWeights(weights))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if seed {
+		SeedMySQL(t, st, sc)
+	} else {
+		SeedUsers(t, st, sc)
+	}
+	for _, dsn := range dsns {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		out.DBs = append(out.DBs, db)
+	}
+	return out
+}
+
+// SQLRowsAll is SQLRows over several databases (a sharded installation),
+// their rows together; a key found in two of them fails.
+func SQLRowsAll(ctx context.Context, dbs []*sql.DB, queries map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, db := range dbs {
+		rows, err := SQLRows(ctx, db, queries)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range rows {
+			if _, dup := out[k]; dup {
+				return nil, fmt.Errorf("%s is in two databases (the second: number %d)", k, i)
+			}
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// ShardProgress is a sharded writer's progress as SQLRows shows one
+// database's ("progress/<partition>" → "last_seq=<n>"): per partition, the
+// highest mark of the databases (a shard a batch did not touch may record
+// it later; sqlstore.idleProgressEvery).
+func ShardProgress(ctx context.Context, dbs []*sql.DB, table string) (map[string]string, error) {
+	best := map[string]int64{}
+	for _, db := range dbs {
+		rows, err := db.QueryContext(ctx, "SELECT partition_id, last_seq FROM "+table)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var p string
+			var seq int64
+			if err := rows.Scan(&p, &seq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			best[p] = max(best[p], seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string]string{}
+	for p, seq := range best {
+		out["progress/"+p] = fmt.Sprintf("last_seq=%d", seq)
+	}
+	return out, nil
 }

@@ -23,8 +23,9 @@ const defaultRedisPrefix = "lc:"
 type settings struct {
 	Redis       redisconn.Config // address, login, TLS
 	RedisPrefix string
-	MySQLDSN    string // secret: it may carry a password
-	Recent      int    // newest messages indexed per chat for unread counts
+	MySQLDSN    string              // secret: it may carry a password
+	MySQLShards []sqlstore.ShardDSN // secret: the chat shards beyond main
+	Recent      int                 // newest messages indexed per chat for unread counts
 }
 
 // readSettings reads cachewarm's settings from env and states their rules;
@@ -34,6 +35,7 @@ func readSettings(env *config.Env) settings {
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", defaultRedisPrefix),
 		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		MySQLShards: sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS"),
 		Recent:      env.Int("CACHE_RECENT_MESSAGES", chatcache.DefaultRecentMessages),
 	}
 	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the cache's keys need a namespace of their own")
@@ -44,7 +46,7 @@ func readSettings(env *config.Env) settings {
 // open builds the handler over Redis and MySQL (chats are loaded from MySQL
 // when Redis lost them). Both connect lazily: an outage shows in /readyz.
 func open(ctx context.Context, s settings, deps worker.Deps) (worker.Opened, error) {
-	st, err := sqlstore.Open(ctx, s.MySQLDSN)
+	st, err := sqlstore.Open(ctx, s.MySQLDSN, sqlstore.WithShards(s.MySQLShards))
 	if err != nil {
 		return worker.Opened{}, fmt.Errorf("open mysql: %w", err)
 	}

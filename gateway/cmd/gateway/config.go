@@ -29,6 +29,10 @@ type settings struct {
 	Topology     bus.Topology
 	Publish      bus.PublisherConfig
 	MySQLDSN     string
+	// MySQLShards are the chat shards beyond the main database (secret),
+	// MySQLShardWeights how new chats are spread over them and main.
+	MySQLShards       []sqlstore.ShardDSN
+	MySQLShardWeights map[string]int
 
 	Redis       redisconn.Config
 	RedisPrefix string
@@ -75,6 +79,7 @@ func readSettings(env *config.Env) settings {
 		Topology:     bus.TopologyFromEnv(env),
 		Publish:      bus.PublisherConfigFromEnv(env),
 		MySQLDSN:     sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		MySQLShards:  sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS"),
 
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
@@ -139,5 +144,6 @@ func readSettings(env *config.Env) settings {
 	env.Check(s.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	env.Check(s.Addr != "", "GATEWAY_ADDR must not be empty")
 	env.Check(s.InternalAddr != s.Addr, "GATEWAY_INTERNAL_ADDR must differ from GATEWAY_ADDR")
+	s.MySQLShardWeights = sqlstore.ShardWeightsFromEnv(env, s.MySQLShards)
 	return s
 }

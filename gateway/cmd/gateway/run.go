@@ -54,7 +54,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("open stream %s: %w", s.Topology.Stream, err)
 	}
 
-	st, err := sqlstore.Open(ctx, s.MySQLDSN)
+	st, err := sqlstore.Open(ctx, s.MySQLDSN, sqlstore.WithShards(s.MySQLShards), sqlstore.WithShardWeights(s.MySQLShardWeights))
 	if err != nil {
 		return fmt.Errorf("open mysql: %w", err)
 	}

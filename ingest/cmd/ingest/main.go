@@ -47,6 +47,11 @@ commands:
                      Exit status: 0 converged, 1 diverged, 2 the check failed.
                      Needs MYSQL_DSN, REDIS_* and an account that may create
                      the scratch database (MIGRATE_MYSQL_DSN; MYSQL_DSN if unset)
+  shard move CHAT --to SHARD
+                     move a chat's rows to another MySQL shard online (copy,
+                     verify, switch the directory, clean up the source) while
+                     its messages keep arriving; run it again after a crash.
+                     Needs MYSQL_DSN and MYSQL_SHARDS (docs/scaling.md)
   nats-config [--bcrypt] [--tls-cert FILE --tls-key FILE [--tls-ca FILE --tls-verify]]
                      print nats-server's users and permissions for the topology
                      (ingest/access), passwords as $NATS_<USER>_PASSWORD references
@@ -55,8 +60,9 @@ commands:
 
 environment: NATS_URL (default ` + bus.DefaultNATSURL + `), NATS_USER (default admin),
 NATS_PASSWORD (required), NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY, STREAM_NAME,
-STREAM_PARTITIONS, ...; verify also MYSQL_DSN, MIGRATE_MYSQL_DSN, REDIS_ADDR,
-REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS*, REDIS_PREFIX
+STREAM_PARTITIONS, ...; verify also MYSQL_DSN, MYSQL_SHARDS, MIGRATE_MYSQL_DSN,
+REDIS_ADDR, REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS*, REDIS_PREFIX; shard
+MYSQL_DSN, MYSQL_SHARDS
 `
 
 func main() {
@@ -85,6 +91,14 @@ func run(ctx context.Context, args []string) error {
 	if args[0] == config.DescribeCommand {
 		bus.NATSFromEnv(env, access.Admin)
 		return env.PrintDescription(os.Stdout)
+	}
+	if args[0] == "shard" {
+		// MySQL only: the move needs no NATS.
+		s := readShardSettings(env)
+		if err := env.Err(); err != nil {
+			return err
+		}
+		return runShard(ctx, os.Stdout, s, args[1:])
 	}
 	if args[0] == "nats-config" {
 		if err := env.Err(); err != nil {

@@ -20,8 +20,9 @@ import (
 // verifySettings are what `ingest verify` reads beyond the bus: the live
 // projections and the account that may create the scratch database.
 type verifySettings struct {
-	MySQLDSN    string // secret: it carries a password
-	AdminDSN    string // secret
+	MySQLDSN    string              // secret: it carries a password
+	MySQLShards []sqlstore.ShardDSN // secret: the chat shards beyond main
+	AdminDSN    string              // secret
 	Redis       redisconn.Config
 	RedisPrefix string
 }
@@ -29,6 +30,7 @@ type verifySettings struct {
 func readVerifySettings(env *config.Env) verifySettings {
 	s := verifySettings{
 		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		MySQLShards: sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS"),
 		AdminDSN:    env.Secret("MIGRATE_MYSQL_DSN", ""),
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
@@ -72,7 +74,7 @@ func runVerify(ctx context.Context, js jetstream.JetStream, topo bus.Topology, s
 	}
 	defer rdb.Close()
 	rep, err := verify.Run(ctx, verify.Options{
-		JS: js, Topology: topo, MySQLDSN: s.MySQLDSN, AdminDSN: s.AdminDSN,
+		JS: js, Topology: topo, MySQLDSN: s.MySQLDSN, Shards: s.MySQLShards, AdminDSN: s.AdminDSN,
 		Redis: rdb, RedisPrefix: s.RedisPrefix,
 		Batch: *batch, Wait: *wait, Keep: *keep, Show: *show, Log: log,
 	})

@@ -47,8 +47,9 @@ type settings struct {
 
 	Redis       redisconn.Config // the update streams' Redis
 	RedisPrefix string
-	MySQLDSN    string           // secret: it may carry a password
-	Updates     updates.Settings // what a user's stream keeps
+	MySQLDSN    string              // secret: it may carry a password
+	MySQLShards []sqlstore.ShardDSN // secret: the chat shards beyond main
+	Updates     updates.Settings    // what a user's stream keeps
 }
 
 // readSettings reads the notifier's settings from env and states their
@@ -61,6 +62,7 @@ func readSettings(env *config.Env) settings {
 		Redis:       redisconn.FromEnv(env),
 		RedisPrefix: env.String("REDIS_PREFIX", "lc:"),
 		MySQLDSN:    sqlstore.DSNFromEnv(env, "MYSQL_DSN"),
+		MySQLShards: sqlstore.ShardsFromEnv(env, "MYSQL_SHARDS"),
 		Updates:     updates.SettingsFromEnv(env),
 	}
 	env.Check(s.RedisPrefix != "", "REDIS_PREFIX must not be empty: the update streams' keys need a namespace of their own")
@@ -73,7 +75,7 @@ func readSettings(env *config.Env) settings {
 // open builds the relay over Centrifugo, Redis and MySQL; all connect
 // lazily, so an outage shows in /readyz.
 func open(ctx context.Context, s settings, deps worker.Deps) (worker.Opened, error) {
-	st, err := sqlstore.Open(ctx, s.MySQLDSN)
+	st, err := sqlstore.Open(ctx, s.MySQLDSN, sqlstore.WithShards(s.MySQLShards))
 	if err != nil {
 		return worker.Opened{}, fmt.Errorf("open mysql: %w", err)
 	}

@@ -10,7 +10,8 @@
 //
 // MIGRATE_MYSQL_DSN names the main database and the account that may change
 // its schema (required: `make up` creates the installation's migrate account
-// and sets it). The running processes use another account (MYSQL_DSN) that
+// and sets it); MIGRATE_MYSQL_SHARDS the chat shards beyond it, the same way
+// (optional: name=DSN entries, as MYSQL_SHARDS). The running processes use another account (MYSQL_DSN) that
 // may only read and write rows (docs/security.md).
 package main
 
@@ -47,12 +48,12 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		cmd = args[0]
 	}
 	env := config.New()
-	dsn := readSettings(env)
+	dsn, shards := readSettings(env)
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	env.Log(log)
-	st, err := sqlstore.Open(ctx, dsn)
+	st, err := sqlstore.Open(ctx, dsn, sqlstore.WithShards(shards))
 	if err != nil {
 		return retry.Permanent(err)
 	}
@@ -76,8 +77,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 		fmt.Printf("this build needs version %d\n", sqlstore.SchemaVersion())
+		names := st.ShardNames()
 		for i, v := range vs {
-			fmt.Printf("database %d: version %d\n", i, v)
+			fmt.Printf("database %d (%s): version %d\n", i, names[i], v)
 		}
 		return st.CheckSchema(ctx)
 	default:
@@ -85,8 +87,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 }
 
-// readSettings reads the migrate command's environment: the main database,
-// through the account that may change its schema.
-func readSettings(env *config.Env) (dsn string) {
-	return sqlstore.DSNFromEnv(env, "MIGRATE_MYSQL_DSN")
+// readSettings reads the migrate command's environment: the main database
+// and the chat shards beyond it, through the accounts that may change their
+// schemas.
+func readSettings(env *config.Env) (dsn string, shards []sqlstore.ShardDSN) {
+	return sqlstore.DSNFromEnv(env, "MIGRATE_MYSQL_DSN"), sqlstore.ShardsFromEnv(env, "MIGRATE_MYSQL_SHARDS")
 }

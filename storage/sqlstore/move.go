@@ -1,0 +1,296 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// chatTables are the chat-scoped tables: each has a chat_id column, lives on
+// the chat's shard, and moves with it. A migration that adds a chat-scoped
+// table adds it here (and routes its queries through the resolver).
+var chatTables = []string{"messages", "read_positions", "hidden_messages", "history_cleared", "search_terms", "search_docs"}
+
+// MoveStep is reported by MoveChat as it goes, for the operator.
+type MoveStep func(step string)
+
+// MoveChat moves a chat's rows to the shard named to, online: the persister
+// and the searcher go on applying the chat's events, the gateway goes on
+// reading it. The protocol (docs/design.md, "Chat shards"), each step's state
+// kept in the chat's directory row so that running MoveChat again after a
+// crash at any point resumes it:
+//
+//  1. move_to = to (the row still names the source): readers stop caching
+//     the chat's entry; MoveChat waits the directory TTL, after which no
+//     reader holds a cached one.
+//  2. In one main transaction holding the directory row FOR UPDATE (which
+//     waits for every writer's batch in flight, whose shared lock on it
+//     lasts until its shard commit, and holds back the next ones): the
+//     target's rows of the chat are replaced by a copy of the source's,
+//     compared table by table, and the row switched to shard = to,
+//     move_from = the source. Writers blocked meanwhile read the new
+//     shard when they get the lock.
+//  3. After another TTL (readers that resolved the source just before the
+//     switch have finished), the source's rows are deleted and move_from
+//     cleared.
+//
+// A crash before 2 commits leaves the source complete and authoritative
+// (the target's partial copy is replaced by the next run); after, the
+// target is complete and authoritative, and the next run only cleans up.
+func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step MoveStep) error {
+	if step == nil {
+		step = func(string) {}
+	}
+	d := s.directory()
+	if d == nil {
+		return errors.New("move chat: no shards are configured (MYSQL_SHARDS)")
+	}
+	target, err := d.shard(to)
+	if err != nil {
+		return fmt.Errorf("move chat: %w", err)
+	}
+	e, err := s.directoryEntry(ctx, chatID)
+	if err != nil {
+		return err
+	}
+	if e.moveFrom != "" {
+		step(fmt.Sprintf("chat %d: switched to %s already; cleaning up %s", chatID, e.shard, e.moveFrom))
+		if err := s.cleanUpMove(ctx, d, chatID, e, step); err != nil {
+			return err
+		}
+		e.moveFrom = ""
+	}
+	if e.shard == to {
+		if e.moveTo != "" {
+			// A move elsewhere that never switched: the chat is here.
+			if _, err := s.main.ExecContext(ctx, "UPDATE chat_shards SET move_to = NULL WHERE chat_id = ? AND shard = ?", chatID, to); err != nil {
+				return fmt.Errorf("move chat %d: %w", chatID, err)
+			}
+		}
+		step(fmt.Sprintf("chat %d is on %s", chatID, to))
+		d.forget(chatID)
+		return nil
+	}
+	if e.moveTo != "" && e.moveTo != to {
+		return fmt.Errorf("move chat %d: a move to %s is in progress: finish it first (--to %s)", chatID, e.moveTo, e.moveTo)
+	}
+	source, err := d.shard(e.shard)
+	if err != nil {
+		return fmt.Errorf("move chat: %w", err)
+	}
+	// 1.
+	if e.moveTo == "" {
+		if _, err := s.main.ExecContext(ctx, "UPDATE chat_shards SET move_to = ? WHERE chat_id = ? AND shard = ?", to, chatID, source.Name); err != nil {
+			return fmt.Errorf("move chat %d: mark: %w", chatID, err)
+		}
+	}
+	step(fmt.Sprintf("chat %d: moving from %s to %s; waiting %s for the readers' cached directories", chatID, source.Name, to, d.ttl))
+	if err := sleep(ctx, d.ttl); err != nil {
+		return err
+	}
+	// 2.
+	var copied map[string]int
+	err = inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
+		locked, err := readDirectory(ctx, tx, []int64{chatID}, " FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if cur := locked[chatID]; cur.shard != source.Name || cur.moveTo != to {
+			return fmt.Errorf("the directory row changed under the move (%+v): run the move again", cur)
+		}
+		if copied, err = copyChat(ctx, chatID, source, target); err != nil {
+			return err
+		}
+		if err := compareChat(ctx, chatID, source, target); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE chat_shards SET shard = ?, move_to = NULL, move_from = ? WHERE chat_id = ?", to, source.Name, chatID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("move chat %d: copy and switch: %w", chatID, err)
+	}
+	d.forget(chatID)
+	step(fmt.Sprintf("chat %d: copied %v, verified, switched to %s", chatID, copied, to))
+	// 3.
+	return s.cleanUpMove(ctx, d, chatID, dirEntry{shard: to, moveFrom: source.Name}, step)
+}
+
+// directoryEntry reads a chat's directory row, creating it (on main) for a
+// chat that has none.
+func (s *Store) directoryEntry(ctx context.Context, chatID int64) (dirEntry, error) {
+	var exists int
+	if err := s.main.QueryRowContext(ctx, "SELECT COUNT(*) FROM chats WHERE id = ?", chatID).Scan(&exists); err != nil {
+		return dirEntry{}, fmt.Errorf("move chat %d: %w", chatID, err)
+	}
+	if exists == 0 {
+		return dirEntry{}, fmt.Errorf("move chat %d: no such chat", chatID)
+	}
+	if _, err := s.main.ExecContext(ctx, "INSERT IGNORE INTO chat_shards (chat_id, shard) VALUES (?, ?)", chatID, MainShard); err != nil {
+		return dirEntry{}, fmt.Errorf("move chat %d: %w", chatID, err)
+	}
+	m, err := readDirectory(ctx, s.main, []int64{chatID}, "")
+	if err != nil {
+		return dirEntry{}, fmt.Errorf("move chat %d: %w", chatID, err)
+	}
+	return m[chatID], nil
+}
+
+// cleanUpMove deletes the chat's rows from the shard it left, once readers
+// that may have resolved it before the switch are done.
+func (s *Store) cleanUpMove(ctx context.Context, d *Directory, chatID int64, e dirEntry, step MoveStep) error {
+	from, err := d.shard(e.moveFrom)
+	if err != nil {
+		return fmt.Errorf("move chat: %w", err)
+	}
+	step(fmt.Sprintf("chat %d: waiting %s before deleting its rows from %s", chatID, d.ttl, from.Name))
+	if err := sleep(ctx, d.ttl); err != nil {
+		return err
+	}
+	for _, t := range chatTables {
+		if err := deleteChatRows(ctx, from.DB, t, chatID); err != nil {
+			return fmt.Errorf("move chat %d: clean up %s: %w", chatID, from.Name, err)
+		}
+	}
+	if _, err := s.main.ExecContext(ctx, "UPDATE chat_shards SET move_from = NULL WHERE chat_id = ? AND move_from = ?", chatID, from.Name); err != nil {
+		return fmt.Errorf("move chat %d: %w", chatID, err)
+	}
+	step(fmt.Sprintf("chat %d: its rows are deleted from %s; the move is complete", chatID, from.Name))
+	return nil
+}
+
+// deleteChatRows deletes a chat's rows of a table in chunks, so that no
+// transaction grows with the chat.
+func deleteChatRows(ctx context.Context, db *sql.DB, table string, chatID int64) error {
+	for {
+		res, err := db.ExecContext(ctx, "DELETE FROM "+table+" WHERE chat_id = ? LIMIT 5000", chatID)
+		if err != nil {
+			return fmt.Errorf("delete from %s: %w", table, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// copyChat replaces the target's rows of the chat by the source's, in one
+// target transaction, and returns the rows copied per table.
+func copyChat(ctx context.Context, chatID int64, source, target Shard) (map[string]int, error) {
+	counts := map[string]int{}
+	err := inTx(ctx, target.DB, nil, func(tx *sql.Tx) error {
+		for _, t := range chatTables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE chat_id = ?", chatID); err != nil {
+				return fmt.Errorf("clear %s on %s: %w", t, target.Name, err)
+			}
+			n, err := copyTable(ctx, source.DB, tx, t, chatID)
+			if err != nil {
+				return fmt.Errorf("copy %s from %s to %s: %w", t, source.Name, target.Name, err)
+			}
+			counts[t] = n
+		}
+		return nil
+	})
+	return counts, err
+}
+
+// copyTable streams one table's rows of a chat into tx, in multi-row
+// INSERTs. Values travel as the driver reads them (bytes, integers, times),
+// so the copy is byte for byte; compareChat checks it.
+func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, chatID int64) (int, error) {
+	rows, err := src.QueryContext(ctx, "SELECT * FROM "+table+" WHERE chat_id = ?", chatID)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	head := "INSERT INTO " + table + " (`" + strings.Join(cols, "`, `") + "`) VALUES "
+	tuple := "(" + placeholders(len(cols)) + ")"
+	var args []any
+	n, pending := 0, 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		q := head + strings.TrimSuffix(strings.Repeat(tuple+",", pending), ",")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		args, pending = args[:0], 0
+		return nil
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, err
+		}
+		args = append(args, vals...)
+		pending++
+		n++
+		if pending == maxRowsPerInsert {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return n, flush()
+}
+
+// compareChat checks that the target holds exactly the source's rows of the
+// chat: per table, the row count and a checksum of every column.
+func compareChat(ctx context.Context, chatID int64, source, target Shard) error {
+	for _, t := range chatTables {
+		cols, err := tableColumns(ctx, source.DB, t)
+		if err != nil {
+			return err
+		}
+		parts := make([]string, len(cols))
+		for i, c := range cols {
+			parts[i] = "COALESCE(HEX(`" + c + "`), 'NULL')"
+		}
+		q := "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', " + strings.Join(parts, ", ") + "))), 0) FROM " + t + " WHERE chat_id = ?"
+		var sn, sc, tn, tc int64
+		if err := source.DB.QueryRowContext(ctx, q, chatID).Scan(&sn, &sc); err != nil {
+			return fmt.Errorf("checksum %s on %s: %w", t, source.Name, err)
+		}
+		// The copy is committed on the target, and the source cannot
+		// change: the writers wait for the directory row this holds.
+		if err := target.DB.QueryRowContext(ctx, q, chatID).Scan(&tn, &tc); err != nil {
+			return fmt.Errorf("checksum %s on %s: %w", t, target.Name, err)
+		}
+		if sn != tn || sc != tc {
+			return fmt.Errorf("%s differs after the copy: %s has %d rows (checksum %d), %s %d (%d)", t, source.Name, sn, sc, target.Name, tn, tc)
+		}
+	}
+	return nil
+}
+
+func tableColumns(ctx context.Context, db *sql.DB, table string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT * FROM "+table+" LIMIT 0")
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	return rows.Columns()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
