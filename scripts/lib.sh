@@ -164,9 +164,35 @@ ensure_redis_user() {
   case $prefix in *[!A-Za-z0-9_.:-]*|'') die "REDIS_PREFIX may hold letters, digits and _ . : - only: $prefix" ;; esac
   # The password's SHA-256, not the password, goes to Redis, through stdin.
   hash=$(printf '%s' "${SECRETS[REDIS_PASSWORD]}" | sha256sum | cut -d' ' -f1)
-  out=$(printf 'ACL SETUSER %s reset on #%s ~%s* &%s* +@all -@dangerous -scan -randomkey -script|flush -script|kill -function\n' \
-    "$user" "$hash" "$prefix" "$prefix" | redis_admin 2>&1) || true
+  if [ -n "${REDIS_CLUSTER_ADDRS:-}" ]; then
+    ensure_redis_cluster_user "$user" "$prefix" "$hash"
+    return
+  fi
+  out=$(redis_acl_setuser "$user" "$prefix" "$hash" | redis_admin 2>&1) || true
   [ "$out" = OK ] || die "could not create the Redis user $user at $REDIS_HOST:$REDIS_PORT (Redis 6 or newer; REDIS_ADMIN_PASSWORD if its default user has a password): $out"
+}
+
+# redis_acl_setuser USER PREFIX HASH: the ACL SETUSER line of ensure_redis_user.
+redis_acl_setuser() {
+  printf 'ACL SETUSER %s reset on #%s ~%s* &%s* +@all -@dangerous -scan -randomkey -script|flush -script|kill -function\n' \
+    "$1" "$3" "$2" "$2"
+}
+
+# ensure_redis_cluster_user USER PREFIX HASH: ensure_redis_user on Redis
+# Cluster (REDIS_CLUSTER_ADDRS). Nodes do not share ACL users, so the user is
+# set on every node the first reachable seed knows (CLUSTER NODES), masters
+# and replicas. A node added later needs it too: run the stack's start again.
+ensure_redis_cluster_user() {
+  local user=$1 prefix=$2 hash=$3 seed nodes="" node out
+  for seed in ${REDIS_CLUSTER_ADDRS//,/ }; do
+    nodes=$(REDIS_HOST=${seed%:*} REDIS_PORT=${seed##*:} redis_admin cluster nodes 2>/dev/null |
+      awk '$3 !~ /fail|noaddr/ {split($2, a, "@"); print a[1]}') && [ -n "$nodes" ] && break
+  done
+  [ -n "$nodes" ] || die "no Redis Cluster node answers at REDIS_CLUSTER_ADDRS=$REDIS_CLUSTER_ADDRS"
+  for node in $nodes; do
+    out=$(redis_acl_setuser "$user" "$prefix" "$hash" | REDIS_HOST=${node%:*} REDIS_PORT=${node##*:} redis_admin 2>&1) || true
+    [ "$out" = OK ] || die "could not create the Redis user $user on cluster node $node: $out"
+  done
 }
 
 # Secrets of this installation: generated on first run, kept in SECRETS_FILE
