@@ -379,10 +379,10 @@ func TestMembershipEvents(t *testing.T) {
 		t.Fatalf("leaver's list %v, want [21]", got)
 	}
 	// Gone from the stored list and member set, not only hidden when read.
-	if raw, _ := rdb.ZRange(ctx, prefix+"u:2:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 20)) {
+	if raw, _ := rdb.ZRange(ctx, prefix+"{u:2}:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 20)) {
 		t.Fatalf("leaver's stored list still holds chat 20: %v", raw)
 	}
-	if in, _ := rdb.SIsMember(ctx, prefix+"c:20:mem", "2").Result(); in {
+	if in, _ := rdb.SIsMember(ctx, prefix+"{c:20}:mem", "2").Result(); in {
 		t.Fatal("leaver still in chat 20's member set")
 	}
 	if _, err := c.Summary(ctx, 2, 20); !errors.Is(err, domain.ErrNotFound) {
@@ -513,7 +513,7 @@ func TestRebuildNeverOverwritesNewerCachedData(t *testing.T) {
 		got[0].ReadMessageID != int64(second.Seq) || got[0].UnreadCount != 1 {
 		t.Fatalf("rebuilt over newer data: %s", js(got))
 	}
-	if raw, _ := rdb.ZRange(ctx, prefix+"u:1:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 31)) {
+	if raw, _ := rdb.ZRange(ctx, prefix+"{u:1}:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 31)) {
 		t.Fatalf("the rebuild stored the chat user 1 left: %v", raw)
 	}
 	checkLists(t, c, m, []int64{1, 2}, 10)
@@ -716,7 +716,7 @@ func TestConcurrentRebuildsEventsAndAFlushConverge(t *testing.T) {
 			checkLists(t, c, m, users, 4)
 			// The stored lists too, not only what reads let through.
 			for _, u := range users {
-				raw, err := rdb.ZRange(ctx, fmt.Sprintf("%su:%d:chats", prefix, u), 0, -1).Result()
+				raw, err := rdb.ZRange(ctx, fmt.Sprintf("%s{u:%d}:chats", prefix, u), 0, -1).Result()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -751,7 +751,7 @@ func TestVanishedEntriesAreSkippedAndPagesStayFull(t *testing.T) {
 		m.mu.Lock()
 		delete(m.chats, gone)
 		m.mu.Unlock()
-		if err := rdb.Del(ctx, fmt.Sprintf("%sc:%d", prefix, gone), fmt.Sprintf("%sc:%d:mem", prefix, gone)).Err(); err != nil {
+		if err := rdb.Del(ctx, fmt.Sprintf("%s{c:%d}", prefix, gone), fmt.Sprintf("%s{c:%d}:mem", prefix, gone)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -264,7 +264,7 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 	afterDirect := s.send(direct.ID, alice, "me too")
 	eventually(t, 10*time.Second, "the worker's writes after the flush", func() (bool, string) {
 		lid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%sc:%d", s.prefix, group.ID), "lid").Result()
-		score, err := s.rdb.ZScore(ctx, fmt.Sprintf("%su:%d:chats", s.prefix, carol.ID), fmt.Sprintf("%019d", group.ID)).Result()
+		score, err := s.rdb.ZScore(ctx, fmt.Sprintf("%s{u:%d}:chats", s.prefix, carol.ID), fmt.Sprintf("%019d", group.ID)).Result()
 		dlid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%sc:%d", s.prefix, direct.ID), "lid").Result()
 		return lid == fmt.Sprint(after) && dlid == fmt.Sprint(afterDirect) && err == nil && score > 0,
 			fmt.Sprintf("group lid %q, direct lid %q, carol's entry %v %v", lid, dlid, score, err)
