@@ -15,18 +15,20 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/logchat/storage/redisconn"
 )
 
 // The Redis code must behave the same on one Redis and on Redis Cluster
-// (REDIS_CLUSTER_ADDRS). A test package that runs against both starts one
-// cluster for the whole package in its TestMain:
+// (REDIS_CLUSTER_ADDRS). A test package whose tests take their Redis from
+// RedisUnderTest (and RedisUnderTestConfig) runs them on both with
 //
-//	func TestMain(m *testing.M) { os.Exit(testkit.MainWithRedisCluster(m)) }
+//	func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
 //
-// and its tests take their Redis from RedisOn(t, backend) for each of
-// RedisBackends. The cluster is three masters of scripts/redis-cluster.sh on
-// free ports, with data in a temporary directory; MainWithRedisCluster
-// stops it after the tests.
+// which runs the package's tests once per backend (same tests, same
+// assertions), starting one cluster for the package: three masters of
+// scripts/redis-cluster.sh on free ports, data in a temporary directory,
+// stopped after the tests. RedisOn(t, backend) gives a test a chosen one.
 
 // Redis backends of RedisOn.
 const (
@@ -45,14 +47,28 @@ var sharedCluster struct {
 	err     error
 }
 
-// MainWithRedisCluster runs the package's tests, with a Redis Cluster started
-// on the first RedisOn(t, RedisCluster) and stopped when they end. It
-// returns m.Run's exit code.
-func MainWithRedisCluster(m *testing.M) int {
+// redisBackend is the backend of RedisUnderTest; MainOnRedisBackends sets it
+// between runs (never while tests run).
+var redisBackend = RedisSingle
+
+// MainOnRedisBackends runs the package's tests once on each of RedisBackends,
+// with a Redis Cluster started on first use and stopped when they end. It
+// returns a failing run's exit code, else 0.
+func MainOnRedisBackends(m *testing.M) int {
 	sharedCluster.Lock()
 	sharedCluster.enabled = true
 	sharedCluster.Unlock()
-	code := m.Run()
+	code := 0
+	for _, b := range RedisBackends {
+		redisBackend = b
+		// Which run a failure belongs to (go test prints this with -v or on failure).
+		fmt.Printf("testkit: the tests on Redis backend %q\n", b)
+		// testing.M.Run may run more than once (go.dev/issue/23129).
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	redisBackend = RedisSingle
 	sharedCluster.Lock()
 	defer sharedCluster.Unlock()
 	if sharedCluster.dir != "" {
@@ -72,7 +88,7 @@ func RedisClusterAddrs(t testing.TB) []string {
 	sharedCluster.Lock()
 	defer sharedCluster.Unlock()
 	if !sharedCluster.enabled {
-		t.Fatal("testkit: a Redis Cluster needs TestMain to call testkit.MainWithRedisCluster (which stops it)")
+		t.Fatal("testkit: a Redis Cluster needs TestMain to call testkit.MainOnRedisBackends (which stops it)")
 	}
 	if sharedCluster.addrs == nil && sharedCluster.err == nil {
 		dir, err := os.MkdirTemp("", "logchat-redis-cluster-")
@@ -175,4 +191,33 @@ func RedisOn(t testing.TB, backend string) (redis.UniversalClient, string) {
 		rdb.Close()
 	})
 	return rdb, prefix
+}
+
+// RedisUnderTestBackend is the backend RedisUnderTest gives now.
+func RedisUnderTestBackend() string { return redisBackend }
+
+// RedisUnderTest is RedisOn for the backend of the current run of
+// MainOnRedisBackends (one Redis without it).
+func RedisUnderTest(t testing.TB) (redis.UniversalClient, string) {
+	t.Helper()
+	return RedisOn(t, redisBackend)
+}
+
+// RedisUnderTestConfig is how a process reaches RedisUnderTest's backend
+// (REDIS_ADDR or REDIS_CLUSTER_ADDRS), without a login.
+func RedisUnderTestConfig(t testing.TB) redisconn.Config {
+	t.Helper()
+	if redisBackend == RedisCluster {
+		return redisconn.Config{ClusterAddrs: RedisClusterAddrs(t)}
+	}
+	return redisconn.Config{Addr: RedisAddr()}
+}
+
+// RedisUnderTestEnv is RedisUnderTestConfig as environment variables.
+func RedisUnderTestEnv(t testing.TB) []string {
+	t.Helper()
+	if c := RedisUnderTestConfig(t); c.Cluster() {
+		return []string{"REDIS_CLUSTER_ADDRS=" + strings.Join(c.ClusterAddrs, ",")}
+	}
+	return []string{"REDIS_ADDR=" + RedisAddr()}
 }

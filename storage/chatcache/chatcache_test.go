@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,9 +22,12 @@ import (
 
 var ctx = context.Background()
 
-func newCache(t *testing.T, loader chatcache.Loader) (*chatcache.Cache, *redis.Client, string) {
+// The tests run on one Redis and on Redis Cluster (testkit.RedisUnderTest).
+func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
+
+func newCache(t *testing.T, loader chatcache.Loader) (*chatcache.Cache, redis.UniversalClient, string) {
 	t.Helper()
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	return chatcache.New(rdb, prefix, loader), rdb, prefix
 }
 
@@ -609,7 +613,7 @@ func TestSummaryAndListAgree(t *testing.T) {
 // BenchmarkApplyEvents measures the worker's write path: batches of 500
 // messages over 2-member chats, as the persister's benchmark does.
 func BenchmarkApplyEvents(b *testing.B) {
-	rdb, prefix := testkit.Redis(b)
+	rdb, prefix := testkit.RedisUnderTest(b)
 	c := chatcache.New(rdb, prefix, failingLoader{})
 	l := newLog(b, 0)
 	const chats = 1000
@@ -641,7 +645,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 // shared machine: FACTS.md's raw Redis pipeline (500 messages, 2 commands each,
 // 151,000 msg/s on an idle 2-core machine).
 func BenchmarkBaselinePipeline(b *testing.B) {
-	rdb, prefix := testkit.Redis(b)
+	rdb, prefix := testkit.RedisUnderTest(b)
 	body := strings.Repeat("x", 256)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -811,7 +815,7 @@ func TestSummaryOfAChatNotYetCachedComesFromMySQL(t *testing.T) {
 }
 
 func TestMemberOfFollowsMembershipEvents(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	c := chatcache.New(rdb, prefix, nil)
 	ctx := context.Background()
 	if _, known, err := c.MemberOf(ctx, 77, 1); err != nil || known {
