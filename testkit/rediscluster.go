@@ -179,18 +179,32 @@ func RedisOn(t testing.TB, backend string) (redis.UniversalClient, string) {
 	}
 	prefix := "t" + RandomID() + ":"
 	t.Cleanup(func() {
-		ctx := context.Background()
-		// SCAN sees one node's keys: every master is scanned.
-		_ = rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-			for iter.Next(ctx) {
-				node.Del(ctx, iter.Val())
-			}
-			return nil
-		})
+		_ = DeleteRedisPrefix(context.Background(), rdb, prefix)
 		rdb.Close()
 	})
 	return rdb, prefix
+}
+
+// DeleteRedisPrefix deletes every key under prefix, on one Redis or on every
+// master of a cluster (SCAN sees one node's keys; a DEL of keys of several
+// slots is refused there, so they go one by one).
+func DeleteRedisPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+	del := func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := node.Del(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	if cl, ok := rdb.(*redis.ClusterClient); ok {
+		return cl.ForEachMaster(ctx, del)
+	}
+	if c, ok := rdb.(*redis.Client); ok {
+		return del(ctx, c)
+	}
+	return fmt.Errorf("testkit: no way to delete keys through a %T", rdb)
 }
 
 // RedisUnderTestBackend is the backend RedisUnderTest gives now.

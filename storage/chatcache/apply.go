@@ -179,8 +179,13 @@ func (c *Cache) userWrites(calls []call, cmds []redis.Cmder) ([][]any, error) {
 	var out [][]any
 	for i, cmd := range cmds {
 		cl := calls[i]
-		if cl.script == nil || len(cl.msgs) == 0 {
+		switch {
+		case len(cl.msgs) == 0:
 			continue
+		case cl.script == messagesScript, cl.script == chatCreatedScript,
+			cl.script == memberAddedScript, cl.script == memberRemovedScript:
+		default:
+			continue // nothing for users' keys
 		}
 		res, err := cmd.(*redis.Cmd).Slice()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -14,8 +15,11 @@ import (
 	"github.com/logchat/testkit"
 )
 
+// The tests run on one Redis and on Redis Cluster (testkit.RedisUnderTest).
+func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
+
 func newStore(t *testing.T, keep int) *updates.Store {
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	return updates.New(rdb, prefix, keep, 0)
 }
 
