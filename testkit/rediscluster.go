@@ -47,6 +47,33 @@ var sharedCluster struct {
 	err     error
 }
 
+// MainWithRedisCluster runs the package's tests once, with a Redis Cluster
+// started on the first RedisOn(t, RedisCluster) and stopped when they end:
+// for a package where only some tests run on both backends.
+func MainWithRedisCluster(m *testing.M) int {
+	sharedCluster.Lock()
+	sharedCluster.enabled = true
+	sharedCluster.Unlock()
+	code := m.Run()
+	if err := stopSharedCluster(); err != nil {
+		fmt.Fprintln(os.Stderr, "testkit:", err)
+		code = 1
+	}
+	return code
+}
+
+func stopSharedCluster() error {
+	sharedCluster.Lock()
+	defer sharedCluster.Unlock()
+	if sharedCluster.dir == "" {
+		return nil
+	}
+	err := StopRedisCluster(sharedCluster.dir)
+	os.RemoveAll(sharedCluster.dir)
+	sharedCluster.dir, sharedCluster.addrs = "", nil
+	return err
+}
+
 // redisBackend is the backend of RedisUnderTest; MainOnRedisBackends sets it
 // between runs (never while tests run).
 var redisBackend = RedisSingle
@@ -69,14 +96,9 @@ func MainOnRedisBackends(m *testing.M) int {
 		}
 	}
 	redisBackend = RedisSingle
-	sharedCluster.Lock()
-	defer sharedCluster.Unlock()
-	if sharedCluster.dir != "" {
-		if err := StopRedisCluster(sharedCluster.dir); err != nil {
-			fmt.Fprintln(os.Stderr, "testkit:", err)
-			code = 1
-		}
-		os.RemoveAll(sharedCluster.dir)
+	if err := stopSharedCluster(); err != nil {
+		fmt.Fprintln(os.Stderr, "testkit:", err)
+		code = 1
 	}
 	return code
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +65,16 @@ type harness struct {
 type harnessOpts struct {
 	rateLimit, authRateLimit int
 	webDir                   string
+	redisBackend             string // testkit.RedisSingle when ""
 }
+
+// onRedis runs the harness's gateway on a Redis backend (testkit.RedisBackends).
+func onRedis(backend string) func(*harnessOpts) {
+	return func(o *harnessOpts) { o.redisBackend = backend }
+}
+
+// A Redis Cluster for the tests that run on it too (onRedis), stopped after them.
+func TestMain(m *testing.M) { os.Exit(testkit.MainWithRedisCluster(m)) }
 
 func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	t.Helper()
@@ -93,7 +103,10 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rdb, prefix := testkit.Redis(t)
+	if o.redisBackend == "" {
+		o.redisBackend = testkit.RedisSingle
+	}
+	rdb, prefix := testkit.RedisOn(t, o.redisBackend)
 	cache := chatcache.New(rdb, prefix, st)
 
 	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)
