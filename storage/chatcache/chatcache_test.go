@@ -844,3 +844,62 @@ func TestMemberOfFollowsMembershipEvents(t *testing.T) {
 		t.Fatal("a removed member is still a member")
 	}
 }
+
+// On Redis Cluster every script of the cache touches one slot's keys: the
+// real code, driven through every kind of event, reads, rebuilds and a
+// flush, under MONITOR (testkit.SlotWatch: Redis 7 would let a script reach
+// another slot of the same node, so passing on a cluster is not proof
+// enough). Pipelines and transactions are checked by the cluster itself
+// (CROSSSLOT), as in every test of this package on the cluster backend.
+func TestEveryScriptKeepsToOneSlotOnRedisCluster(t *testing.T) {
+	rdb, prefix := testkit.RedisOn(t, testkit.RedisCluster)
+	watch := testkit.WatchScriptSlots(t, rdb.(*redis.ClusterClient))
+	m := newModel()
+	c := chatcache.New(rdb, prefix, m)
+	users := userRange(9)
+	warm(t, c, users)
+	l := randomLog(t, 11, 300)
+	// The kinds randomLog leaves out: edits, deletes, hides, clears, renames.
+	for _, chat := range []int64{1, 3, 5} {
+		last := l.msg(chat, l.members[chat][0].User.ID, "to change")
+		msg, err := last.Message()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg.Text = "changed"
+		l.add(event.MessageEdited, chat, msg.Author.ID, event.MessageEditedData{Message: msg})
+		l.add(event.MessageHidden, chat, l.members[chat][1].User.ID, event.MessageHiddenData{UserID: l.members[chat][1].User.ID, MessageID: msg.ID})
+		l.add(event.MessageHidden, chat, l.members[chat][1].User.ID, event.MessageHiddenData{UserID: l.members[chat][1].User.ID, ThroughID: msg.ID - 1})
+		l.add(event.MessageDeleted, chat, msg.Author.ID, event.MessageDeletedData{MessageID: msg.ID, AuthorID: msg.Author.ID, ClientID: msg.ClientID, SentAt: msg.SentAt})
+		ch := l.chats[chat]
+		ch.Title = "renamed"
+		l.add(event.ChatUpdated, chat, msg.Author.ID, event.ChatUpdatedData{Chat: ch})
+		renamed := l.members[chat][0]
+		renamed.User.Name = "new name"
+		prev := l.members[chat][0].User
+		l.add(event.MemberUpdated, chat, renamed.User.ID, event.MemberUpdatedData{Member: renamed, Previous: &prev})
+	}
+	apply(t, c, l.events, 50)
+	for _, u := range users {
+		listAll(t, c, u, 3)
+		if _, err := c.Summary(ctx, u, 3); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if _, _, err := c.MemberOf(ctx, 3, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After a flush: chats loaded from the loader, lists rebuilt.
+	m.apply(t, l.events)
+	// Plain DELs: flush's own script deletes keys of every slot, on purpose.
+	if err := testkit.DeleteRedisPrefix(ctx, rdb, prefix); err != nil {
+		t.Fatal(err)
+	}
+	more := randomLogFrom(t, l, 12, 100)
+	m.apply(t, more)
+	apply(t, c, more, 50)
+	checkLists(t, c, m, users, 4)
+	if n := watch.Check(t); n < 100 {
+		t.Fatalf("only %d script runs seen by MONITOR: the watch saw too little to prove anything", n)
+	}
+}
