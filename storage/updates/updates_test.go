@@ -311,3 +311,36 @@ func TestScriptsAreReloadedAfterARedisRestart(t *testing.T) {
 		t.Fatalf("after SCRIPT FLUSH: %+v", res[0])
 	}
 }
+
+// On Redis Cluster every script of the store touches one slot's keys (a
+// user's stream, or a chat's members), checked under MONITOR
+// (testkit.SlotWatch), not only by the cluster's own refusals.
+func TestEveryScriptKeepsToOneSlotOnRedisCluster(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testkit.RedisOn(t, testkit.RedisCluster)
+	watch := testkit.WatchScriptSlots(t, rdb.(*redis.ClusterClient))
+	s := updates.New(rdb, prefix, 5, 0)
+	b := s.NewBatch()
+	for chat := int64(1); chat <= 10; chat++ {
+		b.SetMembers(chat, uint64(chat), []int64{chat, chat + 1}, nil)
+	}
+	if _, err := s.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for uid := int64(1); uid <= 20; uid++ {
+		apply(t, s, int(uid%3), uid, 1, 2, 3, 4, 5, 6, 7)
+		cur, err := s.Current(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.After(ctx, uid, updates.Cursor{N: cur.N - 2, Stream: cur.Stream}, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Members(ctx, []int64{1, 2, 3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if n := watch.Check(t); n < 60 {
+		t.Fatalf("only %d script runs seen by MONITOR", n)
+	}
+}
