@@ -126,6 +126,16 @@ func RedisClusterAddrs(t testing.TB) []string {
 	return sharedCluster.addrs
 }
 
+// RedisClusterDir is the data directory of the package's Redis Cluster (for
+// `scripts/redis-cluster.sh acl DIR ...`), starting it on first use.
+func RedisClusterDir(t testing.TB) string {
+	t.Helper()
+	RedisClusterAddrs(t)
+	sharedCluster.Lock()
+	defer sharedCluster.Unlock()
+	return sharedCluster.dir
+}
+
 // StartRedisCluster runs `scripts/redis-cluster.sh start DIR PORT_BASE` with
 // a base whose three ports and cluster bus ports (+10000) are free, and
 // returns the seeds. It returns once the cluster's state is ok.
