@@ -170,10 +170,10 @@ func listMember(chatID int64) string { return fmt.Sprintf("%019d", chatID) }
 // one chat's keys share a slot, and all of one user's, so each script and
 // transaction, which touches one chat's or one user's keys only, runs on
 // one node (see "Redis Cluster" in the package comment).
-func (c *Cache) chatKey(chatID int64) string { return c.prefix + "{c:" + itoa(chatID) + "}" }
-func (c *Cache) userKey(userID int64) string { return c.prefix + "{u:" + itoa(userID) + "}" }
-func (c *Cache) listKey(userID int64) string { return c.userKey(userID) + ":chats" }
-func (c *Cache) readKey(userID int64) string { return c.userKey(userID) + ":read" }
+func (c *Cache) chatKey(chatID int64) string    { return c.prefix + "{c:" + itoa(chatID) + "}" }
+func (c *Cache) userKey(userID int64) string    { return c.prefix + "{u:" + itoa(userID) + "}" }
+func (c *Cache) listKey(userID int64) string    { return c.userKey(userID) + ":chats" }
+func (c *Cache) readKey(userID int64) string    { return c.userKey(userID) + ":read" }
 func (c *Cache) clearedKey(userID int64) string { return c.userKey(userID) + ":clr" }
 
 // hiddenKey is in the chat's slot: the chat's detail script reads it.

@@ -59,12 +59,12 @@ func FromEnv(e *config.Env) Config {
 	c := Config{
 		ClusterAddrs: e.List("REDIS_CLUSTER_ADDRS", ""),
 		Addr:         e.String("REDIS_ADDR", DefaultAddr),
-		Username: e.String("REDIS_USERNAME", ""),
-		Password: e.Secret("REDIS_PASSWORD", ""),
-		TLS:      e.Bool("REDIS_TLS", false),
-		TLSCA:    e.String("REDIS_TLS_CA", ""),
-		TLSCert:  e.String("REDIS_TLS_CERT", ""),
-		TLSKey:   e.String("REDIS_TLS_KEY", ""),
+		Username:     e.String("REDIS_USERNAME", ""),
+		Password:     e.Secret("REDIS_PASSWORD", ""),
+		TLS:          e.Bool("REDIS_TLS", false),
+		TLSCA:        e.String("REDIS_TLS_CA", ""),
+		TLSCert:      e.String("REDIS_TLS_CERT", ""),
+		TLSKey:       e.String("REDIS_TLS_KEY", ""),
 	}
 	// A CA or a client certificate only makes sense over TLS: asking for one
 	// is asking for TLS, as NATS_TLS_CA does for the bus.
