@@ -43,7 +43,8 @@ var Descriptions = map[string]string{
 
 	"MYSQL_DSN":             "the main MySQL database and the installation's app account, which may only read and write rows (go-sql-driver DSN: `user:password@tcp(host:3306)/logchat`; `make up` sets it); ingest reads it for `verify` only",
 	"MIGRATE_MYSQL_DSN":     "the main MySQL database and the installation's migrate account, the only one that may change the schema (go-sql-driver DSN); `ingest verify` creates, migrates and drops its scratch database with it (with MYSQL_DSN when unset)",
-	"REDIS_ADDR":            "the Redis of the chat cache and the update streams: one host:port (one Redis or a primary, not Redis Cluster)",
+	"REDIS_ADDR":            "the Redis of the chat cache, the update streams, typing, presence and login limits: one host:port (one Redis or a primary); leave it unset with REDIS_CLUSTER_ADDRS",
+	"REDIS_CLUSTER_ADDRS":   "Redis Cluster instead of one Redis: comma-separated host:port seeds (a few of its nodes; the rest are learned from them), e.g. 10.0.0.1:6379,10.0.0.2:6379; REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS* apply to every node; not together with REDIS_ADDR (docs/design.md, \"Redis: one instance or Redis Cluster\")",
 	"REDIS_USERNAME":        "the Redis ACL user to log in as (`make up` creates one per installation and stack, limited to `REDIS_PREFIX`); empty is the default user",
 	"REDIS_PASSWORD":        "the Redis user's password (empty: no login); when set it must pass the secret rules (16 bytes or more, never a published value)",
 	"REDIS_TLS":             "talk TLS to Redis, verifying its certificate against the system's roots",
