@@ -202,6 +202,8 @@ func (c *Cache) userWrites(calls []call, cmds []redis.Cmder) ([][]any, error) {
 				case scriptSkipped:
 					// Loaded above, gone now: Redis was flushed mid-batch. The retry loads it again.
 					return nil, fmt.Errorf("apply message %d: chat %d is no longer cached", o.seq, o.chatID)
+				case scriptDuplicate, scriptKeptDeleted:
+					// Nothing of the user's: a retried send, or a message deleted before.
 				case scriptApplied:
 					// An author has read their own message: so none of a
 					// user's own messages counts as unread (package comment).

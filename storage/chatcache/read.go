@@ -134,6 +134,9 @@ func (c *Cache) details(ctx context.Context, userID int64, entries []any) ([][]a
 		if out[i], err = cmd.(*redis.Cmd).Slice(); err != nil {
 			return nil, err
 		}
+		if len(out[i]) != detailFields {
+			return nil, fmt.Errorf("chat detail of %d fields, want %d", len(out[i]), detailFields)
+		}
 	}
 	return out, nil
 }
