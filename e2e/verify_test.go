@@ -234,7 +234,7 @@ func TestVerifyFindsACorruptedProjection(t *testing.T) {
 
 	t.Run("a read position in Redis", func(t *testing.T) {
 		// bob read every chat up to its 21st message; move one chat's back.
-		key := sys.RedisPref + "u:" + strconv.FormatInt(bob.User.ID, 10) + ":read"
+		key := sys.RedisPref + "{u:" + strconv.FormatInt(bob.User.ID, 10) + "}:read"
 		member := strconv.FormatInt(chat, 10)
 		was, err := rdb.ZScore(ctx, key, member).Result()
 		if err != nil {

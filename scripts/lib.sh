@@ -147,7 +147,30 @@ drop_redis_prefix() {
   local prefix=$1
   case $prefix in bench[0-9]*:|e2e[0-9]*:) ;; *) log "not dropping Redis prefix $prefix"; return 1 ;; esac
   # The keys hold no spaces (digits, braces and colons): one DEL per line.
+  if [ -n "${REDIS_CLUSTER_ADDRS:-}" ]; then
+    # SCAN lists one node's keys: each master deletes its own.
+    local node nodes
+    nodes=$(redis_cluster_nodes master) || exit 1
+    for node in $nodes; do
+      REDIS_HOST=${node%:*} REDIS_PORT=${node##*:} redis_admin --scan --pattern "$prefix*" | sed 's/^/DEL /' |
+        REDIS_HOST=${node%:*} REDIS_PORT=${node##*:} redis_admin >/dev/null
+    done
+    return
+  fi
   redis_admin --scan --pattern "$prefix*" | sed 's/^/DEL /' | redis_admin >/dev/null
+}
+
+# redis_cluster_nodes [master]: host:port of every node (or every master)
+# of the Redis Cluster at REDIS_CLUSTER_ADDRS, as the first seed that
+# answers lists them (CLUSTER NODES); nodes marked failed are left out.
+redis_cluster_nodes() {
+  local want=${1:-} seed nodes=""
+  for seed in ${REDIS_CLUSTER_ADDRS//,/ }; do
+    nodes=$(REDIS_HOST=${seed%:*} REDIS_PORT=${seed##*:} redis_admin cluster nodes 2>/dev/null |
+      awk -v want="$want" '$3 !~ /fail|noaddr/ && (want == "" || $3 ~ want) {split($2, a, "@"); print a[1]}') && [ -n "$nodes" ] && break
+  done
+  [ -n "$nodes" ] || die "no Redis Cluster node answers at REDIS_CLUSTER_ADDRS=$REDIS_CLUSTER_ADDRS"
+  echo "$nodes"
 }
 
 # ensure_redis_user USER PREFIX: an ACL user on the machine's Redis that logs
@@ -164,9 +187,31 @@ ensure_redis_user() {
   case $prefix in *[!A-Za-z0-9_.:-]*|'') die "REDIS_PREFIX may hold letters, digits and _ . : - only: $prefix" ;; esac
   # The password's SHA-256, not the password, goes to Redis, through stdin.
   hash=$(printf '%s' "${SECRETS[REDIS_PASSWORD]}" | sha256sum | cut -d' ' -f1)
-  out=$(printf 'ACL SETUSER %s reset on #%s ~%s* &%s* +@all -@dangerous -scan -randomkey -script|flush -script|kill -function\n' \
-    "$user" "$hash" "$prefix" "$prefix" | redis_admin 2>&1) || true
+  if [ -n "${REDIS_CLUSTER_ADDRS:-}" ]; then
+    ensure_redis_cluster_user "$user" "$prefix" "$hash"
+    return
+  fi
+  out=$(redis_acl_setuser "$user" "$prefix" "$hash" | redis_admin 2>&1) || true
   [ "$out" = OK ] || die "could not create the Redis user $user at $REDIS_HOST:$REDIS_PORT (Redis 6 or newer; REDIS_ADMIN_PASSWORD if its default user has a password): $out"
+}
+
+# redis_acl_setuser USER PREFIX HASH: the ACL SETUSER line of ensure_redis_user.
+redis_acl_setuser() {
+  printf 'ACL SETUSER %s reset on #%s ~%s* &%s* +@all -@dangerous -scan -randomkey -script|flush -script|kill -function\n' \
+    "$1" "$3" "$2" "$2"
+}
+
+# ensure_redis_cluster_user USER PREFIX HASH: ensure_redis_user on Redis
+# Cluster (REDIS_CLUSTER_ADDRS). Nodes do not share ACL users, so the user is
+# set on every node the first reachable seed knows (CLUSTER NODES), masters
+# and replicas. A node added later needs it too: run the stack's start again.
+ensure_redis_cluster_user() {
+  local user=$1 prefix=$2 hash=$3 node nodes out
+  nodes=$(redis_cluster_nodes) || exit 1
+  for node in $nodes; do
+    out=$(redis_acl_setuser "$user" "$prefix" "$hash" | REDIS_HOST=${node%:*} REDIS_PORT=${node##*:} redis_admin 2>&1) || true
+    [ "$out" = OK ] || die "could not create the Redis user $user on cluster node $node: $out"
+  done
 }
 
 # Secrets of this installation: generated on first run, kept in SECRETS_FILE

@@ -116,7 +116,13 @@ stop_all() {
 stack_env() {
   unset MYSQL_DSN MIGRATE_MYSQL_DSN REDIS_PASSWORD
   export NATS_URL="nats://127.0.0.1:$NATS_PORT"
-  export REDIS_ADDR="$REDIS_HOST:$REDIS_PORT"
+  # REDIS_CLUSTER_ADDRS (seeds of a Redis Cluster, scripts/redis-cluster.sh)
+  # replaces the one Redis: the two must not both be set.
+  if [ -n "${REDIS_CLUSTER_ADDRS:-}" ]; then
+    unset REDIS_ADDR
+  else
+    export REDIS_ADDR="$REDIS_HOST:$REDIS_PORT"
+  fi
   # One ACL user per installation and stack (a stack's prefix is its own).
   local stack=${STACK_DIR##*/}
   export REDIS_USERNAME="logchat-${SECRETS[LOGCHAT_INSTALL_ID]}-${stack//[^A-Za-z0-9_.-]/_}"

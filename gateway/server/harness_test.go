@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -66,8 +67,17 @@ type harnessOpts struct {
 	webDir                   string
 	// shards: chat shards beyond the main database (named s1, s2, …); new
 	// chats go to them only (main weighs 0).
-	shards []sqlstore.ShardDSN
+	shards       []sqlstore.ShardDSN
+	redisBackend string // testkit.RedisSingle when ""
 }
+
+// onRedis runs the harness's gateway on a Redis backend (testkit.RedisBackends).
+func onRedis(backend string) func(*harnessOpts) {
+	return func(o *harnessOpts) { o.redisBackend = backend }
+}
+
+// A Redis Cluster for the tests that run on it too (onRedis), stopped after them.
+func TestMain(m *testing.M) { os.Exit(testkit.MainWithRedisCluster(m)) }
 
 func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	t.Helper()
@@ -105,7 +115,10 @@ func newHarness(t *testing.T, opts ...func(*harnessOpts)) *harness {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rdb, prefix := testkit.Redis(t)
+	if o.redisBackend == "" {
+		o.redisBackend = testkit.RedisSingle
+	}
+	rdb, prefix := testkit.RedisOn(t, o.redisBackend)
 	cache := chatcache.New(rdb, prefix, st)
 
 	pub := bus.NewPublisher(js, bus.DefaultPublisherConfig(), nil)

@@ -176,8 +176,16 @@ func types(pubs []map[string]any) []string {
 // channel, at most once every 3 s (further calls 204, nothing published),
 // never into the log or the channel's history; the rule and errors of
 // sending otherwise.
+//
+// On one Redis and on Redis Cluster (its SET NX PX key per chat and user).
 func TestTyping(t *testing.T) {
-	h := newHarness(t).withRealtime()
+	for _, backend := range testkit.RedisBackends {
+		t.Run(backend, func(t *testing.T) { testTyping(t, backend) })
+	}
+}
+
+func testTyping(t *testing.T, backend string) {
+	h := newHarness(t, onRedis(backend)).withRealtime()
 	alice, bob, carol, muted := h.register("alice"), h.register("bob"), h.register("carol"), h.register("muted")
 	d := h.direct(alice, bob)
 	g := h.group(alice, "team", bob, muted)
@@ -278,8 +286,16 @@ func asPresence(t *testing.T, p map[string]any) presenceJSON {
 // the last one closes they are offline with last_seen_at set; the partner
 // of each direct chat is told live on the chat's channel; last_seen:
 // nobody and blocks hide it all.
+//
+// On one Redis and on Redis Cluster (the sweeper's lease and online set).
 func TestPresence(t *testing.T) {
-	h := newHarness(t).withRealtime()
+	for _, backend := range testkit.RedisBackends {
+		t.Run(backend, func(t *testing.T) { testPresence(t, backend) })
+	}
+}
+
+func testPresence(t *testing.T, backend string) {
+	h := newHarness(t, onRedis(backend)).withRealtime()
 	alice, bob, carol, erin := h.register("alice"), h.register("bob"), h.register("carol"), h.register("erin")
 	dAB, dAC, dEB := h.direct(alice, bob), h.direct(carol, alice), h.direct(erin, bob)
 	h.must(http.StatusNoContent, "PUT", fmt.Sprintf("/api/v1/me/blocks/%d", carol.ID), alice.token, nil, nil)

@@ -281,26 +281,40 @@ func withParseTime(c *mysql.Config) *mysql.Config {
 	return c
 }
 
-// deleteKeys deletes every key under prefix.
+// deleteKeys deletes every key under prefix. On Redis Cluster SCAN lists
+// one node's keys, so every master is scanned; the keys are deleted one DEL
+// each, pipelined (one DEL of keys of several slots is refused there).
 func deleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	var errs []error
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	flush := func() {
-		if len(keys) > 0 {
-			errs = append(errs, rdb.Del(ctx, keys...).Err())
-			keys = keys[:0]
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		var errs []error
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		flush := func() {
+			if len(keys) > 0 {
+				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, k := range keys {
+						p.Del(ctx, k)
+					}
+					return nil
+				})
+				errs = append(errs, err)
+				keys = keys[:0]
+			}
 		}
-	}
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) == 500 {
-			flush()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) == 500 {
+				flush()
+			}
 		}
+		flush()
+		errs = append(errs, iter.Err())
+		return errors.Join(errs...)
 	}
-	flush()
-	errs = append(errs, iter.Err())
-	return errors.Join(errs...)
+	if cl, ok := rdb.(*redis.ClusterClient); ok {
+		return cl.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	}
+	return scan(ctx, rdb)
 }
 
 // compareShard compares a live shard with its rebuild.

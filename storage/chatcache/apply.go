@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -31,6 +32,10 @@ type op struct {
 	// carriesMembers: a member.added whose event lists every member (a
 	// direct chat, or an event written before groups' lists were left out).
 	carriesMembers bool
+	// userID is the member a member.added or member.removed is about, the
+	// author of a message: whose keys the script's answer says to write.
+	userID int64
+	msgID  int64
 }
 
 // call is one command of a batch's pipeline: a single op, or a run of messages.
@@ -100,18 +105,7 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range ops {
-		if o.script != messagesScript {
-			calls = append(calls, call{script: o.script, keys: o.keys, args: o.args})
-			continue
-		}
-		if n := len(calls); n == 0 || calls[n-1].script != messagesScript || len(calls[n-1].msgs) == maxRun {
-			calls = append(calls, call{script: messagesScript, args: []any{c.prefix, c.recent}})
-		}
-		run := &calls[len(calls)-1]
-		run.args = append(run.args, o.args...)
-		run.msgs = append(run.msgs, o)
-	}
+	calls = append(calls, c.chatCalls(ops)...)
 	// Not atomic: each script is, and a batch interrupted half way is retried.
 	cmds, err := c.pipelined(ctx, false, func(p redis.Pipeliner) {
 		for _, cl := range calls {
@@ -125,23 +119,131 @@ func (c *Cache) ApplyEvents(ctx context.Context, events []event.Event) error {
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}
+	userCmds, err := c.userWrites(calls, cmds)
+	if err != nil {
+		return err
+	}
+	if len(userCmds) == 0 {
+		return nil
+	}
+	// The users' side of the batch, in the order of the chats' scripts: a
+	// (user, chat) pair's writes are on one slot, where a pipeline keeps
+	// their order (a removal after a message leaves the chat out).
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, args := range userCmds {
+			p.Do(ctx, args...)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("apply events to chat lists: %w", err)
+	}
+	return nil
+}
+
+// chatCalls turns ops into the calls of a batch: grouped by chat (in the
+// order of each chat's first event, every chat's own events in log order,
+// which is all the cache's order depends on), with a chat's consecutive
+// messages in one messagesScript call. A call touches one chat's keys, so
+// on Redis Cluster it runs on the chat's slot.
+func (c *Cache) chatCalls(ops []op) []call {
+	var chats []int64
+	byChat := map[int64][]op{}
+	for _, o := range ops {
+		if _, ok := byChat[o.chatID]; !ok {
+			chats = append(chats, o.chatID)
+		}
+		byChat[o.chatID] = append(byChat[o.chatID], o)
+	}
+	calls := make([]call, 0, len(ops))
+	for _, chat := range chats {
+		for _, o := range byChat[chat] {
+			if o.script != messagesScript {
+				calls = append(calls, call{script: o.script, keys: o.keys, args: o.args, msgs: []op{o}})
+				continue
+			}
+			if n := len(calls); n == 0 || calls[n-1].script != messagesScript || calls[n-1].msgs[0].chatID != chat || len(calls[n-1].msgs) == maxRun {
+				calls = append(calls, call{script: messagesScript, keys: []string{c.chatKey(chat)}, args: []any{itoa(chat), c.recent}})
+			}
+			run := &calls[len(calls)-1]
+			run.args = append(run.args, o.args...)
+			run.msgs = append(run.msgs, o)
+		}
+	}
+	return calls
+}
+
+// userWrites reads the chats' scripts' answers into the writes to users'
+// keys they ask for: chat lists (a chat's time, a member added or removed)
+// and authors' read positions.
+func (c *Cache) userWrites(calls []call, cmds []redis.Cmder) ([][]any, error) {
+	var out [][]any
 	for i, cmd := range cmds {
-		if calls[i].script != messagesScript {
+		cl := calls[i]
+		switch {
+		case len(cl.msgs) == 0:
 			continue
+		case cl.script == messagesScript, cl.script == chatCreatedScript,
+			cl.script == memberAddedScript, cl.script == memberRemovedScript:
+		default:
+			continue // nothing for users' keys
 		}
-		statuses, err := cmd.(*redis.Cmd).Int64Slice()
+		res, err := cmd.(*redis.Cmd).Slice()
 		if err != nil {
-			return fmt.Errorf("apply messages: %w", err)
+			return nil, fmt.Errorf("apply events: %w", err)
 		}
-		for j, st := range statuses {
-			if st == scriptSkipped {
-				// Loaded above, gone now: Redis was flushed mid-batch. The retry loads it again.
-				o := calls[i].msgs[j]
-				return fmt.Errorf("apply message %d: chat %d is no longer cached", o.seq, o.chatID)
+		first := cl.msgs[0]
+		member := listMember(first.chatID)
+		switch cl.script {
+		case messagesScript:
+			statuses, _ := res[0].([]any)
+			for j, st := range statuses {
+				o := cl.msgs[j]
+				switch st.(int64) {
+				case scriptSkipped:
+					// Loaded above, gone now: Redis was flushed mid-batch. The retry loads it again.
+					return nil, fmt.Errorf("apply message %d: chat %d is no longer cached", o.seq, o.chatID)
+				case scriptDuplicate, scriptKeptDeleted:
+					// Nothing of the user's: a retried send, or a message deleted before.
+				case scriptApplied:
+					// An author has read their own message: so none of a
+					// user's own messages counts as unread (package comment).
+					out = append(out, []any{"ZADD", c.readKey(o.userID), "GT", itoa(o.msgID), itoa(o.chatID)})
+				}
+			}
+			if fan, _ := res[1].([]any); len(fan) > 1 {
+				out = c.addToLists(out, member, fan[0], fan[1:])
+			}
+		case chatCreatedScript:
+			out = c.addToLists(out, member, res[1], res[2:])
+		case memberAddedScript:
+			if res[2].(int64) == 1 {
+				out = c.addToLists(out, member, res[1], []any{itoa(first.userID)})
+			}
+		case memberRemovedScript:
+			if res[1].(int64) == 0 {
+				out = append(out, []any{"ZREM", c.listKey(first.userID), member})
 			}
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// addToLists appends the ZADDs that put a chat (member) at time upd in the
+// lists of users; nothing when upd is unknown ("" or nil: the chat is not
+// cached).
+func (c *Cache) addToLists(out [][]any, member string, upd any, users []any) [][]any {
+	if u, _ := upd.(string); u == "" {
+		return out
+	}
+	for _, uid := range users {
+		u := str(uid)
+		id, err := strconv.ParseInt(u, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, []any{"ZADD", c.listKey(id), upd, member})
+	}
+	return out
 }
 
 // prepare turns one event into its script call; a zero op for types this
@@ -164,7 +266,8 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 			return op{}, err
 		}
 		o.script = messagesScript
-		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.ChatID), itoa(m.Author.ID),
+		o.userID, o.msgID = m.Author.ID, m.ID
+		o.args = []any{itoa(m.ID), itoa(m.Author.ID) + ":" + m.ClientID, itoa(m.Author.ID),
 			itoa(m.SentAt.UnixMilli()), string(last), "0"} // messageFields; the last is the fan-out flag
 	case event.MessageEdited:
 		m, err := ev.Edited()
@@ -243,7 +346,7 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		}
 		o.script = chatCreatedScript
 		o.keys = []string{c.chatKey(ev.ChatID)}
-		o.args = append([]any{c.prefix, listMember(ev.ChatID), ev.Seq,
+		o.args = append([]any{ev.Seq,
 			string(d.Chat.Kind), d.Chat.Title, itoa(d.Chat.CreatedAt.UnixMilli())}, memberArgs(d.Chat.Members)...)
 	case event.MemberAdded:
 		d, err := event.Payload[event.MemberAddedData](ev.Envelope)
@@ -256,7 +359,8 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 		o.script = memberAddedScript
 		o.carriesMembers = len(d.Chat.Members) > 0
 		o.keys = []string{c.chatKey(ev.ChatID)}
-		o.args = append([]any{c.prefix, listMember(ev.ChatID), ev.Seq, itoa(d.Member.User.ID), d.Member.User.Name,
+		o.userID = d.Member.User.ID
+		o.args = append([]any{ev.Seq, itoa(d.Member.User.ID), d.Member.User.Name,
 			string(d.Chat.Kind), d.Chat.Title, itoa(d.Chat.CreatedAt.UnixMilli())}, memberArgs(d.Chat.Members)...)
 	case event.MemberRemoved:
 		d, err := event.Payload[event.MemberRemovedData](ev.Envelope)
@@ -267,8 +371,9 @@ func (c *Cache) prepare(ev event.Event) (op, error) {
 			return op{}, fmt.Errorf("member.removed without a user: %w", domain.ErrInvalid)
 		}
 		o.script = memberRemovedScript
-		o.keys = []string{c.chatKey(ev.ChatID), c.listKey(d.UserID)}
-		o.args = []any{ev.Seq, itoa(d.UserID), listMember(ev.ChatID)}
+		o.keys = []string{c.chatKey(ev.ChatID)}
+		o.userID = d.UserID
+		o.args = []any{ev.Seq, itoa(d.UserID)}
 	}
 	return o, nil
 }

@@ -6,7 +6,9 @@
 // # Key layout
 //
 // Every key starts with the prefix P (REDIS_PREFIX). <cid> and <uid> are
-// decimal ids.
+// decimal ids. A chat's keys carry the hash tag {c:<cid>}, a user's {u:<uid>}
+// (see "Redis Cluster" below); c:<cid> stands for P{c:<cid>}, u:<uid> for
+// P{u:<uid>}.
 //
 //	P u:<uid>:chats   ZSET  the user's chat list. Member: the chat id zero-padded
 //	                        to 19 digits; score: the chat's updated_at in Unix
@@ -41,8 +43,9 @@
 //	P c:<cid>:del     ZSET  ids of messages deleted for everyone above floor
 //	                        (score and member the id), so that a replay of a
 //	                        deleted message adds nothing back.
-//	P u:<uid>:hid:<cid> ZSET ids the user hid from their own view ("delete
-//	                        for me"; score and member the id).
+//	P c:<cid>:hid:<uid> ZSET ids the user hid from their own view ("delete
+//	                        for me"; score and member the id). In the chat's
+//	                        slot: the chat's detail reads it.
 //	P u:<uid>:clr     ZSET  the user's cleared histories. Member: chat id;
 //	                        score: the id up to which they cleared it (ZADD GT).
 //	P c:<cid>:ids     ZSET  the chat's newest messages above floor, at most
@@ -58,8 +61,8 @@
 // where pos is the user's read position, or the id up to which they cleared
 // the chat's history if that is higher; less the ids above pos the user hid
 // that are still in the index (a deleted message leaves it). The API counts only messages "written
-// by someone else", and this needs no per-author index: the script that adds a
-// message moves its author's read position to it, and positions never move
+// by someone else", and this needs no per-author index: adding a message
+// moves its author's read position to it (ApplyEvents' second step), and positions never move
 // back, so none of a user's own messages above floor is ever above their
 // position. floor is the id below which c:<cid>:ids is not complete: 0 for a
 // chat created while cachewarm ran, id-1 for the first message cachewarm saw
@@ -74,8 +77,9 @@
 // sequence: messages are keyed by id (and by author and client_id), last
 // message, updated_at and read positions only move forward (compare-and-set in
 // Lua), and membership events apply only when their sequence is above the
-// chat's mv. Writes are Lua scripts sent pipelined, one round trip per batch
-// (two when a chat must first be loaded from MySQL).
+// chat's mv. Writes are Lua scripts sent pipelined, then the users' keys
+// they name: two round trips per batch (three when a chat must first be
+// loaded from MySQL).
 //
 // What is missing (Redis flushed, a user never seen) is rebuilt from MySQL
 // through the Loader. Rebuilt data never overwrites what cachewarm wrote:
@@ -92,8 +96,34 @@
 // are counted in MySQL.) `ingest replay cachewarm --since 10m` after a flush
 // closes that gap; replays are harmless.
 //
-// The scripts compute key names from the prefix, so the layout needs one
-// Redis (or a primary with replicas), not Redis Cluster. Keys have no TTL:
+// # Redis Cluster
+//
+// Every script reads and writes the keys of one chat (KEYS[1] is the chat
+// hash, the others share its tag) or of one user, never both, so on Redis
+// Cluster each runs on the node serving that slot; a user's rebuild is one
+// MULTI on the user's slot. What used to cross the two in one script is now
+// two steps, each idempotent: a chat's script answers with what users' keys
+// need (the chat's time and its members for their lists, an author's read
+// position, whether a removed user is still out), and ApplyEvents then
+// writes those in a second pipeline, in the scripts' order; a batch that
+// stops in between is redelivered, and the chat's script, applied already,
+// answers the same again (it reports the chat's current time and members,
+// not what it changed). A reader lists the page from the user's keys
+// (pageScript: entries, read positions, cleared ids), then renders each chat
+// from the chat's keys (detailScript), pipelined. Between the two steps a
+// reader may see a message's chat before its author's read position moved,
+// or a list entry of a chat whose member set no longer holds the user (the
+// entry is left out: state "notmember").
+// testkit.SlotWatch checks, under MONITOR on a real cluster, that no script
+// reaches past its slot.
+//
+// The tags changed the key names (before: P c:<cid>, P u:<uid>:chats, ...).
+// A cache under the old names is not read: after an upgrade the cache starts
+// cold, as after a flush, and fills itself (lists rebuilt on first read,
+// chats loaded by cachewarm); docs/design.md ("Redis: one instance or Redis
+// Cluster") gives the order of the upgrade and how to drop the old keys.
+//
+// Keys have no TTL:
 // Redis should run with maxmemory-policy noeviction (or a volatile-* policy),
 // so that keys are lost only all together (a flush), never one by one.
 package chatcache
@@ -166,10 +196,17 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // lexicographic order is numeric order.
 func listMember(chatID int64) string { return fmt.Sprintf("%019d", chatID) }
 
-func (c *Cache) chatKey(chatID int64) string { return c.prefix + "c:" + itoa(chatID) }
-func (c *Cache) listKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":chats" }
-func (c *Cache) readKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":read" }
+// Keys carry a hash tag ({c:<cid>} or {u:<uid>}): on Redis Cluster all of
+// one chat's keys share a slot, and all of one user's, so each script and
+// transaction, which touches one chat's or one user's keys only, runs on
+// one node (see "Redis Cluster" in the package comment).
+func (c *Cache) chatKey(chatID int64) string    { return c.prefix + "{c:" + itoa(chatID) + "}" }
+func (c *Cache) userKey(userID int64) string    { return c.prefix + "{u:" + itoa(userID) + "}" }
+func (c *Cache) listKey(userID int64) string    { return c.userKey(userID) + ":chats" }
+func (c *Cache) readKey(userID int64) string    { return c.userKey(userID) + ":read" }
+func (c *Cache) clearedKey(userID int64) string { return c.userKey(userID) + ":clr" }
+
+// hiddenKey is in the chat's slot: the chat's detail script reads it.
 func (c *Cache) hiddenKey(userID, chatID int64) string {
-	return c.prefix + "u:" + itoa(userID) + ":hid:" + itoa(chatID)
+	return c.chatKey(chatID) + ":hid:" + itoa(userID)
 }
-func (c *Cache) clearedKey(userID int64) string { return c.prefix + "u:" + itoa(userID) + ":clr" }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,9 +22,12 @@ import (
 
 var ctx = context.Background()
 
-func newCache(t *testing.T, loader chatcache.Loader) (*chatcache.Cache, *redis.Client, string) {
+// The tests run on one Redis and on Redis Cluster (testkit.RedisUnderTest).
+func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
+
+func newCache(t *testing.T, loader chatcache.Loader) (*chatcache.Cache, redis.UniversalClient, string) {
 	t.Helper()
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	return chatcache.New(rdb, prefix, loader), rdb, prefix
 }
 
@@ -379,10 +383,10 @@ func TestMembershipEvents(t *testing.T) {
 		t.Fatalf("leaver's list %v, want [21]", got)
 	}
 	// Gone from the stored list and member set, not only hidden when read.
-	if raw, _ := rdb.ZRange(ctx, prefix+"u:2:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 20)) {
+	if raw, _ := rdb.ZRange(ctx, prefix+"{u:2}:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 20)) {
 		t.Fatalf("leaver's stored list still holds chat 20: %v", raw)
 	}
-	if in, _ := rdb.SIsMember(ctx, prefix+"c:20:mem", "2").Result(); in {
+	if in, _ := rdb.SIsMember(ctx, prefix+"{c:20}:mem", "2").Result(); in {
 		t.Fatal("leaver still in chat 20's member set")
 	}
 	if _, err := c.Summary(ctx, 2, 20); !errors.Is(err, domain.ErrNotFound) {
@@ -513,7 +517,7 @@ func TestRebuildNeverOverwritesNewerCachedData(t *testing.T) {
 		got[0].ReadMessageID != int64(second.Seq) || got[0].UnreadCount != 1 {
 		t.Fatalf("rebuilt over newer data: %s", js(got))
 	}
-	if raw, _ := rdb.ZRange(ctx, prefix+"u:1:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 31)) {
+	if raw, _ := rdb.ZRange(ctx, prefix+"{u:1}:chats", 0, -1).Result(); slices.Contains(raw, fmt.Sprintf("%019d", 31)) {
 		t.Fatalf("the rebuild stored the chat user 1 left: %v", raw)
 	}
 	checkLists(t, c, m, []int64{1, 2}, 10)
@@ -609,7 +613,7 @@ func TestSummaryAndListAgree(t *testing.T) {
 // BenchmarkApplyEvents measures the worker's write path: batches of 500
 // messages over 2-member chats, as the persister's benchmark does.
 func BenchmarkApplyEvents(b *testing.B) {
-	rdb, prefix := testkit.Redis(b)
+	rdb, prefix := testkit.RedisUnderTest(b)
 	c := chatcache.New(rdb, prefix, failingLoader{})
 	l := newLog(b, 0)
 	const chats = 1000
@@ -641,7 +645,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 // shared machine: FACTS.md's raw Redis pipeline (500 messages, 2 commands each,
 // 151,000 msg/s on an idle 2-core machine).
 func BenchmarkBaselinePipeline(b *testing.B) {
-	rdb, prefix := testkit.Redis(b)
+	rdb, prefix := testkit.RedisUnderTest(b)
 	body := strings.Repeat("x", 256)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -716,7 +720,7 @@ func TestConcurrentRebuildsEventsAndAFlushConverge(t *testing.T) {
 			checkLists(t, c, m, users, 4)
 			// The stored lists too, not only what reads let through.
 			for _, u := range users {
-				raw, err := rdb.ZRange(ctx, fmt.Sprintf("%su:%d:chats", prefix, u), 0, -1).Result()
+				raw, err := rdb.ZRange(ctx, fmt.Sprintf("%s{u:%d}:chats", prefix, u), 0, -1).Result()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -751,7 +755,7 @@ func TestVanishedEntriesAreSkippedAndPagesStayFull(t *testing.T) {
 		m.mu.Lock()
 		delete(m.chats, gone)
 		m.mu.Unlock()
-		if err := rdb.Del(ctx, fmt.Sprintf("%sc:%d", prefix, gone), fmt.Sprintf("%sc:%d:mem", prefix, gone)).Err(); err != nil {
+		if err := rdb.Del(ctx, fmt.Sprintf("%s{c:%d}", prefix, gone), fmt.Sprintf("%s{c:%d}:mem", prefix, gone)).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -811,7 +815,7 @@ func TestSummaryOfAChatNotYetCachedComesFromMySQL(t *testing.T) {
 }
 
 func TestMemberOfFollowsMembershipEvents(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	c := chatcache.New(rdb, prefix, nil)
 	ctx := context.Background()
 	if _, known, err := c.MemberOf(ctx, 77, 1); err != nil || known {
@@ -838,5 +842,64 @@ func TestMemberOfFollowsMembershipEvents(t *testing.T) {
 	}
 	if member, _, _ := c.MemberOf(ctx, 77, 2); member {
 		t.Fatal("a removed member is still a member")
+	}
+}
+
+// On Redis Cluster every script of the cache touches one slot's keys: the
+// real code, driven through every kind of event, reads, rebuilds and a
+// flush, under MONITOR (testkit.SlotWatch: Redis 7 would let a script reach
+// another slot of the same node, so passing on a cluster is not proof
+// enough). Pipelines and transactions are checked by the cluster itself
+// (CROSSSLOT), as in every test of this package on the cluster backend.
+func TestEveryScriptKeepsToOneSlotOnRedisCluster(t *testing.T) {
+	rdb, prefix := testkit.RedisOn(t, testkit.RedisCluster)
+	watch := testkit.WatchScriptSlots(t, rdb.(*redis.ClusterClient))
+	m := newModel()
+	c := chatcache.New(rdb, prefix, m)
+	users := userRange(9)
+	warm(t, c, users)
+	l := randomLog(t, 11, 300)
+	// The kinds randomLog leaves out: edits, deletes, hides, clears, renames.
+	for _, chat := range []int64{1, 3, 5} {
+		last := l.msg(chat, l.members[chat][0].User.ID, "to change")
+		msg, err := last.Message()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg.Text = "changed"
+		l.add(event.MessageEdited, chat, msg.Author.ID, event.MessageEditedData{Message: msg})
+		l.add(event.MessageHidden, chat, l.members[chat][1].User.ID, event.MessageHiddenData{UserID: l.members[chat][1].User.ID, MessageID: msg.ID})
+		l.add(event.MessageHidden, chat, l.members[chat][1].User.ID, event.MessageHiddenData{UserID: l.members[chat][1].User.ID, ThroughID: msg.ID - 1})
+		l.add(event.MessageDeleted, chat, msg.Author.ID, event.MessageDeletedData{MessageID: msg.ID, AuthorID: msg.Author.ID, ClientID: msg.ClientID, SentAt: msg.SentAt})
+		ch := l.chats[chat]
+		ch.Title = "renamed"
+		l.add(event.ChatUpdated, chat, msg.Author.ID, event.ChatUpdatedData{Chat: ch})
+		renamed := l.members[chat][0]
+		renamed.User.Name = "new name"
+		prev := l.members[chat][0].User
+		l.add(event.MemberUpdated, chat, renamed.User.ID, event.MemberUpdatedData{Member: renamed, Previous: &prev})
+	}
+	apply(t, c, l.events, 50)
+	for _, u := range users {
+		listAll(t, c, u, 3)
+		if _, err := c.Summary(ctx, u, 3); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if _, _, err := c.MemberOf(ctx, 3, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After a flush: chats loaded from the loader, lists rebuilt.
+	m.apply(t, l.events)
+	// Plain DELs: flush's own script deletes keys of every slot, on purpose.
+	if err := testkit.DeleteRedisPrefix(ctx, rdb, prefix); err != nil {
+		t.Fatal(err)
+	}
+	more := randomLogFrom(t, l, 12, 100)
+	m.apply(t, more)
+	apply(t, c, more, 50)
+	checkLists(t, c, m, users, 4)
+	if n := watch.Check(t); n < 100 {
+		t.Fatalf("only %d script runs seen by MONITOR: the watch saw too little to prove anything", n)
 	}
 }

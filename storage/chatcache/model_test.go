@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -296,10 +297,25 @@ func (l *evlog) leave(chatID, userID int64) event.Event {
 // ---- inspecting Redis ----
 
 // dump renders every key under prefix canonically, to compare whole states.
-func dump(t testing.TB, rdb *redis.Client, prefix string) map[string]string {
+func dump(t testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
+	if cl, ok := rdb.(*redis.ClusterClient); ok {
+		// SCAN sees one node's keys: every master's, on Redis Cluster.
+		var mu sync.Mutex
+		err := cl.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			part := dump(t, node, prefix)
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(out, part)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
@@ -354,12 +370,23 @@ func diffDumps(a, b map[string]string) string {
 	return strings.Join(out, "\n")
 }
 
-// flush deletes every key under prefix at once, as FLUSHDB would for this prefix.
-func flush(t testing.TB, rdb *redis.Client, prefix string) {
+// flush deletes every key under prefix at once, as FLUSHDB would for this
+// prefix (on Redis Cluster, at once on each master, as FLUSHALL does).
+func flush(t testing.TB, rdb redis.UniversalClient, prefix string) {
 	t.Helper()
-	err := rdb.Eval(context.Background(), `
+	// The flag lets one script delete keys of every slot of its node.
+	const script = `#!lua flags=allow-cross-slot-keys
 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end
-return 1`, nil, prefix+"*").Err()
+return 1`
+	ctx := context.Background()
+	var err error
+	if cl, ok := rdb.(*redis.ClusterClient); ok {
+		err = cl.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.Eval(ctx, script, nil, prefix+"*").Err()
+		})
+	} else {
+		err = rdb.Eval(ctx, script, nil, prefix+"*").Err()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,18 +59,24 @@ func (c *Cache) ChatList(ctx context.Context, userID int64, cursor string, limit
 // cur), rebuilding the list first when it is cold or an entry is
 // incomplete. last is the position of the last entry read, skipped or not.
 func (c *Cache) listPart(ctx context.Context, userID int64, cur cursorPos, limit int) (part []domain.ChatSummary, more bool, last cursorPos, err error) {
-	args := []any{c.prefix, itoa(userID), "", "", limit}
+	args := []any{"", "", limit}
 	if cur.chatID != 0 {
-		args[2], args[3] = itoa(cur.ms), itoa(cur.chatID)
+		args[0], args[1] = itoa(cur.ms), itoa(cur.chatID)
 	}
-	keys := []string{c.listKey(userID), c.readKey(userID)}
+	keys := c.userViewKeys(userID)
 	var res []any
+	var details [][]any
 	for attempt := 0; ; attempt++ {
 		res, err = c.runRead(ctx, pageScript, keys, args)
 		if err != nil {
 			return nil, false, last, fmt.Errorf("chat list: %w", err)
 		}
-		if res[0].(int64) == 0 || (attempt == 0 && needsRepair(res[2:], 2)) {
+		if res[0].(int64) == 1 {
+			if details, err = c.details(ctx, userID, res[2:]); err != nil {
+				return nil, false, last, fmt.Errorf("chat list: %w", err)
+			}
+		}
+		if res[0].(int64) == 0 || (attempt == 0 && needsRepair(details)) {
 			// Cold, or an entry lost or incomplete: rebuild from MySQL
 			// once. A list that stays cold was flushed again meanwhile.
 			if attempt >= 2 {
@@ -84,12 +90,10 @@ func (c *Cache) listPart(ctx context.Context, userID int64, cur cursorPos, limit
 		break
 	}
 	more = res[1].(int64) == 1
-	rest := res[2:]
-	part = make([]domain.ChatSummary, 0, len(rest)/(2+detailFields))
-	for len(rest) >= 2+detailFields {
-		score, _ := strconv.ParseInt(str(rest[0]), 10, 64)
-		d := parseDetail(rest[2 : 2+detailFields])
-		rest = rest[2+detailFields:]
+	part = make([]domain.ChatSummary, 0, len(details))
+	for i, f := range details {
+		score, _ := strconv.ParseInt(str(res[2+i*pageFields]), 10, 64)
+		d := parseDetail(f)
 		last = cursorPos{ms: score, chatID: d.chatID}
 		if d.state == "missing" || d.state == "notmember" {
 			continue
@@ -99,19 +103,60 @@ func (c *Cache) listPart(ctx context.Context, userID int64, cur cursorPos, limit
 	return part, more, last, nil
 }
 
+// userViewKeys are the user's keys that the list scripts read: the list,
+// the read positions, the cleared histories (one slot on Redis Cluster).
+func (c *Cache) userViewKeys(userID int64) []string {
+	return []string{c.listKey(userID), c.readKey(userID), c.clearedKey(userID)}
+}
+
+// details renders the chats of a page (pageScript's entries: score, chat
+// id, read position, cleared through) with detailScript, one call per chat
+// in one pipeline: each reads its own chat's keys (its own slot on Redis
+// Cluster).
+func (c *Cache) details(ctx context.Context, userID int64, entries []any) ([][]any, error) {
+	n := len(entries) / pageFields
+	if n == 0 {
+		return nil, nil
+	}
+	uid := itoa(userID)
+	cmds, err := c.pipelined(ctx, false, func(p redis.Pipeliner) {
+		for i := range n {
+			e := entries[i*pageFields:]
+			cid, _ := strconv.ParseInt(str(e[1]), 10, 64)
+			detailScript.EvalSha(ctx, p, []string{c.chatKey(cid)}, uid, str(e[1]), str(e[2]), str(e[3]))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, n)
+	for i, cmd := range cmds {
+		if out[i], err = cmd.(*redis.Cmd).Slice(); err != nil {
+			return nil, err
+		}
+		if len(out[i]) != detailFields {
+			return nil, fmt.Errorf("chat detail of %d fields, want %d", len(out[i]), detailFields)
+		}
+	}
+	return out, nil
+}
+
 // Summary returns one chat as userID sees it in the list (rebuilt from the
 // loader when not cached). domain.ErrNotFound when userID is not a member.
 func (c *Cache) Summary(ctx context.Context, userID, chatID int64) (domain.ChatSummary, error) {
-	keys := []string{c.listKey(userID), c.readKey(userID)}
-	args := []any{c.prefix, itoa(userID), itoa(chatID)}
+	keys := c.userViewKeys(userID)
 	var d detail
 	for attempt := 0; ; attempt++ {
-		res, err := c.runRead(ctx, summaryScript, keys, args)
+		res, err := c.runRead(ctx, viewsScript, keys, []any{itoa(chatID)})
 		if err != nil {
 			return domain.ChatSummary{}, fmt.Errorf("chat summary: %w", err)
 		}
 		if res[0].(int64) == 1 {
-			d = parseDetail(res[1:])
+			details, err := c.details(ctx, userID, []any{"", itoa(chatID), res[1], res[2]})
+			if err != nil {
+				return domain.ChatSummary{}, fmt.Errorf("chat summary: %w", err)
+			}
+			d = parseDetail(details[0])
 			if attempt > 0 || d.state == "ok" || d.state == "notmember" {
 				break
 			}
@@ -219,12 +264,11 @@ func (c *Cache) runRead(ctx context.Context, s *redis.Script, keys []string, arg
 
 // needsRepair reports whether a page holds an entry that is not cached or
 // whose last message is unknown.
-func needsRepair(rest []any, skip int) bool {
-	for len(rest) >= skip+detailFields {
-		if st := str(rest[skip+1]); st == "missing" || st == "partial" {
+func needsRepair(details [][]any) bool {
+	for _, f := range details {
+		if st := str(f[1]); st == "missing" || st == "partial" {
 			return true
 		}
-		rest = rest[skip+detailFields:]
 	}
 	return false
 }

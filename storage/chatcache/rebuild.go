@@ -88,9 +88,9 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 			return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
 		}
 	}
-	// One transaction: the list is marked complete together with its entries,
-	// never after a flush that removed some of them.
-	_, err = c.pipelined(ctx, true, func(p redis.Pipeliner) {
+	// First each chat's keys (a script per chat: its own slot on Redis
+	// Cluster), with what the user hid in it.
+	cmds, err := c.pipelined(ctx, false, func(p redis.Pipeliner) {
 		for _, r := range rows {
 			id := r.Chat.ID
 			updated := r.UpdatedAt
@@ -98,15 +98,12 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 				updated = r.Chat.CreatedAt
 			}
 			last := lasts[r.LastMessageID] // ""  when the chat is empty or the message is missing
-			args := append([]any{c.prefix, itoa(userID), itoa(id), listMember(id), string(r.Chat.Kind), r.Chat.Title,
-				itoa(r.Chat.CreatedAt.UnixMilli()), itoa(r.LastMessageID), itoa(updated.UnixMilli()), last, itoa(positions[id])},
+			args := append([]any{itoa(userID), string(r.Chat.Kind), r.Chat.Title,
+				itoa(r.Chat.CreatedAt.UnixMilli()), itoa(r.LastMessageID), itoa(updated.UnixMilli()), last},
 				memberArgs(r.Chat.Members)...)
-			rebuildScript.EvalSha(ctx, p, []string{c.chatKey(id), c.listKey(userID), c.readKey(userID)}, args...)
+			rebuildScript.EvalSha(ctx, p, []string{c.chatKey(id)}, args...)
 		}
 		for chat, v := range views {
-			if v.Cleared > 0 {
-				p.Do(ctx, "ZADD", c.clearedKey(userID), "GT", itoa(v.Cleared), itoa(chat))
-			}
 			if len(v.Hidden) > 0 {
 				args := []any{"ZADD", c.hiddenKey(userID, chat)}
 				for _, id := range v.Hidden {
@@ -115,8 +112,45 @@ func (c *Cache) rebuildNow(ctx context.Context, userID int64) error {
 				p.Do(ctx, args...)
 			}
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
+	}
+	// Then the user's keys, in one transaction (one slot): the list is
+	// marked complete together with its entries, never after a flush that
+	// removed some of them. Other members' lists learn the time of a chat
+	// whose last message was filled in here, outside it.
+	var others [][]any
+	_, err = c.pipelined(ctx, true, func(p redis.Pipeliner) {
+		for i, r := range rows {
+			id := r.Chat.ID
+			res, _ := cmds[i].(*redis.Cmd).Slice()
+			if len(res) < 2 {
+				continue
+			}
+			if pos := positions[id]; pos > 0 {
+				p.Do(ctx, "ZADD", c.readKey(userID), "GT", itoa(pos), itoa(id))
+			}
+			if upd, _ := res[1].(string); res[0].(int64) == 1 && upd != "" {
+				p.Do(ctx, "ZADD", c.listKey(userID), upd, listMember(id))
+			}
+			others = c.addToLists(others, listMember(id), res[1], res[2:])
+		}
+		for chat, v := range views {
+			if v.Cleared > 0 {
+				p.Do(ctx, "ZADD", c.clearedKey(userID), "GT", itoa(v.Cleared), itoa(chat))
+			}
+		}
 		p.Do(ctx, "ZADD", c.listKey(userID), "-inf", warmMember)
 	})
+	if err == nil && len(others) > 0 {
+		_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, args := range others {
+				p.Do(ctx, args...)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("rebuild chat list of user %d: %w", userID, err)
 	}

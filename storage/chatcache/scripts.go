@@ -38,38 +38,42 @@ local function membership_applied(h, seq)
 end
 `
 
-// messagesScript applies a run of consecutive message.created events.
-// ARGV: prefix, recent limit, then per message: id, client key, chat id,
-// author id, sent_at ms, message JSON, fan-out (1 on the chat's last message
-// of the batch). Returns one status per message: scriptSkipped when the chat
-// is not cached (the caller loads chats first, so this happens only if Redis
-// was flushed in between; the batch is retried), scriptApplied, or
-// scriptDuplicate.
+// messagesScript applies a run of consecutive message.created events of
+// one chat. KEYS: the chat hash. ARGV: chat id, recent limit, then per
+// message: id, client key, author id, sent_at ms, message JSON, fan-out (1
+// on the chat's last message of the batch). Returns {statuses, fan}: one
+// status per message — scriptSkipped when the chat is not cached (the caller
+// loads chats first, so this happens only if Redis was flushed in between;
+// the batch is retried), scriptApplied (the caller moves the author's read
+// position to it), scriptDuplicate, or scriptKeptDeleted — and fan, for the
+// fan-out message, the chat's updated_at and its members, whose chat lists
+// the caller sets to that time (empty without a fan-out message).
 //
 // One call for many messages: on this hot path the per-call overhead of
-// EVALSHA costs more than the work. Key names are built here from the prefix.
+// EVALSHA costs more than the work.
 //
-// The fan-out (the chat's time into every member's list) is done once per
+// The writes to users' keys (chat lists, the author's read position) are
+// left to the caller: on Redis Cluster a user's keys live in the user's slot,
+// not the chat's (see the package comment). The fan-out is computed once per
 // chat and batch, by its last message, whether that one applied or not: it
-// writes the chat's current time, whichever message set it.
+// writes the chat's current time, whichever message set it, so a redelivered
+// batch whose first attempt stopped before the users' writes completes them.
 var messagesScript = redis.NewScript(`
-local prefix, keep = ARGV[1], tonumber(ARGV[2])
-local function fanout(h, cid, upd)
-  local member = string.format('%019d', tonumber(cid))
-  for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do
-    redis.call('ZADD', prefix .. 'u:' .. u .. ':chats', upd, member)
-  end
+local h, cid, keep = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local idsk = h .. ':ids'
+local fan = {}
+local function fanout(upd)
+  fan = redis.call('SMEMBERS', h .. ':mem')
+  table.insert(fan, 1, upd)
 end
 local function apply(i)
-  local sid, ckey, cid, author, at, body, fan = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
-  local h = prefix .. 'c:' .. cid
-  local idsk = h .. ':ids'
+  local sid, ckey, author, at, body, isfan = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
   local v = redis.call('HMGET', h, 'kind', 'floor', 'lid', 'upd')
   if not v[1] then return 0 end
   if redis.call('ZSCORE', h .. ':del', sid) then
     -- Deleted already (a replay): it must not come back.
-    if fan == '1' then fanout(h, cid, v[4]) end
-    return 1
+    if isfan == '1' then fanout(v[4]) end
+    return 3
   end
   local id = tonumber(sid)
   local floor = v[2]
@@ -86,7 +90,7 @@ local function apply(i)
     -- Seen before: this very message again, or a retried send under another id.
     local prev = redis.call('ZSCORE', idsk, ckey)
     if prev and tonumber(prev) ~= id then
-      if fan == '1' then fanout(h, cid, v[4]) end
+      if isfan == '1' then fanout(v[4]) end
       return 2
     end
   else
@@ -100,23 +104,25 @@ local function apply(i)
     redis.call('ZADD', h .. ':recent', sid, body)
     redis.call('ZREMRANGEBYRANK', h .. ':recent', 0, -` + strconv.Itoa(RecentBodies+1) + `)
   end
-  redis.call('ZADD', prefix .. 'u:' .. author .. ':read', 'GT', sid, cid)
   local upd = v[4]
   if not v[3] or tonumber(v[3]) < id then
     redis.call('HSET', h, 'lid', sid, 'upd', at, 'last', body)
     redis.call('HDEL', h, 'les')
     upd = at
   end
-  if fan == '1' then fanout(h, cid, upd) end
+  if isfan == '1' then fanout(upd) end
   return 1
 end
 local out = {}
-for i = 3, #ARGV, 7 do out[#out + 1] = apply(i) end
-return out
+for i = 3, #ARGV, 6 do out[#out + 1] = apply(i) end
+return {out, fan}
 `)
 
 // messageFields is the number of ARGV per message of messagesScript.
-const messageFields = 7
+const messageFields = 6
+
+// scriptKeptDeleted: a message deleted before (a replay), applied as nothing.
+const scriptKeptDeleted = 3
 
 // RecentBodies is how many of a chat's newest messages the cache keeps whole
 // (c:<cid>:recent), so that when the last message is deleted, or hidden by
@@ -177,58 +183,72 @@ return 1
 `)
 
 // chatCreatedScript applies chat.created.
-// KEYS: chat hash. ARGV: prefix, list member, seq, kind, title, created ms,
-// then member id, name pairs.
+// KEYS: chat hash. ARGV: seq, kind, title, created ms, then member id, name
+// pairs. Returns {status, updated ms, then the event's members that are
+// members now}: the caller adds the chat to their lists, also when the event
+// was applied before (a redelivery may have stopped before those writes; a
+// member removed since is not among them).
 var chatCreatedScript = redis.NewScript(luaAddMembers + `
 local h = KEYS[1]
-if membership_applied(h, ARGV[3]) then return 0 end
-if redis.call('EXISTS', h) == 0 then
-  redis.call('HSET', h, 'kind', ARGV[4], 'title', ARGV[5], 'ca', ARGV[6], 'upd', ARGV[6], 'lid', '0')
+local st = 0
+if not membership_applied(h, ARGV[1]) then
+  st = 1
+  if redis.call('EXISTS', h) == 0 then
+    redis.call('HSET', h, 'kind', ARGV[2], 'title', ARGV[3], 'ca', ARGV[4], 'upd', ARGV[4], 'lid', '0')
+  end
+  -- A chat's first event: every message of it comes after, so the index is complete from 0.
+  if not redis.call('HGET', h, 'floor') then redis.call('HSET', h, 'floor', '0') end
+  redis.call('HSET', h, 'mv', ARGV[1])
+  add_members(h, ARGV[2], 5)
 end
--- A chat's first event: every message of it comes after, so the index is complete from 0.
-if not redis.call('HGET', h, 'floor') then redis.call('HSET', h, 'floor', '0') end
-redis.call('HSET', h, 'mv', ARGV[3])
-add_members(h, ARGV[4], 7)
-local upd = redis.call('HGET', h, 'upd')
-for i = 7, #ARGV, 2 do
-  redis.call('ZADD', ARGV[1] .. 'u:' .. ARGV[i] .. ':chats', upd, ARGV[2])
+local out = {st, redis.call('HGET', h, 'upd') or ''}
+if out[2] == '' then return out end
+for i = 5, #ARGV, 2 do
+  if redis.call('SISMEMBER', h .. ':mem', ARGV[i]) == 1 then out[#out + 1] = ARGV[i] end
 end
-return 1
+return out
 `)
 
 // memberAddedScript applies member.added.
-// KEYS: chat hash. ARGV: prefix, list member, seq, user id, name, kind, title,
-// created ms, then the chat's member id, name pairs afterwards.
+// KEYS: chat hash. ARGV: seq, user id, name, kind, title, created ms, then
+// the chat's member id, name pairs afterwards. Returns {status, updated ms
+// ("" when the chat is not cached), 1 when the user is a member now}: the
+// caller then adds the chat to the user's list.
 var memberAddedScript = redis.NewScript(luaAddMembers + `
 local h = KEYS[1]
-if membership_applied(h, ARGV[3]) then return 0 end
-if redis.call('EXISTS', h) == 0 then
-  -- Not cached. A group's event lists no members (ApplyEvents loads the chat
-  -- from MySQL first; it is gone only if Redis lost it meanwhile, and then
-  -- lists are rebuilt from MySQL anyway): never cache a partial member set.
-  if #ARGV < 9 then return 0 end
-  -- The event carries the whole member list. The last message is unknown
-  -- (lid absent) until a message or a reader's rebuild fills it in.
-  redis.call('HSET', h, 'kind', ARGV[6], 'title', ARGV[7], 'ca', ARGV[8], 'upd', ARGV[8])
-  add_members(h, ARGV[6], 9)
+local st = 0
+if not membership_applied(h, ARGV[1]) then
+  if redis.call('EXISTS', h) == 0 then
+    -- Not cached. A group's event lists no members (ApplyEvents loads the chat
+    -- from MySQL first; it is gone only if Redis lost it meanwhile, and then
+    -- lists are rebuilt from MySQL anyway): never cache a partial member set.
+    if #ARGV < 7 then return {0, '', 0} end
+    -- The event carries the whole member list. The last message is unknown
+    -- (lid absent) until a message or a reader's rebuild fills it in.
+    redis.call('HSET', h, 'kind', ARGV[4], 'title', ARGV[5], 'ca', ARGV[6], 'upd', ARGV[6])
+    add_members(h, ARGV[4], 7)
+  end
+  st = 1
+  redis.call('HSET', h, 'mv', ARGV[1])
+  redis.call('SADD', h .. ':mem', ARGV[2])
+  if redis.call('HGET', h, 'kind') == 'direct' then redis.call('HSET', h, 'n:' .. ARGV[2], ARGV[3]) end
 end
-redis.call('HSET', h, 'mv', ARGV[3])
-redis.call('SADD', h .. ':mem', ARGV[4])
-if redis.call('HGET', h, 'kind') == 'direct' then redis.call('HSET', h, 'n:' .. ARGV[4], ARGV[5]) end
-redis.call('ZADD', ARGV[1] .. 'u:' .. ARGV[4] .. ':chats', redis.call('HGET', h, 'upd'), ARGV[2])
-return 1
+local upd = redis.call('HGET', h, 'upd')
+if not upd then return {st, '', 0} end
+return {st, upd, redis.call('SISMEMBER', h .. ':mem', ARGV[2])}
 `)
 
 // memberRemovedScript applies member.removed.
-// KEYS: chat hash, the user's list. ARGV: seq, user id, list member.
+// KEYS: chat hash. ARGV: seq, user id. Returns {status, 1 when the user is
+// a member now}: when not (removed, and not added back by a later event
+// already applied), the caller takes the chat out of the user's list.
 var memberRemovedScript = redis.NewScript(luaAddMembers + `
 local h = KEYS[1]
-if membership_applied(h, ARGV[1]) then return 0 end
+if membership_applied(h, ARGV[1]) then return {0, redis.call('SISMEMBER', h .. ':mem', ARGV[2])} end
 if redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'mv', ARGV[1]) end
 redis.call('SREM', h .. ':mem', ARGV[2])
 redis.call('HDEL', h, 'n:' .. ARGV[2])
-redis.call('ZREM', KEYS[2], ARGV[3])
-return 1
+return {1, 0}
 `)
 
 // chatUpdatedScript applies chat.updated: the title, over an older change
@@ -297,29 +317,28 @@ add_members(h, ARGV[1], 4)
 return 1
 `)
 
-// rebuildScript merges one chat of a user's MySQL chat list into the cache.
-// KEYS: chat hash, the user's list, the user's read positions.
-// ARGV: prefix, user id, chat id, list member, kind, title, created ms,
-// last message id, updated ms, last message JSON, read position, then member
-// id, name pairs.
+// rebuildScript merges one chat of a user's MySQL chat list into the
+// chat's keys; the caller writes the user's keys with the answer.
+// KEYS: chat hash. ARGV: user id, kind, title, created ms, last message id,
+// updated ms, last message JSON, then member id, name pairs.
+// Returns {1 when the user is a member, updated ms, then the members whose
+// lists must learn that time (when the last message was filled in here)}.
 var rebuildScript = redis.NewScript(luaAddMembers + `
 local h = KEYS[1]
+local out = {0, ''}
 if redis.call('EXISTS', h) == 0 then
-  redis.call('HSET', h, 'kind', ARGV[5], 'title', ARGV[6], 'ca', ARGV[7], 'lid', ARGV[8], 'upd', ARGV[9], 'last', ARGV[10])
-  add_members(h, ARGV[5], 12)
+  redis.call('HSET', h, 'kind', ARGV[2], 'title', ARGV[3], 'ca', ARGV[4], 'lid', ARGV[5], 'upd', ARGV[6], 'last', ARGV[7])
+  add_members(h, ARGV[2], 8)
 elseif not redis.call('HGET', h, 'lid') then
   -- Cached from a membership event: no message seen yet, so MySQL's last
   -- message is the best known. Every member's list learns the time.
-  redis.call('HSET', h, 'lid', ARGV[8], 'upd', ARGV[9], 'last', ARGV[10])
-  for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do
-    redis.call('ZADD', ARGV[1] .. 'u:' .. u .. ':chats', ARGV[9], ARGV[4])
-  end
+  redis.call('HSET', h, 'lid', ARGV[5], 'upd', ARGV[6], 'last', ARGV[7])
+  for _, u in ipairs(redis.call('SMEMBERS', h .. ':mem')) do out[#out + 1] = u end
 end
-if tonumber(ARGV[11]) > 0 then redis.call('ZADD', KEYS[3], 'GT', ARGV[11], ARGV[3]) end
+out[2] = redis.call('HGET', h, 'upd')
 -- The cached member set is the newer truth: a removal applied meanwhile wins.
-if redis.call('SISMEMBER', h .. ':mem', ARGV[2]) == 0 then return 0 end
-redis.call('ZADD', KEYS[2], redis.call('HGET', h, 'upd'), ARGV[4])
-return 1
+out[1] = redis.call('SISMEMBER', h .. ':mem', ARGV[1])
+return out
 `)
 
 // luaDetail renders one chat as seen by a user: chat id, state ("ok",
@@ -328,12 +347,15 @@ return 1
 // last JSON ("?": the viewer's last message is not cached, ask MySQL),
 // members count, read position, unread (-1: ask MySQL).
 //
-// What the viewer hid or cleared (u:<uid>:hid:<cid>, u:<uid>:clr) is left
-// out: the last message is the newest the viewer still sees, and neither
-// counts as unread.
+// What the viewer hid or cleared (c:<cid>:hid:<uid>; clr, the id up to
+// which they cleared it, read with pos from the user's keys by the caller)
+// is left out: the last message is the newest the viewer still sees, and
+// neither counts as unread.
+//
+// It reads the chat's keys only (KEYS[1] is the chat hash): on Redis
+// Cluster a page's chats live in other slots than the user's list.
 const luaDetail = `
-local function detail(prefix, uid, cid, readkey)
-  local h = prefix .. 'c:' .. cid
+local function detail(h, uid, cid, pos, clr)
   local v = redis.call('HMGET', h, 'kind', 'title', 'ca', 'upd', 'lid', 'last', 'floor')
   if not v[1] then return {cid, 'missing', '', '', '', '', '', '', 0, '0', 0} end
   local state = 'ok'
@@ -349,9 +371,7 @@ local function detail(prefix, uid, cid, readkey)
     end
     if other then title = redis.call('HGET', h, 'n:' .. other) or '' end
   end
-  local pos = redis.call('ZSCORE', readkey, cid) or '0'
-  local clr = tonumber(redis.call('ZSCORE', prefix .. 'u:' .. uid .. ':clr', cid) or '0')
-  local hk = prefix .. 'u:' .. uid .. ':hid:' .. cid
+  local hk = h .. ':hid:' .. uid
   local nh = redis.call('ZCARD', hk)
   local last = v[6] or ''
   if v[5] and v[5] ~= '0' and (clr > 0 or nh > 0) and
@@ -390,21 +410,36 @@ end
 // detailFields is the length of luaDetail's answer.
 const detailFields = 11
 
-// pageScript reads one page of a user's chat list.
-// KEYS: the user's list, the user's read positions.
-// ARGV: prefix, user id, cursor score ("" for the first page), cursor chat id, limit.
+// detailScript renders one chat for a user (luaDetail).
+// KEYS: chat hash. ARGV: user id, chat id, read position, cleared through.
+var detailScript = redis.NewScript(luaDetail + `
+return detail(KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+`)
+
+// luaViews returns what the user's own keys say about a chat: the read
+// position (as stored) and the id up to which they cleared it.
+const luaViews = `
+local function views(cid)
+  return redis.call('ZSCORE', KEYS[2], cid) or '0', redis.call('ZSCORE', KEYS[3], cid) or '0'
+end
+`
+
+// pageScript reads one page of a user's chat list: the chats and the user's
+// views of them; the caller reads each chat's detail (detailScript).
+// KEYS: the user's list, read positions, cleared histories.
+// ARGV: cursor score ("" for the first page), cursor chat id, limit.
 // Returns {0} for a cold list, else {1, more (0/1), then per chat: score,
-// list member, detail...}.
-var pageScript = redis.NewScript(luaDetail + `
+// list member, read position, cleared through}.
+var pageScript = redis.NewScript(luaViews + `
 if not redis.call('ZSCORE', KEYS[1], '` + warmMember + `') then return {0} end
-local lim = tonumber(ARGV[5])
+local lim = tonumber(ARGV[3])
 local picked = {}
-if ARGV[3] == '' then
+if ARGV[1] == '' then
   picked = redis.call('ZRANGE', KEYS[1], '+inf', '(-inf', 'BYSCORE', 'REV', 'LIMIT', 0, lim + 1, 'WITHSCORES')
 else
   -- Chats with the cursor's time and a lower id, then older times.
-  local cm = tonumber(ARGV[4])
-  local ties = redis.call('ZRANGE', KEYS[1], ARGV[3], ARGV[3], 'BYSCORE', 'REV', 'WITHSCORES')
+  local cm = tonumber(ARGV[2])
+  local ties = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1], 'BYSCORE', 'REV', 'WITHSCORES')
   for i = 1, #ties, 2 do
     if #picked < 2 * (lim + 1) and tonumber(ties[i]) < cm then
       picked[#picked + 1] = ties[i]
@@ -413,7 +448,7 @@ else
   end
   local need = lim + 1 - #picked / 2
   if need > 0 then
-    local rest = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[3], '(-inf', 'BYSCORE', 'REV', 'LIMIT', 0, need, 'WITHSCORES')
+    local rest = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '(-inf', 'BYSCORE', 'REV', 'LIMIT', 0, need, 'WITHSCORES')
     for i = 1, #rest do picked[#picked + 1] = rest[i] end
   end
 end
@@ -424,29 +459,32 @@ if n > lim then
   n = lim
 end
 for i = 1, n do
+  local cid = string.format('%d', tonumber(picked[2 * i - 1]))
+  local pos, clr = views(cid)
   out[#out + 1] = picked[2 * i]
-  out[#out + 1] = picked[2 * i - 1]
-  for _, x in ipairs(detail(ARGV[1], ARGV[2], string.format('%d', tonumber(picked[2 * i - 1])), KEYS[2])) do
-    out[#out + 1] = x
-  end
+  out[#out + 1] = cid
+  out[#out + 1] = pos
+  out[#out + 1] = clr
 end
 return out
 `)
 
-// summaryScript reads one chat as a user sees it.
-// KEYS: the user's list, the user's read positions. ARGV: prefix, user id, chat id.
-// Returns {0} for a cold list, else {1, detail...}.
-var summaryScript = redis.NewScript(luaDetail + `
+// pageFields is the length of one chat's entry in pageScript's answer.
+const pageFields = 4
+
+// viewsScript reads whether a user's list is warm and their views of one chat.
+// KEYS: the user's list, read positions, cleared histories. ARGV: chat id.
+// Returns {0} for a cold list, else {1, read position, cleared through}.
+var viewsScript = redis.NewScript(luaViews + `
 if not redis.call('ZSCORE', KEYS[1], '` + warmMember + `') then return {0} end
-local out = {1}
-for _, x in ipairs(detail(ARGV[1], ARGV[2], ARGV[3], KEYS[2])) do out[#out + 1] = x end
-return out
+local pos, clr = views(ARGV[1])
+return {1, pos, clr}
 `)
 
 var allScripts = []*redis.Script{
 	messagesScript, messageEditedScript, messageDeletedScript, chatCreatedScript, memberAddedScript, memberRemovedScript,
 	chatUpdatedScript, memberUpdatedScript,
-	loadChatScript, rebuildScript, pageScript, summaryScript,
+	loadChatScript, rebuildScript, detailScript, pageScript, viewsScript,
 }
 
 // loadScripts puts every script into Redis's script cache, so that pipelines

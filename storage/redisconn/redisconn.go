@@ -7,6 +7,13 @@
 // compose Redis): REDIS_USERNAME and REDIS_PASSWORD name it. Without them the
 // client logs in as Redis's default user, which is what a developer machine's
 // Redis without a password expects.
+//
+// One Redis (REDIS_ADDR) is the default. REDIS_CLUSTER_ADDRS, seed host:port
+// pairs of a Redis Cluster, turns cluster mode on instead: the client learns
+// the slot map from the seeds and sends each command to the master serving
+// its key. Every multi-key script and transaction of the code touches keys
+// of one hash tag only (docs/design.md, "Redis Cluster"), so nothing needs
+// a cross-slot operation. The login and TLS apply to every node.
 package redisconn
 
 import (
@@ -28,7 +35,11 @@ const DefaultAddr = "127.0.0.1:6379"
 
 // Config is how a process reaches Redis and who it is there.
 type Config struct {
+	// Addr is the one Redis; "" in cluster mode.
 	Addr string
+	// ClusterAddrs are the seeds of a Redis Cluster (any few of its nodes);
+	// nil for one Redis.
+	ClusterAddrs []string
 	// Username is an ACL user; "" is Redis's default user, which a server
 	// with requirepass checks Password against.
 	Username string
@@ -40,28 +51,39 @@ type Config struct {
 	TLSCA, TLSCert, TLSKey string
 }
 
-// FromEnv reads REDIS_ADDR, REDIS_USERNAME, REDIS_PASSWORD (a secret:
+// FromEnv reads REDIS_ADDR or REDIS_CLUSTER_ADDRS, REDIS_USERNAME, REDIS_PASSWORD (a secret:
 // masked in the config log and, when set, held to config.CheckSecret's
 // rules), REDIS_TLS, REDIS_TLS_CA (turns TLS on), REDIS_TLS_CERT and
 // REDIS_TLS_KEY. Problems are collected in e.
 func FromEnv(e *config.Env) Config {
 	c := Config{
-		Addr:     e.String("REDIS_ADDR", DefaultAddr),
-		Username: e.String("REDIS_USERNAME", ""),
-		Password: e.Secret("REDIS_PASSWORD", ""),
-		TLS:      e.Bool("REDIS_TLS", false),
-		TLSCA:    e.String("REDIS_TLS_CA", ""),
-		TLSCert:  e.String("REDIS_TLS_CERT", ""),
-		TLSKey:   e.String("REDIS_TLS_KEY", ""),
+		ClusterAddrs: e.List("REDIS_CLUSTER_ADDRS", ""),
+		Addr:         e.String("REDIS_ADDR", DefaultAddr),
+		Username:     e.String("REDIS_USERNAME", ""),
+		Password:     e.Secret("REDIS_PASSWORD", ""),
+		TLS:          e.Bool("REDIS_TLS", false),
+		TLSCA:        e.String("REDIS_TLS_CA", ""),
+		TLSCert:      e.String("REDIS_TLS_CERT", ""),
+		TLSKey:       e.String("REDIS_TLS_KEY", ""),
 	}
 	// A CA or a client certificate only makes sense over TLS: asking for one
 	// is asking for TLS, as NATS_TLS_CA does for the bus.
 	c.TLS = c.TLS || c.TLSCA != "" || c.TLSCert != ""
-	// One address: the chat cache's scripts touch several keys of a chat at
-	// once, which Redis Cluster refuses across slots (docs/design.md).
-	e.Check(!strings.Contains(c.Addr, ","), "REDIS_ADDR must be one host:port: the chat cache needs one Redis (or a primary), not Redis Cluster")
-	_, port, err := net.SplitHostPort(c.Addr)
-	e.Check(strings.Contains(c.Addr, ",") || (err == nil && port != ""), "REDIS_ADDR must be host:port, such as %s", DefaultAddr)
+	if len(c.ClusterAddrs) > 0 {
+		// Two places to connect to is a mistake to point out, not to guess
+		// about (REDIS_ADDR has a default, so only an explicit one counts).
+		e.Check(os.Getenv("REDIS_ADDR") == "", "REDIS_ADDR and REDIS_CLUSTER_ADDRS are exclusive: set REDIS_ADDR for one Redis or REDIS_CLUSTER_ADDRS for Redis Cluster, not both")
+		c.Addr = ""
+		for _, a := range c.ClusterAddrs {
+			_, port, err := net.SplitHostPort(a)
+			e.Check(err == nil && port != "", "REDIS_CLUSTER_ADDRS must be a comma-separated list of host:port, such as 10.0.0.1:6379,10.0.0.2:6379; %q is not host:port", a)
+		}
+	} else {
+		// One address: Redis Cluster's seeds go to REDIS_CLUSTER_ADDRS.
+		e.Check(!strings.Contains(c.Addr, ","), "REDIS_ADDR must be one host:port; for Redis Cluster set REDIS_CLUSTER_ADDRS to its nodes instead")
+		_, port, err := net.SplitHostPort(c.Addr)
+		e.Check(strings.Contains(c.Addr, ",") || (err == nil && port != ""), "REDIS_ADDR must be host:port, such as %s", DefaultAddr)
+	}
 	if c.Password != "" {
 		// No default and no committed value: an unset password is a Redis
 		// without one (a developer machine), but a set one must be real.
@@ -74,12 +96,16 @@ func FromEnv(e *config.Env) Config {
 	return c
 }
 
-// Client returns a client for c. It is a redis.UniversalClient so that the
-// callers need no change the day a Sentinel or Cluster setup is added here.
-// The connection itself is made on first use: Redis being down is an outage
-// the callers' readiness checks report, not a reason to refuse to start.
+// Client returns a client for c: a *redis.Client for one Redis, a
+// *redis.ClusterClient in cluster mode. The connection itself is made on
+// first use: Redis being down is an outage the callers' readiness checks
+// report, not a reason to refuse to start.
 func (c Config) Client() (redis.UniversalClient, error) {
 	opts := &redis.UniversalOptions{Addrs: []string{c.Addr}, Username: c.Username, Password: c.Password}
+	if c.Cluster() {
+		// IsClusterMode: a single seed must still make a cluster client.
+		opts.Addrs, opts.IsClusterMode = c.ClusterAddrs, true
+	}
 	if c.TLS {
 		tc, err := c.tlsConfig()
 		if err != nil {
@@ -90,14 +116,22 @@ func (c Config) Client() (redis.UniversalClient, error) {
 	return redis.NewUniversalClient(opts), nil
 }
 
+// Cluster reports whether c is Redis Cluster (REDIS_CLUSTER_ADDRS).
+func (c Config) Cluster() bool { return len(c.ClusterAddrs) > 0 }
+
 func (c Config) tlsConfig() (*tls.Config, error) {
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_ADDR %q: %w", c.Addr, err)
-	}
 	// The certificate is checked against the host the client dials, as a
 	// browser would; an IP address must then be in the certificate's IP SANs.
-	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	// In cluster mode ServerName stays empty: the nodes are other hosts, and
+	// crypto/tls takes each node's from the address it dials.
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if !c.Cluster() {
+		host, _, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_ADDR %q: %w", c.Addr, err)
+		}
+		tc.ServerName = host
+	}
 	if c.TLSCA != "" {
 		pem, err := os.ReadFile(c.TLSCA)
 		if err != nil {

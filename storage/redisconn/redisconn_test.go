@@ -3,7 +3,11 @@ package redisconn_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +15,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/shared/config"
+	"github.com/logchat/shared/domain"
+	"github.com/logchat/shared/event"
+	"github.com/logchat/storage/chatcache"
 	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/testkit"
 )
 
-var redisVars = []string{"REDIS_ADDR", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_TLS_CA", "REDIS_TLS_CERT", "REDIS_TLS_KEY"}
+var redisVars = []string{"REDIS_ADDR", "REDIS_CLUSTER_ADDRS", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_TLS_CA", "REDIS_TLS_CERT", "REDIS_TLS_KEY"}
 
 // fromEnv reads a Config from exactly vars (every other REDIS_* unset) and
 // returns it with the config log's text and the problems found.
@@ -58,7 +65,7 @@ func TestFromEnvDefaultsChecksAndMasks(t *testing.T) {
 		{"committed password", map[string]string{"REDIS_PASSWORD": "dev-jwt-secret-change-me"}, "REDIS_PASSWORD holds a development value"},
 		{"user without password", map[string]string{"REDIS_USERNAME": "app"}, "REDIS_USERNAME needs REDIS_PASSWORD"},
 		{"certificate without key", map[string]string{"REDIS_TLS_CERT": "/c.pem"}, "go together"},
-		{"several addresses", map[string]string{"REDIS_ADDR": "a:1,b:2"}, "one host:port"},
+		{"several addresses", map[string]string{"REDIS_ADDR": "a:1,b:2"}, "set REDIS_CLUSTER_ADDRS"},
 		{"not a boolean", map[string]string{"REDIS_TLS": "maybe"}, "REDIS_TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,5 +163,101 @@ func TestClientLogsInOverTLSAndIsRefusedWithoutCredentials(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A Redis Cluster for the cluster tests, stopped after them.
+func TestMain(m *testing.M) { os.Exit(testkit.MainWithRedisCluster(m)) }
+
+func TestFromEnvClusterMode(t *testing.T) {
+	c, log, err := fromEnv(t, map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379, 10.0.0.2:6379,10.0.0.3:6379"})
+	if err != nil || !c.Cluster() || c.Addr != "" || strings.Join(c.ClusterAddrs, ",") != "10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379" {
+		t.Fatalf("cluster seeds: %+v, %v", c, err)
+	}
+	if !strings.Contains(log, `"REDIS_CLUSTER_ADDRS"`) {
+		t.Fatalf("the config log must show the seeds: %s", log)
+	}
+	rdb, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if _, ok := rdb.(*redis.ClusterClient); !ok {
+		t.Fatalf("client %T, want a *redis.ClusterClient", rdb)
+	}
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		wantErr string
+	}{
+		{"both", map[string]string{"REDIS_ADDR": "127.0.0.1:6379", "REDIS_CLUSTER_ADDRS": "10.0.0.1:6379"}, "exclusive"},
+		{"not host:port", map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:6379,10.0.0.2"}, `"10.0.0.2" is not host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := fromEnv(t, tc.vars); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// On Redis Cluster an installation's ACL user must exist on every node
+// (nodes do not share users): scripts/redis-cluster.sh acl sets it with the
+// rules of one Redis (~prefix*). A client from the environment, given one
+// seed, logs in on every master, runs the chat cache's scripts on all of
+// them under its prefix, and is refused outside it.
+func TestClusterACLUserKeepsToItsPrefix(t *testing.T) {
+	addrs := testkit.RedisClusterAddrs(t)
+	user, prefix := "lc-"+testkit.RandomID(), "p"+testkit.RandomID()+":"
+	password := "redis-" + testkit.RandomID() + testkit.RandomID()
+	cmd := exec.Command(filepath.Join(testkit.RepoRoot(t), "scripts", "redis-cluster.sh"), "acl", testkit.RedisClusterDir(t), user, prefix)
+	cmd.Env = append(os.Environ(), "REDIS_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cluster.sh acl: %v\n%s", err, out)
+	}
+	c, _, err := fromEnv(t, map[string]string{"REDIS_CLUSTER_ADDRS": addrs[1], "REDIS_USERNAME": user, "REDIS_PASSWORD": password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = testkit.DeleteRedisPrefix(context.Background(), redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), prefix)
+		rdb.Close()
+	})
+	ctx := context.Background()
+	cache := chatcache.New(rdb, prefix, nil)
+	var events []event.Event
+	for chat := int64(1); chat <= 30; chat++ {
+		ch := domain.Chat{ID: chat, Kind: domain.KindGroup, Title: "g", CreatedAt: time.Now(), Members: []domain.Member{
+			{User: domain.User{ID: chat, Name: "a"}, Role: domain.RoleAdmin}, {User: domain.User{ID: 100, Name: "b"}, Role: domain.RoleMember}}}
+		env, err := event.New(event.ChatCreated, chat, chat, time.Now(), event.ChatCreatedData{Chat: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, event.Event{Seq: uint64(chat), Envelope: env})
+	}
+	if err := cache.ApplyEvents(ctx, events); err != nil {
+		t.Fatalf("the cache's scripts as the prefix's user: %v", err)
+	}
+	masters := map[string]bool{}
+	for chat := int64(1); chat <= 30; chat++ {
+		member, known, err := cache.MemberOf(ctx, chat, 100)
+		if err != nil || !known || !member {
+			t.Fatalf("chat %d: member=%v known=%v err=%v", chat, member, known, err)
+		}
+		node, err := rdb.(*redis.ClusterClient).MasterForKey(ctx, fmt.Sprintf("%s{c:%d}", prefix, chat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[node.Options().Addr] = true
+	}
+	if len(masters) != 3 {
+		t.Fatalf("the chats' keys on %d masters, want all 3 (the test must reach every node)", len(masters))
+	}
+	if err := rdb.Set(ctx, "other:{k}", "v", time.Minute).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("write outside the prefix: %v, want NOPERM", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -14,8 +15,11 @@ import (
 	"github.com/logchat/testkit"
 )
 
+// The tests run on one Redis and on Redis Cluster (testkit.RedisUnderTest).
+func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
+
 func newStore(t *testing.T, keep int) *updates.Store {
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	return updates.New(rdb, prefix, keep, 0)
 }
 
@@ -305,5 +309,38 @@ func TestScriptsAreReloadedAfterARedisRestart(t *testing.T) {
 	}
 	if res := apply(t, s, 0, 7, 2); !res[0].New || res[0].Cursor.N != 2 {
 		t.Fatalf("after SCRIPT FLUSH: %+v", res[0])
+	}
+}
+
+// On Redis Cluster every script of the store touches one slot's keys (a
+// user's stream, or a chat's members), checked under MONITOR
+// (testkit.SlotWatch), not only by the cluster's own refusals.
+func TestEveryScriptKeepsToOneSlotOnRedisCluster(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testkit.RedisOn(t, testkit.RedisCluster)
+	watch := testkit.WatchScriptSlots(t, rdb.(*redis.ClusterClient))
+	s := updates.New(rdb, prefix, 5, 0)
+	b := s.NewBatch()
+	for chat := int64(1); chat <= 10; chat++ {
+		b.SetMembers(chat, uint64(chat), []int64{chat, chat + 1}, nil)
+	}
+	if _, err := s.Apply(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for uid := int64(1); uid <= 20; uid++ {
+		apply(t, s, int(uid%3), uid, 1, 2, 3, 4, 5, 6, 7)
+		cur, err := s.Current(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.After(ctx, uid, updates.Cursor{N: cur.N - 2, Stream: cur.Stream}, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Members(ctx, []int64{1, 2, 3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if n := watch.Check(t); n < 60 {
+		t.Fatalf("only %d script runs seen by MONITOR", n)
 	}
 }

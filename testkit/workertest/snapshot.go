@@ -4,16 +4,30 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // RedisKeys snapshots every key under prefix: key (prefix cut off) -> its
 // type and value, members sorted where Redis keeps no order.
-func RedisKeys(ctx context.Context, rdb *redis.Client, prefix string) (map[string]string, error) {
+func RedisKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) (map[string]string, error) {
 	out := map[string]string{}
+	// SCAN lists one node's keys: on Redis Cluster, every master's.
+	if cl, ok := rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err := cl.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			keys, err := RedisKeys(ctx, node, prefix)
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(out, keys)
+			return err
+		})
+		return out, err
+	}
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()

@@ -70,7 +70,7 @@ func BenchmarkWorker(b *testing.B) {
 			}
 		}
 
-		rdb, prefix := testkit.Redis(b)
+		rdb, prefix := testkit.RedisUnderTest(b)
 		h := &handler{cache: chatcache.New(rdb, prefix, nil), mysql: pingFunc(func(context.Context) error { return nil })}
 		rctx, cancel := context.WithCancel(ctx)
 		runner := &bus.Runner{JS: js, Topology: topo, Config: bus.DefaultRunnerConfig("cachewarm", 500), Handler: h,

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -10,10 +11,13 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/storage/chatcache"
-	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/testkit"
 	"github.com/logchat/testkit/workertest"
 )
+
+// The package's tests run on one Redis and on Redis Cluster
+// (testkit.RedisUnderTest): cachewarm's conformance suite on both.
+func TestMain(m *testing.M) { os.Exit(testkit.MainOnRedisBackends(m)) }
 
 // cachewarm passes the worker contract's conformance suite: its projection
 // is every Redis key under its prefix.
@@ -23,7 +27,7 @@ func TestConformance(t *testing.T) {
 
 type cachewarmProjection struct {
 	s   settings
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 // openCachewarm gives the worker a Redis prefix of its own and a database
@@ -31,8 +35,8 @@ type cachewarmProjection struct {
 // lacks them).
 func openCachewarm(t *testing.T, sc *workertest.Scenario) workertest.Projection {
 	dsn := workertest.SeededMySQL(t, sc)
-	rdb, prefix := testkit.Redis(t)
-	return &cachewarmProjection{rdb: rdb, s: settings{Redis: redisconn.Config{Addr: testkit.RedisAddr()}, RedisPrefix: prefix,
+	rdb, prefix := testkit.RedisUnderTest(t)
+	return &cachewarmProjection{rdb: rdb, s: settings{Redis: testkit.RedisUnderTestConfig(t), RedisPrefix: prefix,
 		MySQLDSN: dsn, Recent: chatcache.DefaultRecentMessages}}
 }
 

@@ -34,7 +34,7 @@ type stack struct {
 	js     jetstream.JetStream // the gateway's user
 	pub    *bus.Publisher
 	st     *sqlstore.Store
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	health string
 }
@@ -55,12 +55,16 @@ func newStack(t *testing.T) *stack {
 	go pub.Run(pctx)
 
 	st, dsn := workertest.MigratedMySQL(t)
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	s := &stack{t: t, js: js, pub: pub, st: st, rdb: rdb, prefix: prefix,
 		health: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
 	t.Setenv("NATS_URL", n.URL)
 	t.Setenv("NATS_PASSWORD", n.Password("cachewarm"))
-	t.Setenv("REDIS_ADDR", testkit.RedisAddr())
+	t.Setenv("REDIS_ADDR", "")
+	for _, kv := range testkit.RedisUnderTestEnv(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	t.Setenv("REDIS_PREFIX", prefix)
 	t.Setenv("MYSQL_DSN", dsn)
 	t.Setenv("HEALTH_ADDR", s.health)
@@ -189,7 +193,7 @@ func js(v any) string {
 // fromMySQL is each user's chat list computed from MySQL alone (a cache of
 // its own, empty, so that every list is rebuilt from the store).
 func (s *stack) fromMySQL(users ...domain.User) map[int64]string {
-	rdb, prefix := testkit.Redis(s.t)
+	rdb, prefix := testkit.RedisUnderTest(s.t)
 	c := chatcache.New(rdb, prefix, s.st)
 	out := map[int64]string{}
 	for _, u := range users {
@@ -256,16 +260,15 @@ func TestWorkerProjectsTheLogAndRecoversFromAFlush(t *testing.T) {
 
 	// Redis loses everything. The next messages make the worker load the
 	// chats' members from MySQL: the lists are written before anyone reads.
-	keys, _ := s.rdb.Keys(ctx, s.prefix+"*").Result()
-	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+	if err := testkit.DeleteRedisPrefix(ctx, s.rdb, s.prefix); err != nil {
 		t.Fatal(err)
 	}
 	after := s.send(group.ID, bob, "after the flush")
 	afterDirect := s.send(direct.ID, alice, "me too")
 	eventually(t, 10*time.Second, "the worker's writes after the flush", func() (bool, string) {
-		lid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%sc:%d", s.prefix, group.ID), "lid").Result()
-		score, err := s.rdb.ZScore(ctx, fmt.Sprintf("%su:%d:chats", s.prefix, carol.ID), fmt.Sprintf("%019d", group.ID)).Result()
-		dlid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%sc:%d", s.prefix, direct.ID), "lid").Result()
+		lid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%s{c:%d}", s.prefix, group.ID), "lid").Result()
+		score, err := s.rdb.ZScore(ctx, fmt.Sprintf("%s{u:%d}:chats", s.prefix, carol.ID), fmt.Sprintf("%019d", group.ID)).Result()
+		dlid, _ := s.rdb.HGet(ctx, fmt.Sprintf("%s{c:%d}", s.prefix, direct.ID), "lid").Result()
 		return lid == fmt.Sprint(after) && dlid == fmt.Sprint(afterDirect) && err == nil && score > 0,
 			fmt.Sprintf("group lid %q, direct lid %q, carol's entry %v %v", lid, dlid, score, err)
 	})
@@ -306,7 +309,7 @@ func TestReadSettingsChecksEveryValueBeforeAnythingIsOpened(t *testing.T) {
 }
 
 func TestHandlerMapsBadEventsAndProbesBothStores(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
+	rdb, prefix := testkit.RedisUnderTest(t)
 	h := &handler{cache: chatcache.New(rdb, prefix, nil), mysql: pingFunc(func(context.Context) error { return nil })}
 	env := event.Envelope{V: 1, Type: event.ReadMoved, ChatID: 1, Data: json.RawMessage(`[]`)}
 	err := h.Handle(t.Context(), []event.Event{{Seq: 7, Envelope: env}})
