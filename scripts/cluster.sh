@@ -404,9 +404,14 @@ cluster_up() {
 }
 
 cluster_down() {
-  local n names; names=$(nodes)
-  # The reverse of the start order: the balancer first, MySQL last.
-  for n in $(printf '%s\n' $names | tac); do stop_proc "$n"; done
+  local tier n
+  # The reverse of the start order, each tier's processes in parallel:
+  # the balancer and the gateways first (no new work), MySQL last.
+  for tier in "lb gateway-1 gateway-2" "persister-1 persister-2 cachewarm-1 cachewarm-2 notifier-1 notifier-2 searcher-1 searcher-2" \
+    "centrifugo-api centrifugo-1 centrifugo-2" "nats-1 nats-2 nats-3" "mysql-main mysql-shard-1 mysql-shard-2"; do
+    for n in $tier; do stop_proc "$n" & done
+    wait
+  done
   if [ "${1:-}" = --purge ]; then
     if [ -e "$SECRETS_FILE" ]; then
       ensure_secrets
