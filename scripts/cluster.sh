@@ -271,7 +271,7 @@ write_haproxy_config() {
           line="    server ${f[1]} 127.0.0.1:$(compose_port "${f[1]}" "${f[2]##*:}")"
           local i=3
           if [ "${f[3]:-}" = port ]; then line="$line port $(compose_port "${f[1]}" "${f[4]}")"; i=5; fi
-          line="$line ${f[*]:i}" ;;
+          [ "${#f[@]}" -le "$i" ] || line="$line ${f[*]:i}" ;;
       esac
       printf '%s\n' "$line"
     done < "$src"
