@@ -404,13 +404,16 @@ cluster_up() {
 }
 
 cluster_down() {
-  local tier n
+  local tier n stopping
   # The reverse of the start order, each tier's processes in parallel:
   # the balancer and the gateways first (no new work), MySQL last.
   for tier in "lb gateway-1 gateway-2" "persister-1 persister-2 cachewarm-1 cachewarm-2 notifier-1 notifier-2 searcher-1 searcher-2" \
     "centrifugo-api centrifugo-1 centrifugo-2" "nats-1 nats-2 nats-3" "mysql-main mysql-shard-1 mysql-shard-2"; do
-    for n in $tier; do stop_proc "$n" & done
-    wait
+    # Wait for these stops only: under `run` this shell is also the
+    # parent of the cluster's processes.
+    stopping=()
+    for n in $tier; do stop_proc "$n" & stopping+=($!); done
+    wait "${stopping[@]}"
   done
   if [ "${1:-}" = --purge ]; then
     if [ -e "$SECRETS_FILE" ]; then
