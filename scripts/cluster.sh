@@ -365,7 +365,7 @@ cluster_up() {
   [ "${LOGCHAT_SKIP_WEB_BUILD:-0}" = 1 ] || build_web
   cluster_env
 
-  # One after the other: mariadb-install-db runs side by side failed.
+  # One after the other: three mariadb-install-db at once failed here.
   log "MySQL: mysql-main, mysql-shard-1, mysql-shard-2 on 127.0.0.1:$(port mysql-main)-$(port mysql-shard-2) (data in $CLUSTER_DIR/mysql-*)"
   for n in mysql-main mysql-shard-1 mysql-shard-2; do start_mysql "$n"; done
   mysql_setup
