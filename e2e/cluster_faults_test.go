@@ -101,6 +101,19 @@ func runClusterFault(t *testing.T, c *clusterRun, sc clusterFault) clusterFaultR
 	go func() {
 		snapshot := load.snapshot()
 		for time.Since(cleared) < 3*time.Minute {
+			// A message of the snapshot may be deleted since: it then
+			// leaves the history.
+			deleted := map[int64]bool{}
+			for _, msgs := range load.snapshot() {
+				for _, m := range msgs {
+					deleted[m.id] = m.deleted
+				}
+			}
+			for chat, msgs := range snapshot {
+				for i := range msgs {
+					snapshot[chat][i].deleted = deleted[msgs[i].id]
+				}
+			}
 			if ok, _ := clusterCaughtUp(alice, devices, chats, snapshot); ok {
 				catchUp <- time.Since(cleared)
 				return

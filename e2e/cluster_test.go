@@ -318,6 +318,9 @@ func TestClusterThroughTheBalancer(t *testing.T) {
 	// A Centrifugo node dies: its client reconnects through the balancer
 	// to the other node and recovers from the history both share in Redis.
 	c.mustScript("kill", "centrifugo-1")
+	if st := c.mustScript("status"); !statusShows(st, "centrifugo-1", "stopped") {
+		t.Errorf("status after kill centrifugo-1:\n%s", st)
+	}
 	for i := 10; i < 20; i++ {
 		send(group, i)
 		send(direct, i)
