@@ -235,6 +235,9 @@ start_nats() {
 start_centrifugo_node() {
   local name=$1
   (
+    # Centrifugo warns of CENTRIFUGO_* variables it does not know: these
+    # two are the gateways' and the notifiers'.
+    unset CENTRIFUGO_API_URL CENTRIFUGO_WS_URL
     export CENTRIFUGO_HTTP_SERVER_PORT; CENTRIFUGO_HTTP_SERVER_PORT=$(port "$name")
     export CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT; CENTRIFUGO_HTTP_SERVER_INTERNAL_PORT=$(centrifugo_internal_port "$name")
     export CENTRIFUGO_CLIENT_ALLOWED_ORIGINS="$URL http://localhost:$LB_PORT"
