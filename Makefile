@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make up     run the whole system locally (prints the URL; Ctrl-C stops it)
 #   make test   run every test against real services
-.PHONY: up down status test services tools build web compose-check bench
+.PHONY: up down status test services tools build web compose-check bench cluster cluster-down cluster-status
 
 up:
 	@bash scripts/stack.sh run
@@ -14,6 +14,18 @@ status:
 
 test:
 	@bash scripts/test.sh
+
+# The cluster on this machine (scripts/cluster.sh): 3 NATS nodes, 2 Centrifugo
+# nodes on Redis, HAProxy in front of 2 gateways, 2 of each worker, a main
+# MySQL and 2 shards. Like `make up`: prints the URL; Ctrl-C stops it.
+cluster:
+	@bash scripts/cluster.sh run
+
+cluster-down:
+	@bash scripts/cluster.sh down
+
+cluster-status:
+	@bash scripts/cluster.sh status
 
 # Install (Debian packages) and start MariaDB and Redis where missing, and
 # create the tests' MySQL account (logchat_t_* databases only; `make up`

@@ -30,7 +30,7 @@
 # health) on CENTRIFUGO_INTERNAL_PORT. Everything listens on 127.0.0.1. NATS
 # over TLS: set NATS_SERVER_TLS_CERT and NATS_SERVER_TLS_KEY (the server's
 # PEM files) and NATS_TLS_CA (the CA the processes verify it with).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STACK_DIR=${STACK_DIR:-$ROOT/.run/stack}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
@@ -343,6 +343,10 @@ start_all() {
   fi
   printf '\nlogchat is up: \033[1m%s\033[0m\n' "$URL"
 }
+
+# scripts/cluster.sh sources this file for its functions (start_proc,
+# stop_proc, write_nats_config, ...) and runs its own commands.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-run}" in
   run)

@@ -37,12 +37,16 @@ promtool check rules deploy/prometheus/rules/*.yml || status=1
 promtool test rules deploy/prometheus/tests/*.yml || status=1
 
 log "go test (unit and integration, real services)"
-rm -f .run/artifacts/faults.txt
+rm -f .run/artifacts/faults.txt .run/artifacts/cluster-faults.txt
 # -p 2: two cores; the packages start their own servers and databases.
 go test -count=1 -p 2 -timeout 20m ./... || status=1
 if [ -f .run/artifacts/faults.txt ]; then
   log "fault-injection suite (e2e/faults_test.go)"
   cat .run/artifacts/faults.txt
+fi
+if [ -f .run/artifacts/cluster-faults.txt ]; then
+  log "the cluster's fault suite (e2e/cluster_faults_test.go, scripts/cluster.sh)"
+  cat .run/artifacts/cluster-faults.txt
 fi
 
 log "benchmark smoke run: a few seconds of steady sending, zero lost/duplicated/out-of-order"
