@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logchat/bench/internal/load"
+	"github.com/logchat/bench/internal/report"
 	"github.com/logchat/bench/internal/stats"
 	"github.com/logchat/searcher/index"
 	"github.com/logchat/shared/domain"
@@ -106,6 +109,44 @@ type SearchResult struct {
 	QueryHits    map[string]float64       `json:"mean_hits"`
 	Lag          stats.Summary            `json:"lag"`
 	LagProbesBad int                      `json:"lag_probes_not_found"`
+	// Steady is each steady phase's figures, searcher stopped then running:
+	// what the searcher costs is their difference.
+	Steady []SearchSteady `json:"steady,omitempty"`
+}
+
+// SearchSteady is one steady phase of the search scenario.
+type SearchSteady struct {
+	Name       string  `json:"name"`
+	Rate       float64 `json:"accepted_per_second"`
+	SendP99    float64 `json:"send_p99_ms"`
+	E2EP99     float64 `json:"delivery_p99_ms"`
+	PersistP99 float64 `json:"persist_p99_ms"`
+	// CPU per accepted message, in µs: the searcher's, MariaDB's (the
+	// machine's shared server: other work shows in it too) and the stack's.
+	SearcherMicros float64 `json:"searcher_cpu_us_per_msg"`
+	MariaDBMicros  float64 `json:"mariadb_cpu_us_per_msg"`
+	StackMicros    float64 `json:"stack_cpu_us_per_msg"`
+}
+
+// steadyFigures takes the last scenario's figures into res.
+func (b *bench) steadyFigures(res *SearchResult) {
+	if len(b.rep.Scenarios) == 0 {
+		return
+	}
+	sc := b.rep.Scenarios[len(b.rep.Scenarios)-1]
+	f := SearchSteady{Name: sc.Name, Rate: sc.Rate, SendP99: sc.Send.P99, E2EP99: sc.E2E.P99, PersistP99: sc.Persist.P99}
+	var total float64
+	for _, u := range sc.Procs {
+		total += u.CPUSeconds
+		switch u.Name {
+		case "searcher":
+			f.SearcherMicros = report.MicrosPerMsg(u.CPUSeconds, sc.Accepted)
+		case "mariadb":
+			f.MariaDBMicros = report.MicrosPerMsg(u.CPUSeconds, sc.Accepted)
+		}
+	}
+	f.StackMicros = report.MicrosPerMsg(total, sc.Accepted)
+	res.Steady = append(res.Steady, f)
 }
 
 func (b *bench) search(ctx context.Context) error {
@@ -305,6 +346,7 @@ func (b *bench) search(ctx context.Context) error {
 			return err
 		}
 		err := b.steady(ctx, "steady, searcher stopped", "log", load.Mix{})
+		b.steadyFigures(res)
 		if e := b.stack(nil, "start-worker", "searcher"); err == nil {
 			err = e
 		}
@@ -316,14 +358,30 @@ func (b *bench) search(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// One poller asks about the oldest probe still unfound, every 20 ms:
+		// the probes are one chat's, so the index takes them in log order,
+		// and until the oldest is found no newer one is. (A poller per probe
+		// was measured first: with the index seconds behind, a hundred of
+		// them polled at once, and their queries' CPU, on the same cores,
+		// made it further behind.)
+		type probe struct {
+			id   int64
+			word string
+			sent time.Time
+		}
+		var pending []probe // by message id
 		var lags []float64
 		var mu sync.Mutex
 		var bad atomic.Int64
 		pctx, stop := context.WithCancel(ctx)
 		var pwg sync.WaitGroup
-		pwg.Add(1)
+		sendersDone := make(chan struct{}) // closed once every probe sent is in pending
+		pwg.Add(2)
 		go func() {
 			defer pwg.Done()
+			defer close(sendersDone)
+			var swg sync.WaitGroup
+			defer swg.Wait()
 			tick := time.NewTicker(200 * time.Millisecond)
 			defer tick.Stop()
 			for n := 0; ; n++ {
@@ -332,31 +390,63 @@ func (b *bench) search(ctx context.Context) error {
 					return
 				case <-tick.C:
 				}
-				pwg.Add(1)
+				swg.Add(1)
 				go func() {
-					defer pwg.Done()
+					defer swg.Done()
 					word := fmt.Sprintf("zqprobe%dx%d", time.Now().UnixNano()%1_000_000_000, n)
-					if _, err := b.api.Send(ctx, me.Token, probeChat.ID, "probe "+word, word); err != nil {
+					id, err := b.api.Send(ctx, me.Token, probeChat.ID, "probe "+word, word)
+					if err != nil {
 						bad.Add(1)
 						return
 					}
-					sent := time.Now()
-					for time.Since(sent) < 30*time.Second {
-						_, hits, err := query(word, probeChat.ID)
-						if err == nil && hits == 1 {
-							mu.Lock()
-							lags = append(lags, float64(time.Since(sent).Microseconds())/1000)
-							mu.Unlock()
-							return
-						}
-						time.Sleep(20 * time.Millisecond)
-					}
-					bad.Add(1)
+					mu.Lock()
+					i := sort.Search(len(pending), func(i int) bool { return pending[i].id > id })
+					pending = slices.Insert(pending, i, probe{id: id, word: word, sent: time.Now()})
+					mu.Unlock()
 				}()
 			}
 		}()
+		go func() {
+			defer pwg.Done()
+			for {
+				mu.Lock()
+				if len(pending) == 0 {
+					mu.Unlock()
+					select {
+					case <-sendersDone:
+						mu.Lock()
+						last := len(pending) == 0
+						mu.Unlock()
+						if last {
+							return
+						}
+					case <-time.After(20 * time.Millisecond):
+					}
+					continue
+				}
+				p := pending[0]
+				mu.Unlock()
+				_, hits, err := query(p.word, probeChat.ID)
+				found := err == nil && hits == 1
+				if found || time.Since(p.sent) >= 30*time.Second {
+					mu.Lock()
+					// By id: a slower send of an older probe may have been
+					// put before it meanwhile.
+					pending = slices.DeleteFunc(pending, func(q probe) bool { return q.id == p.id })
+					if found {
+						lags = append(lags, float64(time.Since(p.sent).Microseconds())/1000)
+					} else {
+						bad.Add(1)
+					}
+					mu.Unlock()
+					continue // the next one may be found already
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 		err = b.steady(ctx, "steady, searcher running", "log", load.Mix{})
-		stop()
+		b.steadyFigures(res)
+		stop() // the senders stop; the poller finds (or gives up on) what they sent
 		pwg.Wait()
 		res.Lag = stats.Summarize(lags)
 		res.LagProbesBad = int(bad.Load())
@@ -380,6 +470,12 @@ func searchMarkdown(res *SearchResult) string {
 	for _, k := range []string{"rare word", "common word", "prefix (3 letters)", "two common words", "common word, big chat", "rare word, big chat"} {
 		q := res.Queries[k]
 		fmt.Fprintf(&s, "| %s | %.1f | %.1f | %.1f | %.1f |\n", k, q.P50, q.P99, q.Max, res.QueryHits[k])
+	}
+	if len(res.Steady) > 0 {
+		s.WriteString("\n| steady | accepted msg/s | send p99 ms | delivery p99 ms | persist p99 ms | searcher µs/msg | MariaDB µs/msg | stack µs/msg |\n|---|---|---|---|---|---|---|---|\n")
+		for _, f := range res.Steady {
+			fmt.Fprintf(&s, "| %s | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f | %.1f |\n", f.Name, f.Rate, f.SendP99, f.E2EP99, f.PersistP99, f.SearcherMicros, f.MariaDBMicros, f.StackMicros)
+		}
 	}
 	if res.Lag.Count > 0 {
 		fmt.Fprintf(&s, "\nIndex lag under steady load (202 → found by GET /search/messages): p50 %.0f ms, p99 %.0f ms, max %.0f ms over %d probes (%d not found within 30 s).\n",

@@ -15,10 +15,14 @@ func main() {
 	worker.Main(worker.Spec[index.Config]{
 		Name:         "searcher",
 		DefaultBatch: 1000,
-		// Like the persister: a call is a transaction whatever its size, and
-		// the promise is "searchable within 2 s", so a busy trickle may wait
-		// 20 ms to share one.
-		DefaultLinger: 20 * time.Millisecond,
+		// A call is a transaction whatever its size (a read of the batch's
+		// documents, the term rows' inserts, the progress row, a commit that
+		// flushes the redo log), and the target is "searchable within 1 s at
+		// p99": a busy stream may wait 100 ms to share one, so that at
+		// 2,000 msg/s a call carries ~200 messages instead of ~40 (measured:
+		// docs/performance-notes.md, "Search"). A lone message is never held
+		// (the linger is adaptive, bus.RunnerConfig.Linger).
+		DefaultLinger: 100 * time.Millisecond,
 		DefaultAddr:   "127.0.0.1:9105",
 		Config:        index.ReadConfig,
 		Open:          index.Open,
