@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +17,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/e2e/harness"
 	"github.com/logchat/shared/domain"
@@ -47,7 +53,7 @@ func startCluster(t *testing.T, name string) *clusterRun {
 	if s := os.Getenv("CLUSTER_TEST_PORT_BASE"); s != "" {
 		base, _ = strconv.Atoi(s)
 	} else {
-		base = freePortBlock(t, 130)
+		base = freePortBlock(t, 133)
 	}
 	c := &clusterRun{t: t, root: root, dir: filepath.Join(root, ".run", name)}
 	c.env = append(os.Environ(),
@@ -282,6 +288,18 @@ func TestClusterThroughTheBalancer(t *testing.T) {
 		}
 	}
 
+	// Where the rows and the cache are: every message on the chat shards'
+	// servers (main weighs 0), none in the main database; the chat cache's
+	// keys spread over the Redis Cluster's masters.
+	harness.Eventually(t, 30*time.Second, "every message on a shard server", func() (bool, string) {
+		onShards, onMain, err := c.messageRows(group.ID, direct.ID)
+		return err == nil && onShards == len(sent) && onMain == 0,
+			fmt.Sprintf("%d on the shards, %d on main, of %d (%v)", onShards, onMain, len(sent), err)
+	})
+	if masters, err := c.cacheKeysPerMaster(); err != nil || len(masters) < 2 {
+		t.Errorf("the chat cache's keys are on %d Redis Cluster masters (%v), want them spread over several: %v", len(masters), err, masters)
+	}
+
 	// History, the chat list and read positions, through the balancer.
 	checkHistory := func() {
 		t.Helper()
@@ -360,6 +378,58 @@ func TestClusterThroughTheBalancer(t *testing.T) {
 		nodes, err := c.centrifugoNodes()
 		return err == nil && len(nodes) == 2, fmt.Sprint(nodes, err)
 	})
+}
+
+// messageRows counts the chats' messages on the two shard servers and on
+// the main one, as each server's root.
+func (c *clusterRun) messageRows(chats ...int64) (onShards, onMain int, err error) {
+	count := func(port string) (int, error) {
+		db, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%s)/logchat", c.Secrets["MYSQL_ROOT_PASSWORD"], port))
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		var n int
+		err = db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id IN (?, ?)", chats[0], chats[1]).Scan(&n)
+		return n, err
+	}
+	for _, port := range strings.Split(c.Info["MYSQL_SHARD_PORTS"], ",") {
+		n, err := count(port)
+		if err != nil {
+			return 0, 0, err
+		}
+		onShards += n
+	}
+	onMain, err = count(c.Info["MYSQL_MAIN_PORT"])
+	return onShards, onMain, err
+}
+
+// cacheKeysPerMaster counts the cluster's chat-cache keys (its prefix) on
+// each master of its Redis Cluster.
+func (c *clusterRun) cacheKeysPerMaster() (map[string]int, error) {
+	addrs := c.Info["REDIS_CLUSTER_ADDRS"]
+	if addrs == "" {
+		return nil, fmt.Errorf("the cluster runs no Redis Cluster")
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	defer rdb.Close()
+	ctx := context.Background()
+	var mu sync.Mutex
+	keys := map[string]int{}
+	err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		n := 0
+		iter := m.Scan(ctx, 0, c.Info["REDIS_PREFIX"]+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			n++
+		}
+		if n > 0 {
+			mu.Lock()
+			keys[m.Options().Addr] = n
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
+	return keys, err
 }
 
 // statusShows reports whether a line of text starts with name and ends

@@ -25,9 +25,11 @@
 #   gateway-1..2       the API                                        B+60+N, internal (metrics) B+70+N
 #   persister-1..2, cachewarm-1..2, notifier-1..2, searcher-1..2      health and metrics B+80+N, B+90+N, B+100+N, B+110+N
 #   mysql-main, mysql-shard-1, mysql-shard-2   mariadbd each, own data directory          B+120, B+121, B+122
-# Redis is the machine's (127.0.0.1:6379), as this cluster's ACL user with
-# keys under CLUSTER_REDIS_PREFIX (default lcc:); CLUSTER_REDIS=cluster is
-# the hook for a Redis Cluster (scripts/redis-cluster.sh, see redis_setup).
+#   redis-cluster      the chat cache's Redis Cluster, 3 masters (scripts/redis-cluster.sh)  B+130, B+131, B+132
+# The chat cache (cachewarm, gateways) is on that Redis Cluster, as this
+# cluster's ACL user with keys under CLUSTER_REDIS_PREFIX (default lcc:);
+# CLUSTER_REDIS=single puts it on the machine's Redis (127.0.0.1:6379)
+# instead. Centrifugo's engine is on the machine's Redis either way.
 #
 # State lives under CLUSTER_DIR (default .run/cluster, git-ignored): pids,
 # logs, configs, each NATS node's and MySQL server's data, and the cluster's
@@ -48,9 +50,15 @@ LB_PORT=$B
 API_LB_PORT=$((B + 1))
 URL="http://127.0.0.1:$LB_PORT"
 export REDIS_PREFIX=${CLUSTER_REDIS_PREFIX:-lcc:}
-# The chat cache's Redis: single (the machine's) or cluster (the hook for
-# scripts/redis-cluster.sh, once it exists; see redis_setup).
-CLUSTER_REDIS=${CLUSTER_REDIS:-single}
+# The chat cache's Redis: cluster (a Redis Cluster of 3 masters of this
+# cluster's own, under CLUSTER_DIR/redis) or single (the machine's Redis).
+# A cluster made with one keeps it for later commands (start NODE, status).
+REDIS_CLUSTER_DIR=$CLUSTER_DIR/redis
+REDIS_CLUSTER_PORT_BASE=$((B + 130))
+if [ -z "${CLUSTER_REDIS:-}" ] && [ -e "$CLUSTER_DIR/redis-mode" ]; then
+  CLUSTER_REDIS=$(cat "$CLUSTER_DIR/redis-mode")
+fi
+CLUSTER_REDIS=${CLUSTER_REDIS:-cluster}
 MYSQL_DB=logchat
 WORKERS=(persister cachewarm notifier searcher)
 
@@ -177,22 +185,16 @@ shard_dsns() {  # shard_dsns app|migrate
 
 # --- Redis ------------------------------------------------------------------
 
-# redis_setup: the chat cache's Redis. single: the machine's, as this
-# cluster's ACL user (keys and channels under REDIS_PREFIX only).
-# cluster: the hook for a Redis Cluster of the cluster's own; the integrator
-# of scripts/redis-cluster.sh fills it in (start it under CLUSTER_DIR/redis,
-# export REDIS_CLUSTER_ADDRS for the processes). Centrifugo's engine stays on
-# the machine's Redis either way.
+# redis_setup: the cluster's ACL user (keys and channels under REDIS_PREFIX
+# only) on the machine's Redis, which Centrifugo's engine uses, and, for
+# CLUSTER_REDIS=cluster, the chat cache's Redis Cluster (started, then the
+# same user on every node: nodes do not share ACL users).
 redis_setup() {
+  (unset REDIS_CLUSTER_ADDRS; ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX")
+  [ "$CLUSTER_REDIS" = cluster ] || return 0
+  bash "$ROOT/scripts/redis-cluster.sh" start "$REDIS_CLUSTER_DIR" "$REDIS_CLUSTER_PORT_BASE" >>"$LOGS/redis-cluster.log" 2>&1 \
+    || die "the Redis Cluster did not start ($LOGS/redis-cluster.log): $(tail -5 "$LOGS/redis-cluster.log")"
   ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX"
-  case $CLUSTER_REDIS in
-    single) ;;
-    cluster)
-      [ -x "$ROOT/scripts/redis-cluster.sh" ] || [ -f "$ROOT/scripts/redis-cluster.sh" ] \
-        || die "CLUSTER_REDIS=cluster needs scripts/redis-cluster.sh, which this checkout lacks"
-      die "CLUSTER_REDIS=cluster: not wired yet (scripts/cluster.sh redis_setup)" ;;
-    *) die "CLUSTER_REDIS is single or cluster, not $CLUSTER_REDIS" ;;
-  esac
 }
 
 # cluster_env: the environment every process of the cluster gets: no secret
@@ -200,7 +202,15 @@ redis_setup() {
 cluster_env() {
   unset MYSQL_DSN MIGRATE_MYSQL_DSN REDIS_PASSWORD MYSQL_SHARDS MIGRATE_MYSQL_SHARDS
   export NATS_URL; NATS_URL=$(all_nats_urls)
-  export REDIS_ADDR="$REDIS_HOST:$REDIS_PORT"
+  case $CLUSTER_REDIS in
+    cluster)
+      unset REDIS_ADDR
+      export REDIS_CLUSTER_ADDRS="127.0.0.1:$REDIS_CLUSTER_PORT_BASE,127.0.0.1:$((REDIS_CLUSTER_PORT_BASE + 1)),127.0.0.1:$((REDIS_CLUSTER_PORT_BASE + 2))" ;;
+    single)
+      unset REDIS_CLUSTER_ADDRS
+      export REDIS_ADDR="$REDIS_HOST:$REDIS_PORT" ;;
+    *) die "CLUSTER_REDIS is cluster or single, not $CLUSTER_REDIS" ;;
+  esac
   export REDIS_USERNAME="logchat-${SECRETS[LOGCHAT_INSTALL_ID]}-${CLUSTER_DIR##*/}"
   REDIS_USERNAME=${REDIS_USERNAME//[^A-Za-z0-9_.-]/_}
   # Either Centrifugo node's server API, through the internal balancer.
@@ -354,7 +364,7 @@ cluster_up() {
   local n p
   for n in $(nodes); do
     for p in $(port "$n") $(case $n in nats-*) nats_monitor_port "$n"; nats_route_port "$n" ;; centrifugo-[12]) centrifugo_internal_port "$n" ;; gateway-*) gateway_internal_port "$n" ;; esac); do
-      port_busy "$p" && die "port $p ($n) is already in use; set CLUSTER_PORT_BASE to a free range of 130 ports"
+      port_busy "$p" && die "port $p ($n) is already in use; set CLUSTER_PORT_BASE to a free range of 133 ports"
     done
   done
   mkdir -p "$PIDS" "$LOGS"
@@ -372,7 +382,8 @@ cluster_up() {
   log "MySQL: mysql-main, mysql-shard-1, mysql-shard-2 on 127.0.0.1:$(port mysql-main)-$(port mysql-shard-2) (data in $CLUSTER_DIR/mysql-*)"
   for n in mysql-main mysql-shard-1 mysql-shard-2; do start_mysql "$n"; done
   mysql_setup
-  log "Redis: user $REDIS_USERNAME, keys $REDIS_PREFIX* ($CLUSTER_REDIS)"
+  log "Redis: user $REDIS_USERNAME, keys $REDIS_PREFIX* (chat cache: $CLUSTER_REDIS${REDIS_CLUSTER_ADDRS:+ on $REDIS_CLUSTER_ADDRS})"
+  echo "$CLUSTER_REDIS" > "$CLUSTER_DIR/redis-mode"
   redis_setup
 
   log "NATS $NATS_SERVER_VERSION: nats-1..3 on 127.0.0.1:$(port nats-1)-$(port nats-3), one cluster"
@@ -419,6 +430,7 @@ cluster_down() {
     for n in $tier; do stop_proc "$n" & stopping+=($!); done
     wait "${stopping[@]}"
   done
+  [ -e "$REDIS_CLUSTER_DIR/ports" ] && bash "$ROOT/scripts/redis-cluster.sh" stop "$REDIS_CLUSTER_DIR" >/dev/null 2>&1
   if [ "${1:-}" = --purge ]; then
     if [ -e "$SECRETS_FILE" ]; then
       ensure_secrets
@@ -448,6 +460,9 @@ cluster_status() {
       printf '%-15s %-8s %-6s %s\n' "$n" - "$(port "$n")" stopped
     fi
   done
+  if [ "$CLUSTER_REDIS" = cluster ] && [ -e "$REDIS_CLUSTER_DIR/ports" ]; then
+    bash "$ROOT/scripts/redis-cluster.sh" status "$REDIS_CLUSTER_DIR" 2>&1 | sed 's/^/redis-cluster   /'
+  fi
   [ "$any" = 1 ] && echo "clients: $URL" || echo "the cluster is not running"
 }
 
@@ -485,6 +500,10 @@ cluster_info() {
   printf 'CENTRIFUGO_API_URL=http://127.0.0.1:%s/api\n' "$API_LB_PORT"
   printf 'NATS_URL=%s\n' "$(all_nats_urls)"
   printf 'MYSQL_MAIN_PORT=%s\n' "$(port mysql-main)"
+  printf 'MYSQL_SHARD_PORTS=%s,%s\n' "$(port mysql-shard-1)" "$(port mysql-shard-2)"
+  [ "$CLUSTER_REDIS" = cluster ] && printf 'REDIS_CLUSTER_ADDRS=127.0.0.1:%s,127.0.0.1:%s,127.0.0.1:%s\n' \
+    "$REDIS_CLUSTER_PORT_BASE" "$((REDIS_CLUSTER_PORT_BASE + 1))" "$((REDIS_CLUSTER_PORT_BASE + 2))"
+  printf 'REDIS_PREFIX=%s\n' "$REDIS_PREFIX"
   local n
   for n in $(nodes); do printf 'HEALTH_%s=%s\n' "${n//-/_}" "$(health_url "$n")"; done
 }

@@ -14,7 +14,8 @@
 # cluster_state:ok (or fails after a deadline). Each master is a
 # redis-server with cluster-enabled yes, no persistence (the cluster holds
 # projections only: a lost cluster is rebuilt by replaying the log) and
-# listens on 127.0.0.1 only.
+# listens on 127.0.0.1 only; its cluster bus on port+10000 (port-10000 when
+# that would pass 65535).
 #
 # ACL users are per node in Redis Cluster (no node copies another's users):
 # `acl` sets the user on every node of the cluster, exactly as
@@ -54,7 +55,11 @@ start() {
       continue
     fi
     mkdir -p "$dir/$port"
-    redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+    # The cluster bus listens on port+10000 by default, which does not
+    # exist above 55535: then 10000 below instead.
+    local bus=$((port + 10000))
+    [ "$bus" -le 65535 ] || bus=$((port - 10000))
+    redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --daemonize yes \
       --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
       --save "" --appendonly no >/dev/null
