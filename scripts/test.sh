@@ -39,7 +39,8 @@ promtool test rules deploy/prometheus/tests/*.yml || status=1
 log "go test (unit and integration, real services)"
 rm -f .run/artifacts/faults.txt .run/artifacts/cluster-faults.txt
 # -p 2: two cores; the packages start their own servers and databases.
-go test -count=1 -p 2 -timeout 20m ./... || status=1
+# e2e is the longest package (whole stacks and clusters): about 20 minutes.
+go test -count=1 -p 2 -timeout 35m ./... || status=1
 if [ -f .run/artifacts/faults.txt ]; then
   log "fault-injection suite (e2e/faults_test.go)"
   cat .run/artifacts/faults.txt
