@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,7 +30,7 @@ func TestPrometheusScrapesTheStack(t *testing.T) {
 	if _, err := exec.LookPath("prometheus"); err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's prometheus package")
 	}
-	base := freePortBase(t)
+	base := freePortBlock(t, 100)
 	stackDir := filepath.Join(root, ".run", "prom-e2e-stack")
 	env := append(os.Environ(),
 		"STACK_DIR="+stackDir,
@@ -230,27 +228,4 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool, sta
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// freePortBase finds B such that B..B+99 are free: the stack takes ports at
-// fixed offsets from it.
-func freePortBase(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		base := 40000 + 100*rand.IntN(200)
-		free := true
-		for p := base; p < base+100 && free; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no block of 100 free ports")
-	return 0
 }

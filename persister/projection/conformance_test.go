@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"database/sql"
+	"maps"
 	"testing"
 
 	"github.com/logchat/ingest/bus"
@@ -58,6 +59,16 @@ func openFromUsers(t *testing.T, sc *workertest.Scenario) workertest.Projection 
 	return &persisterProjection{dsn: dsn, db: db}
 }
 
+// persistedRows are the queries of every row the persister writes, chats
+// and members included (which the gateway writes first), progress aside.
+var persistedRows = map[string]string{
+	"message": "SELECT CONCAT(chat_id, '/', id), author_id, client_id, text, reply_to_id, sent_at FROM messages",
+	"read":    "SELECT CONCAT(chat_id, '/', user_id), message_id FROM read_positions",
+	"chat": `SELECT id, kind, title, direct_key, created_by, created_at, last_message_id, updated_at, version
+			FROM chats`,
+	"member": "SELECT CONCAT(chat_id, '/', user_id), role, joined_at FROM chat_members",
+}
+
 // Handler opens the persister as its main does.
 func (p *persisterProjection) Handler(t *testing.T) bus.Handler {
 	o, err := projection.Open(t.Context(), projection.Config{MySQLDSN: p.dsn}, worker.Deps{Log: quiet})
@@ -72,14 +83,9 @@ func (p *persisterProjection) Handler(t *testing.T) bus.Handler {
 // (which the gateway writes first); progress without its wall-clock
 // updated_at.
 func (p *persisterProjection) Snapshot(t *testing.T) map[string]string {
-	rows, err := workertest.SQLRows(t.Context(), p.db, map[string]string{
-		"message": "SELECT CONCAT(chat_id, '/', id), author_id, client_id, text, reply_to_id, sent_at FROM messages",
-		"read":    "SELECT CONCAT(chat_id, '/', user_id), message_id FROM read_positions",
-		"chat": `SELECT id, kind, title, direct_key, created_by, created_at, last_message_id, updated_at, version
-			FROM chats`,
-		"member":   "SELECT CONCAT(chat_id, '/', user_id), role, joined_at FROM chat_members",
-		"progress": "SELECT partition_id, last_seq FROM persister_progress",
-	})
+	queries := maps.Clone(persistedRows)
+	queries["progress"] = "SELECT partition_id, last_seq FROM persister_progress"
+	rows, err := workertest.SQLRows(t.Context(), p.db, queries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +138,7 @@ func (p *shardedProjection) Handler(t *testing.T) bus.Handler {
 // highest mark of the shards, and each chat-scoped row must be on its chat's
 // shard only (SQLRowsAll fails on a row found twice).
 func (p *shardedProjection) Snapshot(t *testing.T) map[string]string {
-	rows, err := workertest.SQLRowsAll(t.Context(), p.DBs, map[string]string{
-		"message": "SELECT CONCAT(chat_id, '/', id), author_id, client_id, text, reply_to_id, sent_at FROM messages",
-		"read":    "SELECT CONCAT(chat_id, '/', user_id), message_id FROM read_positions",
-		"chat": `SELECT id, kind, title, direct_key, created_by, created_at, last_message_id, updated_at, version
-			FROM chats`,
-		"member": "SELECT CONCAT(chat_id, '/', user_id), role, joined_at FROM chat_members",
-	})
+	rows, err := workertest.SQLRowsAll(t.Context(), p.DBs, persistedRows)
 	if err != nil {
 		t.Fatal(err)
 	}
