@@ -58,6 +58,10 @@ func TestClusterFaults(t *testing.T) {
 		}},
 		{name: "centrifugo node killed", outage: outage, node: fixed("centrifugo-2"), mustRecover: true},
 		{name: "gateway killed", outage: outage, node: fixed("gateway-1")},
+		// Two of the four chats live on s1 (placement by weight, main 0):
+		// their sends are still accepted (the log), and persisted, in
+		// order, when the shard is back.
+		{name: "chat shard's MySQL killed", outage: outage, node: fixed("mysql-shard-1")},
 	}
 	if soak() {
 		// Covered for one node by e2e/faults_test.go; here with the

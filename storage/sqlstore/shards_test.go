@@ -218,6 +218,14 @@ func TestShardDownDoesNotBlockTheOthersPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broken.Close()
+	// A worker is not healthy without every shard; the gateway's readiness
+	// (PingMain) does not depend on a chat shard.
+	if err := broken.Ping(t.Context()); err == nil {
+		t.Error("Ping succeeds with s2 down")
+	}
+	if err := broken.PingMain(t.Context()); err != nil {
+		t.Errorf("PingMain with s2 down (main up): %v", err)
+	}
 	b := sqlstore.Batch{Messages: []domain.Message{msg(onS1.ID, 11, a, "x1", t0), msg(onS2.ID, 12, a, "x2", t0)}, Progress: sqlstore.Progress{0: 12}}
 	if err := broken.ApplyBatch(t.Context(), b); err == nil || !strings.Contains(err.Error(), "shard s2") {
 		t.Fatalf("apply with s2 down: %v, want an error naming s2", err)

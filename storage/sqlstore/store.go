@@ -235,6 +235,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PingMain checks the main database only. It is the gateway's readiness:
+// a chat shard being down fails the requests that read that shard's rows
+// (503), but sends (the log), the other shards' chats and everything in the
+// main database are still served, so a balancer must not take every gateway
+// out for one shard.
+func (s *Store) PingMain(ctx context.Context) error {
+	if err := s.main.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping mysql: %w", err)
+	}
+	return nil
+}
+
 // databases lists the main database and every shard, each pool once.
 func (s *Store) databases() []*sql.DB {
 	out := []*sql.DB{s.main}

@@ -80,7 +80,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
-	checks := obs.Checks{"mysql": st.Ping, "redis": cache.Ping, "nats": bus.PingNATS(js)}
+	// The main database only (sqlstore.PingMain says why).
+	checks := obs.Checks{"mysql": st.PingMain, "redis": cache.Ping, "nats": bus.PingNATS(js)}
 	reg.MustRegister(obs.NewReadyCollector(checks))
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Updates: updates.New(rdb, s.RedisPrefix, s.Updates.Keep, s.Updates.IdleTTL), Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
