@@ -118,14 +118,20 @@ healthy() {
 
 alive() { [ -e "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
 
+# wait_healthy NAME [SECONDS]: until NAME answers its health check; on
+# failure says whether it exited or stayed unhealthy, with its last log
+# lines (a test run keeps only this script's output).
 wait_healthy() {
-  local name=$1 secs=${2:-${STACK_READY_SECS:-60}}
+  local name=$1 secs=${2:-${STACK_READY_SECS:-120}} why
+  why="stayed unhealthy for ${secs}s"
   for _ in $(seq 1 $((secs * 4))); do
     healthy "$name" && return 0
-    alive "$name" || break
+    alive "$name" || { why="exited"; break; }
     sleep 0.25
   done
-  die "$name is not healthy; see $LOGS/$name.log"
+  echo "--- last lines of $LOGS/$name.log ---" >&2
+  tail -n 20 "$LOGS/$name.log" >&2 2>/dev/null || true
+  die "$name is not healthy ($why); see $LOGS/$name.log"
 }
 
 # --- MySQL: the main database and two chat shards, a mariadbd each -------

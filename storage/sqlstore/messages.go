@@ -41,42 +41,41 @@ func (s *Store) History(ctx context.Context, chatID int64, q HistoryQuery) ([]do
 	if q.Limit <= 0 {
 		return nil, false, domain.Invalid("limit must be positive")
 	}
-	sh, err := s.shardOf(ctx, chatID)
-	if err != nil {
-		return nil, false, fmt.Errorf("history: %w", err)
-	}
-	db := sh.DB
-	// Rows the viewer may see: not deleted, above what they cleared, not
-	// hidden by them. The LIMIT counts only those, so a page stays full.
-	where := "chat_id = ? AND deleted_at IS NULL"
-	args := []any{chatID}
-	if q.Viewer > 0 {
-		cleared, err := clearedThrough(ctx, db, chatID, q.Viewer)
-		if err != nil {
-			return nil, false, fmt.Errorf("history: %w", err)
+	var msgs []domain.Message
+	descending := q.After == 0 // pages before a message, and the newest page
+	err := s.readChat(ctx, chatID, func(sh Shard) error {
+		db := sh.DB
+		// Rows the viewer may see: not deleted, above what they cleared, not
+		// hidden by them. The LIMIT counts only those, so a page stays full.
+		where := "chat_id = ? AND deleted_at IS NULL"
+		args := []any{chatID}
+		if q.Viewer > 0 {
+			cleared, err := clearedThrough(ctx, db, chatID, q.Viewer)
+			if err != nil {
+				return err
+			}
+			where += " AND id > ? AND " + notHiddenFrom
+			args = append(args, cleared, q.Viewer)
 		}
-		where += " AND id > ? AND " + notHiddenFrom
-		args = append(args, cleared, q.Viewer)
-	}
-	var query string
-	descending := true
-	switch {
-	case q.After != 0:
-		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id > ? ORDER BY id ASC LIMIT ?"
-		args = append(args, q.After)
-		descending = false
-	case q.Before != 0:
-		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id < ? ORDER BY id DESC LIMIT ?"
-		args = append(args, q.Before)
-	default:
-		query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " ORDER BY id DESC LIMIT ?"
-	}
-	args = append(args, q.Limit+1)
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("history: %w", err)
-	}
-	msgs, err := scanMessages(rows)
+		var query string
+		switch {
+		case q.After != 0:
+			query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id > ? ORDER BY id ASC LIMIT ?"
+			args = append(args, q.After)
+		case q.Before != 0:
+			query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " AND id < ? ORDER BY id DESC LIMIT ?"
+			args = append(args, q.Before)
+		default:
+			query = "SELECT " + messageColumns + " FROM messages WHERE " + where + " ORDER BY id DESC LIMIT ?"
+		}
+		args = append(args, q.Limit+1)
+		rows, err := db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		msgs, err = scanMessages(rows)
+		return err
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("history: %w", err)
 	}
@@ -109,16 +108,16 @@ func clearedThrough(ctx context.Context, q querier, chatID, userID int64) (int64
 // Message returns one message of a chat, a deleted one too (Deleted set, its
 // text gone). ErrNotFound when it is not (yet) there.
 func (s *Store) Message(ctx context.Context, chatID, messageID int64) (domain.Message, error) {
-	sh, err := s.shardOf(ctx, chatID)
-	if err != nil {
-		return domain.Message{}, fmt.Errorf("message: %w", err)
-	}
-	rows, err := sh.DB.QueryContext(ctx,
-		"SELECT "+messageColumns+" FROM messages WHERE chat_id = ? AND id = ?", chatID, messageID)
-	if err != nil {
-		return domain.Message{}, fmt.Errorf("message: %w", err)
-	}
-	msgs, err := scanMessages(rows)
+	var msgs []domain.Message
+	err := s.readChat(ctx, chatID, func(sh Shard) error {
+		rows, err := sh.DB.QueryContext(ctx,
+			"SELECT "+messageColumns+" FROM messages WHERE chat_id = ? AND id = ?", chatID, messageID)
+		if err != nil {
+			return err
+		}
+		msgs, err = scanMessages(rows)
+		return err
+	})
 	if err != nil {
 		return domain.Message{}, fmt.Errorf("message: %w", err)
 	}
@@ -146,20 +145,23 @@ func (s *Store) MessagesByID(ctx context.Context, chatIDs, ids []int64) (map[int
 	}
 	out := make(map[int64]domain.Message, len(ids))
 	var found []domain.Message
-	groups, err := s.byShard(ctx, chatIDs, ids)
-	if err != nil {
-		return nil, fmt.Errorf("messages by id: %w", err)
-	}
-	for _, k := range groups {
-		msgs, err := selectMessages(ctx, k.db, "SELECT "+messageColumns+" FROM messages", k.chats, k.ids)
-		if err != nil {
-			return nil, fmt.Errorf("messages by id: %w", err)
-		}
-		for _, m := range msgs {
-			if want[[2]int64{m.ChatID, m.ID}] {
-				found = append(found, m)
+	err := s.readByShard(ctx, chatIDs, ids, func(groups map[string]*shardKeys) error {
+		found = nil
+		for _, k := range groups {
+			msgs, err := selectMessages(ctx, k.db, "SELECT "+messageColumns+" FROM messages", k.chats, k.ids)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if want[[2]int64{m.ChatID, m.ID}] {
+					found = append(found, m)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messages by id: %w", err)
 	}
 	if err := s.fillAuthors(ctx, found); err != nil {
 		return nil, fmt.Errorf("messages by id: %w", err)
@@ -176,13 +178,14 @@ type shardKeys struct {
 	ids   []int64
 }
 
-// byShard groups chat ids (and the message ids paired with them, index for
-// index, when ids is not nil) by the shard that holds each chat.
-func (s *Store) byShard(ctx context.Context, chats, ids []int64) (map[string]*shardKeys, error) {
-	shards, err := s.shards.Resolve(ctx, chats)
-	if err != nil {
-		return nil, err
-	}
+// readByShard is readShards with the chat ids (and the message ids paired
+// with them, index for index, when ids is not nil) grouped by the shard that
+// holds each chat.
+func (s *Store) readByShard(ctx context.Context, chats, ids []int64, read func(map[string]*shardKeys) error) error {
+	return s.readShards(ctx, chats, func(shards map[int64]Shard) error { return read(groupByShard(shards, chats, ids)) })
+}
+
+func groupByShard(shards map[int64]Shard, chats, ids []int64) map[string]*shardKeys {
 	out := map[string]*shardKeys{}
 	for i, c := range chats {
 		sh := shards[c]
@@ -196,7 +199,7 @@ func (s *Store) byShard(ctx context.Context, chats, ids []int64) (map[string]*sh
 			k.ids = append(k.ids, ids[i])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // selectMessages runs "<selectFrom> WHERE chat_id IN (..) AND id IN (..)" in
@@ -292,37 +295,39 @@ func (s *Store) fillAuthors(ctx context.Context, msgs []domain.Message) error {
 func (s *Store) ReadPositions(ctx context.Context, userID int64, chatIDs []int64) (map[int64]int64, error) {
 	chats := uniqueIDs(chatIDs)
 	out := make(map[int64]int64, len(chats))
-	for _, c := range chats {
-		out[c] = 0
-	}
-	groups, err := s.byShard(ctx, chats, nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range groups {
-		for cs := k.chats; len(cs) > 0; {
-			chunk := cs[:min(len(cs), maxInList)]
-			cs = cs[len(chunk):]
-			// Point lookups of the primary key (chat_id, user_id).
-			rows, err := k.db.QueryContext(ctx,
-				"SELECT chat_id, message_id FROM read_positions WHERE user_id = ? AND chat_id IN ("+placeholders(len(chunk))+")",
-				append([]any{userID}, int64Args(chunk)...)...)
-			if err != nil {
-				return nil, fmt.Errorf("read positions: %w", err)
-			}
-			for rows.Next() {
-				var chat, pos int64
-				if err := rows.Scan(&chat, &pos); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("read positions: %w", err)
+	err := s.readByShard(ctx, chats, nil, func(groups map[string]*shardKeys) error {
+		for _, c := range chats {
+			out[c] = 0
+		}
+		for _, k := range groups {
+			for cs := k.chats; len(cs) > 0; {
+				chunk := cs[:min(len(cs), maxInList)]
+				cs = cs[len(chunk):]
+				// Point lookups of the primary key (chat_id, user_id).
+				rows, err := k.db.QueryContext(ctx,
+					"SELECT chat_id, message_id FROM read_positions WHERE user_id = ? AND chat_id IN ("+placeholders(len(chunk))+")",
+					append([]any{userID}, int64Args(chunk)...)...)
+				if err != nil {
+					return fmt.Errorf("read positions: %w", err)
 				}
-				out[chat] = pos
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("read positions: %w", err)
+				for rows.Next() {
+					var chat, pos int64
+					if err := rows.Scan(&chat, &pos); err != nil {
+						rows.Close()
+						return fmt.Errorf("read positions: %w", err)
+					}
+					out[chat] = pos
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return fmt.Errorf("read positions: %w", err)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -346,12 +351,10 @@ var unreadRows = "SELECT 1 FROM messages WHERE chat_id = ? AND id > GREATEST(?, 
 // other than userID, at most MaxUnreadCount.
 func (s *Store) UnreadCount(ctx context.Context, chatID, userID, after int64) (int, error) {
 	var n int
-	sh, err := s.shardOf(ctx, chatID)
-	if err != nil {
-		return 0, fmt.Errorf("unread count: %w", err)
-	}
-	err = sh.DB.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, chatID, userID, userID, userID).Scan(&n)
+	err := s.readChat(ctx, chatID, func(sh Shard) error {
+		return sh.DB.QueryRowContext(ctx,
+			"SELECT COUNT(*) FROM ("+unreadRows+") u", chatID, after, chatID, userID, userID, userID).Scan(&n)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
@@ -366,47 +369,51 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 	out := make(map[int64]int, len(after))
 	chats := make([]int64, 0, len(after))
 	for c := range after {
-		out[c] = 0
 		chats = append(chats, c)
 	}
-	groups, err := s.byShard(ctx, chats, nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range groups {
-		for cs := k.chats; len(cs) > 0; {
-			chunk := cs[:min(len(cs), maxInList)]
-			cs = cs[len(chunk):]
-			// One range of the primary key (chat_id, id) per chat, each
-			// read past the position and stopped by unreadRows' LIMIT: a
-			// grouped COUNT(*) over all of them could not stop early.
-			var q strings.Builder
-			args := make([]any, 0, 7*len(chunk))
-			for i, c := range chunk {
-				if i > 0 {
-					q.WriteString(" UNION ALL ")
+	err := s.readByShard(ctx, chats, nil, func(groups map[string]*shardKeys) error {
+		for _, c := range chats {
+			out[c] = 0
+		}
+		for _, k := range groups {
+			for cs := k.chats; len(cs) > 0; {
+				chunk := cs[:min(len(cs), maxInList)]
+				cs = cs[len(chunk):]
+				// One range of the primary key (chat_id, id) per chat, each
+				// read past the position and stopped by unreadRows' LIMIT: a
+				// grouped COUNT(*) over all of them could not stop early.
+				var q strings.Builder
+				args := make([]any, 0, 7*len(chunk))
+				for i, c := range chunk {
+					if i > 0 {
+						q.WriteString(" UNION ALL ")
+					}
+					fmt.Fprintf(&q, "SELECT ? AS chat_id, COUNT(*) FROM (%s) u%d", unreadRows, i)
+					args = append(args, c, c, after[c], c, userID, userID, userID)
 				}
-				fmt.Fprintf(&q, "SELECT ? AS chat_id, COUNT(*) FROM (%s) u%d", unreadRows, i)
-				args = append(args, c, c, after[c], c, userID, userID, userID)
-			}
-			rows, err := k.db.QueryContext(ctx, q.String(), args...)
-			if err != nil {
-				return nil, fmt.Errorf("unread counts: %w", err)
-			}
-			for rows.Next() {
-				var chat int64
-				var n int
-				if err := rows.Scan(&chat, &n); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("unread counts: %w", err)
+				rows, err := k.db.QueryContext(ctx, q.String(), args...)
+				if err != nil {
+					return fmt.Errorf("unread counts: %w", err)
 				}
-				out[chat] = n
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("unread counts: %w", err)
+				for rows.Next() {
+					var chat int64
+					var n int
+					if err := rows.Scan(&chat, &n); err != nil {
+						rows.Close()
+						return fmt.Errorf("unread counts: %w", err)
+					}
+					out[chat] = n
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return fmt.Errorf("unread counts: %w", err)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -415,12 +422,10 @@ func (s *Store) UnreadCounts(ctx context.Context, userID int64, after map[int64]
 // clientID in a chat; domain.ErrNotFound when there is none.
 func (s *Store) MessageIDByClientID(ctx context.Context, chatID, authorID int64, clientID string) (int64, error) {
 	var id int64
-	sh, err := s.shardOf(ctx, chatID)
-	if err != nil {
-		return 0, fmt.Errorf("message by client id: %w", err)
-	}
-	err = sh.DB.QueryRowContext(ctx,
-		"SELECT id FROM messages WHERE chat_id = ? AND author_id = ? AND client_id = ?", chatID, authorID, clientID).Scan(&id)
+	err := s.readChat(ctx, chatID, func(sh Shard) error {
+		return sh.DB.QueryRowContext(ctx,
+			"SELECT id FROM messages WHERE chat_id = ? AND author_id = ? AND client_id = ?", chatID, authorID, clientID).Scan(&id)
+	})
 	if err != nil {
 		return 0, notFound(fmt.Sprintf("message of chat %d by %d with client_id %q", chatID, authorID, clientID), err)
 	}
@@ -438,40 +443,43 @@ type View struct {
 // anything; the chat cache is rebuilt from them.
 func (s *Store) Views(ctx context.Context, userID int64, chatIDs []int64) (map[int64]View, error) {
 	out := map[int64]View{}
-	groups, err := s.byShard(ctx, uniqueIDs(chatIDs), nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range groups {
-		for cs := k.chats; len(cs) > 0; {
-			chunk := cs[:min(len(cs), maxInList)]
-			cs = cs[len(chunk):]
-			args := append([]any{userID}, int64Args(chunk)...)
-			in := " AND chat_id IN (" + placeholders(len(chunk)) + ")"
-			rows, err := k.db.QueryContext(ctx, "SELECT chat_id, through_id, 0 FROM history_cleared WHERE user_id = ?"+in+
-				" UNION ALL SELECT chat_id, 0, message_id FROM hidden_messages WHERE user_id = ?"+in,
-				append(args, args...)...)
-			if err != nil {
-				return nil, fmt.Errorf("views: %w", err)
-			}
-			for rows.Next() {
-				var chat, through, hidden int64
-				if err := rows.Scan(&chat, &through, &hidden); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("views: %w", err)
+	err := s.readByShard(ctx, uniqueIDs(chatIDs), nil, func(groups map[string]*shardKeys) error {
+		clear(out)
+		for _, k := range groups {
+			for cs := k.chats; len(cs) > 0; {
+				chunk := cs[:min(len(cs), maxInList)]
+				cs = cs[len(chunk):]
+				args := append([]any{userID}, int64Args(chunk)...)
+				in := " AND chat_id IN (" + placeholders(len(chunk)) + ")"
+				rows, err := k.db.QueryContext(ctx, "SELECT chat_id, through_id, 0 FROM history_cleared WHERE user_id = ?"+in+
+					" UNION ALL SELECT chat_id, 0, message_id FROM hidden_messages WHERE user_id = ?"+in,
+					append(args, args...)...)
+				if err != nil {
+					return fmt.Errorf("views: %w", err)
 				}
-				v := out[chat]
-				v.Cleared = max(v.Cleared, through)
-				if hidden > 0 {
-					v.Hidden = append(v.Hidden, hidden)
+				for rows.Next() {
+					var chat, through, hidden int64
+					if err := rows.Scan(&chat, &through, &hidden); err != nil {
+						rows.Close()
+						return fmt.Errorf("views: %w", err)
+					}
+					v := out[chat]
+					v.Cleared = max(v.Cleared, through)
+					if hidden > 0 {
+						v.Hidden = append(v.Hidden, hidden)
+					}
+					out[chat] = v
 				}
-				out[chat] = v
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("views: %w", err)
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return fmt.Errorf("views: %w", err)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -348,24 +348,27 @@ func (s *Store) SearchCandidates(ctx context.Context, q SearchQuery) ([]SearchHi
 		return nil, domain.Invalid("search needs prefixes and a positive limit")
 	}
 	var out []SearchHit
-	groups, err := s.byShard(ctx, uniqueIDs(q.Chats), nil)
+	err := s.readByShard(ctx, uniqueIDs(q.Chats), nil, func(groups map[string]*shardKeys) error {
+		out = nil
+		for _, k := range groups {
+			cleared, err := clearedBounds(ctx, k.db, q.Viewer, k.chats)
+			if err != nil {
+				return err
+			}
+			for chats := k.chats; len(chats) > 0; {
+				chunk := chats[:min(len(chats), chatsPerQuery)]
+				chats = chats[len(chunk):]
+				hits, err := searchChunk(ctx, k.db, q, chunk, cleared)
+				if err != nil {
+					return err
+				}
+				out = append(out, hits...)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range groups {
-		cleared, err := clearedBounds(ctx, k.db, q.Viewer, k.chats)
-		if err != nil {
-			return nil, err
-		}
-		for chats := k.chats; len(chats) > 0; {
-			chunk := chats[:min(len(chats), chatsPerQuery)]
-			chats = chats[len(chunk):]
-			hits, err := searchChunk(ctx, k.db, q, chunk, cleared)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, hits...)
-		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].MessageID > out[j].MessageID })
 	if len(out) > q.Limit {
@@ -471,30 +474,33 @@ func (s *Store) VisibleMessages(ctx context.Context, viewer int64, hits []Search
 		want[[2]int64{h.ChatID, h.MessageID}] = true
 	}
 	var found []domain.Message
-	groups, err := s.byShard(ctx, chats, ids)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range groups {
-		cleared, err := clearedBounds(ctx, k.db, viewer, uniqueIDs(k.chats))
-		if err != nil {
-			return nil, err
-		}
-		rows, err := k.db.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE chat_id IN ("+placeholders(len(uniqueIDs(k.chats)))+
-			") AND id IN ("+placeholders(len(uniqueIDs(k.ids)))+") AND deleted_at IS NULL AND "+notHiddenFrom,
-			append(append(int64Args(uniqueIDs(k.chats)), int64Args(uniqueIDs(k.ids))...), viewer)...)
-		if err != nil {
-			return nil, fmt.Errorf("visible messages: %w", err)
-		}
-		msgs, err := scanMessages(rows)
-		if err != nil {
-			return nil, fmt.Errorf("visible messages: %w", err)
-		}
-		for _, m := range msgs {
-			if want[[2]int64{m.ChatID, m.ID}] && m.ID > cleared[m.ChatID] {
-				found = append(found, m)
+	err := s.readByShard(ctx, chats, ids, func(groups map[string]*shardKeys) error {
+		found = nil
+		for _, k := range groups {
+			cleared, err := clearedBounds(ctx, k.db, viewer, uniqueIDs(k.chats))
+			if err != nil {
+				return err
+			}
+			rows, err := k.db.QueryContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE chat_id IN ("+placeholders(len(uniqueIDs(k.chats)))+
+				") AND id IN ("+placeholders(len(uniqueIDs(k.ids)))+") AND deleted_at IS NULL AND "+notHiddenFrom,
+				append(append(int64Args(uniqueIDs(k.chats)), int64Args(uniqueIDs(k.ids))...), viewer)...)
+			if err != nil {
+				return fmt.Errorf("visible messages: %w", err)
+			}
+			msgs, err := scanMessages(rows)
+			if err != nil {
+				return fmt.Errorf("visible messages: %w", err)
+			}
+			for _, m := range msgs {
+				if want[[2]int64{m.ChatID, m.ID}] && m.ID > cleared[m.ChatID] {
+					found = append(found, m)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := s.fillAuthors(ctx, found); err != nil {
 		return nil, fmt.Errorf("visible messages: %w", err)

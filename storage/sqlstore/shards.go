@@ -40,6 +40,8 @@ import (
 //     every call. The mover sets move_to and waits DirectoryTTL before it
 //     switches, so by the switch no reader holds a cached entry, and every
 //     reader sees the new shard as soon as it is committed.
+//   - The mover deletes the source's rows one DirectoryTTL after the switch;
+//     a read that outlasts its resolution's promise runs again (readShards).
 
 // MainShard is the name of the main database as a shard.
 const MainShard = "main"
@@ -222,13 +224,28 @@ func (d *Directory) shard(name string) (Shard, error) {
 
 // Resolve returns the shard of each chat, from the cache where it is fresh.
 func (d *Directory) Resolve(ctx context.Context, chatIDs []int64) (map[int64]Shard, error) {
+	m, _, err := d.resolve(ctx, chatIDs, false)
+	return m, err
+}
+
+// resolve is Resolve (fresh: without the cache) that also says until when
+// the answer may be read from: MoveChat deletes a chat's rows from the shard
+// it left one TTL after the switch, which comes at least one TTL after the
+// move was marked, so a shard read from a row without a move in progress
+// holds the chat's rows until two TTLs after that row was read, and one read
+// from a row with a move in progress until one TTL after. A read that ends
+// later may have found the rows gone (Store.readShards).
+func (d *Directory) resolve(ctx context.Context, chatIDs []int64, fresh bool) (map[int64]Shard, time.Time, error) {
 	out := make(map[int64]Shard, len(chatIDs))
 	var missing []int64
 	now := time.Now()
+	safe := now.Add(2 * d.ttl)
 	d.mu.Lock()
 	for _, c := range chatIDs {
-		if e, ok := d.cache[c]; ok && now.Before(e.until) {
+		if e, ok := d.cache[c]; ok && now.Before(e.until) && !fresh {
 			out[c] = d.byName[e.name]
+			// Cached at until-TTL from a row with no move in progress.
+			safe = minTime(safe, e.until.Add(d.ttl))
 			continue
 		}
 		missing = append(missing, c)
@@ -240,7 +257,7 @@ func (d *Directory) Resolve(ctx context.Context, chatIDs []int64) (map[int64]Sha
 		missing = missing[len(chunk):]
 		entries, err := readDirectory(ctx, d.main.DB, chunk, "")
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		d.mu.Lock()
 		if len(d.cache) > maxCachedChats {
@@ -257,16 +274,25 @@ func (d *Directory) Resolve(ctx context.Context, chatIDs []int64) (map[int64]Sha
 			s, err := d.shard(e.shard)
 			if err != nil {
 				d.mu.Unlock()
-				return nil, err
+				return nil, time.Time{}, err
 			}
 			out[c] = s
 			if e.moveTo == "" {
 				d.cache[c] = cachedShard{name: e.shard, until: now.Add(d.ttl)}
+			} else {
+				safe = minTime(safe, now.Add(d.ttl))
 			}
 		}
 		d.mu.Unlock()
 	}
-	return out, nil
+	return out, safe, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // dirEntry is a directory row.
@@ -389,13 +415,65 @@ func (s *Store) placeChat(ctx context.Context, tx *sql.Tx, chatID int64) error {
 	return nil
 }
 
-// shardOf is the shard of one chat, for a reader.
+// shardOf is the shard of one chat, for a reader that reads no chat-scoped
+// rows there (a move deletes only those).
 func (s *Store) shardOf(ctx context.Context, chatID int64) (Shard, error) {
 	m, err := s.shards.Resolve(ctx, []int64{chatID})
 	if err != nil {
 		return Shard{}, err
 	}
 	return m[chatID], nil
+}
+
+// readShards runs read with the shards that hold chats. If read ended later
+// than the directory's answer holds (Directory.resolve: a read that stalled
+// past a whole move, which then deleted the rows it read from the shard the
+// chat left), the directory is read again without the cache, and read runs
+// again where a chat changed shard. read must start its results afresh on
+// each call.
+func (s *Store) readShards(ctx context.Context, chats []int64, read func(map[int64]Shard) error) error {
+	d := s.directory()
+	if d == nil {
+		m, err := s.shards.Resolve(ctx, chats)
+		if err != nil {
+			return err
+		}
+		return read(m)
+	}
+	m, safe, err := d.resolve(ctx, chats, false)
+	for {
+		if err != nil {
+			return err
+		}
+		// An error too (a row not found may be a row deleted).
+		readErr := read(m)
+		if time.Now().Before(safe) {
+			return readErr
+		}
+		var now map[int64]Shard
+		if now, safe, err = d.resolve(ctx, chats, true); err == nil && sameShards(m, now) {
+			// No chat moved: its rows were where read looked until now.
+			return readErr
+		}
+		m = now
+	}
+}
+
+// readChat is readShards for one chat.
+func (s *Store) readChat(ctx context.Context, chatID int64, read func(Shard) error) error {
+	return s.readShards(ctx, []int64{chatID}, func(m map[int64]Shard) error { return read(m[chatID]) })
+}
+
+func sameShards(a, b map[int64]Shard) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for c, sh := range a {
+		if b[c].Name != sh.Name {
+			return false
+		}
+	}
+	return true
 }
 
 // fence is a writer's hold on its chats' directory rows: the shards they
