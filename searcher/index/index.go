@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
@@ -137,5 +138,11 @@ func Open(ctx context.Context, cfg Config, deps worker.Deps) (worker.Opened, err
 		st.Close()
 		return worker.Opened{}, err
 	}
-	return worker.Opened{Handler: New(st, deps.Log), Checks: obs.Checks{"mysql": st.Ping}, Close: func() { st.Close() }}, nil
+	// A chat shard down does not stop this writer (its parts are parked,
+	// sqlstore parked.go), so only the main database is its readiness.
+	stopDraining := st.KeepDraining(sqlstore.ParkSearcher, time.Second, deps.Log)
+	return worker.Opened{Handler: New(st, deps.Log), Checks: obs.Checks{"mysql": st.PingMain}, Close: func() {
+		stopDraining()
+		st.Close()
+	}}, nil
 }

@@ -154,6 +154,12 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	defer f.done()
+	parked := map[string]bool{}
+	if f.tx != nil {
+		if parked, err = parkedShards(ctx, f.tx, ParkPersister); err != nil {
+			return fmt.Errorf("apply batch: %w", err)
+		}
+	}
 	// Every shard records the partitions' progress, touched by the batch or
 	// not: "everything up to last_seq is applied here" holds for it either way.
 	work := map[string]*shardWork{}
@@ -195,8 +201,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	}
 	sort.Strings(names)
 	now := dbTime(time.Now())
-	// A shard that fails (down) does not keep the others from their part:
-	// the batch is redelivered whole, and what committed is a no-op then.
+	// A shard that fails does not keep the others from their part: when it
+	// is down, its part is parked (parked.go); otherwise the batch fails,
+	// is redelivered whole, and what committed is a no-op then.
 	var errs []error
 	var moves []chatMoves
 	touched := false
@@ -214,7 +221,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	var wg sync.WaitGroup
 	for i, n := range names {
 		w := work[n]
-		if touched && w.empty() && !s.idleProgressDue("persister/"+n) {
+		if parked[n] || touched && w.empty() && !s.idleProgressDue("persister/"+n) {
 			continue
 		}
 		wg.Add(1)
@@ -227,9 +234,16 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 	}
 	wg.Wait()
 	for i, r := range results {
+		n := names[i]
 		switch {
+		case parked[n] || r.err != nil && f.tx != nil && shardDown(ctx, work[n].shard):
+			if !work[n].empty() {
+				if err := park(ctx, f.tx, ParkPersister, n, work[n].part(b.Progress)); err != nil {
+					errs = append(errs, fmt.Errorf("apply batch: %w", err))
+				}
+			}
 		case r.err != nil:
-			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", names[i], r.err))
+			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, r.err))
 		case r.ran:
 			moves = append(moves, r.moves)
 		}
@@ -256,6 +270,11 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 type chatMoves struct {
 	heads, tops map[int64]chatHead
 	fallbacks   []chatFallback
+}
+
+// part is the work as a batch of its own, to be parked.
+func (w *shardWork) part(progress Progress) parkedPart {
+	return parkedPart{Progress: progress, Messages: w.msgs, Reads: w.reads, Edits: w.edits, Deletes: w.deletes, Hides: w.hides}
 }
 
 func (w *shardWork) empty() bool {

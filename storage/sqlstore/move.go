@@ -81,6 +81,9 @@ func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step Move
 	if err != nil {
 		return fmt.Errorf("move chat: %w", err)
 	}
+	if err := refuseParked(ctx, s.main, source.Name, to); err != nil {
+		return fmt.Errorf("move chat %d: %w", chatID, err)
+	}
 	// 1.
 	if e.moveTo == "" {
 		if _, err := s.main.ExecContext(ctx, "UPDATE chat_shards SET move_to = ? WHERE chat_id = ? AND shard = ?", to, chatID, source.Name); err != nil {
@@ -101,6 +104,11 @@ func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step Move
 		if cur := locked[chatID]; cur.shard != source.Name || cur.moveTo != to {
 			return fmt.Errorf("the directory row changed under the move (%+v): run the move again", cur)
 		}
+		// Checked again under the row: no part of the chat can be parked
+		// from here on (that takes this row), and none may be pending.
+		if err := refuseParked(ctx, tx, source.Name, to); err != nil {
+			return err
+		}
 		if copied, err = copyChat(ctx, chatID, source, target); err != nil {
 			return err
 		}
@@ -117,6 +125,20 @@ func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step Move
 	step(fmt.Sprintf("chat %d: copied %v, verified, switched to %s", chatID, copied, to))
 	// 3.
 	return s.cleanUpMove(ctx, d, chatID, dirEntry{shard: to, moveFrom: source.Name}, step)
+}
+
+// refuseParked fails when parts of batches are parked for either shard
+// (parked.go): they name the shard they are applied to, and the chat's
+// changes may be among them.
+func refuseParked(ctx context.Context, q querier, source, target string) error {
+	var n int
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM parked_work WHERE shard IN (?, ?)", source, target).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%d parts of batches are parked for %s or %s after an outage: move the chat once the writers have applied them", n, source, target)
+	}
+	return nil
 }
 
 // directoryEntry reads a chat's directory row, creating it (on main) for a

@@ -60,16 +60,22 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 		return fmt.Errorf("apply search: %w", err)
 	}
 	defer f.done()
+	parked := map[string]bool{}
+	if f.tx != nil {
+		if parked, err = parkedShards(ctx, f.tx, ParkSearcher); err != nil {
+			return fmt.Errorf("apply search: %w", err)
+		}
+	}
 	byShard := map[string][]SearchOp{}
-	dbs := map[string]*sql.DB{}
+	shards := map[string]Shard{}
 	for _, sh := range s.shards.Shards() {
 		byShard[sh.Name] = nil
-		dbs[sh.Name] = sh.DB
+		shards[sh.Name] = sh
 	}
 	for _, op := range ops {
 		sh := f.shards[op.ChatID]
 		byShard[sh.Name] = append(byShard[sh.Name], op)
-		dbs[sh.Name] = sh.DB
+		shards[sh.Name] = sh
 	}
 	names := make([]string, 0, len(byShard))
 	for n := range byShard {
@@ -77,20 +83,38 @@ func (s *Store) ApplySearch(ctx context.Context, ops []SearchOp, progress Progre
 	}
 	sort.Strings(names)
 	now := dbTime(time.Now())
-	// A shard that fails does not keep the others from their part: the
-	// batch is redelivered whole, and what committed is a no-op then.
+	// A shard that fails does not keep the others from their part: when it
+	// is down, its part is parked (parked.go); otherwise the batch fails,
+	// is redelivered whole, and what committed is a no-op then.
 	var errs []error
 	touched := len(ops) > 0
 	for _, n := range names {
-		if touched && len(byShard[n]) == 0 && !s.idleProgressDue("searcher/"+n) {
+		if !parked[n] && touched && len(byShard[n]) == 0 && !s.idleProgressDue("searcher/"+n) {
 			continue // its progress lags a little (idleProgressEvery)
 		}
-		err := inTx(ctx, dbs[n], s.txOptions(), func(tx *sql.Tx) error {
-			return applySearchShard(ctx, tx, byShard[n], progress, now)
-		})
-		if err != nil {
+		var err error
+		if !parked[n] {
+			err = inTx(ctx, shards[n].DB, s.txOptions(), func(tx *sql.Tx) error {
+				return applySearchShard(ctx, tx, byShard[n], progress, now)
+			})
+		}
+		switch {
+		case parked[n] || err != nil && f.tx != nil && shardDown(ctx, shards[n]):
+			if len(byShard[n]) > 0 {
+				if err := park(ctx, f.tx, ParkSearcher, n, searchPart{Ops: byShard[n], Progress: progress}); err != nil {
+					errs = append(errs, fmt.Errorf("apply search: %w", err))
+				}
+			}
+		case err != nil:
 			errs = append(errs, fmt.Errorf("apply search to shard %s: %w", n, err))
 		}
+	}
+	if f.tx != nil && len(errs) == 0 {
+		// The parked parts (if any) with the fence.
+		if err := f.tx.Commit(); err != nil {
+			errs = append(errs, fmt.Errorf("apply search: commit on main: %w", err))
+		}
+		f.tx = nil
 	}
 	return joinErrors(errs)
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/domain"
@@ -193,11 +194,14 @@ func TestShardedPlacementRoutingAndReads(t *testing.T) {
 	}
 }
 
-// A shard that is down fails the batch (it is redelivered: nothing is
-// lost), but the other shards' parts of it are committed meanwhile.
-func TestShardDownDoesNotBlockTheOthersPart(t *testing.T) {
+// A shard that is down does not hold back the others: the writers' batches
+// succeed, the other shards' parts commit, and the down shard's parts are
+// parked in the main database, each later one behind the first; once the
+// shard answers, DrainParked applies them in log order and ends the
+// parking. Meanwhile the chats of the parked shard do not move.
+func TestShardDownParksItsPart(t *testing.T) {
 	t.Parallel()
-	st, mainDSN, shards, raw := shardedStore(t, 0)
+	st, mainDSN, shards, raw := shardedStore(t, 0, sqlstore.WithDirectoryTTL(50*time.Millisecond))
 	a := mustUser(t, st, "ann")
 	var onS1, onS2 domain.Chat
 	for onS1.ID == 0 || onS2.ID == 0 {
@@ -211,32 +215,80 @@ func TestShardDownDoesNotBlockTheOthersPart(t *testing.T) {
 			onS2 = c
 		}
 	}
-	// The same installation with s2 unreachable.
+	// The same installation seen by writers for which s2 is unreachable.
 	down := []sqlstore.ShardDSN{shards[0], {Name: "s2", DSN: fmt.Sprintf("root@tcp(127.0.0.1:%d)/x?timeout=300ms", testkit.FreePort(t))}}
 	broken, err := sqlstore.OpenProjection(t.Context(), mainDSN, sqlstore.WithShards(down))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broken.Close()
-	// A worker is not healthy without every shard; the gateway's readiness
-	// (PingMain) does not depend on a chat shard.
+	// Readiness: the gateway's and the writers' (PingMain) do not depend on
+	// a chat shard; Ping, which tells the runtime an outage from a poison
+	// event, covers every shard.
 	if err := broken.Ping(t.Context()); err == nil {
 		t.Error("Ping succeeds with s2 down")
 	}
 	if err := broken.PingMain(t.Context()); err != nil {
 		t.Errorf("PingMain with s2 down (main up): %v", err)
 	}
-	b := sqlstore.Batch{Messages: []domain.Message{msg(onS1.ID, 11, a, "x1", t0), msg(onS2.ID, 12, a, "x2", t0)}, Progress: sqlstore.Progress{0: 12}}
-	if err := broken.ApplyBatch(t.Context(), b); err == nil || !strings.Contains(err.Error(), "shard s2") {
-		t.Fatalf("apply with s2 down: %v, want an error naming s2", err)
+	batches := []sqlstore.Batch{
+		{Messages: []domain.Message{msg(onS1.ID, 11, a, "x1", t0), msg(onS2.ID, 12, a, "x2", t0)}, Progress: sqlstore.Progress{0: 12}},
+		{Edits: []sqlstore.MessageEdit{{ChatID: onS2.ID, ID: 12, Text: "second", EditedAt: t0, Seq: 13}}, Progress: sqlstore.Progress{0: 13}},
+		{Messages: []domain.Message{msg(onS1.ID, 14, a, "x3", t0)}, Progress: sqlstore.Progress{0: 14}},
+		{Edits: []sqlstore.MessageEdit{{ChatID: onS2.ID, ID: 12, Text: "third", EditedAt: t0, Seq: 15}}, Progress: sqlstore.Progress{0: 15}},
 	}
-	if n := count(t, raw["s1"], "SELECT COUNT(*) FROM messages"); n != 1 {
-		t.Fatalf("s1 holds %d messages: its part of the batch must commit while s2 is down", n)
+	for i, b := range batches {
+		if err := broken.ApplyBatch(t.Context(), b); err != nil {
+			t.Fatalf("batch %d with s2 down: %v, want it applied to s1 and parked for s2", i, err)
+		}
 	}
-	// s2 is back: the redelivered batch completes, s1's part is a no-op.
-	apply(t, st, b)
-	if count(t, raw["s1"], "SELECT COUNT(*) FROM messages") != 1 || count(t, raw["s2"], "SELECT COUNT(*) FROM messages") != 1 {
-		t.Fatal("after the redelivery each shard must hold its one message")
+	ops := []sqlstore.SearchOp{{ChatID: onS1.ID, MessageID: 11, Version: 11, Terms: []string{"alpha"}}, {ChatID: onS2.ID, MessageID: 12, Version: 13, Terms: []string{"beta"}}}
+	if err := broken.ApplySearch(t.Context(), ops, sqlstore.Progress{0: 13}); err != nil {
+		t.Fatalf("search batch with s2 down: %v", err)
+	}
+	if n := count(t, raw["s1"], "SELECT COUNT(*) FROM messages"); n != 2 {
+		t.Fatalf("s1 holds %d messages, want its 2 applied while s2 is down", n)
+	}
+	if n := count(t, raw["s1"], "SELECT COUNT(*) FROM search_docs"); n != 1 {
+		t.Fatalf("s1 indexes %d messages, want 1", n)
+	}
+	if n := count(t, raw["main"], "SELECT COUNT(*) FROM parked_work WHERE shard = 's2'"); n != 4 {
+		t.Fatalf("%d parts parked for s2, want 3 of the persister's (batch 2 has no part for s2) and 1 of the searcher's", n)
+	}
+	if err := st.MoveChat(t.Context(), onS2.ID, "s1", nil); err == nil || !strings.Contains(err.Error(), "parked") {
+		t.Fatalf("moving a chat of a shard with parked work: %v, want a refusal", err)
+	}
+	// A writer that cannot reach s2 leaves the work parked.
+	if got, err := broken.DrainParked(t.Context(), sqlstore.ParkPersister); err != nil || got.Waiting["s2"] != 3 || len(got.Drained) != 0 {
+		t.Fatalf("drain with s2 down: %+v, %v", got, err)
+	}
+	// s2 answers: the parts are applied in order, the parking ends.
+	for _, w := range []string{sqlstore.ParkPersister, sqlstore.ParkSearcher} {
+		if got, err := st.DrainParked(t.Context(), w); err != nil || len(got.Waiting) != 0 {
+			t.Fatalf("drain of %s with s2 up: %+v, %v", w, got, err)
+		}
+	}
+	m, err := st.Message(t.Context(), onS2.ID, 12)
+	if err != nil || m.Text != "third" {
+		t.Fatalf("message 12 after the drain: %q, %v; want the last edit, applied in order", m.Text, err)
+	}
+	if n := count(t, raw["s2"], "SELECT COUNT(*) FROM search_docs WHERE chat_id = ?", onS2.ID); n != 1 {
+		t.Fatalf("s2 indexes %d messages after the drain, want 1", n)
+	}
+	if n := count(t, raw["main"], "SELECT COUNT(*) FROM parked_work") + count(t, raw["main"], "SELECT COUNT(*) FROM parked_shards"); n != 0 {
+		t.Fatalf("%d parked rows left after the drain", n)
+	}
+	var last int64
+	if err := raw["main"].QueryRowContext(t.Context(), "SELECT COALESCE(last_message_id, 0) FROM chats WHERE id = ?", onS2.ID).Scan(&last); err != nil || last != 12 {
+		t.Fatalf("chat on s2: last message %d, %v; want 12 (moved by the drain)", last, err)
+	}
+	// Then the writers apply s2's parts directly again.
+	apply(t, st, sqlstore.Batch{Messages: []domain.Message{msg(onS2.ID, 16, a, "x4", t0)}, Progress: sqlstore.Progress{0: 16}})
+	if n := count(t, raw["s2"], "SELECT COUNT(*) FROM messages"); n != 2 {
+		t.Fatalf("s2 holds %d messages, want 2", n)
+	}
+	if err := st.MoveChat(t.Context(), onS2.ID, "s1", nil); err != nil {
+		t.Fatalf("moving the chat once nothing is parked: %v", err)
 	}
 }
 
