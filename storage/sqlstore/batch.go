@@ -233,19 +233,28 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) error {
 		}()
 	}
 	wg.Wait()
+	var toPark []string
 	for i, r := range results {
 		n := names[i]
 		switch {
 		case parked[n] || r.err != nil && f.tx != nil && shardDown(ctx, work[n].shard):
 			if !work[n].empty() {
-				if err := park(ctx, f.tx, ParkPersister, n, work[n].part(b.Progress)); err != nil {
-					errs = append(errs, fmt.Errorf("apply batch: %w", err))
-				}
+				toPark = append(toPark, n)
 			}
 		case r.err != nil:
 			errs = append(errs, fmt.Errorf("apply batch to shard %s: %w", n, r.err))
 		case r.ran:
 			moves = append(moves, r.moves)
+		}
+	}
+	// Parked only with a batch that succeeds: a failed one is redelivered
+	// whole and parks its parts then (once).
+	for _, n := range toPark {
+		if len(errs) > 0 {
+			break
+		}
+		if err := park(ctx, f.tx, ParkPersister, n, work[n].part(b.Progress)); err != nil {
+			errs = append(errs, fmt.Errorf("apply batch: %w", err))
 		}
 	}
 	// Sharded, the chats' last messages move in the fence's transaction on
