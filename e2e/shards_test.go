@@ -107,6 +107,10 @@ func TestShardsEndToEnd(t *testing.T) {
 		t.Fatalf("ingest shard move: %v\n%s", err, out)
 	}
 	t.Logf("ingest shard move:\n%s", out)
+	// The copy ran beside the writers and the stream caught the target up.
+	if !strings.Contains(out, "from a snapshot") || !strings.Contains(out, "caught up") || strings.Contains(out, "copied again") {
+		t.Fatalf("ingest shard move did not catch up from the log:\n%s", out)
+	}
 	if len(live) == 0 {
 		t.Fatal("nothing was sent during the move")
 	}

@@ -17,6 +17,29 @@ var chatTables = []string{"messages", "read_positions", "hidden_messages", "hist
 // MoveStep is reported by MoveChat as it goes, for the operator.
 type MoveStep func(step string)
 
+// LogPositions are a shard's high-water marks of the log, per partition: the
+// persister's (persister_progress) and the searcher's (search_progress).
+type LogPositions struct {
+	Persister, Search Progress
+}
+
+// CatchUp reads the log for a chat's changes between two positions of the
+// source shard: the persister's events in (from.Persister[p],
+// to.Persister[p]] as a batch, and the searcher's in (from.Search[p],
+// to.Search[p]] as index operations, each in log order. (ingest shard move
+// reads the stream; a batch's Chats and Progress are ignored.)
+type CatchUp func(ctx context.Context, chatID int64, from, to LogPositions) (Batch, []SearchOp, error)
+
+// MoveOption changes how MoveChat moves.
+type MoveOption func(*moveOptions)
+
+type moveOptions struct{ catchUp CatchUp }
+
+// WithLogCatchUp makes MoveChat copy the chat without holding the writers
+// back, then catch the target up from the log under the directory row,
+// instead of copying it all under the row.
+func WithLogCatchUp(c CatchUp) MoveOption { return func(o *moveOptions) { o.catchUp = c } }
+
 // MoveChat moves a chat's rows to the shard named to, online: the persister
 // and the searcher go on applying the chat's events, the gateway goes on
 // reading it. The protocol (docs/design.md, "Chat shards"), each step's state
@@ -26,21 +49,39 @@ type MoveStep func(step string)
 //  1. move_to = to (the row still names the source): readers stop caching
 //     the chat's entry; MoveChat waits the directory TTL, after which no
 //     reader holds a cached one.
-//  2. In one main transaction holding the directory row FOR UPDATE (which
+//  2. With WithLogCatchUp, the chat's rows are copied to the target from a
+//     snapshot of the source, with the source's log positions as of that
+//     snapshot, while the writers go on: the long part of a move holds
+//     nobody back.
+//  3. In one main transaction holding the directory row FOR UPDATE (which
 //     waits for every writer's batch in flight, whose shared lock on it
-//     lasts until its shard commit, and holds back the next ones): the
-//     target's rows of the chat are replaced by a copy of the source's,
-//     compared table by table, and the row switched to shard = to,
-//     move_from = the source. Writers blocked meanwhile read the new
-//     shard when they get the lock.
-//  3. After another TTL (readers that resolved the source just before the
+//     lasts until its shard commit, and holds back the next ones): with
+//     WithLogCatchUp, the target is caught up by applying the chat's events
+//     the source applied after the snapshot, read from the log between the
+//     snapshot's positions and the source's positions now; without it (or
+//     when the catch-up does not make the target equal), the target's rows
+//     are replaced by a copy of the source's. Then the copy is compared
+//     with the source table by table, and the row switched to shard = to,
+//     move_from = the source. Writers blocked meanwhile read the new shard
+//     when they get the lock.
+//  4. After another TTL (readers that resolved the source just before the
 //     switch have finished), the source's rows are deleted and move_from
 //     cleared.
 //
-// A crash before 2 commits leaves the source complete and authoritative
+// Why the positions bound the catch-up: a writer records a shard's
+// high-water mark in the same transaction as its rows there, so a snapshot
+// (or the quiet source under the row) holds exactly the chat's events up to
+// the source's mark; events after the mark are applied by the writers, to
+// the target, once they get the row.
+//
+// A crash before 3 commits leaves the source complete and authoritative
 // (the target's partial copy is replaced by the next run); after, the
 // target is complete and authoritative, and the next run only cleans up.
-func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step MoveStep) error {
+func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step MoveStep, opts ...MoveOption) error {
+	var o moveOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if step == nil {
 		step = func(string) {}
 	}
@@ -95,8 +136,21 @@ func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step Move
 		return err
 	}
 	// 2.
+	var from LogPositions
+	if o.catchUp != nil {
+		started := time.Now()
+		var copied map[string]int
+		if from, copied, err = copySnapshot(ctx, chatID, source, target); err != nil {
+			return fmt.Errorf("move chat %d: copy: %w", chatID, err)
+		}
+		step(fmt.Sprintf("chat %d: copied %v from a snapshot of %s at log positions %v (search %v) in %s, writers running",
+			chatID, copied, source.Name, from.Persister, from.Search, time.Since(started).Round(time.Millisecond)))
+	}
+	// 3.
 	var copied map[string]int
+	var caughtUp string
 	err = inTx(ctx, s.main, nil, func(tx *sql.Tx) error {
+		copied, caughtUp = nil, ""
 		locked, err := readDirectory(ctx, tx, []int64{chatID}, " FOR UPDATE")
 		if err != nil {
 			return err
@@ -109,22 +163,120 @@ func (s *Store) MoveChat(ctx context.Context, chatID int64, to string, step Move
 		if err := refuseParked(ctx, tx, source.Name, to); err != nil {
 			return err
 		}
+		if o.catchUp != nil {
+			started := time.Now()
+			now, err := logPositions(ctx, source.DB)
+			if err != nil {
+				return err
+			}
+			b, ops, err := o.catchUp(ctx, chatID, from, now)
+			if err != nil {
+				return fmt.Errorf("catch up from the log: %w", err)
+			}
+			if err := s.applyCatchUp(ctx, target, b, ops); err != nil {
+				return fmt.Errorf("catch up from the log: %w", err)
+			}
+			caughtUp = fmt.Sprintf("caught up %d messages, %d reads, %d edits, %d deletes, %d hides and %d index changes from the log up to %v (search %v) in %s",
+				len(b.Messages), len(b.Reads), len(b.Edits), len(b.Deletes), len(b.Hides), len(ops), now.Persister, now.Search,
+				time.Since(started).Round(time.Millisecond))
+			err = compareChat(ctx, chatID, source, target)
+			if err == nil {
+				return s.switchChat(ctx, tx, chatID, to, source.Name)
+			}
+			// Safe either way: the copy below makes the target equal.
+			caughtUp += fmt.Sprintf("; the target still differed (%v), copied again", err)
+		}
 		if copied, err = copyChat(ctx, chatID, source, target); err != nil {
 			return err
 		}
 		if err := compareChat(ctx, chatID, source, target); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE chat_shards SET shard = ?, move_to = NULL, move_from = ? WHERE chat_id = ?", to, source.Name, chatID)
-		return err
+		return s.switchChat(ctx, tx, chatID, to, source.Name)
 	})
 	if err != nil {
 		return fmt.Errorf("move chat %d: copy and switch: %w", chatID, err)
 	}
 	d.forget(chatID)
-	step(fmt.Sprintf("chat %d: copied %v, verified, switched to %s", chatID, copied, to))
-	// 3.
+	switch {
+	case caughtUp != "" && copied == nil:
+		step(fmt.Sprintf("chat %d: %s, verified, switched to %s", chatID, caughtUp, to))
+	case caughtUp != "":
+		step(fmt.Sprintf("chat %d: %s %v, verified, switched to %s", chatID, caughtUp, copied, to))
+	default:
+		step(fmt.Sprintf("chat %d: copied %v, verified, switched to %s", chatID, copied, to))
+	}
+	// 4.
 	return s.cleanUpMove(ctx, d, chatID, dirEntry{shard: to, moveFrom: source.Name}, step)
+}
+
+// switchChat points the chat's directory row at its new shard, leaving the
+// source to clean up.
+func (s *Store) switchChat(ctx context.Context, tx *sql.Tx, chatID int64, to, from string) error {
+	_, err := tx.ExecContext(ctx, "UPDATE chat_shards SET shard = ?, move_to = NULL, move_from = ? WHERE chat_id = ?", to, from, chatID)
+	return err
+}
+
+// logPositions reads a shard's high-water marks (q: the shard, or a
+// snapshot transaction on it).
+func logPositions(ctx context.Context, q querier) (LogPositions, error) {
+	out := LogPositions{Persister: Progress{}, Search: Progress{}}
+	for table, m := range map[string]Progress{"persister_progress": out.Persister, "search_progress": out.Search} {
+		rows, err := q.QueryContext(ctx, "SELECT partition_id, last_seq FROM "+table)
+		if err != nil {
+			return out, fmt.Errorf("log positions: %w", err)
+		}
+		for rows.Next() {
+			var p int
+			var seq uint64
+			if err := rows.Scan(&p, &seq); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("log positions: %w", err)
+			}
+			m[p] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return out, fmt.Errorf("log positions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// copySnapshot replaces the target's rows of the chat by those of one
+// consistent snapshot of the source, and returns the source's log positions
+// in that snapshot and the rows copied per table.
+func copySnapshot(ctx context.Context, chatID int64, source, target Shard) (LogPositions, map[string]int, error) {
+	var pos LogPositions
+	var counts map[string]int
+	// REPEATABLE READ: every read of the transaction sees the snapshot its
+	// first one took.
+	err := inTx(ctx, source.DB, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(snap *sql.Tx) error {
+		var err error
+		if pos, err = logPositions(ctx, snap); err != nil {
+			return err
+		}
+		counts, err = copyChatFrom(ctx, chatID, snap, source.Name, target)
+		return err
+	})
+	return pos, counts, err
+}
+
+// applyCatchUp applies a catch-up's changes to the target, without moving
+// any high-water mark (the target's marks are about its own chats) and
+// without touching main (the live writers did, when they applied the
+// events to the source).
+func (s *Store) applyCatchUp(ctx context.Context, target Shard, b Batch, ops []SearchOp) error {
+	if len(b.Messages)+len(b.Reads)+len(b.Edits)+len(b.Deletes)+len(b.Hides) > 0 {
+		w := &shardWork{shard: target, msgs: b.Messages, reads: b.Reads, edits: b.Edits, deletes: b.Deletes, hides: b.Hides}
+		if _, err := s.applyShard(ctx, w, nil, dbTime(time.Now()), true); err != nil {
+			return err
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return inTx(ctx, target.DB, s.txOptions(), func(tx *sql.Tx) error { return applySearchShard(ctx, tx, ops, nil, dbTime(time.Now())) })
 }
 
 // refuseParked fails when parts of batches are parked for either shard
@@ -201,15 +353,21 @@ func deleteChatRows(ctx context.Context, db *sql.DB, table string, chatID int64)
 // copyChat replaces the target's rows of the chat by the source's, in one
 // target transaction, and returns the rows copied per table.
 func copyChat(ctx context.Context, chatID int64, source, target Shard) (map[string]int, error) {
+	return copyChatFrom(ctx, chatID, source.DB, source.Name, target)
+}
+
+// copyChatFrom is copyChat reading through src (the source, or a snapshot
+// of it).
+func copyChatFrom(ctx context.Context, chatID int64, src querier, sourceName string, target Shard) (map[string]int, error) {
 	counts := map[string]int{}
 	err := inTx(ctx, target.DB, nil, func(tx *sql.Tx) error {
 		for _, t := range chatTables {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE chat_id = ?", chatID); err != nil {
 				return fmt.Errorf("clear %s on %s: %w", t, target.Name, err)
 			}
-			n, err := copyTable(ctx, source.DB, tx, t, chatID)
+			n, err := copyTable(ctx, src, tx, t, chatID)
 			if err != nil {
-				return fmt.Errorf("copy %s from %s to %s: %w", t, source.Name, target.Name, err)
+				return fmt.Errorf("copy %s from %s to %s: %w", t, sourceName, target.Name, err)
 			}
 			counts[t] = n
 		}
@@ -221,7 +379,7 @@ func copyChat(ctx context.Context, chatID int64, source, target Shard) (map[stri
 // copyTable streams one table's rows of a chat into tx, in multi-row
 // INSERTs. Values travel as the driver reads them (bytes, integers, times),
 // so the copy is byte for byte; compareChat checks it.
-func copyTable(ctx context.Context, src *sql.DB, tx *sql.Tx, table string, chatID int64) (int, error) {
+func copyTable(ctx context.Context, src querier, tx *sql.Tx, table string, chatID int64) (int, error) {
 	rows, err := src.QueryContext(ctx, "SELECT * FROM "+table+" WHERE chat_id = ?", chatID)
 	if err != nil {
 		return 0, err

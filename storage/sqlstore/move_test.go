@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +19,22 @@ import (
 // history ends identical to what was sent, in order, without loss or
 // duplicate; no read ever sees less than an earlier one; the source holds
 // nothing of the chat afterwards; another chat's writes go on throughout.
+// Both ways: the whole copy under the directory row, and a copy of a
+// snapshot caught up from the log (here the writer's own record of its
+// batches, appended before each is applied, as the stream is).
 func TestMoveChatWhileSending(t *testing.T) {
 	t.Parallel()
+	t.Run("copy under the row", func(t *testing.T) { t.Parallel(); testMoveChatWhileSending(t, false) })
+	t.Run("log catch-up", func(t *testing.T) { t.Parallel(); testMoveChatWhileSending(t, true) })
+}
+
+// loggedBatch is a batch as the test's log holds it, at its last sequence.
+type loggedBatch struct {
+	seq uint64
+	b   sqlstore.Batch
+}
+
+func testMoveChatWhileSending(t *testing.T, fromLog bool) {
 	const ttl = 150 * time.Millisecond
 	st, mainDSN, shards, raw := shardedStore(t, 0, sqlstore.WithDirectoryTTL(ttl))
 	writer, err := sqlstore.OpenProjection(t.Context(), mainDSN, sqlstore.WithShards(shards), sqlstore.WithDirectoryTTL(ttl))
@@ -56,6 +71,33 @@ func TestMoveChatWhileSending(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var sent, sentOther []int64 // what the writer committed, in order
+	var logged []loggedBatch    // what the writer was given, in order
+	catchUp := func(_ context.Context, chat int64, from, to sqlstore.LogPositions) (sqlstore.Batch, []sqlstore.SearchOp, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var out sqlstore.Batch
+		for _, l := range logged {
+			if l.seq <= from.Persister[0] || l.seq > to.Persister[0] {
+				continue
+			}
+			for _, m := range l.b.Messages {
+				if m.ChatID == chat {
+					out.Messages = append(out.Messages, m)
+				}
+			}
+			for _, e := range l.b.Edits {
+				if e.ChatID == chat {
+					out.Edits = append(out.Edits, e)
+				}
+			}
+			for _, r := range l.b.Reads {
+				if r.ChatID == chat {
+					out.Reads = append(out.Reads, r)
+				}
+			}
+		}
+		return out, nil, nil
+	}
 	errs := make(chan error, 4)
 
 	// The writer: one partition's batches, in log order, with an edit and a
@@ -91,6 +133,9 @@ func TestMoveChatWhileSending(t *testing.T) {
 				batch.Reads = []sqlstore.ReadMove{{ChatID: moving.ID, UserID: b.ID, MessageID: sent[len(sent)-1]}}
 			}
 			batch.Progress = sqlstore.Progress{0: uint64(seq)}
+			mu.Lock()
+			logged = append(logged, loggedBatch{seq: uint64(seq), b: batch})
+			mu.Unlock()
 			if err := writer.ApplyBatch(t.Context(), batch); err != nil {
 				errs <- fmt.Errorf("apply batch: %w", err)
 				return
@@ -132,8 +177,12 @@ func TestMoveChatWhileSending(t *testing.T) {
 	// Let some traffic through, then move the chat to s2 and back to s1.
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) > 50 })
 	var steps []string
+	var opts []sqlstore.MoveOption
+	if fromLog {
+		opts = append(opts, sqlstore.WithLogCatchUp(catchUp))
+	}
 	for _, to := range []string{"s2", "s1"} {
-		if err := st.MoveChat(t.Context(), moving.ID, to, func(s string) { steps = append(steps, s) }); err != nil {
+		if err := st.MoveChat(t.Context(), moving.ID, to, func(s string) { steps = append(steps, s) }, opts...); err != nil {
 			t.Fatalf("move to %s: %v", to, err)
 		}
 		if got := shardOf(t, raw, moving.ID); got != to {
@@ -153,6 +202,20 @@ func TestMoveChatWhileSending(t *testing.T) {
 	default:
 	}
 	t.Logf("steps: %q; %d messages sent", steps, len(sent))
+	if fromLog {
+		caught := 0
+		for _, st := range steps {
+			if strings.Contains(st, "copied again") {
+				t.Fatalf("the catch-up from the log left the target different: %s", st)
+			}
+			if strings.Contains(st, "caught up") {
+				caught++
+			}
+		}
+		if caught != 2 {
+			t.Fatalf("steps %q: want both moves caught up from the log", steps)
+		}
+	}
 
 	// The history is what was sent, in order, and the source is empty.
 	h, _, err := reader.History(t.Context(), moving.ID, sqlstore.HistoryQuery{Limit: 100000})

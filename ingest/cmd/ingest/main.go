@@ -48,10 +48,11 @@ commands:
                      Needs MYSQL_DSN, REDIS_* and an account that may create
                      the scratch database (MIGRATE_MYSQL_DSN; MYSQL_DSN if unset)
   shard move CHAT --to SHARD
-                     move a chat's rows to another MySQL shard online (copy,
-                     verify, switch the directory, clean up the source) while
-                     its messages keep arriving; run it again after a crash.
-                     Needs MYSQL_DSN and MYSQL_SHARDS (docs/scaling.md)
+                     move a chat's rows to another MySQL shard online (copy a
+                     snapshot, catch up from the log, verify, switch the
+                     directory, clean up the source) while its messages keep
+                     arriving; run it again after a crash. Needs MYSQL_DSN,
+                     MYSQL_SHARDS and the NATS settings (docs/scaling.md)
   nats-config [--bcrypt] [--tls-cert FILE --tls-key FILE [--tls-ca FILE --tls-verify]]
                      print nats-server's users and permissions for the topology
                      (ingest/access), passwords as $NATS_<USER>_PASSWORD references
@@ -92,13 +93,9 @@ func run(ctx context.Context, args []string) error {
 		bus.NATSFromEnv(env, access.Admin)
 		return env.PrintDescription(os.Stdout)
 	}
+	var shardCfg shardSettings
 	if args[0] == "shard" {
-		// MySQL only: the move needs no NATS.
-		s := readShardSettings(env)
-		if err := env.Err(); err != nil {
-			return err
-		}
-		return runShard(ctx, os.Stdout, s, args[1:])
+		shardCfg = readShardSettings(env)
 	}
 	if args[0] == "nats-config" {
 		if err := env.Err(); err != nil {
@@ -147,6 +144,9 @@ func run(ctx context.Context, args []string) error {
 		return dlq(ctx, js, topo, args[1:])
 	case "verify":
 		return runVerify(ctx, js, topo, verifyCfg, log, args[1:])
+	case "shard":
+		// The move catches up from the log (catchup.go).
+		return runShard(ctx, os.Stdout, shardCfg, logCatchUp(js, topo), args[1:])
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 	}

@@ -27,9 +27,10 @@ func readShardSettings(env *config.Env) shardSettings {
 }
 
 // runShard is `ingest shard move CHAT --to SHARD`: the online move of a chat
-// (sqlstore.MoveChat; docs/scaling.md "Adding a shard and moving chats").
+// (sqlstore.MoveChat, caught up from the log; docs/scaling.md "Adding a
+// shard and moving chats").
 // Interrupted, it is run again with the same arguments.
-func runShard(ctx context.Context, out io.Writer, s shardSettings, args []string) error {
+func runShard(ctx context.Context, out io.Writer, s shardSettings, catchUp sqlstore.CatchUp, args []string) error {
 	if len(args) == 0 || args[0] != "move" {
 		return errors.New("usage: ingest shard move CHAT --to SHARD")
 	}
@@ -61,5 +62,5 @@ func runShard(ctx context.Context, out io.Writer, s shardSettings, args []string
 	if err := st.CheckSchema(ctx); err != nil {
 		return err
 	}
-	return st.MoveChat(ctx, chatID, *to, func(step string) { fmt.Fprintln(out, step) })
+	return st.MoveChat(ctx, chatID, *to, func(step string) { fmt.Fprintln(out, step) }, sqlstore.WithLogCatchUp(catchUp))
 }

@@ -14,7 +14,9 @@ import (
 )
 
 // `ingest shard move` moves a chat with its messages and says what it did;
-// bad arguments are refused with the usage.
+// bad arguments are refused with the usage. (Without a log to catch up from:
+// the whole copy under the directory row. e2e TestShardsEndToEnd moves a
+// chat caught up from the stream.)
 func TestShardMove(t *testing.T) {
 	t.Parallel()
 	mainDSN := testkit.MySQL(t)
@@ -42,12 +44,12 @@ func TestShardMove(t *testing.T) {
 	}
 	s := shardSettings{MySQLDSN: mainDSN, MySQLShards: shards}
 	for _, bad := range [][]string{{}, {"move"}, {"move", "x", "--to", "s1"}, {"move", "1"}} {
-		if err := runShard(t.Context(), &bytes.Buffer{}, s, bad); err == nil || !strings.Contains(err.Error(), "usage") {
+		if err := runShard(t.Context(), &bytes.Buffer{}, s, nil, bad); err == nil || !strings.Contains(err.Error(), "usage") {
 			t.Errorf("%q: %v, want the usage", bad, err)
 		}
 	}
 	var out bytes.Buffer
-	if err := runShard(t.Context(), &out, s, []string{"move", strconv.FormatInt(c.ID, 10), "--to", "s1"}); err != nil {
+	if err := runShard(t.Context(), &out, s, nil, []string{"move", strconv.FormatInt(c.ID, 10), "--to", "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "the move is complete") {
