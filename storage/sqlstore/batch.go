@@ -829,27 +829,39 @@ func moveChatsForward(ctx context.Context, tx *sql.Tx, heads map[int64]chatHead)
 
 // Progress returns each partition's high-water mark on each shard.
 func (s *Store) Progress(ctx context.Context) (map[string]map[int]uint64, error) {
+	return s.marksOnShards(ctx, "persister_progress")
+}
+
+// marksOnShards reads a progress table (persister_progress,
+// search_progress) on every shard.
+func (s *Store) marksOnShards(ctx context.Context, table string) (map[string]map[int]uint64, error) {
 	out := map[string]map[int]uint64{}
 	for _, sh := range s.shards.Shards() {
-		rows, err := sh.DB.QueryContext(ctx, "SELECT partition_id, last_seq FROM persister_progress")
+		m, err := readMarks(ctx, sh.DB, table)
 		if err != nil {
-			return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
-		}
-		m := map[int]uint64{}
-		for rows.Next() {
-			var p int
-			var seq uint64
-			if err := rows.Scan(&p, &seq); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
-			}
-			m[p] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("progress of shard %s: %w", sh.Name, err)
 		}
 		out[sh.Name] = m
 	}
 	return out, nil
+}
+
+// readMarks reads one progress table's high-water marks (q: a shard, or a
+// transaction on it).
+func readMarks(ctx context.Context, q querier, table string) (Progress, error) {
+	rows, err := q.QueryContext(ctx, "SELECT partition_id, last_seq FROM "+table)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	m := Progress{}
+	for rows.Next() {
+		var p int
+		var seq uint64
+		if err := rows.Scan(&p, &seq); err != nil {
+			return nil, fmt.Errorf("read %s: %w", table, err)
+		}
+		m[p] = seq
+	}
+	return m, rows.Err()
 }

@@ -220,27 +220,13 @@ func (s *Store) switchChat(ctx context.Context, tx *sql.Tx, chatID int64, to, fr
 // logPositions reads a shard's high-water marks (q: the shard, or a
 // snapshot transaction on it).
 func logPositions(ctx context.Context, q querier) (LogPositions, error) {
-	out := LogPositions{Persister: Progress{}, Search: Progress{}}
-	for table, m := range map[string]Progress{"persister_progress": out.Persister, "search_progress": out.Search} {
-		rows, err := q.QueryContext(ctx, "SELECT partition_id, last_seq FROM "+table)
-		if err != nil {
-			return out, fmt.Errorf("log positions: %w", err)
-		}
-		for rows.Next() {
-			var p int
-			var seq uint64
-			if err := rows.Scan(&p, &seq); err != nil {
-				rows.Close()
-				return out, fmt.Errorf("log positions: %w", err)
-			}
-			m[p] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("log positions: %w", err)
-		}
+	var pos LogPositions
+	var err error
+	if pos.Persister, err = readMarks(ctx, q, "persister_progress"); err != nil {
+		return pos, err
 	}
-	return out, nil
+	pos.Search, err = readMarks(ctx, q, "search_progress")
+	return pos, err
 }
 
 // copySnapshot replaces the target's rows of the chat by those of one

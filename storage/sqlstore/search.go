@@ -312,29 +312,7 @@ func insertTerms(ctx context.Context, tx *sql.Tx, rows []termRow) error {
 // SearchProgress returns the searcher's high-water mark of each partition on
 // each shard.
 func (s *Store) SearchProgress(ctx context.Context) (map[string]map[int]uint64, error) {
-	out := map[string]map[int]uint64{}
-	for _, sh := range s.shards.Shards() {
-		rows, err := sh.DB.QueryContext(ctx, "SELECT partition_id, last_seq FROM search_progress")
-		if err != nil {
-			return nil, fmt.Errorf("search progress: %w", err)
-		}
-		m := map[int]uint64{}
-		for rows.Next() {
-			var p int
-			var seq uint64
-			if err := rows.Scan(&p, &seq); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("search progress: %w", err)
-			}
-			m[p] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("search progress: %w", err)
-		}
-		out[sh.Name] = m
-	}
-	return out, nil
+	return s.marksOnShards(ctx, "search_progress")
 }
 
 // SearchQuery asks the index for the messages, newest first, of Chats whose
