@@ -8,6 +8,7 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/persister/projection"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit/workertest"
 )
 
@@ -112,6 +113,42 @@ func TestTwoShardsEqualOneDatabase(t *testing.T) {
 	if d := workertest.Diff(one, fromLog); d != "" {
 		t.Fatalf("replayed into empty shards, the persister builds otherwise (want: one database; got: replayed):\n%s", d)
 	}
+}
+
+// With one shard down throughout, the persister parks that shard's parts
+// (sqlstore parked.go) and applies the others; once the shard answers and
+// the parts are drained, every database together holds what one database
+// does, applied event by event and as the whole log in one call.
+func TestShardDownParkedThenDrainedEqualsOneDatabase(t *testing.T) {
+	t.Parallel()
+	one := workertest.Reference(t, workertest.Worker{Name: "persister", Open: openPersister})
+	parked := workertest.Reference(t, workertest.Worker{Name: "persister", Open: openParkedPersister})
+	if d := workertest.Diff(one, parked); d != "" {
+		t.Fatalf("parked and drained, the persister builds otherwise (want: one database; got: parked):\n%s", d)
+	}
+}
+
+// parkedProjection is a two-shard persister that cannot reach the second
+// shard; its snapshot is taken after the shard is back and drained.
+type parkedProjection struct{ shardedProjection }
+
+func openParkedPersister(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	return &parkedProjection{shardedProjection{workertest.ShardedMySQL(t, sc, 2, true), true}}
+}
+
+func (p *parkedProjection) Handler(t *testing.T) bus.Handler {
+	// Not projection.Open: it would wait for the down shard's schema.
+	st, err := sqlstore.OpenProjection(t.Context(), p.MainDSN, sqlstore.WithShards(p.ShardsWithOneDown(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return projection.New(st, quiet)
+}
+
+func (p *parkedProjection) Snapshot(t *testing.T) map[string]string {
+	p.DrainParked(t, sqlstore.ParkPersister)
+	return p.shardedProjection.Snapshot(t)
 }
 
 type shardedProjection struct {

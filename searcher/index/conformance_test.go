@@ -9,6 +9,7 @@ import (
 	"github.com/logchat/ingest/bus"
 	"github.com/logchat/ingest/worker"
 	"github.com/logchat/searcher/index"
+	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/testkit/workertest"
 )
 
@@ -72,6 +73,39 @@ func TestTwoShardsEqualOneDatabase(t *testing.T) {
 	if d := workertest.Diff(one, two); d != "" {
 		t.Fatalf("two shards hold otherwise than one database (want: one; got: two shards):\n%s", d)
 	}
+}
+
+// With one shard down throughout, the searcher parks that shard's parts and
+// indexes the others; drained once the shard answers, the index is the one
+// it builds on one database.
+func TestShardDownParkedThenDrainedEqualsOneDatabase(t *testing.T) {
+	t.Parallel()
+	one := workertest.Reference(t, workertest.Worker{Name: "searcher", Open: openSearcher})
+	parked := workertest.Reference(t, workertest.Worker{Name: "searcher", Open: openParkedSearcher})
+	if d := workertest.Diff(one, parked); d != "" {
+		t.Fatalf("parked and drained, the searcher builds otherwise (want: one database; got: parked):\n%s", d)
+	}
+}
+
+type parkedSearcher struct{ shardedSearcher }
+
+func openParkedSearcher(t *testing.T, sc *workertest.Scenario) workertest.Projection {
+	return &parkedSearcher{shardedSearcher{workertest.ShardedMySQL(t, sc, 2, true)}}
+}
+
+func (p *parkedSearcher) Handler(t *testing.T) bus.Handler {
+	// Not index.Open: it would wait for the down shard's schema.
+	st, err := sqlstore.OpenProjection(t.Context(), p.MainDSN, sqlstore.WithShards(p.ShardsWithOneDown(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return index.New(st, quiet)
+}
+
+func (p *parkedSearcher) Snapshot(t *testing.T) map[string]string {
+	p.DrainParked(t, sqlstore.ParkSearcher)
+	return p.shardedSearcher.Snapshot(t)
 }
 
 type shardedSearcher struct{ workertest.Sharded }

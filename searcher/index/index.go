@@ -31,7 +31,7 @@ import (
 // Store is what the handler needs of MySQL (*sqlstore.Store).
 type Store interface {
 	ApplySearch(ctx context.Context, ops []sqlstore.SearchOp, progress sqlstore.Progress) error
-	Ping(ctx context.Context) error
+	PingMain(ctx context.Context) error
 }
 
 // Handler implements bus.Handler and bus.Pinger.
@@ -111,8 +111,11 @@ func Op(ev event.Event) (op sqlstore.SearchOp, ok bool, err error) {
 	}
 }
 
-// Ping tells an outage of MySQL from a poison event.
-func (h *Handler) Ping(ctx context.Context) error { return h.store.Ping(ctx) }
+// Ping tells an outage of MySQL from a poison event: the main database's
+// (a chat shard down does not fail a batch: its part is parked, sqlstore
+// parked.go; were it counted, a poison event during a shard's outage would
+// hold every partition back instead of being dead-lettered).
+func (h *Handler) Ping(ctx context.Context) error { return h.store.PingMain(ctx) }
 
 // Config is the searcher's own settings (worker.Config holds the common ones).
 type Config struct {

@@ -573,6 +573,36 @@ func ShardedMySQL(t *testing.T, sc *Scenario, n int, seed bool) Sharded {
 	return out
 }
 
+// ShardsWithOneDown is s.Shards with the last shard unreachable (a port
+// nothing listens on): what a writer sees while that shard is down.
+func (s Sharded) ShardsWithOneDown(t *testing.T) []sqlstore.ShardDSN {
+	down := append([]sqlstore.ShardDSN(nil), s.Shards...)
+	last := &down[len(down)-1]
+	last.DSN = fmt.Sprintf("root@tcp(127.0.0.1:%d)/down?timeout=300ms", testkit.FreePort(t))
+	return down
+}
+
+// DrainParked is the down shard answering again: writer's parked parts are
+// applied (sqlstore.DrainParked) by a store that reaches every shard. It
+// fails when none was parked (the test would then prove nothing) or some
+// are left.
+func (s Sharded) DrainParked(t *testing.T, writer string) {
+	t.Helper()
+	st, err := sqlstore.OpenProjection(t.Context(), s.MainDSN, sqlstore.WithShards(s.Shards))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.DrainParked(t.Context(), writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := s.Shards[len(s.Shards)-1].Name
+	if got.Drained[down] == 0 || len(got.Waiting) > 0 {
+		t.Fatalf("drained %v, still waiting %v: want parts of %s parked and all applied", got.Drained, got.Waiting, down)
+	}
+}
+
 // SQLRowsAll is SQLRows over several databases (a sharded installation),
 // their rows together; a key found in two of them fails.
 func SQLRowsAll(ctx context.Context, dbs []*sql.DB, queries map[string]string) (map[string]string, error) {
