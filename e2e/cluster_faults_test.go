@@ -140,7 +140,15 @@ func runClusterFault(t *testing.T, c *clusterRun, sc clusterFault) clusterFaultR
 	row := clusterFaultRow{scenario: sc.name, node: node, failures: load.failures}
 	load.mu.Unlock()
 	harness.Eventually(t, 2*time.Minute, "history and live delivery hold everything after "+sc.name, func() (bool, string) {
-		return clusterCaughtUp(alice, devices, chats, byChat)
+		if ok, why := clusterCaughtUp(alice, devices, chats, byChat); !ok {
+			return false, why
+		}
+		// The load's last edits, deletes and hides may still be on their way
+		// when every message is there: wait for them too (checked below).
+		if n := checkHistories(func(string, ...any) {}, alice, bob, chats, byChat); n > 0 {
+			return false, fmt.Sprintf("%d messages not yet as the load left them", n)
+		}
+		return true, ""
 	})
 	for _, ch := range chats {
 		msgs := byChat[ch.ID]
@@ -196,7 +204,7 @@ func runClusterFault(t *testing.T, c *clusterRun, sc clusterFault) clusterFaultR
 			}
 		}
 	}
-	row.historyWrong = checkHistories(t, alice, bob, chats, byChat)
+	row.historyWrong = checkHistories(t.Errorf, alice, bob, chats, byChat)
 	row.catchUp = <-catchUp
 	if row.catchUp < 0 {
 		t.Errorf("not caught up within 3 minutes of %s's return", node)

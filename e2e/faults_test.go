@@ -526,7 +526,7 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, alice, bob *harness
 		}
 	}
 
-	row.historyWrong = checkHistories(t, alice, bob, chats, byChat)
+	row.historyWrong = checkHistories(t.Errorf, alice, bob, chats, byChat)
 
 	// Dead letters: exactly the scenario's poison, with reasons.
 	_, js := sys.NATS.Connect(t)
@@ -569,14 +569,15 @@ func checkFaultInvariants(t *testing.T, sys *harness.System, alice, bob *harness
 // author and as the reader and counts what is wrong: an accepted message
 // missing, a deleted one shown (or one the reader hid, to him), an edited one
 // without its last text or its edited_at, ids not increasing.
-func checkHistories(t *testing.T, alice, bob *harness.Client, chats []harness.Chat, byChat map[int64][]sent) int {
-	t.Helper()
+// report is t.Errorf, or a no-op while a caller waits for the histories to
+// be right.
+func checkHistories(report func(format string, args ...any), alice, bob *harness.Client, chats []harness.Chat, byChat map[int64][]sent) int {
 	wrong := 0
 	for _, ch := range chats {
 		for _, reader := range []*harness.Client{alice, bob} {
 			got, err := reader.AllMessages(ch.ID, 100)
 			if err != nil {
-				t.Errorf("history of chat %d as %s: %v", ch.ID, reader.User.Name, err)
+				report("history of chat %d as %s: %v", ch.ID, reader.User.Name, err)
 				wrong++
 				continue
 			}
@@ -584,7 +585,7 @@ func checkHistories(t *testing.T, alice, bob *harness.Client, chats []harness.Ch
 			for i, m := range got {
 				if i > 0 && m.ID <= got[i-1].ID {
 					wrong++
-					t.Errorf("history of chat %d as %s: id %d after %d", ch.ID, reader.User.Name, m.ID, got[i-1].ID)
+					report("history of chat %d as %s: id %d after %d", ch.ID, reader.User.Name, m.ID, got[i-1].ID)
 				}
 				shown[m.ID] = m
 			}
@@ -594,11 +595,11 @@ func checkHistories(t *testing.T, alice, bob *harness.Client, chats []harness.Ch
 				switch {
 				case ok != want:
 					wrong++
-					t.Errorf("history of chat %d as %s: message %d shown %v, want %v (deleted %v, hidden from bob %v)",
+					report("history of chat %d as %s: message %d shown %v, want %v (deleted %v, hidden from bob %v)",
 						ch.ID, reader.User.Name, m.id, ok, want, m.deleted, m.hidden)
 				case ok && (h.Text != m.text || (m.edits > 0) != (h.EditedAt != nil)):
 					wrong++
-					t.Errorf("history of chat %d as %s: message %d text %q edited_at %v, want %q after %d edits",
+					report("history of chat %d as %s: message %d text %q edited_at %v, want %q after %d edits",
 						ch.ID, reader.User.Name, m.id, h.Text, h.EditedAt, m.text, m.edits)
 				}
 			}
