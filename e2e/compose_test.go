@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,8 +107,9 @@ func TestComposeFileIsValid(t *testing.T) {
 	// MySQL: the migrate job alone has the schema's account; the services
 	// use the app account (rows only). Neither MySQL nor Redis is published.
 	for name, svc := range resolved.Services {
-		if dsn, ok := svc.Environment["MIGRATE_MYSQL_DSN"]; ok != (name == "migrate") || (ok && !strings.HasPrefix(dsn, "logchat_migrate:")) {
-			t.Errorf("service %s: MIGRATE_MYSQL_DSN %v: only the migrate job has it, as logchat_migrate", name, ok)
+		migrate := name == "migrate" || name == "migrate-cluster" // the cluster profile's, with the shards
+		if dsn, ok := svc.Environment["MIGRATE_MYSQL_DSN"]; ok != migrate || (ok && !strings.HasPrefix(dsn, "logchat_migrate:")) {
+			t.Errorf("service %s: MIGRATE_MYSQL_DSN %v: only the migrate jobs have it, as logchat_migrate", name, ok)
 		}
 		if dsn, ok := svc.Environment["MYSQL_DSN"]; ok && !strings.HasPrefix(dsn, "logchat_app:") {
 			t.Errorf("service %s logs in to MySQL as %q, want logchat_app", name, strings.SplitN(dsn, ":", 2)[0])
@@ -167,6 +169,7 @@ var composeSecrets = []string{
 	"JWT_SECRET", "CENTRIFUGO_HMAC_SECRET", "CENTRIFUGO_API_KEY",
 	"NATS_ADMIN_PASSWORD", "NATS_GATEWAY_PASSWORD", "NATS_PERSISTER_PASSWORD", "NATS_CACHEWARM_PASSWORD", "NATS_NOTIFIER_PASSWORD", "NATS_SEARCHER_PASSWORD",
 	"MYSQL_APP_PASSWORD", "MYSQL_MIGRATE_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD",
+	"REDIS_CLUSTER_ADMIN_PASSWORD",
 }
 
 func readFile(t *testing.T, p string) string {
@@ -205,19 +208,7 @@ func TestComposeClusterProfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docker-compose --profile cluster config: %v\n%s", err, out)
 	}
-	type service struct {
-		Profiles    []string `yaml:"profiles"`
-		Command     []string `yaml:"command"`
-		Healthcheck *struct {
-			Test any `yaml:"test"`
-		} `yaml:"healthcheck"`
-		DependsOn map[string]struct {
-			Condition string `yaml:"condition"`
-		} `yaml:"depends_on"`
-		Ports       []any             `yaml:"ports"`
-		Volumes     []any             `yaml:"volumes"`
-		Environment map[string]string `yaml:"environment"`
-	}
+	type service = composeService
 	var resolved struct {
 		Services map[string]service `yaml:"services"`
 	}
@@ -320,7 +311,7 @@ func TestComposeClusterProfile(t *testing.T) {
 			if e["NATS_USER"] != p || !strings.HasPrefix(e["MYSQL_DSN"], "logchat_app:") {
 				t.Errorf("%s: NATS user %q, MySQL %q", name, e["NATS_USER"], strings.SplitN(e["MYSQL_DSN"], ":", 2)[0])
 			}
-			if s.Healthcheck == nil || s.DependsOn["migrate"].Condition != "service_completed_successfully" || s.DependsOn["provision-cluster"].Condition != "service_completed_successfully" {
+			if s.Healthcheck == nil || s.DependsOn["migrate-cluster"].Condition != "service_completed_successfully" || s.DependsOn["provision-cluster"].Condition != "service_completed_successfully" {
 				t.Errorf("%s: no health check, or starts before the schema and the stream", name)
 			}
 			if len(s.Ports) > 0 {
@@ -328,10 +319,15 @@ func TestComposeClusterProfile(t *testing.T) {
 			}
 		}
 	}
+	problems := checkComposeShards(svcs, numbered, instances)
+	for _, p := range problems {
+		t.Error(p)
+	}
+
 	// Nothing of the cluster leans on the single-node services.
 	for _, name := range cluster {
 		for dep := range svcs[name].DependsOn {
-			if slices.Contains([]string{"nats", "provision", "centrifugo", "gateway"}, dep) {
+			if slices.Contains([]string{"nats", "provision", "centrifugo", "gateway", "migrate"}, dep) {
 				t.Errorf("%s depends on the single-node %s", name, dep)
 			}
 		}
@@ -372,4 +368,145 @@ func TestComposeClusterProfile(t *testing.T) {
 			t.Errorf("lb does not wait for %s: `up lb` would not start it", name)
 		}
 	}
+}
+
+// composeService is a service of the resolved file, the fields checked.
+type composeService struct {
+	Profiles    []string `yaml:"profiles"`
+	Command     []string `yaml:"command"`
+	Healthcheck *struct {
+		Test any `yaml:"test"`
+	} `yaml:"healthcheck"`
+	DependsOn map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Ports       []any             `yaml:"ports"`
+	Volumes     []any             `yaml:"volumes"`
+	Environment map[string]string `yaml:"environment"`
+}
+
+// checkComposeShards: the cluster profile's chat shards and Redis Cluster,
+// as `make cluster` has them (scripts/cluster.sh): every process with
+// MYSQL_DSN has the same MYSQL_SHARDS, naming each shard server once with
+// the app account; the migrate job the same servers with the migrate
+// account; new chats go to the shards; the processes of the chat cache are
+// on every node of the Redis Cluster and never on REDIS_ADDR beside it;
+// the others get neither.
+func checkComposeShards(svcs map[string]composeService, numbered func(string) []string, instances []string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	view := func(name string) composeService { return svcs[name] }
+
+	shardServers := numbered("mysql-shard")
+	if len(shardServers) < 2 {
+		bad("MySQL shard servers %v, want 2 or more", shardServers)
+	}
+	for _, n := range shardServers {
+		s := view(n)
+		if s.Healthcheck == nil || len(s.Ports) > 0 || !strings.Contains(fmt.Sprint(s.Volumes), "deploy/mysql/initdb.sh") {
+			bad("%s: needs a health check, the accounts of deploy/mysql/initdb.sh and no published port", n)
+		}
+	}
+	// shardHosts parses a shard list: its servers, by name, for the account.
+	shardHosts := func(who, list, account string) map[string]string {
+		out := map[string]string{}
+		for _, e := range strings.Fields(list) {
+			name, dsn, ok := strings.Cut(e, "=")
+			user, rest, _ := strings.Cut(dsn, ":")
+			_, addr, _ := strings.Cut(rest, "@tcp(")
+			host, _, _ := strings.Cut(addr, ":")
+			if !ok || user != account || out[name] != "" {
+				bad("%s: shard entry %q: want a unique name=%s:PASSWORD@tcp(host:3306)/logchat", who, strings.SplitN(e, ":", 2)[0], account)
+				continue
+			}
+			out[name] = host
+		}
+		return out
+	}
+	var first string
+	for _, name := range instances {
+		e := view(name).Environment
+		if e["MYSQL_DSN"] == "" {
+			continue
+		}
+		if e["MYSQL_SHARDS"] == "" {
+			bad("%s: MYSQL_DSN but no MYSQL_SHARDS (every process must have the same list)", name)
+			continue
+		}
+		if first == "" {
+			first = e["MYSQL_SHARDS"]
+		} else if e["MYSQL_SHARDS"] != first {
+			bad("%s: MYSQL_SHARDS differs from the other processes'", name)
+		}
+	}
+	app := shardHosts("MYSQL_SHARDS", first, "logchat_app")
+	var hosts []string
+	for _, h := range app {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	if !slices.Equal(hosts, shardServers) {
+		bad("MYSQL_SHARDS names the servers %v, want each shard server once: %v", hosts, shardServers)
+	}
+	mig := view("migrate-cluster")
+	if m := shardHosts("MIGRATE_MYSQL_SHARDS", mig.Environment["MIGRATE_MYSQL_SHARDS"], "logchat_migrate"); fmt.Sprint(m) != fmt.Sprint(app) /* fmt sorts map keys */ {
+		bad("migrate-cluster: MIGRATE_MYSQL_SHARDS has the shards %v, MYSQL_SHARDS %v", m, app)
+	}
+	for _, n := range shardServers {
+		if mig.DependsOn[n].Condition != "service_healthy" {
+			bad("migrate-cluster does not wait for %s", n)
+		}
+	}
+	for _, g := range numbered("gateway") {
+		for _, e := range strings.Fields(view(g).Environment["MYSQL_SHARD_WEIGHTS"]) {
+			name, w, _ := strings.Cut(e, "=")
+			if _, ok := app[name]; !ok && name != "main" {
+				bad("%s: MYSQL_SHARD_WEIGHTS names %s, which is not a shard", g, name)
+			}
+			if name == "main" && w != "0" {
+				bad("%s: new chats on the main database (main=%s): the cluster's chats belong on the shards", g, w)
+			}
+		}
+		if view(g).Environment["MYSQL_SHARD_WEIGHTS"] == "" {
+			bad("%s: no MYSQL_SHARD_WEIGHTS", g)
+		}
+	}
+
+	nodes := numbered("redis-cluster")
+	if len(nodes) < 3 {
+		bad("Redis Cluster nodes %v, want 3 masters", nodes)
+	}
+	var seeds []string
+	for _, n := range nodes {
+		seeds = append(seeds, n+":6379")
+		if s := view(n); !strings.Contains(strings.Join(s.Command, " "), "--cluster-enabled yes") || s.Healthcheck == nil {
+			bad("%s: not a cluster node with a health check", n)
+		}
+	}
+	create := view("redis-cluster-create")
+	for _, n := range nodes {
+		if create.DependsOn[n].Condition != "service_healthy" {
+			bad("redis-cluster-create does not wait for %s", n)
+		}
+	}
+	for _, name := range instances {
+		s := view(name)
+		role := name[:strings.LastIndex(name, "-")]
+		cache := slices.Contains([]string{"gateway", "cachewarm", "notifier"}, role)
+		_, single := s.Environment["REDIS_ADDR"]
+		_, cluster := s.Environment["REDIS_CLUSTER_ADDRS"]
+		switch {
+		case single && cluster:
+			bad("%s: both REDIS_ADDR and REDIS_CLUSTER_ADDRS", name)
+		case cache && (single || s.Environment["REDIS_CLUSTER_ADDRS"] != strings.Join(seeds, ",")):
+			bad("%s: the chat cache must be on the Redis Cluster %v, not %q/%q", name, seeds, s.Environment["REDIS_ADDR"], s.Environment["REDIS_CLUSTER_ADDRS"])
+		case cache && (s.Environment["REDIS_USERNAME"] != "logchat" || s.Environment["REDIS_PASSWORD"] == ""):
+			bad("%s: does not log in to the Redis Cluster as logchat", name)
+		case cache && s.DependsOn["redis-cluster-create"].Condition != "service_completed_successfully":
+			bad("%s: starts before the Redis Cluster is formed", name)
+		case !cache && (single || cluster):
+			bad("%s: %s reads no Redis", name, role)
+		}
+	}
+	return problems
 }

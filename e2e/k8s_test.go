@@ -54,7 +54,7 @@ var updateK8s = flag.Bool("update-k8s", false, "rewrite the generated NATS users
 
 const k8sRoot = "deploy/k8s"
 
-var k8sOverlays = []string{"dev", "prod"}
+var k8sOverlays = []string{"dev", "prod", "sharded"}
 
 func TestKubernetesManifests(t *testing.T) {
 	root := testkit.RepoRoot(t)
@@ -183,6 +183,24 @@ var brokenK8sVariants = []brokenK8sVariant{
 		want: `cachewarm: uses Redis (REDIS_ADDR) but no NetworkPolicy lets it reach Redis`},
 	{name: "mysql reachable for a program that does not use it", edits: map[string]k8sEdit{"base/jobs.yaml": {old: "        app.kubernetes.io/name: provision\n", new: "        app.kubernetes.io/name: provision\n        logchat.io/egress-mysql: \"true\"\n"}},
 		want: `Job provision: ingest: may reach MySQL but has no MySQL DSN`},
+	{name: "shard list from a missing key", on: "sharded", edits: map[string]k8sEdit{"components/sharded/shards.yaml": {old: "key: MYSQL_SHARDS}", new: "key: MYSQL_SHARD}"}},
+		want: `Secret logchat-sharded has no key MYSQL_SHARD`},
+	{name: "shard list in a ConfigMap", on: "sharded", edits: map[string]k8sEdit{"base/kustomization.yaml": {old: "  - name: logchat-persister\n    literals:\n", new: "  - name: logchat-persister\n    literals:\n      - MYSQL_SHARDS=s1=app:pw@tcp(10.20.2.1:3306)/logchat\n"}},
+		want: `persister: MYSQL_SHARDS is a secret, set from ConfigMap logchat-persister`},
+	{name: "a process without the shards", on: "sharded", edits: map[string]k8sEdit{"components/sharded/kustomization.yaml": {old: "    target: {kind: Deployment}\n", new: "    target: {kind: Deployment, name: \"^(gateway|cachewarm|notifier|searcher)$\"}\n"}},
+		want: `Deployment persister: persister has MYSQL_DSN but no MYSQL_SHARDS`},
+	{name: "migrate without the shards", on: "sharded", edits: map[string]k8sEdit{"components/sharded/kustomization.yaml": {old: "  - path: migrate.yaml\n    target: {kind: Job, name: migrate}\n", new: ""}},
+		want: `Job migrate: migrate has no MIGRATE_MYSQL_SHARDS`},
+	{name: "shard weights without shards", edits: map[string]k8sEdit{"overlays/prod/kustomization.yaml": {old: "      - TRUSTED_PROXIES=10.244.0.0/16\n", new: "      - TRUSTED_PROXIES=10.244.0.0/16\n      - MYSQL_SHARD_WEIGHTS=main=1\n"}},
+		want: `gateway has MYSQL_SHARD_WEIGHTS without MYSQL_SHARDS`},
+	{name: "both redis addresses", on: "sharded", edits: map[string]k8sEdit{"components/sharded/redis-cluster.yaml": {old: "- op: replace\n  path: /spec/template/spec/containers/0/env/3\n", new: "- op: add\n  path: /spec/template/spec/containers/0/env/3\n"}},
+		want: `sets both REDIS_ADDR and REDIS_CLUSTER_ADDRS`},
+	{name: "redis cluster unreachable", on: "sharded", edits: map[string]k8sEdit{"components/sharded/networkpolicies.yaml": {old: "        - {protocol: TCP, port: 6379}", new: "        - {protocol: TCP, port: 16379}"}},
+		want: `cachewarm: uses Redis Cluster (REDIS_CLUSTER_ADDRS) but no NetworkPolicy lets it reach Redis Cluster`},
+	{name: "shards reachable without a shard list", on: "sharded", edits: map[string]k8sEdit{"base/jobs.yaml": {old: "        app.kubernetes.io/name: provision\n", new: "        app.kubernetes.io/name: provision\n        logchat.io/egress-mysql-shards: \"true\"\n"}},
+		want: `Job provision: ingest: may reach the chat shards but has no MYSQL_SHARDS`},
+	{name: "single redis still reachable with the cluster", on: "sharded", edits: map[string]k8sEdit{"components/sharded/redis-cluster.yaml": {old: "- op: remove\n  path: /spec/template/metadata/labels/logchat.io~1egress-redis\n", new: ""}},
+		want: `gateway: may reach Redis but has no REDIS_ADDR`},
 	{name: "open to every namespace", edits: map[string]k8sEdit{"base/networkpolicies.yaml": {old: "            matchLabels: {kubernetes.io/metadata.name: keda}", new: "            matchLabels: {}"}},
 		want: `NetworkPolicy nats-ingress: admits pods of any namespace`},
 	{name: "scaled beyond the partitions", edits: map[string]k8sEdit{"base/scaledobjects.yaml": {old: "  maxReplicaCount: 8", new: "  maxReplicaCount: 9"}},
@@ -559,9 +577,11 @@ func checkK8s(tree map[string]string, overlay string, progs *programVars, natsUs
 	for _, u := range natsUsers {
 		natsUserSet[u.User] = true
 	}
+	var containers []containerEnv
 	for _, w := range workloads {
-		problems = append(problems, checkPod(w, objs, progs, natsUserSet, egress)...)
+		problems = append(problems, checkPod(w, objs, progs, natsUserSet, egress, &containers)...)
 	}
+	problems = append(problems, checkShards(containers)...)
 
 	// Services: select pods, and point at ports those pods declare.
 	for name, s := range objs.services {
@@ -609,28 +629,50 @@ func checkK8s(tree map[string]string, overlay string, progs *programVars, natsUs
 	return problems, nil
 }
 
-// egressLabels: which pod labels a NetworkPolicy lets reach what (mysql,
-// redis, nats), by the policy's pod selector label.
+// egressTargets are what a pod may reach outside the namespace's own
+// Services, each through the NetworkPolicy that selects the label
+// logchat.io/egress-<target> and opens the target's port; used says by
+// which variables a program's environment points at it.
+var egressTargets = []struct {
+	target string
+	port   int
+	name   string // in messages
+	used   string // the variables, in messages
+}{
+	{"mysql", 3306, "MySQL", "a MySQL DSN"},
+	{"mysql-shards", 3306, "the chat shards", "MYSQL_SHARDS"},
+	{"redis", 6379, "Redis", "REDIS_ADDR"},
+	{"redis-cluster", 6379, "Redis Cluster", "REDIS_CLUSTER_ADDRS"},
+	{"nats", 4222, "NATS", "NATS_URL"},
+}
+
+// egressUses is what a container's environment points at, by target.
+func egressUses(env map[string]string) map[string]bool {
+	return map[string]bool{
+		"mysql":         env["MYSQL_DSN"] != "" || env["MIGRATE_MYSQL_DSN"] != "",
+		"mysql-shards":  env["MYSQL_SHARDS"] != "" || env["MIGRATE_MYSQL_SHARDS"] != "",
+		"redis":         env["REDIS_ADDR"] != "",
+		"redis-cluster": env["REDIS_CLUSTER_ADDRS"] != "",
+		"nats":          env["NATS_URL"] != "",
+	}
+}
+
+// egressLabels: the pod labels a NetworkPolicy lets reach each target: a
+// policy selecting logchat.io/egress-<target> whose rules open the target's
+// port (the same port for the main MySQL and the shards, hence the label).
 func egressLabels(nps []*networkingv1.NetworkPolicy) map[string]map[string]string {
 	out := map[string]map[string]string{} // "mysql" → labels that allow it
 	for _, np := range nps {
-		for _, e := range np.Spec.Egress {
-			for _, port := range e.Ports {
-				if port.Port == nil {
-					continue
+		for _, t := range egressTargets {
+			if np.Spec.PodSelector.MatchLabels["logchat.io/egress-"+t.target] != "true" {
+				continue
+			}
+			for _, e := range np.Spec.Egress {
+				for _, port := range e.Ports {
+					if port.Port != nil && port.Port.IntValue() == t.port {
+						out[t.target] = np.Spec.PodSelector.MatchLabels
+					}
 				}
-				var what string
-				switch port.Port.IntValue() {
-				case 3306:
-					what = "mysql"
-				case 6379:
-					what = "redis"
-				case 4222:
-					what = "nats"
-				default:
-					continue
-				}
-				out[what] = np.Spec.PodSelector.MatchLabels
 			}
 		}
 	}
@@ -675,7 +717,7 @@ func program(c corev1.Container) string {
 	return img
 }
 
-func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[string]bool, egress map[string]map[string]string) []string {
+func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[string]bool, egress map[string]map[string]string, containers *[]containerEnv) []string {
 	var problems []string
 	bad := func(format string, args ...any) {
 		problems = append(problems, fmt.Sprintf("%s: ", w)+fmt.Sprintf(format, args...))
@@ -714,12 +756,20 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 			bad("%v", err)
 			continue
 		}
-		env := map[string]string{} // name → value (literal or resolved)
-		set := func(name, value string) {
-			if _, ok := vars[name]; !ok {
+		env := map[string]string{}    // name → value (literal or resolved)
+		source := map[string]string{} // name → where it comes from
+		set := func(name, value, from string) {
+			v, ok := vars[name]
+			if !ok {
 				bad("%s does not read %s (see `%s %s`)", prog, name, prog, config.DescribeCommand)
 			}
+			// What the program calls a secret (passwords, DSNs, the shard
+			// lists) never sits in a manifest or a ConfigMap.
+			if v.Secret && !strings.HasPrefix(from, "Secret ") {
+				bad("%s: %s is a secret, set from %s: it belongs in a Secret", prog, name, from)
+			}
 			env[name] = value
+			source[name] = from
 		}
 		for _, ef := range c.EnvFrom {
 			switch {
@@ -730,7 +780,7 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 					continue
 				}
 				for k, v := range cm.Data {
-					set(k, v)
+					set(k, v, "ConfigMap "+cm.Name)
 				}
 			case ef.SecretRef != nil:
 				s := objs.secrets[ef.SecretRef.Name]
@@ -739,7 +789,7 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 					continue
 				}
 				for k, v := range s.Data {
-					set(k, string(v))
+					set(k, string(v), "Secret "+s.Name+"/"+k)
 				}
 			}
 		}
@@ -747,7 +797,7 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 		for _, e := range c.Env {
 			switch {
 			case e.ValueFrom == nil:
-				set(e.Name, e.Value)
+				set(e.Name, e.Value, "a literal value")
 			case e.ValueFrom.SecretKeyRef != nil:
 				ref := e.ValueFrom.SecretKeyRef
 				s := objs.secrets[ref.Name]
@@ -757,7 +807,7 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 					bad("%s: Secret %s has no key %s", e.Name, ref.Name, ref.Key)
 				}
 				secretKey[e.Name] = ref.Key
-				set(e.Name, "(secret)")
+				set(e.Name, "(secret)", "Secret "+ref.Name+"/"+ref.Key)
 			case e.ValueFrom.ConfigMapKeyRef != nil:
 				ref := e.ValueFrom.ConfigMapKeyRef
 				cm := objs.configMaps[ref.Name]
@@ -766,7 +816,7 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 				} else if _, ok := cm.Data[ref.Key]; !ok {
 					bad("%s: ConfigMap %s has no key %s", e.Name, ref.Name, ref.Key)
 				}
-				set(e.Name, cm.Data[ref.Key])
+				set(e.Name, cm.Data[ref.Key], "ConfigMap "+ref.Name)
 			default:
 				bad("%s: a value source this test does not know", e.Name)
 			}
@@ -839,22 +889,68 @@ func checkPod(w workload, objs *k8sObjects, progs *programVars, natsUsers map[st
 		}
 
 		// What it may reach is what it uses.
-		uses := map[string]bool{
-			"mysql": env["MYSQL_DSN"] != "" || env["MIGRATE_MYSQL_DSN"] != "",
-			"redis": env["REDIS_ADDR"] != "",
-			"nats":  env["NATS_URL"] != "",
-		}
-		names := map[string]string{"mysql": "MySQL", "redis": "Redis", "nats": "NATS"}
-		vars4 := map[string]string{"mysql": "a MySQL DSN", "redis": "REDIS_ADDR", "nats": "NATS_URL"}
-		for _, what := range []string{"mysql", "redis", "nats"} {
-			sel := egress[what]
+		uses := egressUses(env)
+		for _, t := range egressTargets {
+			sel := egress[t.target]
 			allowed := len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(w.labels))
 			switch {
-			case uses[what] && !allowed:
-				bad("%s: uses %s (%s) but no NetworkPolicy lets it reach %s", prog, names[what], strings.TrimPrefix(vars4[what], "a "), names[what])
-			case !uses[what] && allowed:
-				bad("%s: may reach %s but has no %s", prog, names[what], strings.TrimPrefix(vars4[what], "a "))
+			case uses[t.target] && !allowed:
+				bad("%s: uses %s (%s) but no NetworkPolicy lets it reach %s", prog, t.name, strings.TrimPrefix(t.used, "a "), t.name)
+			case !uses[t.target] && allowed:
+				bad("%s: may reach %s but has no %s", prog, t.name, strings.TrimPrefix(t.used, "a "))
 			}
+		}
+		// The programs refuse both at start; here it shows before a rollout.
+		if env["REDIS_ADDR"] != "" && env["REDIS_CLUSTER_ADDRS"] != "" {
+			bad("%s: sets both REDIS_ADDR and REDIS_CLUSTER_ADDRS (one Redis or Redis Cluster)", prog)
+		}
+		*containers = append(*containers, containerEnv{w: w, prog: prog, env: env, source: source})
+	}
+	return problems
+}
+
+// containerEnv is one container's environment as rendered: each
+// variable's value (secrets as "(secret)") and where it comes from.
+type containerEnv struct {
+	w      workload
+	prog   string
+	env    map[string]string
+	source map[string]string // variable → "Secret NAME/KEY", "ConfigMap NAME", "literal"
+}
+
+// checkShards: the chat shards are one list for the whole installation
+// (a process that meets a chat on a shard it does not know fails, it never
+// guesses: docs/scaling.md), so either no process has MYSQL_SHARDS or every
+// one with MYSQL_DSN has it, from the same Secret key; the migrate job then
+// has MIGRATE_MYSQL_SHARDS, and MYSQL_SHARD_WEIGHTS goes with the shards.
+func checkShards(containers []containerEnv) []string {
+	var problems []string
+	from := map[string][]string{} // source of MYSQL_SHARDS → who
+	sharded := false
+	for _, c := range containers {
+		if _, ok := c.env["MYSQL_SHARDS"]; ok {
+			sharded = true
+			from[c.source["MYSQL_SHARDS"]] = append(from[c.source["MYSQL_SHARDS"]], c.w.String())
+		}
+	}
+	if len(from) > 1 {
+		problems = append(problems, fmt.Sprintf("MYSQL_SHARDS from more than one place: %v (every process must have the same list)", from))
+	}
+	for _, c := range containers {
+		_, shards := c.env["MYSQL_SHARDS"]
+		_, dsn := c.env["MYSQL_DSN"]
+		_, migrate := c.env["MIGRATE_MYSQL_DSN"]
+		_, migrateShards := c.env["MIGRATE_MYSQL_SHARDS"]
+		switch {
+		case sharded && dsn && !shards:
+			problems = append(problems, fmt.Sprintf("%s: %s has MYSQL_DSN but no MYSQL_SHARDS, while other processes have chat shards", c.w, c.prog))
+		case sharded && migrate && !migrateShards:
+			problems = append(problems, fmt.Sprintf("%s: %s has no MIGRATE_MYSQL_SHARDS: the shards would get no schema", c.w, c.prog))
+		case !sharded && migrateShards:
+			problems = append(problems, fmt.Sprintf("%s: MIGRATE_MYSQL_SHARDS, but no process has MYSQL_SHARDS", c.w))
+		}
+		if _, ok := c.env["MYSQL_SHARD_WEIGHTS"]; ok && !shards {
+			problems = append(problems, fmt.Sprintf("%s: %s has MYSQL_SHARD_WEIGHTS without MYSQL_SHARDS", c.w, c.prog))
 		}
 	}
 	return problems

@@ -220,11 +220,12 @@ ensure_redis_cluster_user() {
 SECRETS_FILE=${LOGCHAT_SECRETS_FILE:-$ROOT/.run/secrets.env}
 # MYSQL_APP_PASSWORD, MYSQL_MIGRATE_PASSWORD and REDIS_PASSWORD are the
 # installation's accounts on MySQL and Redis, here and in docker-compose.yml
-# (`--env-file .run/secrets.env`); MYSQL_ROOT_PASSWORD serves compose only.
+# (`--env-file .run/secrets.env`); MYSQL_ROOT_PASSWORD and REDIS_CLUSTER_ADMIN_PASSWORD
+# (the cluster profile's Redis Cluster admin) serve compose only.
 # LOGCHAT_INSTALL_ID is no secret: it names this installation's accounts.
 SECRET_NAMES=(JWT_SECRET CENTRIFUGO_HMAC_SECRET CENTRIFUGO_API_KEY
   NATS_ADMIN_PASSWORD NATS_GATEWAY_PASSWORD NATS_PERSISTER_PASSWORD NATS_CACHEWARM_PASSWORD NATS_NOTIFIER_PASSWORD NATS_SEARCHER_PASSWORD
-  MYSQL_APP_PASSWORD MYSQL_MIGRATE_PASSWORD REDIS_PASSWORD MYSQL_ROOT_PASSWORD)
+  MYSQL_APP_PASSWORD MYSQL_MIGRATE_PASSWORD REDIS_PASSWORD MYSQL_ROOT_PASSWORD REDIS_CLUSTER_ADMIN_PASSWORD)
 declare -A SECRETS=()
 
 random_secret() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
