@@ -22,9 +22,12 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/e2e/harness"
+	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/testkit"
 )
@@ -407,6 +410,38 @@ func (c *clusterRun) messageRows(chats ...int64) (onShards, onMain int, err erro
 	}
 	onMain, err = count(c.Info["MYSQL_MAIN_PORT"])
 	return onShards, onMain, err
+}
+
+// deadLetters lists the cluster's dead letters (worker: reason), as the
+// NATS admin: an outage must not dead-letter anything.
+func (c *clusterRun) deadLetters() ([]string, error) {
+	nc, err := nats.Connect(c.Info["NATS_URL"], nats.UserInfo("admin", c.Secrets["NATS_ADMIN_PASSWORD"]))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	s, err := js.Stream(ctx, bus.DefaultTopology().DLQStream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var letters []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		letters = append(letters, m.Header.Get(bus.HeaderDLQWorker)+": "+m.Header.Get(bus.HeaderDLQReason))
+	}
+	return letters, nil
 }
 
 // chatShard is the shard the directory (chat_shards, on main) names for a chat.
