@@ -22,9 +22,12 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/e2e/harness"
+	"github.com/logchat/ingest/bus"
 	"github.com/logchat/shared/domain"
 	"github.com/logchat/testkit"
 )
@@ -385,17 +388,22 @@ func TestClusterThroughTheBalancer(t *testing.T) {
 	})
 }
 
+// rootQuery reads one int or string from the logchat database of the
+// cluster's MySQL server on port, as its root.
+func (c *clusterRun) rootQuery(port string, dest any, query string, args ...any) error {
+	db, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%s)/logchat", c.Secrets["MYSQL_ROOT_PASSWORD"], port))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.QueryRow(query, args...).Scan(dest)
+}
+
 // messageRows counts the chats' messages on the two shard servers and on
 // the main one, as each server's root.
 func (c *clusterRun) messageRows(chats ...int64) (onShards, onMain int, err error) {
-	count := func(port string) (int, error) {
-		db, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%s)/logchat", c.Secrets["MYSQL_ROOT_PASSWORD"], port))
-		if err != nil {
-			return 0, err
-		}
-		defer db.Close()
-		var n int
-		err = db.QueryRow("SELECT COUNT(*) FROM messages WHERE chat_id IN (?, ?)", chats[0], chats[1]).Scan(&n)
+	count := func(port string) (n int, err error) {
+		err = c.rootQuery(port, &n, "SELECT COUNT(*) FROM messages WHERE chat_id IN (?, ?)", chats[0], chats[1])
 		return n, err
 	}
 	for _, port := range strings.Split(c.Info["MYSQL_SHARD_PORTS"], ",") {
@@ -407,6 +415,52 @@ func (c *clusterRun) messageRows(chats ...int64) (onShards, onMain int, err erro
 	}
 	onMain, err = count(c.Info["MYSQL_MAIN_PORT"])
 	return onShards, onMain, err
+}
+
+// deadLetters lists the cluster's dead letters (worker: reason), as the
+// NATS admin: an outage must not dead-letter anything.
+func (c *clusterRun) deadLetters() ([]string, error) {
+	nc, err := nats.Connect(c.Info["NATS_URL"], nats.UserInfo("admin", c.Secrets["NATS_ADMIN_PASSWORD"]))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	s, err := js.Stream(ctx, bus.DefaultTopology().DLQStream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var letters []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		letters = append(letters, m.Header.Get(bus.HeaderDLQWorker)+": "+m.Header.Get(bus.HeaderDLQReason))
+	}
+	return letters, nil
+}
+
+// chatShard is the shard the directory (chat_shards, on main) names for a chat.
+func (c *clusterRun) chatShard(chat int64) (shard string, err error) {
+	err = c.rootQuery(c.Info["MYSQL_MAIN_PORT"], &shard, "SELECT shard FROM chat_shards WHERE chat_id = ?", chat)
+	return shard, err
+}
+
+// shardMessages counts a chat's messages on shard s1 or s2's server.
+func (c *clusterRun) shardMessages(shard string, chat int64) (n int, err error) {
+	ports := strings.Split(c.Info["MYSQL_SHARD_PORTS"], ",")
+	i := map[string]int{"s1": 0, "s2": 1}[shard]
+	err = c.rootQuery(ports[i], &n, "SELECT COUNT(*) FROM messages WHERE chat_id = ?", chat)
+	return n, err
 }
 
 // cacheKeysPerMaster counts the cluster's chat-cache keys (its prefix) on

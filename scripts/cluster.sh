@@ -10,11 +10,13 @@
 #   scripts/cluster.sh status          every process: pid, port and health
 #   scripts/cluster.sh nodes           the names of the processes, one a line
 #   scripts/cluster.sh kill NODE       SIGKILL one process (a crash): nats-2, centrifugo-1, gateway-2,
-#                                      persister-1, mysql-shard-1, lb, ...
+#                                      persister-1, mysql-shard-1, redis-2, lb, ...
 #   scripts/cluster.sh stop NODE       SIGTERM one process (a clean stop)
 #   scripts/cluster.sh start NODE      starts it again, same configuration, and waits until it is healthy
 #   scripts/cluster.sh leader          the NATS node that leads the stream (a fault suite kills it)
 #   scripts/cluster.sh env             where each process answers, KEY=VALUE lines (no secret)
+#   scripts/cluster.sh ingest ARGS...  the ingest tool on this cluster (its MySQL servers, NATS as admin):
+#                                      ingest shard move CHAT --to s2, ingest verify, ...
 #
 # The processes (CLUSTER_PORT_BASE = B, default 18000; make up's defaults
 # are 4233, 8000-8001, 8080, 8233, 9090, 9100-9105):
@@ -25,7 +27,7 @@
 #   gateway-1..2       the API                                        B+60+N, internal (metrics) B+70+N
 #   persister-1..2, cachewarm-1..2, notifier-1..2, searcher-1..2      health and metrics B+80+N, B+90+N, B+100+N, B+110+N
 #   mysql-main, mysql-shard-1, mysql-shard-2   mariadbd each, own data directory          B+120, B+121, B+122
-#   redis-cluster      the chat cache's Redis Cluster, 3 masters (scripts/redis-cluster.sh)  B+130, B+131, B+132
+#   redis-1..3         the chat cache's Redis Cluster, a master each (scripts/redis-cluster.sh)  B+129+N
 # The chat cache (cachewarm, gateways) is on that Redis Cluster, as this
 # cluster's ACL user with keys under CLUSTER_REDIS_PREFIX (default lcc:);
 # CLUSTER_REDIS=single puts it on the machine's Redis (127.0.0.1:6379)
@@ -62,9 +64,12 @@ CLUSTER_REDIS=${CLUSTER_REDIS:-cluster}
 MYSQL_DB=logchat
 WORKERS=(persister cachewarm notifier searcher)
 
-# nodes: every process, in start order.
+# nodes: every process, in start order (the Redis Cluster's masters with
+# CLUSTER_REDIS=cluster only).
 nodes() {
-  echo mysql-main mysql-shard-1 mysql-shard-2 nats-1 nats-2 nats-3 centrifugo-1 centrifugo-2 centrifugo-api
+  echo mysql-main mysql-shard-1 mysql-shard-2
+  [ "$CLUSTER_REDIS" != cluster ] || echo redis-1 redis-2 redis-3
+  echo nats-1 nats-2 nats-3 centrifugo-1 centrifugo-2 centrifugo-api
   local w; for w in "${WORKERS[@]}"; do echo "$w-1 $w-2"; done
   echo gateway-1 gateway-2 lb
 }
@@ -84,6 +89,7 @@ port() {
     searcher-[12]) echo $((B + 110 + n)) ;;
     mysql-main) echo $((B + 120)) ;;
     mysql-shard-[12]) echo $((B + 120 + n)) ;;
+    redis-[123]) echo $((REDIS_CLUSTER_PORT_BASE + n - 1)) ;;
     *) die "no such process in the cluster: $1 (scripts/cluster.sh nodes)" ;;
   esac
 }
@@ -99,7 +105,7 @@ health_url() {
     nats-*) echo "http://127.0.0.1:$(nats_monitor_port "$1")/healthz" ;;
     centrifugo-[12]) echo "http://127.0.0.1:$(centrifugo_internal_port "$1")/health" ;;
     gateway-*) echo "http://127.0.0.1:$(gateway_internal_port "$1")/readyz" ;;
-    mysql-*) echo "" ;;
+    mysql-*|redis-*) echo "" ;;
     *) echo "http://127.0.0.1:$(port "$1")/readyz" ;;
   esac
 }
@@ -108,15 +114,30 @@ all_nats_urls() { local n u=""; for n in 1 2 3; do u="$u,nats://127.0.0.1:$(port
 
 mysql_alive() { mysqladmin --no-defaults -h127.0.0.1 -P"$(port "$1")" ping >/dev/null 2>&1; }
 
+# redis_master_ok NAME: the master answers and reports cluster_state:ok
+# (a master restarted a moment ago answers, but refuses keys until then).
+redis_master_ok() {
+  env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$(port "$1")" cluster info 2>/dev/null | tr -d '\r' | grep -qx 'cluster_state:ok'
+}
+
 # healthy NAME: 0 when the process answers its health check.
 healthy() {
   local url
-  case $1 in mysql-*) mysql_alive "$1"; return ;; esac
+  case $1 in mysql-*) mysql_alive "$1"; return ;; redis-*) redis_master_ok "$1"; return ;; esac
   url=$(health_url "$1")
   [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null)" = 200 ]
 }
 
-alive() { [ -e "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+# pid_file NAME: where a process's pid is; a Redis master writes its own
+# (scripts/redis-cluster.sh starts it as a daemon in its directory).
+pid_file() {
+  case $1 in
+    redis-*) echo "$REDIS_CLUSTER_DIR/$(port "$1")/redis.pid" ;;
+    *) echo "$PIDS/$1.pid" ;;
+  esac
+}
+
+alive() { local f; f=$(pid_file "$1"); [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
 # wait_healthy NAME [SECONDS]: until NAME answers its health check; on
 # failure says whether it exited or stayed unhealthy, with its last log
@@ -198,9 +219,26 @@ shard_dsns() {  # shard_dsns app|migrate
 redis_setup() {
   (unset REDIS_CLUSTER_ADDRS; ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX")
   [ "$CLUSTER_REDIS" = cluster ] || return 0
+  redis_cluster_start
+  ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX"
+}
+
+# redis_cluster_start: scripts/redis-cluster.sh start, which starts the
+# masters that are down, each from its append-only file and nodes.conf (its
+# keys and its slots), and waits until every one reports cluster_state:ok.
+redis_cluster_start() {
   bash "$ROOT/scripts/redis-cluster.sh" start "$REDIS_CLUSTER_DIR" "$REDIS_CLUSTER_PORT_BASE" >>"$LOGS/redis-cluster.log" 2>&1 \
     || die "the Redis Cluster did not start ($LOGS/redis-cluster.log): $(tail -5 "$LOGS/redis-cluster.log")"
-  ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX"
+}
+
+# start_redis_master NAME: a master that was down, started again. ACL users
+# are not in the append-only file: the cluster's user is set again, on the
+# nodes this master lists (itself included), since the other masters may
+# still flag it failed for a while (the node timeout, twice) and
+# ensure_redis_user skips the nodes its seed flags failed.
+start_redis_master() {
+  redis_cluster_start
+  REDIS_CLUSTER_ADDRS=127.0.0.1:$(port "$1") ensure_redis_user "$REDIS_USERNAME" "$REDIS_PREFIX"
 }
 
 # cluster_env: the environment every process of the cluster gets: no secret
@@ -352,6 +390,7 @@ start_node() {
     centrifugo-[12]) start_centrifugo_node "$name" ;;
     centrifugo-api) start_proc "$name" haproxy -db -f "$STACK_DIR/centrifugo-api.cfg" ;;
     lb) start_proc "$name" haproxy -db -f "$STACK_DIR/haproxy.cfg" ;;
+    redis-*) start_redis_master "$name" ;;
     *) port "$name" >/dev/null; start_instance "$name" ;;
   esac
   wait_healthy "$name"
@@ -461,24 +500,50 @@ cluster_status() {
     if alive "$n"; then
       any=1
       healthy "$n" && state=healthy || state=unhealthy
-      printf '%-15s %-8s %-6s %s\n' "$n" "$(cat "$PIDS/$n.pid")" "$(port "$n")" "$state"
+      printf '%-15s %-8s %-6s %s\n' "$n" "$(cat "$(pid_file "$n")")" "$(port "$n")" "$state"
     else
       printf '%-15s %-8s %-6s %s\n' "$n" - "$(port "$n")" stopped
     fi
   done
-  if [ "$CLUSTER_REDIS" = cluster ] && [ -e "$REDIS_CLUSTER_DIR/ports" ]; then
-    bash "$ROOT/scripts/redis-cluster.sh" status "$REDIS_CLUSTER_DIR" 2>&1 | sed 's/^/redis-cluster   /'
-  fi
   [ "$any" = 1 ] && echo "clients: $URL" || echo "the cluster is not running"
 }
 
 kill_node() {
-  local name=$1; port "$name" >/dev/null
-  [ -e "$PIDS/$name.pid" ] || die "$name does not run"
-  local pid; pid=$(cat "$PIDS/$name.pid")
+  local name=$1 f; port "$name" >/dev/null; f=$(pid_file "$name")
+  [ -e "$f" ] || die "$name does not run"
+  local pid; pid=$(cat "$f")
   kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  rm -f "$PIDS/$name.pid"
+  rm -f "$f"
+}
+
+# stop_node NAME: SIGTERM, and wait until it has exited (a Redis master
+# writes its append-only file and exits).
+stop_node() {
+  local f pid; f=$(pid_file "$1")
+  case $1 in
+    redis-*)
+      [ -e "$f" ] || return 0
+      pid=$(cat "$f")
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      rm -f "$f" ;;
+    *) stop_proc "$1" ;;
+  esac
+}
+
+# run_ingest ARGS...: the ingest tool with what the cluster's processes
+# have (the app account on the main database and the shards, NATS as
+# admin), its secrets in its environment only.
+run_ingest() {
+  (
+    export MYSQL_DSN MYSQL_SHARDS
+    MYSQL_DSN=$(MYSQL_PORT=$(port mysql-main) app_dsn "$MYSQL_DB")
+    MYSQL_SHARDS=$(shard_dsns app)
+    export REDIS_PASSWORD=${SECRETS[REDIS_PASSWORD]}
+    as_nats_user admin
+    ingest "$@"
+  )
 }
 
 # stream_leader: the server name of the stream's leader, from a node's
@@ -525,7 +590,7 @@ case "${1:-}" in
   status) cluster_status ;;
   nodes) nodes | tr ' ' '\n' ;;
   kill) kill_node "${2:?usage: $0 kill NODE}"; log "killed ${2}" ;;
-  stop) port "${2:?usage: $0 stop NODE}" >/dev/null; stop_proc "$2"; log "stopped $2" ;;
+  stop) port "${2:?usage: $0 stop NODE}" >/dev/null; stop_node "$2"; log "stopped $2" ;;
   start)
     name=${2:?usage: $0 start NODE}
     port "$name" >/dev/null
@@ -536,5 +601,11 @@ case "${1:-}" in
     log "started $name" ;;
   leader) stream_leader || die "no node names a leader of the stream" ;;
   env) cluster_info ;;
-  *) die "usage: $0 run|up|down [--purge]|status|nodes|kill NODE|stop NODE|start NODE|leader|env" ;;
+  ingest)
+    shift
+    [ -e "$SECRETS_FILE" ] || die "no cluster was started from $CLUSTER_DIR (scripts/cluster.sh up)"
+    ensure_secrets
+    cluster_env
+    run_ingest "$@" ;;
+  *) die "usage: $0 run|up|down [--purge]|status|nodes|kill NODE|stop NODE|start NODE|leader|env|ingest ARGS..." ;;
 esac

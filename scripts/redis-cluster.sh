@@ -11,13 +11,24 @@
 #
 # start is idempotent: masters already running are kept, a cluster already
 # formed is not formed again, and it returns once every master reports
-# cluster_state:ok (or fails after a deadline). Each master is a
-# redis-server with cluster-enabled yes, no persistence (the cluster holds
-# projections only: a lost cluster is rebuilt by replaying the log) and
-# listens on 127.0.0.1 only; its cluster bus on port+10000 (port-10000 when
-# that would pass 65535).
+# cluster_state:ok (or fails after a deadline). A master that is down (a
+# crash) is started again the same way: it comes back with its data and its
+# slots. Each master is a redis-server with cluster-enabled yes, listening
+# on 127.0.0.1 only, its cluster bus on port+10000 (port-10000 when that
+# would pass 65535), and, as a deployment runs them:
+#   - an append-only file fsynced every second, in its own directory
+#     (DIR/PORT, beside its nodes.conf): a master killed and started again
+#     serves its slots with their keys. Without it the restarted master
+#     answers for its slots with nothing in them: for the chat cache a
+#     flush of a third of it (storage/chatcache: cold, rebuilt from MySQL,
+#     behind the log until a replay).
+#   - cluster-require-full-coverage no: while one master is down, the others
+#     go on serving their slots (by default the whole cluster refuses every
+#     command once the others mark it failed, after the node timeout).
 #
-# ACL users are per node in Redis Cluster (no node copies another's users):
+# ACL users are per node in Redis Cluster (no node copies another's users)
+# and in memory only (not in the append-only file): a restarted master
+# needs them set again (scripts/cluster.sh start redis-N does).
 # `acl` sets the user on every node of the cluster, exactly as
 # ensure_redis_user in scripts/lib.sh does on one Redis (the same rules).
 set -euo pipefail
@@ -62,7 +73,8 @@ start() {
     redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --daemonize yes \
       --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
-      --save "" --appendonly no >/dev/null
+      --cluster-require-full-coverage no \
+      --appendonly yes --appendfsync everysec --save "" >/dev/null
   done
   for port in "${ports[@]}"; do
     wait_for "$port" ping "master on $port did not start (see $dir/$port/redis.log)"

@@ -139,6 +139,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/logchat/shared/domain"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 )
 
@@ -181,8 +182,9 @@ func (c *Cache) SetRecentMessages(n int) {
 	}
 }
 
-// Ping checks Redis.
-func (c *Cache) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+// Ping checks that Redis serves every key: on Redis Cluster, every master
+// (redisconn.Ping says why not any one).
+func (c *Cache) Ping(ctx context.Context) error { return redisconn.Ping(ctx, c.rdb) }
 
 // ErrBadCursor means a chat-list cursor could not be decoded (HTTP 400).
 var ErrBadCursor = errors.New("chatcache: bad cursor")

@@ -74,6 +74,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logchat/shared/config"
+	"github.com/logchat/storage/redisconn"
 )
 
 // Defaults of what a stream keeps (API.md promises at least 7 days or
@@ -103,8 +104,9 @@ func New(rdb redis.UniversalClient, prefix string, keep int, idleTTL time.Durati
 	return &Store{rdb: rdb, prefix: prefix, keep: keep, idleTTL: idleTTL}
 }
 
-// Ping checks Redis.
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+// Ping checks that Redis serves every key: on Redis Cluster, every master
+// (redisconn.Ping says why not any one).
+func (s *Store) Ping(ctx context.Context) error { return redisconn.Ping(ctx, s.rdb) }
 
 func (s *Store) metaKey(uid int64) string    { return s.prefix + "up:{" + itoa(uid) + "}" }
 func (s *Store) logKey(uid int64) string     { return s.prefix + "up:{" + itoa(uid) + "}:log" }

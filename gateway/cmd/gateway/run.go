@@ -19,6 +19,7 @@ import (
 	"github.com/logchat/shared/config"
 	"github.com/logchat/shared/obs"
 	"github.com/logchat/storage/chatcache"
+	"github.com/logchat/storage/redisconn"
 	"github.com/logchat/storage/sqlstore"
 	"github.com/logchat/storage/updates"
 )
@@ -80,8 +81,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if webDir == "" {
 		log.Info("no web client to serve", "web_dir", s.WebDir)
 	}
-	// The main database only (sqlstore.PingMain says why).
-	checks := obs.Checks{"mysql": st.PingMain, "redis": cache.Ping, "nats": bus.PingNATS(js)}
+	// The main database only (sqlstore.PingMain says why); Redis as a
+	// whole, not each master of a cluster (redisconn.PingAny says why).
+	checks := obs.Checks{"mysql": st.PingMain, "redis": func(ctx context.Context) error { return redisconn.PingAny(ctx, rdb) }, "nats": bus.PingNATS(js)}
 	reg.MustRegister(obs.NewReadyCollector(checks))
 	gw := server.New(server.Config{
 		Store: st, Cache: cache, Updates: updates.New(rdb, s.RedisPrefix, s.Updates.Keep, s.Updates.IdleTTL), Log: chatlog.New(pub, js, stream, s.Publish.Timeout),
