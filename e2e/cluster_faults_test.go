@@ -253,7 +253,8 @@ func runClusterFault(t *testing.T, c *clusterRun, sc clusterFault) clusterFaultR
 
 // moveLoadChat moves the first of the load's chats to the shard it is not
 // on with `cluster.sh ingest shard move`, while the load goes on, and checks
-// that its rows left the source; it returns "chat N sX→sY".
+// that it caught up from the log and its rows left the source; it returns
+// "chat N sX→sY".
 func moveLoadChat(t *testing.T, c *clusterRun, chats []harness.Chat) string {
 	chat := chats[0].ID
 	from, err := c.chatShard(chat)
@@ -267,6 +268,10 @@ func moveLoadChat(t *testing.T, c *clusterRun, chats []harness.Chat) string {
 	started := time.Now()
 	out := c.mustScript("ingest", "shard", "move", strconv.FormatInt(chat, 10), "--to", to)
 	t.Logf("ingest shard move (%v):\n%s", time.Since(started).Round(100*time.Millisecond), out)
+	// The copy beside the writers, caught up from the replicated stream.
+	if !strings.Contains(out, "caught up") || strings.Contains(out, "copied again") {
+		t.Fatalf("the move did not catch up from the log:\n%s", out)
+	}
 	if now, err := c.chatShard(chat); err != nil || now != to {
 		t.Fatalf("chat %d after the move is on %q (%v), want %s", chat, now, err, to)
 	}
