@@ -137,13 +137,7 @@ func openParkedPersister(t *testing.T, sc *workertest.Scenario) workertest.Proje
 }
 
 func (p *parkedProjection) Handler(t *testing.T) bus.Handler {
-	// Not projection.Open: it would wait for the down shard's schema.
-	st, err := sqlstore.OpenProjection(t.Context(), p.MainDSN, sqlstore.WithShards(p.ShardsWithOneDown(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return projection.New(st, quiet)
+	return projection.New(p.StoreWithOneDown(t), quiet)
 }
 
 func (p *parkedProjection) Snapshot(t *testing.T) map[string]string {

@@ -94,13 +94,7 @@ func openParkedSearcher(t *testing.T, sc *workertest.Scenario) workertest.Projec
 }
 
 func (p *parkedSearcher) Handler(t *testing.T) bus.Handler {
-	// Not index.Open: it would wait for the down shard's schema.
-	st, err := sqlstore.OpenProjection(t.Context(), p.MainDSN, sqlstore.WithShards(p.ShardsWithOneDown(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return index.New(st, quiet)
+	return index.New(p.StoreWithOneDown(t), quiet)
 }
 
 func (p *parkedSearcher) Snapshot(t *testing.T) map[string]string {

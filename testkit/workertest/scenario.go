@@ -573,13 +573,20 @@ func ShardedMySQL(t *testing.T, sc *Scenario, n int, seed bool) Sharded {
 	return out
 }
 
-// ShardsWithOneDown is s.Shards with the last shard unreachable (a port
-// nothing listens on): what a writer sees while that shard is down.
-func (s Sharded) ShardsWithOneDown(t *testing.T) []sqlstore.ShardDSN {
+// StoreWithOneDown is a writer's store of the installation that cannot
+// reach its last shard (a port nothing listens on): what a writer sees while
+// that shard is down. (Not the worker's Open: it would wait for the down
+// shard's schema.)
+func (s Sharded) StoreWithOneDown(t *testing.T) *sqlstore.Store {
 	down := append([]sqlstore.ShardDSN(nil), s.Shards...)
 	last := &down[len(down)-1]
 	last.DSN = fmt.Sprintf("root@tcp(127.0.0.1:%d)/down?timeout=300ms", testkit.FreePort(t))
-	return down
+	st, err := sqlstore.OpenProjection(t.Context(), s.MainDSN, sqlstore.WithShards(down))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // DrainParked is the down shard answering again: writer's parked parts are
