@@ -211,7 +211,18 @@ func TestClusterThroughTheBalancer(t *testing.T) {
 	if _, err := exec.LookPath("mariadb-install-db"); err != nil {
 		t.Fatal("mariadb-install-db is not installed; `make services` installs Debian's mariadb-server")
 	}
+	// The cluster's three mariadbd start without touching the machine's
+	// server's temporary tables (#sql* files of the shared tmpdir, which a
+	// starting mariadbd deletes from its own).
+	canary := filepath.Join(os.TempDir(), fmt.Sprintf("#sql-logchat-canary-%d.MAI", os.Getpid()))
+	if err := os.WriteFile(canary, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(canary)
 	c := startCluster(t, "cluster-e2e")
+	if _, err := os.Stat(canary); err != nil {
+		t.Errorf("cluster.sh up deleted %s from the shared tmpdir: %v", canary, err)
+	}
 
 	// Every process of the topology runs and is healthy (a NATS node may
 	// report unhealthy for a moment while it catches up the new stream).
@@ -502,19 +513,31 @@ func statusShows(text, name, word string) bool {
 	return false
 }
 
-// freePortBlock finds size consecutive free ports on 127.0.0.1.
+// freePortBlock finds size consecutive free ports on 127.0.0.1 (and the
+// bus ports of a cluster block's Redis masters).
 func freePortBlock(t *testing.T, size int) int {
 	t.Helper()
 	for range 50 {
-		base := 40000 + 200*rand.IntN(100)
+		// Below the kernel's ephemeral ports (32768 and up here), which
+		// outgoing connections take at any moment: a port found free there
+		// may be taken before the cluster binds it. The Redis Cluster's
+		// masters (the block's last ports) also bind their bus at port +
+		// 10000 (scripts/redis-cluster.sh), checked too.
+		base := 12000 + 200*rand.IntN(50)
 		free := true
 		for p := base; p < base+size && free; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				free = false
-				break
+			ports := []int{p}
+			if p >= base+size-3 {
+				ports = append(ports, p+10000)
 			}
-			ln.Close()
+			for _, q := range ports {
+				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
+				if err != nil {
+					free = false
+					break
+				}
+				ln.Close()
+			}
 		}
 		if free {
 			return base

@@ -170,12 +170,16 @@ start_mysql() {
   local fresh=0
   if [ ! -d "$dir/data/mysql" ]; then
     log "initialising $name's data directory ($dir/data)"
-    mkdir -p "$dir"
-    mariadb-install-db --no-defaults --datadir="$dir/data" --user="$me" --auth-root-authentication-method=normal \
+    mkdir -p "$dir/tmp"
+    mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user="$me" --auth-root-authentication-method=normal \
       --skip-test-db >>"$LOGS/$name.log" 2>&1 || die "mariadb-install-db failed; see $LOGS/$name.log"
     fresh=1
   fi
-  start_proc "$name" "$(command -v mariadbd || command -v mysqld)" --no-defaults --datadir="$dir/data" \
+  # Its own tmpdir: a starting mariadbd deletes every #sql* file in its
+  # tmpdir, which in a shared /tmp are the machine's server's temporary
+  # tables in use (that server then crashed).
+  mkdir -p "$dir/tmp"
+  start_proc "$name" "$(command -v mariadbd || command -v mysqld)" --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" \
     --port="$port" --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/mariadbd.pid" --user="$me" \
     --innodb-buffer-pool-size=128M --skip-log-bin
   for _ in $(seq 1 120); do mysql_alive "$name" && break; alive "$name" || break; sleep 0.25; done

@@ -77,7 +77,7 @@ start() {
       --appendonly yes --appendfsync everysec --save "" >/dev/null
   done
   for port in "${ports[@]}"; do
-    wait_for "$port" ping "master on $port did not start (see $dir/$port/redis.log)"
+    WAIT_LOG="$dir/$port/redis.log" wait_for "$port" ping "master on $port did not start (see $dir/$port/redis.log)"
   done
   # A cluster already formed (a second start, or nodes.conf kept from a
   # previous run) is left as it is; three fresh nodes are joined.
@@ -103,6 +103,9 @@ wait_for() {
     esac
     sleep 0.1
   done
+  # WAIT_LOG: the node's log, whose last lines say why (a test run keeps
+  # only this script's output).
+  [ -z "${WAIT_LOG:-}" ] || tail -n 5 "$WAIT_LOG" >&2 2>/dev/null || true
   die "$msg"
 }
 

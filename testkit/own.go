@@ -34,8 +34,14 @@ type OwnMariaDB struct {
 func StartOwnMariaDB(t testing.TB) *OwnMariaDB {
 	t.Helper()
 	dir := t.TempDir()
+	// Its own tmpdir: a starting mariadbd deletes every #sql* file in its
+	// tmpdir, which in a shared /tmp are the temporary tables another
+	// server (the machine's) is using: that server then crashes.
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+filepath.Join(dir, "data"),
-		"--user="+currentUser(), "--auth-root-authentication-method=normal", "--skip-test-db")
+		"--tmpdir="+filepath.Join(dir, "tmp"), "--user="+currentUser(), "--auth-root-authentication-method=normal", "--skip-test-db")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db (Debian package mariadb-server): %v\n%s", err, out)
 	}
@@ -49,7 +55,7 @@ func StartOwnMariaDB(t testing.TB) *OwnMariaDB {
 // Start starts mariadbd and waits until it answers.
 func (m *OwnMariaDB) Start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(mariadbdPath(), "--no-defaults", "--datadir="+filepath.Join(m.Dir, "data"),
+	cmd := exec.Command(mariadbdPath(), "--no-defaults", "--datadir="+filepath.Join(m.Dir, "data"), "--tmpdir="+filepath.Join(m.Dir, "tmp"),
 		"--port="+strconv.Itoa(m.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(m.Dir, "sock"),
 		"--user="+currentUser(), "--innodb-buffer-pool-size=128M", "--skip-log-bin",
 		"--pid-file="+filepath.Join(m.Dir, "pid"), "--log-error="+filepath.Join(m.Dir, "error.log"))

@@ -3,6 +3,9 @@ package testkit
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -10,7 +13,18 @@ import (
 )
 
 func TestOwnServicesSurviveARestart(t *testing.T) {
+	// A starting mariadbd deletes the #sql* files of its tmpdir: in the
+	// shared one, the machine's server's temporary tables in use (it
+	// crashed). The test's own server must leave them alone.
+	canary := filepath.Join(os.TempDir(), fmt.Sprintf("#sql-logchat-canary-%d.MAI", os.Getpid()))
+	if err := os.WriteFile(canary, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(canary)
 	m := StartOwnMariaDB(t)
+	if _, err := os.Stat(canary); err != nil {
+		t.Fatalf("starting an own mariadbd deleted %s from the shared tmpdir: %v", canary, err)
+	}
 	dsn := m.Database(t, "probe")
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
