@@ -2,6 +2,7 @@ package redisconn_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,13 +106,19 @@ func TestPingWhileAMasterIsDownAndAfterItsRestart(t *testing.T) {
 // masterOf is the address of the master that serves slot.
 func masterOf(t *testing.T, rdb *redis.ClusterClient, slot int64) string {
 	t.Helper()
-	slots, err := rdb.ClusterSlots(context.Background()).Result()
+	shards, err := rdb.ClusterShards(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range slots {
-		if int64(s.Start) <= slot && slot <= int64(s.End) {
-			return s.Nodes[0].Addr
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start <= slot && slot <= r.End {
+				for _, n := range sh.Nodes {
+					if n.Role == "master" {
+						return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+					}
+				}
+			}
 		}
 	}
 	t.Fatalf("no master serves slot %d", slot)
