@@ -281,6 +281,12 @@ type chatMoves struct {
 	fallbacks   []chatFallback
 }
 
+// workOf is a batch's chat-scoped changes as one shard's work (a parked
+// part, a move's catch-up).
+func workOf(sh Shard, b Batch) *shardWork {
+	return &shardWork{shard: sh, msgs: b.Messages, reads: b.Reads, edits: b.Edits, deletes: b.Deletes, hides: b.Hides}
+}
+
 // part is the work as a batch of its own, to be parked.
 func (w *shardWork) part(progress Progress) parkedPart {
 	return parkedPart{Progress: progress, Messages: w.msgs, Reads: w.reads, Edits: w.edits, Deletes: w.deletes, Hides: w.hides}

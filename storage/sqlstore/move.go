@@ -254,8 +254,7 @@ func copySnapshot(ctx context.Context, chatID int64, source, target Shard) (LogP
 // events to the source).
 func (s *Store) applyCatchUp(ctx context.Context, target Shard, b Batch, ops []SearchOp) error {
 	if len(b.Messages)+len(b.Reads)+len(b.Edits)+len(b.Deletes)+len(b.Hides) > 0 {
-		w := &shardWork{shard: target, msgs: b.Messages, reads: b.Reads, edits: b.Edits, deletes: b.Deletes, hides: b.Hides}
-		if _, err := s.applyShard(ctx, w, nil, dbTime(time.Now()), true); err != nil {
+		if _, err := s.applyShard(ctx, workOf(target, b), nil, dbTime(time.Now()), true); err != nil {
 			return err
 		}
 	}

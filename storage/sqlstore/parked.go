@@ -114,8 +114,7 @@ func (s *Store) applyParked(ctx context.Context, writer string, sh Shard, body [
 		if err := json.Unmarshal(body, &b); err != nil {
 			return fmt.Errorf("a parked part: %w", err)
 		}
-		w := &shardWork{shard: sh, msgs: b.Messages, reads: b.Reads, edits: b.Edits, deletes: b.Deletes, hides: b.Hides}
-		m, err := s.applyShard(ctx, w, b.Progress, now, true)
+		m, err := s.applyShard(ctx, workOf(sh, b), b.Progress, now, true)
 		if err != nil {
 			return err
 		}
@@ -171,10 +170,7 @@ func (s *Store) DrainParked(ctx context.Context, writer string) (ParkedState, er
 			errs = append(errs, err)
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, parkPingTimeout)
-		err = sh.DB.PingContext(pctx)
-		cancel()
-		if err != nil {
+		if shardDown(ctx, sh) {
 			st.Waiting[name] = n
 			continue
 		}
